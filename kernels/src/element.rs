@@ -1,0 +1,99 @@
+//! The numbers a tensor can hold.
+//!
+//! Training runs in `f32`, verification in `f64`. Everything generic in the
+//! engine is written against [`Element`], which is a floating-point number
+//! (from `num-traits`) that also knows which matrixmultiply routine
+//! (`sgemm` or `dgemm`) multiplies it.
+
+use num_traits::{Float, FromPrimitive, ToPrimitive};
+use std::fmt::{Debug, Display};
+use std::iter::Sum;
+
+/// A floating-point element type: `f32` or `f64`.
+pub trait Element:
+    Float + FromPrimitive + ToPrimitive + Sum + Debug + Display + Default + Send + Sync + 'static
+{
+    /// `"f32"` or `"f64"`, for messages.
+    const NAME: &'static str;
+
+    /// `C = alpha * A B + beta * C` through matrixmultiply, every operand
+    /// addressed by a row stride and a column stride (so a transposed operand
+    /// is read in place, by swapping its strides).
+    ///
+    /// # Safety
+    /// The pointers and strides must describe valid `m x k`, `k x n` and
+    /// `m x n` matrices, and `c` must not alias `a` or `b`.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn gemm(
+        m: usize,
+        k: usize,
+        n: usize,
+        alpha: Self,
+        a: *const Self,
+        rsa: isize,
+        csa: isize,
+        b: *const Self,
+        rsb: isize,
+        csb: isize,
+        beta: Self,
+        c: *mut Self,
+        rsc: isize,
+        csc: isize,
+    );
+
+    /// Converts from `f64`; used for literals and for seeded random numbers,
+    /// which are drawn in `f64` so that a seed means the same numbers in both
+    /// precisions.
+    fn of(x: f64) -> Self {
+        Self::from_f64(x).expect("every f64 converts to a float")
+    }
+
+    /// Converts to `f64`.
+    fn as_f64(self) -> f64 {
+        self.to_f64().expect("every float converts to f64")
+    }
+}
+
+impl Element for f32 {
+    const NAME: &'static str = "f32";
+    unsafe fn gemm(
+        m: usize,
+        k: usize,
+        n: usize,
+        alpha: f32,
+        a: *const f32,
+        rsa: isize,
+        csa: isize,
+        b: *const f32,
+        rsb: isize,
+        csb: isize,
+        beta: f32,
+        c: *mut f32,
+        rsc: isize,
+        csc: isize,
+    ) {
+        matrixmultiply::sgemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
+    }
+}
+
+impl Element for f64 {
+    const NAME: &'static str = "f64";
+    unsafe fn gemm(
+        m: usize,
+        k: usize,
+        n: usize,
+        alpha: f64,
+        a: *const f64,
+        rsa: isize,
+        csa: isize,
+        b: *const f64,
+        rsb: isize,
+        csb: isize,
+        beta: f64,
+        c: *mut f64,
+        rsc: isize,
+        csc: isize,
+    ) {
+        matrixmultiply::dgemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
+    }
+}

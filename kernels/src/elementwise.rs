@@ -1,0 +1,294 @@
+//! Elementwise kernels: one function applied to every element (unary), or to
+//! matching pairs of elements of two tensors (binary, with NumPy
+//! broadcasting).
+//!
+//! Large tensors are split into chunks that rayon's workers process in
+//! parallel. Below [`parallel_threshold`] elements the single-threaded loop
+//! wins, because handing work to another thread costs a few microseconds; the
+//! threshold was chosen by measurement (`bench -- elementwise`, recorded in
+//! BENCHMARKS.md).
+
+use crate::element::Element;
+use crate::shape::broadcast_or_panic;
+use crate::tensor::Tensor;
+use ndarray::{ArrayD, IxDyn, Zip};
+use rayon::prelude::*;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Elements below which elementwise kernels and reductions stay on one
+/// thread. Measured on the 2-core development machine: see BENCHMARKS.md.
+pub const DEFAULT_PARALLEL_THRESHOLD: usize = 1 << 15;
+
+/// Elements per rayon task once a kernel goes parallel.
+const CHUNK: usize = 1 << 13;
+
+static PARALLEL_THRESHOLD: AtomicUsize = AtomicUsize::new(DEFAULT_PARALLEL_THRESHOLD);
+
+/// The current size threshold for parallel elementwise work.
+pub fn parallel_threshold() -> usize {
+    PARALLEL_THRESHOLD.load(Ordering::Relaxed)
+}
+
+/// Changes the threshold (the benchmark uses this to measure both sides).
+pub fn set_parallel_threshold(elements: usize) {
+    PARALLEL_THRESHOLD.store(elements, Ordering::Relaxed);
+}
+
+/// `out[i] = f(src[i])`, in parallel above the threshold.
+pub(crate) fn map_into<T: Element>(src: &[T], out: &mut [T], f: impl Fn(T) -> T + Sync) {
+    if src.len() >= parallel_threshold() {
+        out.par_chunks_mut(CHUNK)
+            .zip(src.par_chunks(CHUNK))
+            .for_each(|(o, s)| o.iter_mut().zip(s).for_each(|(o, &s)| *o = f(s)));
+    } else {
+        out.iter_mut().zip(src).for_each(|(o, &s)| *o = f(s));
+    }
+}
+
+/// `out[i] = f(a[i], b[i])` for equal-length slices, parallel above the
+/// threshold.
+pub(crate) fn zip_into<T: Element>(a: &[T], b: &[T], out: &mut [T], f: impl Fn(T, T) -> T + Sync) {
+    if a.len() >= parallel_threshold() {
+        out.par_chunks_mut(CHUNK)
+            .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)))
+            .for_each(|(o, (a, b))| {
+                for ((o, &a), &b) in o.iter_mut().zip(a).zip(b) {
+                    *o = f(a, b);
+                }
+            });
+    } else {
+        for ((o, &a), &b) in out.iter_mut().zip(a).zip(b) {
+            *o = f(a, b);
+        }
+    }
+}
+
+impl<T: Element> Tensor<T> {
+    /// Applies `f` to every element.
+    pub fn map(&self, f: impl Fn(T) -> T + Sync) -> Tensor<T> {
+        let mut out = vec![T::zero(); self.len()];
+        map_into(self.data(), &mut out, f);
+        Tensor::from_vec(out, self.shape())
+    }
+
+    /// Applies `f` to pairs of elements, broadcasting the two shapes against
+    /// each other. `op` names the operation in the error when they do not
+    /// broadcast.
+    #[track_caller]
+    pub fn zip_with(&self, other: &Tensor<T>, op: &str, f: impl Fn(T, T) -> T + Sync) -> Tensor<T> {
+        if self.shape() == other.shape() {
+            let mut out = vec![T::zero(); self.len()];
+            zip_into(self.data(), other.data(), &mut out, f);
+            return Tensor::from_vec(out, self.shape());
+        }
+        let shape = broadcast_or_panic(op, self.shape(), other.shape());
+        if other.len() == 1 && other.rank() <= shape.len() && self.shape() == shape.as_slice() {
+            let b = other.data()[0];
+            return self.map(|a| f(a, b));
+        }
+        if self.len() == 1 && self.rank() <= shape.len() && other.shape() == shape.as_slice() {
+            let a = self.data()[0];
+            return other.map(|b| f(a, b));
+        }
+        let a = self.view();
+        let b = other.view();
+        let a = a.broadcast(IxDyn(&shape)).expect("checked above");
+        let b = b.broadcast(IxDyn(&shape)).expect("checked above");
+        let mut out = ArrayD::<T>::zeros(IxDyn(&shape));
+        let zip = Zip::from(&mut out).and(&a).and(&b);
+        if out_len(&shape) >= parallel_threshold() {
+            zip.par_for_each(|o, &a, &b| *o = f(a, b));
+        } else {
+            zip.for_each(|o, &a, &b| *o = f(a, b));
+        }
+        Tensor::from_array(out)
+    }
+
+    /// Elementwise sum, broadcasting.
+    #[track_caller]
+    pub fn add(&self, other: &Tensor<T>) -> Tensor<T> {
+        self.zip_with(other, "add", |a, b| a + b)
+    }
+
+    /// Elementwise difference, broadcasting.
+    #[track_caller]
+    pub fn sub(&self, other: &Tensor<T>) -> Tensor<T> {
+        self.zip_with(other, "sub", |a, b| a - b)
+    }
+
+    /// Elementwise product, broadcasting.
+    #[track_caller]
+    pub fn mul(&self, other: &Tensor<T>) -> Tensor<T> {
+        self.zip_with(other, "mul", |a, b| a * b)
+    }
+
+    /// Elementwise quotient, broadcasting.
+    #[track_caller]
+    pub fn div(&self, other: &Tensor<T>) -> Tensor<T> {
+        self.zip_with(other, "div", |a, b| a / b)
+    }
+
+    /// `-x`.
+    pub fn neg(&self) -> Tensor<T> {
+        self.map(|x| -x)
+    }
+
+    /// `x + s`.
+    pub fn add_scalar(&self, s: T) -> Tensor<T> {
+        self.map(|x| x + s)
+    }
+
+    /// `x * s`.
+    pub fn mul_scalar(&self, s: T) -> Tensor<T> {
+        self.map(|x| x * s)
+    }
+
+    /// `e^x`.
+    pub fn exp(&self) -> Tensor<T> {
+        self.map(|x| x.exp())
+    }
+
+    /// Natural logarithm.
+    pub fn ln(&self) -> Tensor<T> {
+        self.map(|x| x.ln())
+    }
+
+    /// `x^p` for a constant exponent.
+    pub fn powf(&self, p: T) -> Tensor<T> {
+        self.map(|x| x.powf(p))
+    }
+
+    /// Square root.
+    pub fn sqrt(&self) -> Tensor<T> {
+        self.map(|x| x.sqrt())
+    }
+
+    /// `x^2`.
+    pub fn square(&self) -> Tensor<T> {
+        self.map(|x| x * x)
+    }
+
+    /// `|x|`.
+    pub fn abs(&self) -> Tensor<T> {
+        self.map(|x| x.abs())
+    }
+
+    /// -1, 0 or 1 by the sign of `x` (0 at 0).
+    pub fn sign(&self) -> Tensor<T> {
+        self.map(|x| {
+            if x > T::zero() {
+                T::one()
+            } else if x < T::zero() {
+                -T::one()
+            } else {
+                T::zero()
+            }
+        })
+    }
+
+    /// The logistic function `1 / (1 + e^-x)`, computed without overflow for
+    /// large negative `x`.
+    pub fn sigmoid(&self) -> Tensor<T> {
+        self.map(sigmoid)
+    }
+
+    /// Hyperbolic tangent.
+    pub fn tanh(&self) -> Tensor<T> {
+        self.map(|x| x.tanh())
+    }
+
+    /// `max(x, 0)`.
+    pub fn relu(&self) -> Tensor<T> {
+        self.map(|x| if x > T::zero() { x } else { T::zero() })
+    }
+
+    /// 1 where `x > 0`, else 0 (the derivative of ReLU, taking 0 at 0).
+    pub fn step(&self) -> Tensor<T> {
+        self.map(|x| if x > T::zero() { T::one() } else { T::zero() })
+    }
+
+    /// `ln(1 + e^x)`, computed as `max(x, 0) + ln(1 + e^-|x|)` so it neither
+    /// overflows nor loses precision.
+    pub fn softplus(&self) -> Tensor<T> {
+        self.map(|x| x.max(T::zero()) + (-x.abs()).exp().ln_1p())
+    }
+
+    /// Clamps every element into `[lo, hi]`.
+    pub fn clamp(&self, lo: T, hi: T) -> Tensor<T> {
+        self.map(|x| x.max(lo).min(hi))
+    }
+
+    /// 1 where `lo < x < hi`, else 0 (the derivative of clamp).
+    pub fn inside_mask(&self, lo: T, hi: T) -> Tensor<T> {
+        self.map(|x| {
+            if x > lo && x < hi {
+                T::one()
+            } else {
+                T::zero()
+            }
+        })
+    }
+}
+
+/// The logistic function for one number, stable for both signs.
+pub fn sigmoid<T: Element>(x: T) -> T {
+    if x >= T::zero() {
+        T::one() / (T::one() + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (T::one() + e)
+    }
+}
+
+fn out_len(shape: &[usize]) -> usize {
+    shape.iter().product()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binary_ops_broadcast_like_numpy() {
+        let a = Tensor::<f64>::arange(6).reshape(&[2, 3]);
+        let b = Tensor::<f64>::from_vec(vec![10.0, 20.0, 30.0], &[3]);
+        assert_eq!(a.add(&b).to_vec(), vec![10.0, 21.0, 32.0, 13.0, 24.0, 35.0]);
+        let c = Tensor::<f64>::from_vec(vec![1.0, 2.0], &[2, 1]);
+        assert_eq!(a.mul(&c).to_vec(), vec![0.0, 1.0, 2.0, 6.0, 8.0, 10.0]);
+        let s = Tensor::<f64>::scalar(2.0);
+        assert_eq!(s.sub(&a).to_vec(), vec![2.0, 1.0, 0.0, -1.0, -2.0, -3.0]);
+        let col = Tensor::<f64>::from_vec(vec![1.0, 2.0], &[2, 1]);
+        let row = Tensor::<f64>::from_vec(vec![1.0, 2.0, 3.0], &[1, 3]);
+        assert_eq!(col.mul(&row).shape(), &[2, 3]);
+    }
+
+    #[test]
+    #[should_panic(expected = "add: shapes [2, 3] and [2] do not broadcast")]
+    fn mismatched_shapes_name_the_op_and_both_shapes() {
+        let _ = Tensor::<f32>::zeros(&[2, 3]).add(&Tensor::zeros(&[2]));
+    }
+
+    #[test]
+    fn parallel_and_serial_paths_agree() {
+        let a = Tensor::<f32>::normal(&[100_000], 0.0, 1.0, 1);
+        let b = Tensor::<f32>::normal(&[100_000], 0.0, 1.0, 2);
+        let par = a.mul(&b).sigmoid();
+        let serial: Vec<f32> = a
+            .data()
+            .iter()
+            .zip(b.data())
+            .map(|(x, y)| sigmoid(x * y))
+            .collect();
+        assert_eq!(par.to_vec(), serial);
+    }
+
+    #[test]
+    fn sigmoid_and_softplus_are_stable_at_extremes() {
+        let t = Tensor::<f32>::from_vec(vec![-200.0, 0.0, 200.0], &[3]);
+        assert_eq!(t.sigmoid().to_vec(), vec![0.0, 0.5, 1.0]);
+        let sp = t.softplus().to_vec();
+        assert_eq!(sp[0], 0.0);
+        assert!((sp[1] - 2f32.ln()).abs() < 1e-7);
+        assert_eq!(sp[2], 200.0);
+    }
+}

@@ -1,0 +1,26 @@
+//! # gradtape-kernels: tensors and the CPU kernels under the tape
+//!
+//! This crate knows nothing about gradients. It gives the tape one thing to
+//! hold, [`Tensor<T>`], and the arithmetic to do on it:
+//!
+//! - [`tensor`]: the type itself, with shared copy-on-write storage and
+//!   seeded random constructors;
+//! - [`elementwise`]: unary maps and broadcasting binary ops;
+//! - [`reduce`]: sum, mean, max over everything or one axis;
+//! - [`layout`]: transpose, broadcast, sum-to, select and slice;
+//! - [`matmul`]: matrix products through matrixmultiply, split over rayon.
+//!
+//! Shape errors are programming errors and panic at the caller with the op
+//! and both shapes; functions that read outside data return `Result`.
+
+pub mod element;
+pub mod elementwise;
+pub mod layout;
+pub mod matmul;
+pub mod reduce;
+pub mod shape;
+pub mod tensor;
+
+pub use element::Element;
+pub use shape::{broadcast_shapes, Shape};
+pub use tensor::Tensor;

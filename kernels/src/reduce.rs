@@ -1,0 +1,173 @@
+//! Reductions: sum, mean and max, over all elements or along one axis.
+//!
+//! Parallel sums are split into fixed chunks whose partial sums are added in
+//! order, so the result does not depend on how rayon schedules the chunks:
+//! the same input gives the same bits every time.
+
+use crate::element::Element;
+use crate::elementwise::parallel_threshold;
+use crate::shape::{check_axis, Shape};
+use crate::tensor::Tensor;
+use ndarray::{Axis, Zip};
+use rayon::prelude::*;
+
+const CHUNK: usize = 1 << 13;
+
+/// The shape left after reducing `axis` (kept as length 1 if `keepdim`).
+pub fn reduced_shape(shape: &[usize], axis: usize, keepdim: bool) -> Shape {
+    let mut out = Shape::from_slice(shape);
+    if keepdim {
+        out[axis] = 1;
+    } else {
+        out.remove(axis);
+    }
+    out
+}
+
+impl<T: Element> Tensor<T> {
+    /// Sum of all elements, as a 0-d tensor.
+    pub fn sum_all(&self) -> Tensor<T> {
+        let d = self.data();
+        let s = if d.len() >= parallel_threshold() {
+            let partial: Vec<T> = d
+                .par_chunks(CHUNK)
+                .map(|c| c.iter().copied().sum())
+                .collect();
+            partial.into_iter().sum()
+        } else {
+            d.iter().copied().sum()
+        };
+        Tensor::scalar(s)
+    }
+
+    /// Mean of all elements, as a 0-d tensor.
+    pub fn mean_all(&self) -> Tensor<T> {
+        let n = T::of(self.len() as f64);
+        Tensor::scalar(self.sum_all().item() / n)
+    }
+
+    /// Largest element, as a 0-d tensor.
+    #[track_caller]
+    pub fn max_all(&self) -> Tensor<T> {
+        assert!(
+            !self.is_empty(),
+            "max: tensor of shape {:?} is empty",
+            self.shape()
+        );
+        Tensor::scalar(self.data().iter().copied().fold(T::neg_infinity(), T::max))
+    }
+
+    /// Sum along `axis`.
+    #[track_caller]
+    pub fn sum_axis(&self, axis: usize, keepdim: bool) -> Tensor<T> {
+        check_axis("sum", self.shape(), axis);
+        let out = self.view().sum_axis(Axis(axis));
+        Tensor::from_array(out).reshape(&reduced_shape(self.shape(), axis, keepdim))
+    }
+
+    /// Mean along `axis`.
+    #[track_caller]
+    pub fn mean_axis(&self, axis: usize, keepdim: bool) -> Tensor<T> {
+        check_axis("mean", self.shape(), axis);
+        let n = T::of(self.shape()[axis] as f64);
+        self.sum_axis(axis, keepdim).map(|x| x / n)
+    }
+
+    /// Largest element along `axis`.
+    #[track_caller]
+    pub fn max_axis(&self, axis: usize, keepdim: bool) -> Tensor<T> {
+        check_axis("max", self.shape(), axis);
+        assert!(
+            self.shape()[axis] > 0,
+            "max: axis {axis} of shape {:?} is empty",
+            self.shape()
+        );
+        let out = self
+            .view()
+            .fold_axis(Axis(axis), T::neg_infinity(), |&m, &x| m.max(x));
+        Tensor::from_array(out).reshape(&reduced_shape(self.shape(), axis, keepdim))
+    }
+
+    /// A one-hot mask marking the first largest element, over the whole
+    /// tensor (`axis = None`) or along each lane of `axis`. It is how the
+    /// gradient of max flows: only to the element that won.
+    #[track_caller]
+    pub fn max_mask(&self, axis: Option<usize>) -> Tensor<T> {
+        let mut out = Tensor::zeros(self.shape());
+        match axis {
+            None => {
+                let (mut best, mut at) = (T::neg_infinity(), 0);
+                for (i, &x) in self.data().iter().enumerate() {
+                    if x > best || i == 0 {
+                        best = x;
+                        at = i;
+                    }
+                }
+                if !self.is_empty() {
+                    out.data_mut()[at] = T::one();
+                }
+            }
+            Some(axis) => {
+                check_axis("max", self.shape(), axis);
+                let src = self.view();
+                let mut dst = out.view_mut();
+                Zip::from(dst.lanes_mut(Axis(axis)))
+                    .and(src.lanes(Axis(axis)))
+                    .for_each(|mut o, l| {
+                        let mut at = 0;
+                        for (i, &x) in l.iter().enumerate() {
+                            if x > l[at] {
+                                at = i;
+                            }
+                        }
+                        if !l.is_empty() {
+                            o[at] = T::one();
+                        }
+                    });
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reductions_over_all_and_one_axis() {
+        let t = Tensor::<f64>::arange(6).reshape(&[2, 3]);
+        assert_eq!(t.sum_all().item(), 15.0);
+        assert_eq!(t.mean_all().item(), 2.5);
+        assert_eq!(t.max_all().item(), 5.0);
+        assert_eq!(t.sum_axis(0, false).to_vec(), vec![3.0, 5.0, 7.0]);
+        assert_eq!(t.sum_axis(1, true).shape(), &[2, 1]);
+        assert_eq!(t.sum_axis(1, true).to_vec(), vec![3.0, 12.0]);
+        assert_eq!(t.mean_axis(1, false).to_vec(), vec![1.0, 4.0]);
+        assert_eq!(t.max_axis(0, false).to_vec(), vec![3.0, 4.0, 5.0]);
+        assert_eq!(
+            t.max_mask(Some(1)).to_vec(),
+            vec![0.0, 0.0, 1.0, 0.0, 0.0, 1.0]
+        );
+        assert_eq!(
+            t.max_mask(None).to_vec(),
+            vec![0.0, 0.0, 0.0, 0.0, 0.0, 1.0]
+        );
+    }
+
+    #[test]
+    fn parallel_sum_is_deterministic_and_close_to_serial() {
+        let t = Tensor::<f32>::uniform(&[300_000], 0.0, 1.0, 9);
+        let a = t.sum_all().item();
+        let b = t.sum_all().item();
+        assert_eq!(a.to_bits(), b.to_bits());
+        let serial: f64 = t.data().iter().map(|&x| x as f64).sum();
+        assert!(((a as f64) - serial).abs() / serial < 1e-5);
+    }
+
+    #[test]
+    #[should_panic(expected = "sum: axis 2 is out of range for shape [2, 3]")]
+    fn bad_axis_names_the_op() {
+        let _ = Tensor::<f32>::zeros(&[2, 3]).sum_axis(2, false);
+    }
+}

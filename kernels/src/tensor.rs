@@ -1,0 +1,349 @@
+//! `Tensor<T>`: an n-dimensional array with shared, copy-on-write storage.
+//!
+//! A tensor is a shape plus a contiguous row-major buffer behind an `Arc`.
+//! Cloning a tensor clones the `Arc`, never the numbers, so a tape can hold a
+//! parameter as a leaf without copying it. Writing through
+//! [`Tensor::data_mut`] copies the buffer only if someone else still shares
+//! it (`Arc::make_mut`), so an optimiser that updates a parameter after the
+//! tape is gone writes in place.
+
+use crate::element::Element;
+use crate::shape::{numel, Shape};
+use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, IxDyn};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rand_distr::{Distribution, StandardNormal};
+use std::fmt;
+use std::sync::Arc;
+
+/// An n-dimensional array of `f32` or `f64`, row-major and contiguous.
+#[derive(Clone)]
+pub struct Tensor<T> {
+    shape: Shape,
+    data: Arc<Vec<T>>,
+}
+
+impl<T: Element> Tensor<T> {
+    /// Builds a tensor from its elements in row-major order.
+    ///
+    /// Panics (at the caller) if `data.len()` is not the product of `shape`.
+    #[track_caller]
+    pub fn from_vec(data: Vec<T>, shape: &[usize]) -> Self {
+        assert_eq!(
+            data.len(),
+            numel(shape),
+            "from_vec: {} elements cannot have shape {:?} ({} elements)",
+            data.len(),
+            shape,
+            numel(shape)
+        );
+        Tensor {
+            shape: Shape::from_slice(shape),
+            data: Arc::new(data),
+        }
+    }
+
+    /// Like [`Tensor::from_vec`], but returns an error instead of panicking;
+    /// for data that comes from outside (files, checkpoints).
+    pub fn try_from_vec(data: Vec<T>, shape: &[usize]) -> Result<Self, String> {
+        if data.len() != numel(shape) {
+            return Err(format!(
+                "{} elements cannot have shape {:?} ({} elements)",
+                data.len(),
+                shape,
+                numel(shape)
+            ));
+        }
+        Ok(Tensor {
+            shape: Shape::from_slice(shape),
+            data: Arc::new(data),
+        })
+    }
+
+    /// A tensor whose every element is `value`.
+    pub fn full(shape: &[usize], value: T) -> Self {
+        Self::from_vec(vec![value; numel(shape)], shape)
+    }
+
+    /// All zeros.
+    pub fn zeros(shape: &[usize]) -> Self {
+        Self::full(shape, T::zero())
+    }
+
+    /// All ones.
+    pub fn ones(shape: &[usize]) -> Self {
+        Self::full(shape, T::one())
+    }
+
+    /// A zero-dimensional tensor holding one number.
+    pub fn scalar(value: T) -> Self {
+        Self::from_vec(vec![value], &[])
+    }
+
+    /// `0, 1, ..., n-1` as a 1-D tensor.
+    pub fn arange(n: usize) -> Self {
+        Self::from_vec((0..n).map(|i| T::of(i as f64)).collect(), &[n])
+    }
+
+    /// Uniform numbers in `[low, high)`, from a seeded generator.
+    pub fn uniform(shape: &[usize], low: f64, high: f64, seed: u64) -> Self {
+        let mut rng = StdRng::seed_from_u64(seed);
+        Self::uniform_with(shape, low, high, &mut rng)
+    }
+
+    /// Uniform numbers in `[low, high)` drawn from `rng`.
+    pub fn uniform_with(shape: &[usize], low: f64, high: f64, rng: &mut impl Rng) -> Self {
+        let data = (0..numel(shape))
+            .map(|_| T::of(low + (high - low) * rng.random::<f64>()))
+            .collect();
+        Self::from_vec(data, shape)
+    }
+
+    /// Normal numbers with the given mean and standard deviation, seeded.
+    pub fn normal(shape: &[usize], mean: f64, std: f64, seed: u64) -> Self {
+        let mut rng = StdRng::seed_from_u64(seed);
+        Self::normal_with(shape, mean, std, &mut rng)
+    }
+
+    /// Normal numbers drawn from `rng`.
+    pub fn normal_with(shape: &[usize], mean: f64, std: f64, rng: &mut impl Rng) -> Self {
+        let data = (0..numel(shape))
+            .map(|_| {
+                let z: f64 = StandardNormal.sample(rng);
+                T::of(mean + std * z)
+            })
+            .collect();
+        Self::from_vec(data, shape)
+    }
+
+    /// A mask of ones (with probability `p_one`) and zeros, seeded.
+    pub fn bernoulli(shape: &[usize], p_one: f64, seed: u64) -> Self {
+        let mut rng = StdRng::seed_from_u64(seed);
+        Self::bernoulli_with(shape, p_one, &mut rng)
+    }
+
+    /// A mask of ones (with probability `p_one`) and zeros drawn from `rng`.
+    pub fn bernoulli_with(shape: &[usize], p_one: f64, rng: &mut impl Rng) -> Self {
+        assert!(
+            (0.0..=1.0).contains(&p_one),
+            "bernoulli: p = {p_one} is not a probability"
+        );
+        let data = (0..numel(shape))
+            .map(|_| {
+                if rng.random::<f64>() < p_one {
+                    T::one()
+                } else {
+                    T::zero()
+                }
+            })
+            .collect();
+        Self::from_vec(data, shape)
+    }
+
+    /// The axis lengths.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// The number of axes.
+    pub fn rank(&self) -> usize {
+        self.shape.len()
+    }
+
+    /// The number of elements.
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// Whether the tensor has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    /// The elements in row-major order.
+    pub fn data(&self) -> &[T] {
+        &self.data
+    }
+
+    /// Mutable access to the elements; copies the buffer first only if it is
+    /// shared with another tensor (copy on write).
+    pub fn data_mut(&mut self) -> &mut [T] {
+        Arc::make_mut(&mut self.data).as_mut_slice()
+    }
+
+    /// Whether this tensor's buffer is shared with another tensor.
+    pub fn is_shared(&self) -> bool {
+        Arc::strong_count(&self.data) > 1
+    }
+
+    /// Whether two tensors use the same buffer (no copy was made).
+    pub fn shares_storage_with(&self, other: &Tensor<T>) -> bool {
+        Arc::ptr_eq(&self.data, &other.data)
+    }
+
+    /// The elements, copied out.
+    pub fn to_vec(&self) -> Vec<T> {
+        self.data.to_vec()
+    }
+
+    /// The only element of a one-element tensor.
+    #[track_caller]
+    pub fn item(&self) -> T {
+        assert_eq!(
+            self.len(),
+            1,
+            "item: tensor of shape {:?} has {} elements",
+            self.shape,
+            self.len()
+        );
+        self.data[0]
+    }
+
+    /// The element at a multi-index.
+    #[track_caller]
+    pub fn at(&self, index: &[usize]) -> T {
+        assert_eq!(
+            index.len(),
+            self.rank(),
+            "at: index {index:?} for shape {:?}",
+            self.shape
+        );
+        let mut flat = 0;
+        for (&i, &d) in index.iter().zip(self.shape.iter()) {
+            assert!(
+                i < d,
+                "at: index {index:?} out of range for shape {:?}",
+                self.shape
+            );
+            flat = flat * d + i;
+        }
+        self.data[flat]
+    }
+
+    /// Same elements, new shape with the same number of elements (no copy).
+    #[track_caller]
+    pub fn reshape(&self, shape: &[usize]) -> Self {
+        assert_eq!(
+            numel(shape),
+            self.len(),
+            "reshape: cannot reshape {:?} into {:?}",
+            self.shape,
+            shape
+        );
+        Tensor {
+            shape: Shape::from_slice(shape),
+            data: self.data.clone(),
+        }
+    }
+
+    /// Converts every element to another precision.
+    pub fn cast<U: Element>(&self) -> Tensor<U> {
+        Tensor::from_vec(
+            self.data.iter().map(|&x| U::of(x.as_f64())).collect(),
+            &self.shape,
+        )
+    }
+
+    /// A read-only ndarray view of this tensor (no copy).
+    pub fn view(&self) -> ArrayViewD<'_, T> {
+        ArrayViewD::from_shape(IxDyn(&self.shape), &self.data).expect("contiguous storage")
+    }
+
+    /// A mutable ndarray view (copy on write, like [`Tensor::data_mut`]).
+    pub fn view_mut(&mut self) -> ArrayViewMutD<'_, T> {
+        let shape = self.shape.clone();
+        ArrayViewMutD::from_shape(IxDyn(&shape), Arc::make_mut(&mut self.data).as_mut_slice())
+            .expect("contiguous storage")
+    }
+
+    /// Takes an ndarray array, copying only if it is not already row-major.
+    pub fn from_array(array: ArrayD<T>) -> Self {
+        let shape = Shape::from_slice(array.shape());
+        let data = if array.is_standard_layout() {
+            let (vec, offset) = array.into_raw_vec_and_offset();
+            debug_assert!(offset.unwrap_or(0) == 0);
+            vec
+        } else {
+            array.iter().copied().collect()
+        };
+        Tensor {
+            shape,
+            data: Arc::new(data),
+        }
+    }
+
+    /// Largest absolute elementwise difference to another tensor of the same
+    /// shape.
+    #[track_caller]
+    pub fn max_abs_diff(&self, other: &Tensor<T>) -> T {
+        assert_eq!(self.shape(), other.shape(), "max_abs_diff: shapes differ");
+        self.data
+            .iter()
+            .zip(other.data.iter())
+            .fold(T::zero(), |m, (&a, &b)| m.max((a - b).abs()))
+    }
+}
+
+impl<T: Element> fmt::Debug for Tensor<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Tensor<{}>{:?} ", T::NAME, self.shape.as_slice())?;
+        if self.len() <= 64 {
+            write!(f, "{:?}", self.data.as_slice())
+        } else {
+            write!(f, "[{:?}, ... {} elements]", &self.data[..8], self.len())
+        }
+    }
+}
+
+impl<T: Element> PartialEq for Tensor<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.shape == other.shape && self.data == other.data
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cloning_shares_storage_and_writing_copies_only_when_shared() {
+        let a = Tensor::<f32>::ones(&[2, 3]);
+        let mut b = a.clone();
+        assert!(a.shares_storage_with(&b));
+        b.data_mut()[0] = 5.0;
+        assert!(!a.shares_storage_with(&b));
+        assert_eq!(a.data()[0], 1.0);
+        let ptr = b.data().as_ptr();
+        b.data_mut()[1] = 7.0; // no longer shared: written in place
+        assert_eq!(b.data().as_ptr(), ptr);
+    }
+
+    #[test]
+    fn seeded_random_is_reproducible_and_matches_across_precisions() {
+        let a = Tensor::<f64>::normal(&[10], 0.0, 1.0, 7);
+        let b = Tensor::<f64>::normal(&[10], 0.0, 1.0, 7);
+        let c = Tensor::<f32>::normal(&[10], 0.0, 1.0, 7);
+        assert_eq!(a, b);
+        for (x, y) in a.data().iter().zip(c.data()) {
+            assert_eq!(*x as f32, *y);
+        }
+        let m = Tensor::<f32>::bernoulli(&[10_000], 0.3, 1);
+        let frac = m.data().iter().sum::<f32>() / 10_000.0;
+        assert!((frac - 0.3).abs() < 0.02, "fraction of ones {frac}");
+        let u = Tensor::<f32>::uniform(&[1000], -2.0, 3.0, 3);
+        assert!(u.data().iter().all(|&x| (-2.0..3.0).contains(&x)));
+    }
+
+    #[test]
+    #[should_panic(expected = "from_vec: 5 elements cannot have shape [2, 3]")]
+    fn from_vec_checks_the_shape() {
+        let _ = Tensor::<f32>::from_vec(vec![0.0; 5], &[2, 3]);
+    }
+
+    #[test]
+    fn arange_at_and_reshape() {
+        let t = Tensor::<f64>::arange(6).reshape(&[2, 3]);
+        assert_eq!(t.at(&[1, 2]), 5.0);
+        assert_eq!(t.shape(), &[2, 3]);
+    }
+}
