@@ -1,1 +1,37 @@
+//! # gradtape: a reverse-mode autodiff tape with gradients of gradients
+//!
+//! Reading order, for a first visit:
+//!
+//! 1. [`tape`]: what a node is, what a [`Var`] is, how values get recorded.
+//! 2. [`ops`]: one family of operations per file; read `unary.rs` first.
+//!    Each forward function computes a value and records an op; below it sit
+//!    the backward rules, each a few lines with its derivative on top.
+//! 3. [`algebra`]: why each rule is written once, against a trait, and runs
+//!    either on plain tensors or on recorded variables.
+//! 4. [`grad()`]: the backward sweep, and `create_graph`, which is all a
+//!    double backward is.
+//!
+//! ```
+//! use gradtape::{grad, Tape, Tensor};
+//!
+//! let tape = Tape::<f64>::new();
+//! let x = tape.param(&Tensor::from_vec(vec![0.5, -1.0], &[2]));
+//! let y = x.sigmoid().sum();
+//! // dy/dx = s(1-s), recorded so that it can be differentiated again ...
+//! let dx = grad(&[y], &[x], None, true)[0];
+//! // ... d2y/dx2 = s(1-s)(1-2s).
+//! let ddx = grad(&[dx.sum()], &[x], None, false)[0];
+//! let s = 1.0 / (1.0 + (-0.5f64).exp());
+//! assert!((ddx.value().data()[0] - s * (1.0 - s) * (1.0 - 2.0 * s)).abs() < 1e-12);
+//! ```
 
+pub mod algebra;
+pub mod grad;
+mod op;
+pub mod ops;
+pub mod tape;
+
+pub use algebra::Algebra;
+pub use grad::{grad, grad_values, Gradients};
+pub use gradtape_kernels::{Element, Shape, Tensor};
+pub use tape::{Tape, Var};

@@ -284,18 +284,28 @@ impl<T: Element> Tensor<T> {
     }
 }
 
-impl<T: Element> fmt::Debug for Tensor<T> {
+impl<T: fmt::Debug> fmt::Debug for Tensor<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Tensor<{}>{:?} ", T::NAME, self.shape.as_slice())?;
-        if self.len() <= 64 {
+        write!(
+            f,
+            "Tensor<{}>{:?} ",
+            std::any::type_name::<T>(),
+            self.shape.as_slice()
+        )?;
+        if self.data.len() <= 64 {
             write!(f, "{:?}", self.data.as_slice())
         } else {
-            write!(f, "[{:?}, ... {} elements]", &self.data[..8], self.len())
+            write!(
+                f,
+                "[{:?}, ... {} elements]",
+                &self.data[..8],
+                self.data.len()
+            )
         }
     }
 }
 
-impl<T: Element> PartialEq for Tensor<T> {
+impl<T: PartialEq> PartialEq for Tensor<T> {
     fn eq(&self, other: &Self) -> bool {
         self.shape == other.shape && self.data == other.data
     }

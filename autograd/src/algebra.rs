@@ -1,0 +1,202 @@
+//! The vocabulary backward rules are written in, and why there are two
+//! implementations of it.
+//!
+//! A backward rule turns the gradient of an op's output into gradients of its
+//! inputs, e.g. for `y = exp(x)`: `dx = g * y`. That little formula can be
+//! evaluated two ways:
+//!
+//! - on plain [`Tensor`]s: fast, and nothing is recorded. This is the
+//!   ordinary backward pass (`create_graph = false`).
+//! - on [`Var`]s: every multiplication in the rule is itself recorded on the
+//!   tape, so the gradient is a differentiable function of the inputs and can
+//!   be differentiated again. This is `create_graph = true`, and it is the
+//!   whole trick behind gradients of gradients (the contractive
+//!   autoencoder's Jacobian penalty, Hessian-vector products, gradgradcheck).
+//!
+//! The [`Algebra`] trait lists the operations rules may use, and each rule is
+//! written once, generically, against it. Engines that compute backward on
+//! raw numbers only (micrograd, minitorch) have just the first
+//! implementation, and that is exactly why they cannot take second
+//! derivatives.
+//!
+//! Masks (`step`, `sign`, `inside`, `max_mask`) are derivatives that are zero
+//! almost everywhere; on the tape they are recorded as constants.
+
+use crate::tape::Var;
+use gradtape_kernels::{Element, Shape, Tensor};
+
+/// Operations available to backward rules. Implemented eagerly by
+/// [`Tensor`] and recordedly by [`Var`].
+pub trait Algebra<T: Element>: Clone {
+    fn shape(&self) -> Shape;
+    fn add(&self, o: &Self) -> Self;
+    fn sub(&self, o: &Self) -> Self;
+    fn mul(&self, o: &Self) -> Self;
+    fn div(&self, o: &Self) -> Self;
+    fn neg(&self) -> Self;
+    fn scale(&self, s: T) -> Self;
+    fn add_scalar(&self, s: T) -> Self;
+    fn powf(&self, p: T) -> Self;
+    fn sigmoid(&self) -> Self;
+    fn matmul_t(&self, o: &Self, ta: bool, tb: bool) -> Self;
+    fn transpose(&self) -> Self;
+    fn reshape(&self, shape: &[usize]) -> Self;
+    fn broadcast_to(&self, shape: &[usize]) -> Self;
+    fn sum_to(&self, shape: &[usize]) -> Self;
+    fn select(&self, axis: usize, index: usize) -> Self;
+    fn unselect(&self, axis: usize, index: usize, len: usize) -> Self;
+    fn slice_axis(&self, axis: usize, start: usize, len: usize) -> Self;
+    fn pad_axis(&self, axis: usize, start: usize, total: usize) -> Self;
+    /// 1 where `x > 0`, else 0.
+    fn step(&self) -> Self;
+    /// The sign of `x` (0 at 0).
+    fn sign(&self) -> Self;
+    /// 1 where `lo < x < hi`, else 0.
+    fn inside(&self, lo: T, hi: T) -> Self;
+    /// One-hot at the (first) maximum, overall or along `axis`.
+    fn max_mask(&self, axis: Option<usize>) -> Self;
+}
+
+impl<T: Element> Algebra<T> for Tensor<T> {
+    fn shape(&self) -> Shape {
+        Shape::from_slice(Tensor::shape(self))
+    }
+    fn add(&self, o: &Self) -> Self {
+        Tensor::add(self, o)
+    }
+    fn sub(&self, o: &Self) -> Self {
+        Tensor::sub(self, o)
+    }
+    fn mul(&self, o: &Self) -> Self {
+        Tensor::mul(self, o)
+    }
+    fn div(&self, o: &Self) -> Self {
+        Tensor::div(self, o)
+    }
+    fn neg(&self) -> Self {
+        Tensor::neg(self)
+    }
+    fn scale(&self, s: T) -> Self {
+        self.mul_scalar(s)
+    }
+    fn add_scalar(&self, s: T) -> Self {
+        Tensor::add_scalar(self, s)
+    }
+    fn powf(&self, p: T) -> Self {
+        Tensor::powf(self, p)
+    }
+    fn sigmoid(&self) -> Self {
+        Tensor::sigmoid(self)
+    }
+    fn matmul_t(&self, o: &Self, ta: bool, tb: bool) -> Self {
+        Tensor::matmul_t(self, o, ta, tb)
+    }
+    fn transpose(&self) -> Self {
+        Tensor::transpose(self)
+    }
+    fn reshape(&self, shape: &[usize]) -> Self {
+        Tensor::reshape(self, shape)
+    }
+    fn broadcast_to(&self, shape: &[usize]) -> Self {
+        Tensor::broadcast_to(self, shape)
+    }
+    fn sum_to(&self, shape: &[usize]) -> Self {
+        Tensor::sum_to(self, shape)
+    }
+    fn select(&self, axis: usize, index: usize) -> Self {
+        Tensor::select(self, axis, index)
+    }
+    fn unselect(&self, axis: usize, index: usize, len: usize) -> Self {
+        Tensor::unselect(self, axis, index, len)
+    }
+    fn slice_axis(&self, axis: usize, start: usize, len: usize) -> Self {
+        Tensor::slice_axis(self, axis, start, len)
+    }
+    fn pad_axis(&self, axis: usize, start: usize, total: usize) -> Self {
+        Tensor::pad_axis(self, axis, start, total)
+    }
+    fn step(&self) -> Self {
+        Tensor::step(self)
+    }
+    fn sign(&self) -> Self {
+        Tensor::sign(self)
+    }
+    fn inside(&self, lo: T, hi: T) -> Self {
+        self.inside_mask(lo, hi)
+    }
+    fn max_mask(&self, axis: Option<usize>) -> Self {
+        Tensor::max_mask(self, axis)
+    }
+}
+
+impl<'t, T: Element> Algebra<T> for Var<'t, T> {
+    fn shape(&self) -> Shape {
+        Var::shape(self)
+    }
+    fn add(&self, o: &Self) -> Self {
+        *self + *o
+    }
+    fn sub(&self, o: &Self) -> Self {
+        *self - *o
+    }
+    fn mul(&self, o: &Self) -> Self {
+        *self * *o
+    }
+    fn div(&self, o: &Self) -> Self {
+        *self / *o
+    }
+    fn neg(&self) -> Self {
+        -*self
+    }
+    fn scale(&self, s: T) -> Self {
+        Var::mul_scalar(*self, s)
+    }
+    fn add_scalar(&self, s: T) -> Self {
+        Var::add_scalar(*self, s)
+    }
+    fn powf(&self, p: T) -> Self {
+        Var::powf(*self, p)
+    }
+    fn sigmoid(&self) -> Self {
+        Var::sigmoid(*self)
+    }
+    fn matmul_t(&self, o: &Self, ta: bool, tb: bool) -> Self {
+        Var::matmul_t(*self, *o, ta, tb)
+    }
+    fn transpose(&self) -> Self {
+        Var::transpose(*self)
+    }
+    fn reshape(&self, shape: &[usize]) -> Self {
+        Var::reshape(*self, shape)
+    }
+    fn broadcast_to(&self, shape: &[usize]) -> Self {
+        Var::broadcast_to(*self, shape)
+    }
+    fn sum_to(&self, shape: &[usize]) -> Self {
+        Var::sum_to(*self, shape)
+    }
+    fn select(&self, axis: usize, index: usize) -> Self {
+        Var::select(*self, axis, index)
+    }
+    fn unselect(&self, axis: usize, index: usize, len: usize) -> Self {
+        Var::unselect(*self, axis, index, len)
+    }
+    fn slice_axis(&self, axis: usize, start: usize, len: usize) -> Self {
+        Var::slice_axis(*self, axis, start, len)
+    }
+    fn pad_axis(&self, axis: usize, start: usize, total: usize) -> Self {
+        Var::pad_axis(*self, axis, start, total)
+    }
+    fn step(&self) -> Self {
+        self.tape.constant(&self.value().step())
+    }
+    fn sign(&self) -> Self {
+        self.tape.constant(&self.value().sign())
+    }
+    fn inside(&self, lo: T, hi: T) -> Self {
+        self.tape.constant(&self.value().inside_mask(lo, hi))
+    }
+    fn max_mask(&self, axis: Option<usize>) -> Self {
+        self.tape.constant(&self.value().max_mask(axis))
+    }
+}

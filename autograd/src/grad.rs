@@ -1,0 +1,372 @@
+//! Reverse mode: from the gradient of the outputs to the gradients of the
+//! inputs, in one backward sweep over the tape.
+//!
+//! The sweep walks the tape from the last relevant node down to the first.
+//! Each node's gradient is complete when the sweep reaches it (everything
+//! that used the node was recorded after it), so the sweep takes it out of
+//! its slot, hands it to the node's backward rule, and adds what the rule
+//! returns into the slots of the node's inputs. Taking it out frees it as
+//! soon as it has been used. A node used twice (fan-out) simply receives two
+//! contributions, and adding them is an ordinary `add`, recorded like any
+//! other op when the graph is being built.
+//!
+//! Only nodes that lie on a path from an input to an output are visited: a
+//! forward pass over the tape first marks which nodes depend on the inputs,
+//! so no gradient is computed for data, targets or masks.
+//!
+//! `create_graph` picks the [`Algebra`] the rules run in: plain tensors (the
+//! sweep records nothing), or variables (the sweep records every step, and
+//! the gradients it returns can be differentiated again).
+
+use crate::algebra::Algebra;
+use crate::op::Op;
+use crate::ops::{arith, matmul, reduce, shape, unary};
+use crate::tape::{Tape, Var};
+use gradtape_kernels::{Element, Tensor};
+
+/// Gradients of `outputs` with respect to `inputs`, one per input, in the
+/// spirit of `torch.autograd.grad`.
+///
+/// - `grad_outputs`: the vector `v` in the vector-Jacobian product
+///   `v^T J`, one per output with the output's shape. `None` means ones,
+///   which is only allowed when every output has a single element (a loss).
+/// - `create_graph`: if `true`, the backward sweep is itself recorded on the
+///   tape and the returned gradients are differentiable functions of
+///   everything they depend on (including `grad_outputs`). If `false`,
+///   nothing but the results is recorded: each gradient is returned as a
+///   constant leaf.
+///
+/// An input that the outputs do not depend on gets a gradient of zeros (not
+/// an error, and not `None` as PyTorch would give with `allow_unused`).
+#[track_caller]
+pub fn grad<'t, T: Element>(
+    outputs: &[Var<'t, T>],
+    inputs: &[Var<'t, T>],
+    grad_outputs: Option<&[Var<'t, T>]>,
+    create_graph: bool,
+) -> Vec<Var<'t, T>> {
+    let tape = check_same_tape(outputs, inputs);
+    let Some(tape) = tape else { return Vec::new() };
+    let out_ids: Vec<usize> = outputs.iter().map(|v| v.id).collect();
+    let in_ids: Vec<usize> = inputs.iter().map(|v| v.id).collect();
+    if let Some(go) = grad_outputs {
+        check_grad_outputs(
+            tape,
+            &out_ids,
+            &go.iter().map(|v| v.shape().to_vec()).collect::<Vec<_>>(),
+        );
+    }
+    if create_graph {
+        let seeds: Vec<Var<'t, T>> = match grad_outputs {
+            Some(go) => go.to_vec(),
+            None => ones_for_scalars(tape, &out_ids)
+                .iter()
+                .map(|t| tape.constant(t))
+                .collect(),
+        };
+        let fetch = |id: usize| Var { tape, id };
+        let found = sweep(tape, &out_ids, seeds, &in_ids, fetch);
+        found
+            .into_iter()
+            .zip(inputs)
+            .map(|(g, x)| g.unwrap_or_else(|| tape.constant(&Tensor::zeros(&x.shape()))))
+            .collect()
+    } else {
+        let seeds: Option<Vec<Tensor<T>>> =
+            grad_outputs.map(|go| go.iter().map(|v| v.value()).collect());
+        grad_values(outputs, inputs, seeds.as_deref())
+            .iter()
+            .map(|g| tape.constant(g))
+            .collect()
+    }
+}
+
+/// Like [`grad`] with `create_graph = false`, but returns plain tensors and
+/// records nothing at all on the tape. This is the ordinary backward pass of
+/// a training step.
+#[track_caller]
+pub fn grad_values<'t, T: Element>(
+    outputs: &[Var<'t, T>],
+    inputs: &[Var<'t, T>],
+    grad_outputs: Option<&[Tensor<T>]>,
+) -> Vec<Tensor<T>> {
+    let Some(tape) = check_same_tape(outputs, inputs) else {
+        return Vec::new();
+    };
+    let out_ids: Vec<usize> = outputs.iter().map(|v| v.id).collect();
+    let in_ids: Vec<usize> = inputs.iter().map(|v| v.id).collect();
+    let seeds = match grad_outputs {
+        Some(go) => {
+            check_grad_outputs(
+                tape,
+                &out_ids,
+                &go.iter().map(|t| t.shape().to_vec()).collect::<Vec<_>>(),
+            );
+            go.to_vec()
+        }
+        None => ones_for_scalars(tape, &out_ids),
+    };
+    let fetch = |id: usize| tape.value(id);
+    let found = sweep(tape, &out_ids, seeds, &in_ids, fetch);
+    found
+        .into_iter()
+        .zip(inputs)
+        .map(|(g, x)| g.unwrap_or_else(|| Tensor::zeros(&x.shape())))
+        .collect()
+}
+
+/// The gradients of a scalar loss with respect to every parameter leaf on its
+/// tape, as returned by [`Var::backward`].
+pub struct Gradients<T> {
+    ids: Vec<usize>,
+    grads: Vec<Tensor<T>>,
+}
+
+impl<T: Element> Gradients<T> {
+    /// The gradient for parameter `p`, if `p` is a parameter leaf of the tape.
+    pub fn get(&self, p: Var<'_, T>) -> Option<&Tensor<T>> {
+        self.ids
+            .iter()
+            .position(|&id| id == p.id)
+            .map(|k| &self.grads[k])
+    }
+
+    /// The gradients in the order the parameters were read onto the tape.
+    pub fn into_vec(self) -> Vec<Tensor<T>> {
+        self.grads
+    }
+
+    /// Number of parameters.
+    pub fn len(&self) -> usize {
+        self.grads.len()
+    }
+
+    /// Whether the tape had no parameters.
+    pub fn is_empty(&self) -> bool {
+        self.grads.is_empty()
+    }
+}
+
+impl<T: Element> std::ops::Index<Var<'_, T>> for Gradients<T> {
+    type Output = Tensor<T>;
+    #[track_caller]
+    fn index(&self, p: Var<'_, T>) -> &Tensor<T> {
+        self.get(p)
+            .unwrap_or_else(|| panic!("gradients: node {} is not a parameter leaf", p.id))
+    }
+}
+
+impl<'t, T: Element> Var<'t, T> {
+    /// Backward pass from a scalar loss: gradients for every parameter leaf
+    /// (made by [`Tape::param`]) recorded before it. Records nothing. The
+    /// convenience counterpart of PyTorch's `loss.backward()`, except that
+    /// the gradients are returned rather than stored on the parameters.
+    #[track_caller]
+    pub fn backward(self) -> Gradients<T> {
+        let ids: Vec<usize> = {
+            let nodes = self.tape.nodes.borrow();
+            (0..=self.id)
+                .filter(|&i| matches!(nodes[i].op, Op::Leaf { param: true }))
+                .collect()
+        };
+        let params: Vec<Var<'t, T>> = ids
+            .iter()
+            .map(|&id| Var {
+                tape: self.tape,
+                id,
+            })
+            .collect();
+        let grads = grad_values(&[self], &params, None);
+        Gradients { ids, grads }
+    }
+}
+
+#[track_caller]
+fn check_same_tape<'t, T: Element>(
+    outputs: &[Var<'t, T>],
+    inputs: &[Var<'t, T>],
+) -> Option<&'t Tape<T>> {
+    let first = outputs.first().or(inputs.first())?;
+    for v in outputs.iter().chain(inputs) {
+        first.same_tape(v, "grad");
+    }
+    Some(first.tape)
+}
+
+#[track_caller]
+fn check_grad_outputs<T: Element>(tape: &Tape<T>, out_ids: &[usize], shapes: &[Vec<usize>]) {
+    assert_eq!(
+        out_ids.len(),
+        shapes.len(),
+        "grad: {} outputs but {} grad_outputs",
+        out_ids.len(),
+        shapes.len()
+    );
+    let nodes = tape.nodes.borrow();
+    for (k, (&o, s)) in out_ids.iter().zip(shapes).enumerate() {
+        let want = nodes[o].value.shape();
+        assert!(
+            want == s.as_slice(),
+            "grad: grad_outputs[{k}] has shape {s:?} but output {k} has shape {want:?}"
+        );
+    }
+}
+
+#[track_caller]
+fn ones_for_scalars<T: Element>(tape: &Tape<T>, out_ids: &[usize]) -> Vec<Tensor<T>> {
+    let nodes = tape.nodes.borrow();
+    out_ids
+        .iter()
+        .enumerate()
+        .map(|(k, &o)| {
+            let shape = nodes[o].value.shape();
+            assert!(
+                nodes[o].value.len() == 1,
+                "grad: output {k} has shape {shape:?}; pass grad_outputs for outputs that are not scalars"
+            );
+            Tensor::ones(shape)
+        })
+        .collect()
+}
+
+/// The backward sweep itself, generic over what gradients are made of.
+/// Returns, for each input, its gradient or `None` if no output depends on it.
+fn sweep<T: Element, A: Algebra<T>>(
+    tape: &Tape<T>,
+    outputs: &[usize],
+    seeds: Vec<A>,
+    inputs: &[usize],
+    fetch: impl Fn(usize) -> A,
+) -> Vec<Option<A>> {
+    let mut result: Vec<Option<A>> = vec![None; inputs.len()];
+    let (Some(&lo), Some(&hi)) = (inputs.iter().min(), outputs.iter().max()) else {
+        return result;
+    };
+    if lo > hi {
+        return result;
+    }
+    // Forward pass over the tape: which nodes depend on some input?
+    let n = hi - lo + 1;
+    let mut is_input = vec![false; n];
+    for &i in inputs.iter().filter(|&&i| i <= hi) {
+        is_input[i - lo] = true;
+    }
+    let mut depends = is_input.clone();
+    {
+        let nodes = tape.nodes.borrow();
+        for i in lo..=hi {
+            if !depends[i - lo] {
+                depends[i - lo] = nodes[i]
+                    .op
+                    .inputs()
+                    .iter()
+                    .flatten()
+                    .any(|&p| p >= lo && depends[p - lo]);
+            }
+        }
+    }
+    let needed = |p: usize| p >= lo && depends[p - lo];
+
+    // One slot per node in range; a slot is emptied when its node is visited.
+    let mut grads: Vec<Option<A>> = vec![None; n];
+    let accumulate = |grads: &mut Vec<Option<A>>, node: usize, g: A| {
+        let target = tape.nodes.borrow()[node].value.shape().to_vec();
+        let g = if g.shape().as_slice() != target.as_slice() {
+            g.sum_to(&target)
+        } else {
+            g
+        };
+        let slot = &mut grads[node - lo];
+        *slot = Some(match slot.take() {
+            Some(acc) => acc.add(&g),
+            None => g,
+        });
+    };
+    for (&o, seed) in outputs.iter().zip(seeds) {
+        if needed(o) {
+            accumulate(&mut grads, o, seed);
+        }
+    }
+    for i in (lo..=hi).rev() {
+        let Some(g) = grads[i - lo].take() else {
+            continue;
+        };
+        if is_input[i - lo] {
+            for (k, &x) in inputs.iter().enumerate() {
+                if x == i {
+                    result[k] = Some(g.clone());
+                }
+            }
+        }
+        for (p, gp) in vjp(tape.op(i), i, &g, &fetch, &needed)
+            .into_iter()
+            .flatten()
+        {
+            accumulate(&mut grads, p, gp);
+        }
+    }
+    result
+}
+
+/// Gradients of one op's inputs from the gradient `g` of its output (node
+/// `out`): the vector-Jacobian product. Each arm calls the rule written
+/// beside the op's forward function. `x(i)` fetches node `i`'s value (a
+/// tensor or a variable), `need(i)` says whether input `i` leads to any
+/// input of interest.
+fn vjp<T: Element, A: Algebra<T>>(
+    op: Op<T>,
+    out: usize,
+    g: &A,
+    x: &impl Fn(usize) -> A,
+    need: &impl Fn(usize) -> bool,
+) -> [Option<(usize, A)>; 2] {
+    use Op::*;
+    let one = |i: usize, rule: &dyn Fn() -> A| [need(i).then(|| (i, rule())), None];
+    let two = |a: usize, ra: &dyn Fn() -> A, b: usize, rb: &dyn Fn() -> A| {
+        [need(a).then(|| (a, ra())), need(b).then(|| (b, rb()))]
+    };
+    match op {
+        Leaf { .. } => [None, None],
+        Add(a, b) => two(a, &|| arith::add_grad(g), b, &|| arith::add_grad(g)),
+        Sub(a, b) => two(a, &|| arith::add_grad(g), b, &|| arith::sub_grad_rhs(g)),
+        Mul(a, b) => two(a, &|| arith::mul_grad(g, &x(b)), b, &|| {
+            arith::mul_grad(g, &x(a))
+        }),
+        Div(a, b) => two(a, &|| arith::div_grad_lhs(g, &x(b)), b, &|| {
+            arith::div_grad_rhs(g, &x(out), &x(b))
+        }),
+        Neg(a) => one(a, &|| arith::neg_grad(g)),
+        AddScalar(a) => one(a, &|| arith::add_grad(g)),
+        MulScalar(a, s) => one(a, &|| arith::mul_scalar_grad(g, s)),
+        Exp(a) => one(a, &|| unary::exp_grad(g, &x(out))),
+        Log(a) => one(a, &|| unary::log_grad(g, &x(a))),
+        Pow(a, p) => one(a, &|| unary::pow_grad(g, &x(a), p)),
+        Sqrt(a) => one(a, &|| unary::sqrt_grad(g, &x(out))),
+        Square(a) => one(a, &|| unary::square_grad(g, &x(a))),
+        Abs(a) => one(a, &|| unary::abs_grad(g, &x(a))),
+        Sigmoid(a) => one(a, &|| unary::sigmoid_grad(g, &x(out))),
+        Tanh(a) => one(a, &|| unary::tanh_grad(g, &x(out))),
+        Relu(a) => one(a, &|| unary::relu_grad(g, &x(a))),
+        Softplus(a) => one(a, &|| unary::softplus_grad(g, &x(a))),
+        Clamp(a, lo, hi) => one(a, &|| unary::clamp_grad(g, &x(a), lo, hi)),
+        SumAll(a) => one(a, &|| reduce::sum_all_grad(g, &x(a))),
+        MeanAll(a) => one(a, &|| reduce::mean_all_grad(g, &x(a))),
+        MaxAll(a) => one(a, &|| reduce::max_all_grad(g, &x(a))),
+        SumAxis { x: a, axis, .. } => one(a, &|| reduce::sum_axis_grad(g, &x(a), axis)),
+        MeanAxis { x: a, axis, .. } => one(a, &|| reduce::mean_axis_grad(g, &x(a), axis)),
+        MaxAxis { x: a, axis, .. } => one(a, &|| reduce::max_axis_grad(g, &x(a), axis)),
+        Reshape(a) => one(a, &|| shape::reshape_grad(g, &x(a))),
+        Transpose(a) => one(a, &|| shape::transpose_grad(g)),
+        BroadcastTo(a) => one(a, &|| shape::broadcast_to_grad(g, &x(a))),
+        SumTo(a) => one(a, &|| shape::sum_to_grad(g, &x(a))),
+        Select { x: a, axis, index } => one(a, &|| shape::select_grad(g, &x(a), axis, index)),
+        Unselect { x: a, axis, index } => one(a, &|| shape::unselect_grad(g, axis, index)),
+        Slice { x: a, axis, start } => one(a, &|| shape::slice_grad(g, &x(a), axis, start)),
+        Pad { x: a, axis, start } => one(a, &|| shape::pad_grad(g, &x(a), axis, start)),
+        MatMul { a, b, ta, tb } => {
+            two(a, &|| matmul::matmul_grad_lhs(g, &x(b), ta, tb), b, &|| {
+                matmul::matmul_grad_rhs(g, &x(a), ta, tb)
+            })
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! Elementwise functions of one variable: exp, log, powers, abs and the
+//! activations.
+//!
+//! Each rule's derivative is written in the doc comment above it. Where a
+//! rule can use the op's own output (exp, sqrt, sigmoid, tanh) it does: that
+//! is cheaper than recomputing, and because the output is itself a node on
+//! the tape, the rule stays differentiable for higher derivatives.
+//!
+//! Non-smooth points: `relu` and `abs` use derivative 0 at 0 (as PyTorch
+//! does), `clamp` uses 0 at the bounds.
+
+use crate::algebra::Algebra;
+use crate::op::Op;
+use crate::tape::Var;
+use gradtape_kernels::Element;
+
+impl<'t, T: Element> Var<'t, T> {
+    /// `e^x`.
+    pub fn exp(self) -> Var<'t, T> {
+        self.record(self.value().exp(), Op::Exp(self.id))
+    }
+
+    /// Natural logarithm.
+    pub fn log(self) -> Var<'t, T> {
+        self.record(self.value().ln(), Op::Log(self.id))
+    }
+
+    /// `x^p` for a constant exponent `p`.
+    pub fn powf(self, p: T) -> Var<'t, T> {
+        self.record(self.value().powf(p), Op::Pow(self.id, p))
+    }
+
+    /// Square root.
+    pub fn sqrt(self) -> Var<'t, T> {
+        self.record(self.value().sqrt(), Op::Sqrt(self.id))
+    }
+
+    /// `x^2`.
+    pub fn square(self) -> Var<'t, T> {
+        self.record(self.value().square(), Op::Square(self.id))
+    }
+
+    /// `|x|`.
+    pub fn abs(self) -> Var<'t, T> {
+        self.record(self.value().abs(), Op::Abs(self.id))
+    }
+
+    /// The logistic sigmoid `1 / (1 + e^-x)`.
+    pub fn sigmoid(self) -> Var<'t, T> {
+        self.record(self.value().sigmoid(), Op::Sigmoid(self.id))
+    }
+
+    /// Hyperbolic tangent.
+    pub fn tanh(self) -> Var<'t, T> {
+        self.record(self.value().tanh(), Op::Tanh(self.id))
+    }
+
+    /// `max(x, 0)`.
+    pub fn relu(self) -> Var<'t, T> {
+        self.record(self.value().relu(), Op::Relu(self.id))
+    }
+
+    /// `ln(1 + e^x)`, a smooth ReLU.
+    pub fn softplus(self) -> Var<'t, T> {
+        self.record(self.value().softplus(), Op::Softplus(self.id))
+    }
+
+    /// Clamps into `[lo, hi]`.
+    #[track_caller]
+    pub fn clamp(self, lo: T, hi: T) -> Var<'t, T> {
+        assert!(
+            lo <= hi,
+            "clamp: lower bound {lo} is above upper bound {hi}"
+        );
+        self.record(self.value().clamp(lo, hi), Op::Clamp(self.id, lo, hi))
+    }
+}
+
+// ---- backward rules -------------------------------------------------------
+
+/// d/dx e^x = e^x (the output).
+pub(crate) fn exp_grad<T: Element, A: Algebra<T>>(g: &A, y: &A) -> A {
+    g.mul(y)
+}
+
+/// d/dx ln x = 1 / x.
+pub(crate) fn log_grad<T: Element, A: Algebra<T>>(g: &A, x: &A) -> A {
+    g.div(x)
+}
+
+/// d/dx x^p = p x^(p-1).
+pub(crate) fn pow_grad<T: Element, A: Algebra<T>>(g: &A, x: &A, p: T) -> A {
+    g.mul(&x.powf(p - T::one()).scale(p))
+}
+
+/// d/dx sqrt(x) = 1 / (2 sqrt(x)) = 0.5 / y.
+pub(crate) fn sqrt_grad<T: Element, A: Algebra<T>>(g: &A, y: &A) -> A {
+    g.div(y).scale(T::of(0.5))
+}
+
+/// d/dx x^2 = 2x.
+pub(crate) fn square_grad<T: Element, A: Algebra<T>>(g: &A, x: &A) -> A {
+    g.mul(x).scale(T::of(2.0))
+}
+
+/// d/dx |x| = sign(x) (0 at 0).
+pub(crate) fn abs_grad<T: Element, A: Algebra<T>>(g: &A, x: &A) -> A {
+    g.mul(&x.sign())
+}
+
+/// d/dx sigmoid(x) = s (1 - s), with s the output.
+pub(crate) fn sigmoid_grad<T: Element, A: Algebra<T>>(g: &A, s: &A) -> A {
+    g.mul(&s.mul(&s.neg().add_scalar(T::one())))
+}
+
+/// d/dx tanh(x) = 1 - t^2, with t the output.
+pub(crate) fn tanh_grad<T: Element, A: Algebra<T>>(g: &A, t: &A) -> A {
+    g.mul(&t.mul(t).neg().add_scalar(T::one()))
+}
+
+/// d/dx relu(x) = 1 if x > 0 else 0 (0 at the kink).
+pub(crate) fn relu_grad<T: Element, A: Algebra<T>>(g: &A, x: &A) -> A {
+    g.mul(&x.step())
+}
+
+/// d/dx ln(1 + e^x) = sigmoid(x).
+pub(crate) fn softplus_grad<T: Element, A: Algebra<T>>(g: &A, x: &A) -> A {
+    g.mul(&x.sigmoid())
+}
+
+/// d/dx clamp(x, lo, hi) = 1 strictly inside (lo, hi), else 0.
+pub(crate) fn clamp_grad<T: Element, A: Algebra<T>>(g: &A, x: &A, lo: T, hi: T) -> A {
+    g.mul(&x.inside(lo, hi))
+}

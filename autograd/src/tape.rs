@@ -1,0 +1,179 @@
+//! The tape: where a computation is written down as it happens.
+//!
+//! Every value computed through the engine becomes a **node**, appended to a
+//! `Vec` in creation order. A node remembers its value and the [`Op`] that
+//! made it, and the op remembers the indices of its inputs. Because a node's
+//! inputs always exist before it does, the index order is already a
+//! topological order: the backward sweep (in [`crate::grad`]) is one loop
+//! from the last node down to the first, with no graph search.
+//!
+//! A [`Var`] is a handle to one node: a reference to the tape plus an index.
+//! It is `Copy`, so `a * b + c` reads like maths and a variable can be used
+//! as often as you like. The tape lives in a `RefCell` so that handles can
+//! append to it through a shared reference.
+//!
+//! Parameters live outside the tape. A training step makes (or clears) a
+//! tape, reads each parameter in as a leaf with [`Tape::param`] (the tensor's
+//! storage is shared, not copied), computes a loss, asks for gradients, and
+//! drops the tape.
+
+use crate::op::Op;
+use gradtape_kernels::{Element, Shape, Tensor};
+use std::cell::RefCell;
+use std::fmt;
+
+/// One recorded value and how it was made.
+pub(crate) struct Node<T> {
+    pub(crate) value: Tensor<T>,
+    pub(crate) op: Op<T>,
+}
+
+/// A recording of a computation, one node per value.
+pub struct Tape<T> {
+    pub(crate) nodes: RefCell<Vec<Node<T>>>,
+}
+
+/// A handle to one value on a tape: cheap to copy, used like a number.
+#[derive(Clone, Copy)]
+pub struct Var<'t, T> {
+    pub(crate) tape: &'t Tape<T>,
+    pub(crate) id: usize,
+}
+
+impl<T: Element> Default for Tape<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: Element> Tape<T> {
+    /// An empty tape.
+    pub fn new() -> Self {
+        Tape {
+            nodes: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// An empty tape with room for `nodes` nodes before it reallocates.
+    pub fn with_capacity(nodes: usize) -> Self {
+        Tape {
+            nodes: RefCell::new(Vec::with_capacity(nodes)),
+        }
+    }
+
+    /// Reads a trainable parameter in as a leaf. The storage is shared with
+    /// `value`, not copied. [`Var::backward`] returns a gradient for every
+    /// parameter leaf.
+    pub fn param(&self, value: &Tensor<T>) -> Var<'_, T> {
+        self.push(value.clone(), Op::Leaf { param: true })
+    }
+
+    /// Reads a constant (data, a mask, a target) in as a leaf. You can still
+    /// ask [`crate::grad`] for the gradient with respect to it (the
+    /// contractive autoencoder differentiates with respect to its input), but
+    /// [`Var::backward`] skips it.
+    pub fn constant(&self, value: &Tensor<T>) -> Var<'_, T> {
+        self.push(value.clone(), Op::Leaf { param: false })
+    }
+
+    /// A 0-d constant.
+    pub fn scalar(&self, value: T) -> Var<'_, T> {
+        self.constant(&Tensor::scalar(value))
+    }
+
+    /// Number of recorded nodes.
+    pub fn len(&self) -> usize {
+        self.nodes.borrow().len()
+    }
+
+    /// Whether nothing has been recorded.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.borrow().is_empty()
+    }
+
+    /// Forgets every node but keeps the allocation, so the next training
+    /// step records without growing the `Vec` again. Taking `&mut self`
+    /// guarantees that no `Var` of the old recording is still alive.
+    pub fn clear(&mut self) {
+        self.nodes.get_mut().clear();
+    }
+
+    /// Appends a node and returns its handle.
+    pub(crate) fn push(&self, value: Tensor<T>, op: Op<T>) -> Var<'_, T> {
+        let mut nodes = self.nodes.borrow_mut();
+        nodes.push(Node { value, op });
+        Var {
+            tape: self,
+            id: nodes.len() - 1,
+        }
+    }
+
+    /// The value of node `id` (shares storage).
+    pub(crate) fn value(&self, id: usize) -> Tensor<T> {
+        self.nodes.borrow()[id].value.clone()
+    }
+
+    /// The op of node `id`.
+    pub(crate) fn op(&self, id: usize) -> Op<T> {
+        self.nodes.borrow()[id].op
+    }
+}
+
+impl<'t, T: Element> Var<'t, T> {
+    /// The value this variable holds (shares storage, no copy).
+    pub fn value(&self) -> Tensor<T> {
+        self.tape.value(self.id)
+    }
+
+    /// The shape of the value.
+    pub fn shape(&self) -> Shape {
+        Shape::from_slice(self.tape.nodes.borrow()[self.id].value.shape())
+    }
+
+    /// The single number of a one-element variable (a loss, say).
+    #[track_caller]
+    pub fn item(&self) -> T {
+        self.tape.nodes.borrow()[self.id].value.item()
+    }
+
+    /// The tape this variable is recorded on.
+    pub fn tape(&self) -> &'t Tape<T> {
+        self.tape
+    }
+
+    /// The node's index on its tape (its position in creation order).
+    pub fn index(&self) -> usize {
+        self.id
+    }
+
+    /// Whether this is a parameter leaf (made by [`Tape::param`]).
+    pub fn is_param(&self) -> bool {
+        matches!(self.tape.op(self.id), Op::Leaf { param: true })
+    }
+
+    /// Records `value`, made by `op`, on this variable's tape.
+    pub(crate) fn record(&self, value: Tensor<T>, op: Op<T>) -> Var<'t, T> {
+        self.tape.push(value, op)
+    }
+
+    /// A constant with the same value: gradients stop here
+    /// (`torch.Tensor.detach`).
+    pub fn detach(self) -> Var<'t, T> {
+        self.tape.constant(&self.value())
+    }
+
+    /// Checks that two variables live on the same tape.
+    #[track_caller]
+    pub(crate) fn same_tape(&self, other: &Var<'t, T>, op: &str) {
+        assert!(
+            std::ptr::eq(self.tape, other.tape),
+            "{op}: the two variables are recorded on different tapes"
+        );
+    }
+}
+
+impl<T: Element> fmt::Debug for Var<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Var#{} {:?}", self.id, self.value())
+    }
+}
