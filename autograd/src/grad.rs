@@ -151,8 +151,10 @@ impl<T: Element> std::ops::Index<Var<'_, T>> for Gradients<T> {
     type Output = Tensor<T>;
     #[track_caller]
     fn index(&self, p: Var<'_, T>) -> &Tensor<T> {
-        self.get(p)
-            .unwrap_or_else(|| panic!("gradients: node {} is not a parameter leaf", p.id))
+        match self.get(p) {
+            Some(g) => g,
+            None => panic!("gradients: node {} is not a parameter leaf", p.id),
+        }
     }
 }
 

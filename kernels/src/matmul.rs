@@ -204,9 +204,9 @@ impl<T: Element> Tensor<T> {
             if tb { "^T" } else { "" }
         );
         let (batch_a, batch_b) = (&sa[..sa.len() - 2], &sb[..sb.len() - 2]);
-        let batch = broadcast_shapes(batch_a, batch_b).unwrap_or_else(|| {
+        let Some(batch) = broadcast_shapes(batch_a, batch_b) else {
             panic!("matmul: batch axes of shapes {sa:?} and {sb:?} do not broadcast")
-        });
+        };
         let mut out_shape: Shape = batch.clone();
         out_shape.push(m);
         out_shape.push(n);

@@ -54,8 +54,12 @@ pub fn broadcasts_to(from: &[usize], to: &[usize]) -> bool {
 /// broadcast; returns the broadcast shape otherwise.
 #[track_caller]
 pub fn broadcast_or_panic(op: &str, a: &[usize], b: &[usize]) -> Shape {
-    broadcast_shapes(a, b)
-        .unwrap_or_else(|| panic!("{op}: shapes {a:?} and {b:?} do not broadcast"))
+    // A `match`, not `unwrap_or_else`: closures do not inherit
+    // `#[track_caller]`, and the panic must point at the user's line.
+    match broadcast_shapes(a, b) {
+        Some(shape) => shape,
+        None => panic!("{op}: shapes {a:?} and {b:?} do not broadcast"),
+    }
 }
 
 /// Checks that `axis` is an axis of a tensor of rank `rank`.
