@@ -1,0 +1,442 @@
+//! Saving and loading named parameters as safetensors files.
+//!
+//! A checkpoint is a list of named tensors, like a PyTorch `state_dict`
+//! (`encoder.0.weight`, `encoder.0.bias`, ...), plus a few string key-value
+//! pairs of metadata (the epoch, the model's settings). The file format is
+//! [safetensors](https://github.com/huggingface/safetensors): an 8-byte
+//! header length, a JSON header giving each tensor's dtype, shape and byte
+//! range, then the raw little-endian numbers. Python reads our files with
+//! `safetensors.torch.load_file(path)` and we read its files.
+//!
+//! Two promises:
+//!
+//! - **A save never leaves a broken file.** [`save`] writes to a temporary
+//!   file in the same folder, flushes it to disk (`fsync`), then renames it
+//!   over `path` in one step. If the program dies half-way, the old
+//!   checkpoint is still there, whole.
+//! - **A failed load changes nothing.** [`load_into`] checks every expected
+//!   tensor (present, right dtype, right shape) before it writes any, so a
+//!   wrong or damaged file gives an error that names the file and the tensor
+//!   and leaves your parameters as they were.
+//!
+//! Tensors are `f32` or `f64` ([`CheckpointElement`]); one call reads or
+//! writes one precision.
+
+use gradtape_kernels::{Element, Tensor};
+use safetensors::tensor::{SafeTensors, View};
+use safetensors::Dtype;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// A number type that can be stored in a safetensors file.
+pub trait CheckpointElement: Element {
+    /// The safetensors dtype (`F32` or `F64`).
+    const DTYPE: Dtype;
+    /// Appends the little-endian bytes of `self`.
+    fn push_le_bytes(self, out: &mut Vec<u8>);
+    /// Reads one number from its little-endian bytes.
+    fn from_le_slice(bytes: &[u8]) -> Self;
+}
+
+impl CheckpointElement for f32 {
+    const DTYPE: Dtype = Dtype::F32;
+    fn push_le_bytes(self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.to_le_bytes());
+    }
+    fn from_le_slice(bytes: &[u8]) -> Self {
+        f32::from_le_bytes(bytes.try_into().expect("4 bytes"))
+    }
+}
+
+impl CheckpointElement for f64 {
+    const DTYPE: Dtype = Dtype::F64;
+    fn push_le_bytes(self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.to_le_bytes());
+    }
+    fn from_le_slice(bytes: &[u8]) -> Self {
+        f64::from_le_bytes(bytes.try_into().expect("8 bytes"))
+    }
+}
+
+/// A problem saving or loading a checkpoint; every message names the file.
+#[derive(Debug)]
+pub enum CheckpointError {
+    /// The file could not be read, written, synced or renamed.
+    Io {
+        path: PathBuf,
+        action: &'static str,
+        source: io::Error,
+    },
+    /// The bytes are not a valid safetensors file (corrupt or truncated).
+    Corrupt { path: PathBuf, detail: String },
+    /// A tensor is stored in another precision than the one asked for.
+    WrongDtype {
+        path: PathBuf,
+        name: String,
+        expected: Dtype,
+        found: Dtype,
+    },
+    /// Tensors the caller expects are not in the file.
+    MissingTensors {
+        path: PathBuf,
+        missing: Vec<String>,
+        available: Vec<String>,
+    },
+    /// The file holds tensors the caller did not ask for ([`load_into`] is
+    /// strict, like PyTorch's `load_state_dict`).
+    UnexpectedTensors {
+        path: PathBuf,
+        unexpected: Vec<String>,
+    },
+    /// A tensor's shape in the file differs from the target's.
+    WrongShape {
+        path: PathBuf,
+        name: String,
+        expected: Vec<usize>,
+        found: Vec<usize>,
+    },
+    /// A name cannot be saved: empty, `__metadata__` (reserved by the
+    /// format), or given twice.
+    BadName {
+        path: PathBuf,
+        name: String,
+        why: &'static str,
+    },
+}
+
+impl fmt::Display for CheckpointError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use CheckpointError::*;
+        match self {
+            Io {
+                path,
+                action,
+                source,
+            } => write!(f, "{}: cannot {action}: {source}", path.display()),
+            Corrupt { path, detail } => write!(
+                f,
+                "{}: not a valid safetensors file (corrupt or truncated): {detail}",
+                path.display()
+            ),
+            WrongDtype {
+                path,
+                name,
+                expected,
+                found,
+            } => write!(
+                f,
+                "{}: tensor `{name}` is stored as {found}, expected {expected}",
+                path.display()
+            ),
+            MissingTensors {
+                path,
+                missing,
+                available,
+            } => write!(
+                f,
+                "{}: missing tensor(s) {}; the file holds {}",
+                path.display(),
+                quoted(missing),
+                if available.is_empty() {
+                    "no tensors".to_string()
+                } else {
+                    quoted(available)
+                }
+            ),
+            UnexpectedTensors { path, unexpected } => write!(
+                f,
+                "{}: unexpected tensor(s) {} that the model does not have",
+                path.display(),
+                quoted(unexpected)
+            ),
+            WrongShape {
+                path,
+                name,
+                expected,
+                found,
+            } => write!(
+                f,
+                "{}: tensor `{name}` has shape {found:?} in the file, expected {expected:?}",
+                path.display()
+            ),
+            BadName { path, name, why } => {
+                write!(f, "{}: cannot save tensor `{name}`: {why}", path.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for CheckpointError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            CheckpointError::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+fn quoted(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The named tensors and metadata read from a file by [`load`].
+#[derive(Clone, Debug)]
+pub struct Checkpoint<T: Element = f32> {
+    /// The tensors, by name (sorted).
+    pub tensors: BTreeMap<String, Tensor<T>>,
+    /// The string key-value pairs stored with them (empty if none).
+    pub metadata: HashMap<String, String>,
+    path: PathBuf,
+}
+
+impl<T: CheckpointElement> Checkpoint<T> {
+    /// The file this checkpoint was read from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The tensor called `name`, if present.
+    pub fn get(&self, name: &str) -> Option<&Tensor<T>> {
+        self.tensors.get(name)
+    }
+
+    /// Copies the tensors named in `targets` into them, after checking that
+    /// every one is present with the target's shape; on error nothing is
+    /// written. Tensors in the file that no target names are ignored (use
+    /// [`load_into`] to treat them as an error).
+    pub fn copy_into<S: AsRef<str>>(
+        &self,
+        targets: &mut [(S, &mut Tensor<T>)],
+    ) -> Result<(), CheckpointError> {
+        self.check(targets)?;
+        self.write(targets);
+        Ok(())
+    }
+
+    /// Checks that every target is present with the target's shape.
+    fn check<S: AsRef<str>>(&self, targets: &[(S, &mut Tensor<T>)]) -> Result<(), CheckpointError> {
+        let missing: Vec<String> = targets
+            .iter()
+            .map(|(name, _)| name.as_ref())
+            .filter(|name| !self.tensors.contains_key(*name))
+            .map(str::to_string)
+            .collect();
+        if !missing.is_empty() {
+            return Err(CheckpointError::MissingTensors {
+                path: self.path.clone(),
+                missing,
+                available: self.tensors.keys().cloned().collect(),
+            });
+        }
+        for (name, target) in targets {
+            let stored = &self.tensors[name.as_ref()];
+            if stored.shape() != target.shape() {
+                return Err(CheckpointError::WrongShape {
+                    path: self.path.clone(),
+                    name: name.as_ref().to_string(),
+                    expected: target.shape().to_vec(),
+                    found: stored.shape().to_vec(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Copies the stored numbers into checked targets.
+    fn write<S: AsRef<str>>(&self, targets: &mut [(S, &mut Tensor<T>)]) {
+        for (name, target) in targets.iter_mut() {
+            target
+                .data_mut()
+                .copy_from_slice(self.tensors[name.as_ref()].data());
+        }
+    }
+}
+
+/// A tensor's bytes, ready for the safetensors writer.
+struct Raw {
+    dtype: Dtype,
+    shape: Vec<usize>,
+    bytes: Vec<u8>,
+}
+
+impl View for &Raw {
+    fn dtype(&self) -> Dtype {
+        self.dtype
+    }
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    fn data(&self) -> Cow<'_, [u8]> {
+        Cow::Borrowed(&self.bytes)
+    }
+    fn data_len(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
+/// Saves named tensors (and optional metadata) to `path` as safetensors,
+/// atomically: a temporary file in the same folder, `fsync`, then a rename.
+/// On error `path` is untouched and no temporary file is left behind.
+pub fn save<T: CheckpointElement, S: AsRef<str>>(
+    path: impl AsRef<Path>,
+    tensors: &[(S, &Tensor<T>)],
+    metadata: Option<HashMap<String, String>>,
+) -> Result<(), CheckpointError> {
+    let path = path.as_ref();
+    let mut raws: BTreeMap<&str, Raw> = BTreeMap::new();
+    for (name, tensor) in tensors {
+        let name = name.as_ref();
+        let why = if name.is_empty() {
+            Some("the name is empty")
+        } else if name == "__metadata__" {
+            Some("the name is reserved for the metadata")
+        } else if raws.contains_key(name) {
+            Some("the name is given twice")
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return Err(CheckpointError::BadName {
+                path: path.to_path_buf(),
+                name: name.to_string(),
+                why,
+            });
+        }
+        let mut bytes = Vec::with_capacity(tensor.len() * std::mem::size_of::<T>());
+        for &x in tensor.data() {
+            x.push_le_bytes(&mut bytes);
+        }
+        let raw = Raw {
+            dtype: T::DTYPE,
+            shape: tensor.shape().to_vec(),
+            bytes,
+        };
+        raws.insert(name, raw);
+    }
+    let bytes =
+        safetensors::serialize(raws.iter().map(|(n, r)| (*n, r)), metadata).map_err(|e| {
+            CheckpointError::Corrupt {
+                path: path.to_path_buf(),
+                detail: format!("could not serialize: {e}"),
+            }
+        })?;
+    write_atomically(path, &bytes)
+}
+
+/// Writes `bytes` to a temporary file beside `path`, syncs it, and renames
+/// it over `path`. The temporary file is deleted if anything fails.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
+    let io_err = |action: &'static str| {
+        move |source: io::Error| CheckpointError::Io {
+            path: path.to_path_buf(),
+            action,
+            source,
+        }
+    };
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let file_name = path.file_name().ok_or_else(|| {
+        io_err("write")(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "the path does not name a file",
+        ))
+    })?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{}.", file_name.to_string_lossy()))
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(io_err("create a temporary file beside it"))?;
+    tmp.write_all(bytes).map_err(io_err("write"))?;
+    tmp.as_file().sync_all().map_err(io_err("sync to disk"))?;
+    tmp.persist(path)
+        .map_err(|e| io_err("rename the temporary file into place")(e.error))?;
+    // Make the rename itself durable (best effort: not every system lets a
+    // folder be opened and synced).
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// Reads every tensor of a safetensors file; all must have dtype `T`.
+pub fn load<T: CheckpointElement>(
+    path: impl AsRef<Path>,
+) -> Result<Checkpoint<T>, CheckpointError> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(|source| CheckpointError::Io {
+        path: path.to_path_buf(),
+        action: "read",
+        source,
+    })?;
+    let corrupt = |e: safetensors::SafeTensorError| CheckpointError::Corrupt {
+        path: path.to_path_buf(),
+        detail: e.to_string(),
+    };
+    let file = SafeTensors::deserialize(&bytes).map_err(corrupt)?;
+    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(corrupt)?;
+    let mut tensors = BTreeMap::new();
+    for (name, view) in file.iter() {
+        if view.dtype() != T::DTYPE {
+            return Err(CheckpointError::WrongDtype {
+                path: path.to_path_buf(),
+                name: name.to_string(),
+                expected: T::DTYPE,
+                found: view.dtype(),
+            });
+        }
+        let size = std::mem::size_of::<T>();
+        let data: Vec<T> = view
+            .data()
+            .chunks_exact(size)
+            .map(T::from_le_slice)
+            .collect();
+        let tensor =
+            Tensor::try_from_vec(data, view.shape()).map_err(|e| CheckpointError::Corrupt {
+                path: path.to_path_buf(),
+                detail: format!("tensor `{name}`: {e}"),
+            })?;
+        tensors.insert(name.to_string(), tensor);
+    }
+    Ok(Checkpoint {
+        tensors,
+        metadata: header.metadata().clone().unwrap_or_default(),
+        path: path.to_path_buf(),
+    })
+}
+
+/// Loads a checkpoint into existing tensors, matched by name, and returns
+/// its metadata.
+///
+/// Every target is checked first (present, dtype `T`, same shape), and the
+/// file must hold no tensor that no target names; only if all is well is
+/// anything written. On error the targets are unchanged.
+pub fn load_into<T: CheckpointElement, S: AsRef<str>>(
+    path: impl AsRef<Path>,
+    targets: &mut [(S, &mut Tensor<T>)],
+) -> Result<HashMap<String, String>, CheckpointError> {
+    let checkpoint = load::<T>(path)?;
+    checkpoint.check(targets)?;
+    let unexpected: Vec<String> = checkpoint
+        .tensors
+        .keys()
+        .filter(|k| !targets.iter().any(|(name, _)| name.as_ref() == k.as_str()))
+        .cloned()
+        .collect();
+    if !unexpected.is_empty() {
+        return Err(CheckpointError::UnexpectedTensors {
+            path: checkpoint.path,
+            unexpected,
+        });
+    }
+    checkpoint.write(targets);
+    Ok(checkpoint.metadata)
+}
