@@ -1,1 +1,5 @@
+//! Runnable programs for gradtape: the notebook check
+//! (`cargo run --release --example cae_gradcheck`) and the benchmark binary
+//! (`cargo run --release -p gradtape-examples --bin bench`).
 
+pub mod timing;

@@ -1,0 +1,114 @@
+//! Benchmarks, printed one line per workload as
+//! `name<TAB>unit<TAB>rate<TAB>extra`, like the PyTorch peer script.
+//!
+//! ```text
+//! cargo run --release -p gradtape-examples --bin bench -- [workload ...]
+//! ```
+//!
+//! Workloads: `gemm_256x784x128`, `gemm` (square products), `op_overhead`
+//! (nanoseconds per recorded op, forward plus backward, on tiny tensors),
+//! `elementwise` and `gemm_threshold` (the serial-versus-parallel
+//! measurements behind the kernels' thresholds).
+
+use gradtape::{Tape, Tensor};
+use gradtape_examples::timing::rate;
+use gradtape_kernels::elementwise::{parallel_threshold, set_parallel_threshold};
+use gradtape_kernels::matmul::{set_gemm_parallel_macs, DEFAULT_GEMM_PARALLEL_MACS};
+use std::hint::black_box;
+
+fn gemm_rate(m: usize, k: usize, n: usize, seconds: f64) -> f64 {
+    let a = Tensor::<f32>::normal(&[m, k], 0.0, 1.0, 1);
+    let b = Tensor::<f32>::normal(&[k, n], 0.0, 1.0, 2);
+    let flop = 2.0 * (m * k * n) as f64 / 1e9;
+    rate(|| black_box(a.matmul(&b)), flop, seconds, 3).0
+}
+
+fn gemm_256x784x128() {
+    let r = gemm_rate(256, 784, 128, 2.0);
+    println!("gemm_256x784x128\tGFLOP/s\t{r:.1}\tloss=0.00000");
+}
+
+fn gemm_square() {
+    for n in [256, 1024] {
+        let r = gemm_rate(n, n, n, 2.0);
+        println!("gemm{n}\tGFLOP/s\t{r:.1}");
+    }
+}
+
+/// A chain of tiny ops, recorded and then differentiated: the engine's fixed
+/// cost per op, which is all there is on a network as small as the toy one.
+fn op_overhead() {
+    const ROUNDS: usize = 100;
+    let mut tape = Tape::<f32>::with_capacity(4 * ROUNDS + 8);
+    let w = Tensor::<f32>::from_vec(vec![0.1, -0.2, 0.3, 0.4], &[4]);
+    let mut ops = 0;
+    let (r, _) = rate(
+        || {
+            tape.clear();
+            let x = tape.param(&w);
+            let mut y = x;
+            for _ in 0..ROUNDS {
+                y = ((y * 0.5) + x).sigmoid();
+            }
+            let loss = y.sum();
+            ops = tape.len() - 1; // every node but the leaf
+            black_box(loss.backward());
+        },
+        1.0,
+        2.0,
+        10,
+    );
+    let ns_per_op = 1e9 / (r * ops as f64);
+    println!("op_overhead\tns/op\t{ns_per_op:.1}\tops={ops}");
+}
+
+/// Serial versus parallel elementwise multiply at growing sizes.
+fn elementwise() {
+    let saved = parallel_threshold();
+    println!("# elementwise a*b: size, serial ns, parallel ns, parallel speed-up");
+    for p in 10..=21 {
+        let n = 1usize << p;
+        let a = Tensor::<f32>::normal(&[n], 0.0, 1.0, 1);
+        let b = Tensor::<f32>::normal(&[n], 0.0, 1.0, 2);
+        let time = |threshold: usize| {
+            set_parallel_threshold(threshold);
+            1e9 / rate(|| black_box(a.mul(&b)), 1.0, 0.3, 5).0
+        };
+        let (serial, parallel) = (time(usize::MAX), time(0));
+        println!("elementwise_{n}\tns\t{serial:.0}\t{parallel:.0}\t{:.2}x", serial / parallel);
+    }
+    set_parallel_threshold(saved);
+}
+
+/// Serial versus split matrix products at growing square sizes.
+fn gemm_threshold() {
+    println!("# square gemm: n, macs, serial GFLOP/s, split GFLOP/s");
+    for n in [16, 24, 32, 48, 64, 96, 128] {
+        set_gemm_parallel_macs(usize::MAX);
+        let serial = gemm_rate(n, n, n, 0.3);
+        set_gemm_parallel_macs(0);
+        let split = gemm_rate(n, n, n, 0.3);
+        println!("gemm_threshold_{n}\tGFLOP/s\t{serial:.1}\t{split:.1}\tmacs={}", n * n * n);
+    }
+    set_gemm_parallel_macs(DEFAULT_GEMM_PARALLEL_MACS);
+}
+
+fn main() {
+    let all = ["gemm_256x784x128", "gemm", "op_overhead", "elementwise", "gemm_threshold"];
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let names: Vec<&str> = if args.is_empty() { all.to_vec() } else { args.iter().map(|s| s.as_str()).collect() };
+    println!("# gradtape bench, rayon threads={}", rayon::current_num_threads());
+    for name in names {
+        match name {
+            "gemm_256x784x128" => gemm_256x784x128(),
+            "gemm" => gemm_square(),
+            "op_overhead" => op_overhead(),
+            "elementwise" => elementwise(),
+            "gemm_threshold" => gemm_threshold(),
+            other => {
+                eprintln!("bench: unknown workload '{other}'; known: {}", all.join(", "));
+                std::process::exit(2);
+            }
+        }
+    }
+}
