@@ -50,19 +50,12 @@ pub fn grad<'t, T: Element>(
     let out_ids: Vec<usize> = outputs.iter().map(|v| v.id).collect();
     let in_ids: Vec<usize> = inputs.iter().map(|v| v.id).collect();
     if let Some(go) = grad_outputs {
-        check_grad_outputs(
-            tape,
-            &out_ids,
-            &go.iter().map(|v| v.shape().to_vec()).collect::<Vec<_>>(),
-        );
+        check_grad_outputs(tape, &out_ids, &go.iter().map(|v| v.shape().to_vec()).collect::<Vec<_>>());
     }
     if create_graph {
         let seeds: Vec<Var<'t, T>> = match grad_outputs {
             Some(go) => go.to_vec(),
-            None => ones_for_scalars(tape, &out_ids)
-                .iter()
-                .map(|t| tape.constant(t))
-                .collect(),
+            None => ones_for_scalars(tape, &out_ids).iter().map(|t| tape.constant(t)).collect(),
         };
         let fetch = |id: usize| Var { tape, id };
         let found = sweep(tape, &out_ids, seeds, &in_ids, fetch);
@@ -72,12 +65,8 @@ pub fn grad<'t, T: Element>(
             .map(|(g, x)| g.unwrap_or_else(|| tape.constant(&Tensor::zeros(&x.shape()))))
             .collect()
     } else {
-        let seeds: Option<Vec<Tensor<T>>> =
-            grad_outputs.map(|go| go.iter().map(|v| v.value()).collect());
-        grad_values(outputs, inputs, seeds.as_deref())
-            .iter()
-            .map(|g| tape.constant(g))
-            .collect()
+        let seeds: Option<Vec<Tensor<T>>> = grad_outputs.map(|go| go.iter().map(|v| v.value()).collect());
+        grad_values(outputs, inputs, seeds.as_deref()).iter().map(|g| tape.constant(g)).collect()
     }
 }
 
@@ -97,27 +86,19 @@ pub fn grad_values<'t, T: Element>(
     let in_ids: Vec<usize> = inputs.iter().map(|v| v.id).collect();
     let seeds = match grad_outputs {
         Some(go) => {
-            check_grad_outputs(
-                tape,
-                &out_ids,
-                &go.iter().map(|t| t.shape().to_vec()).collect::<Vec<_>>(),
-            );
+            check_grad_outputs(tape, &out_ids, &go.iter().map(|t| t.shape().to_vec()).collect::<Vec<_>>());
             go.to_vec()
         }
         None => ones_for_scalars(tape, &out_ids),
     };
     let fetch = |id: usize| tape.value(id);
     let found = sweep(tape, &out_ids, seeds, &in_ids, fetch);
-    found
-        .into_iter()
-        .zip(inputs)
-        .map(|(g, x)| g.unwrap_or_else(|| Tensor::zeros(&x.shape())))
-        .collect()
+    found.into_iter().zip(inputs).map(|(g, x)| g.unwrap_or_else(|| Tensor::zeros(&x.shape()))).collect()
 }
 
 /// The gradients of a scalar loss with respect to every parameter leaf on its
 /// tape, as returned by [`Var::backward`].
-pub struct Gradients<T> {
+pub struct Gradients<T: Element> {
     ids: Vec<usize>,
     grads: Vec<Tensor<T>>,
 }
@@ -125,10 +106,7 @@ pub struct Gradients<T> {
 impl<T: Element> Gradients<T> {
     /// The gradient for parameter `p`, if `p` is a parameter leaf of the tape.
     pub fn get(&self, p: Var<'_, T>) -> Option<&Tensor<T>> {
-        self.ids
-            .iter()
-            .position(|&id| id == p.id)
-            .map(|k| &self.grads[k])
+        self.ids.iter().position(|&id| id == p.id).map(|k| &self.grads[k])
     }
 
     /// The gradients in the order the parameters were read onto the tape.
@@ -167,27 +145,16 @@ impl<'t, T: Element> Var<'t, T> {
     pub fn backward(self) -> Gradients<T> {
         let ids: Vec<usize> = {
             let nodes = self.tape.nodes.borrow();
-            (0..=self.id)
-                .filter(|&i| matches!(nodes[i].op, Op::Leaf { param: true }))
-                .collect()
+            (0..=self.id).filter(|&i| matches!(nodes[i].op, Op::Leaf { param: true })).collect()
         };
-        let params: Vec<Var<'t, T>> = ids
-            .iter()
-            .map(|&id| Var {
-                tape: self.tape,
-                id,
-            })
-            .collect();
+        let params: Vec<Var<'t, T>> = ids.iter().map(|&id| Var { tape: self.tape, id }).collect();
         let grads = grad_values(&[self], &params, None);
         Gradients { ids, grads }
     }
 }
 
 #[track_caller]
-fn check_same_tape<'t, T: Element>(
-    outputs: &[Var<'t, T>],
-    inputs: &[Var<'t, T>],
-) -> Option<&'t Tape<T>> {
+fn check_same_tape<'t, T: Element>(outputs: &[Var<'t, T>], inputs: &[Var<'t, T>]) -> Option<&'t Tape<T>> {
     let first = outputs.first().or(inputs.first())?;
     for v in outputs.iter().chain(inputs) {
         first.same_tape(v, "grad");
@@ -258,12 +225,7 @@ fn sweep<T: Element, A: Algebra<T>>(
         let nodes = tape.nodes.borrow();
         for i in lo..=hi {
             if !depends[i - lo] {
-                depends[i - lo] = nodes[i]
-                    .op
-                    .inputs()
-                    .iter()
-                    .flatten()
-                    .any(|&p| p >= lo && depends[p - lo]);
+                depends[i - lo] = nodes[i].op.inputs().iter().flatten().any(|&p| p >= lo && depends[p - lo]);
             }
         }
     }
@@ -273,11 +235,7 @@ fn sweep<T: Element, A: Algebra<T>>(
     let mut grads: Vec<Option<A>> = vec![None; n];
     let accumulate = |grads: &mut Vec<Option<A>>, node: usize, g: A| {
         let target = tape.nodes.borrow()[node].value.shape().to_vec();
-        let g = if g.shape().as_slice() != target.as_slice() {
-            g.sum_to(&target)
-        } else {
-            g
-        };
+        let g = if g.shape().as_slice() != target.as_slice() { g.sum_to(&target) } else { g };
         let slot = &mut grads[node - lo];
         *slot = Some(match slot.take() {
             Some(acc) => acc.add(&g),
@@ -300,10 +258,7 @@ fn sweep<T: Element, A: Algebra<T>>(
                 }
             }
         }
-        for (p, gp) in vjp(tape.op(i), i, &g, &fetch, &needed)
-            .into_iter()
-            .flatten()
-        {
+        for (p, gp) in vjp(tape.op(i), i, &g, &fetch, &needed).into_iter().flatten() {
             accumulate(&mut grads, p, gp);
         }
     }
@@ -331,12 +286,8 @@ fn vjp<T: Element, A: Algebra<T>>(
         Leaf { .. } => [None, None],
         Add(a, b) => two(a, &|| arith::add_grad(g), b, &|| arith::add_grad(g)),
         Sub(a, b) => two(a, &|| arith::add_grad(g), b, &|| arith::sub_grad_rhs(g)),
-        Mul(a, b) => two(a, &|| arith::mul_grad(g, &x(b)), b, &|| {
-            arith::mul_grad(g, &x(a))
-        }),
-        Div(a, b) => two(a, &|| arith::div_grad_lhs(g, &x(b)), b, &|| {
-            arith::div_grad_rhs(g, &x(out), &x(b))
-        }),
+        Mul(a, b) => two(a, &|| arith::mul_grad(g, &x(b)), b, &|| arith::mul_grad(g, &x(a))),
+        Div(a, b) => two(a, &|| arith::div_grad_lhs(g, &x(b)), b, &|| arith::div_grad_rhs(g, &x(out), &x(b))),
         Neg(a) => one(a, &|| arith::neg_grad(g)),
         AddScalar(a) => one(a, &|| arith::add_grad(g)),
         MulScalar(a, s) => one(a, &|| arith::mul_scalar_grad(g, s)),
@@ -365,10 +316,8 @@ fn vjp<T: Element, A: Algebra<T>>(
         Unselect { x: a, axis, index } => one(a, &|| shape::unselect_grad(g, axis, index)),
         Slice { x: a, axis, start } => one(a, &|| shape::slice_grad(g, &x(a), axis, start)),
         Pad { x: a, axis, start } => one(a, &|| shape::pad_grad(g, &x(a), axis, start)),
-        MatMul { a, b, ta, tb } => {
-            two(a, &|| matmul::matmul_grad_lhs(g, &x(b), ta, tb), b, &|| {
-                matmul::matmul_grad_rhs(g, &x(a), ta, tb)
-            })
-        }
+        MatMul { a, b, ta, tb } => two(a, &|| matmul::matmul_grad_lhs(g, &x(b), ta, tb), b, &|| {
+            matmul::matmul_grad_rhs(g, &x(a), ta, tb)
+        }),
     }
 }

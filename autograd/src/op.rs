@@ -83,9 +83,7 @@ impl<T> Op<T> {
         use Op::*;
         match *self {
             Leaf { .. } => [None, None],
-            Add(a, b) | Sub(a, b) | Mul(a, b) | Div(a, b) | MatMul { a, b, .. } => {
-                [Some(a), Some(b)]
-            }
+            Add(a, b) | Sub(a, b) | Mul(a, b) | Div(a, b) | MatMul { a, b, .. } => [Some(a), Some(b)],
             Neg(x)
             | AddScalar(x)
             | MulScalar(x, _)

@@ -23,19 +23,19 @@ use std::cell::RefCell;
 use std::fmt;
 
 /// One recorded value and how it was made.
-pub(crate) struct Node<T> {
+pub(crate) struct Node<T: Element> {
     pub(crate) value: Tensor<T>,
     pub(crate) op: Op<T>,
 }
 
 /// A recording of a computation, one node per value.
-pub struct Tape<T> {
+pub struct Tape<T: Element> {
     pub(crate) nodes: RefCell<Vec<Node<T>>>,
 }
 
 /// A handle to one value on a tape: cheap to copy, used like a number.
 #[derive(Clone, Copy)]
-pub struct Var<'t, T> {
+pub struct Var<'t, T: Element> {
     pub(crate) tape: &'t Tape<T>,
     pub(crate) id: usize,
 }
@@ -49,16 +49,12 @@ impl<T: Element> Default for Tape<T> {
 impl<T: Element> Tape<T> {
     /// An empty tape.
     pub fn new() -> Self {
-        Tape {
-            nodes: RefCell::new(Vec::new()),
-        }
+        Tape { nodes: RefCell::new(Vec::new()) }
     }
 
     /// An empty tape with room for `nodes` nodes before it reallocates.
     pub fn with_capacity(nodes: usize) -> Self {
-        Tape {
-            nodes: RefCell::new(Vec::with_capacity(nodes)),
-        }
+        Tape { nodes: RefCell::new(Vec::with_capacity(nodes)) }
     }
 
     /// Reads a trainable parameter in as a leaf. The storage is shared with
@@ -102,10 +98,7 @@ impl<T: Element> Tape<T> {
     pub(crate) fn push(&self, value: Tensor<T>, op: Op<T>) -> Var<'_, T> {
         let mut nodes = self.nodes.borrow_mut();
         nodes.push(Node { value, op });
-        Var {
-            tape: self,
-            id: nodes.len() - 1,
-        }
+        Var { tape: self, id: nodes.len() - 1 }
     }
 
     /// The value of node `id` (shares storage).

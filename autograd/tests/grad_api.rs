@@ -27,16 +27,9 @@ fn without_create_graph_the_sweep_records_nothing_but_the_results() {
     let _ = grad_values(&[y], &[x], None);
     assert_eq!(tape.len(), before, "grad_values must not record");
     let _ = grad(&[y], &[x], None, false);
-    assert_eq!(
-        tape.len(),
-        before + 1,
-        "grad(create_graph=false) records only the result leaf"
-    );
+    assert_eq!(tape.len(), before + 1, "grad(create_graph=false) records only the result leaf");
     let _ = grad(&[y], &[x], None, true);
-    assert!(
-        tape.len() > before + 5,
-        "create_graph records the backward sweep"
-    );
+    assert!(tape.len() > before + 5, "create_graph records the backward sweep");
 }
 
 #[test]
@@ -146,9 +139,7 @@ fn shape_errors_point_at_the_callers_line() {
 }
 
 #[test]
-#[should_panic(
-    expected = "grad: output 0 has shape [2]; pass grad_outputs for outputs that are not scalars"
-)]
+#[should_panic(expected = "grad: output 0 has shape [2]; pass grad_outputs for outputs that are not scalars")]
 fn a_non_scalar_output_needs_grad_outputs() {
     let tape = Tape::<f64>::new();
     let x = tape.param(&Tensor::zeros(&[2]));

@@ -5,13 +5,14 @@
 //! (from `num-traits`) that also knows which matrixmultiply routine
 //! (`sgemm` or `dgemm`) multiplies it.
 
+use crate::pool::Pooled;
 use num_traits::{Float, FromPrimitive, ToPrimitive};
 use std::fmt::{Debug, Display};
 use std::iter::Sum;
 
 /// A floating-point element type: `f32` or `f64`.
 pub trait Element:
-    Float + FromPrimitive + ToPrimitive + Sum + Debug + Display + Default + Send + Sync + 'static
+    Float + FromPrimitive + ToPrimitive + Sum + Debug + Display + Default + Send + Sync + Pooled + 'static
 {
     /// `"f32"` or `"f64"`, for messages.
     const NAME: &'static str;

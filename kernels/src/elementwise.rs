@@ -49,13 +49,13 @@ pub(crate) fn map_into<T: Element>(src: &[T], out: &mut [T], f: impl Fn(T) -> T 
 /// threshold.
 pub(crate) fn zip_into<T: Element>(a: &[T], b: &[T], out: &mut [T], f: impl Fn(T, T) -> T + Sync) {
     if a.len() >= parallel_threshold() {
-        out.par_chunks_mut(CHUNK)
-            .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)))
-            .for_each(|(o, (a, b))| {
+        out.par_chunks_mut(CHUNK).zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK))).for_each(
+            |(o, (a, b))| {
                 for ((o, &a), &b) in o.iter_mut().zip(a).zip(b) {
                     *o = f(a, b);
                 }
-            });
+            },
+        );
     } else {
         for ((o, &a), &b) in out.iter_mut().zip(a).zip(b) {
             *o = f(a, b);
@@ -66,9 +66,7 @@ pub(crate) fn zip_into<T: Element>(a: &[T], b: &[T], out: &mut [T], f: impl Fn(T
 impl<T: Element> Tensor<T> {
     /// Applies `f` to every element.
     pub fn map(&self, f: impl Fn(T) -> T + Sync) -> Tensor<T> {
-        let mut out = vec![T::zero(); self.len()];
-        map_into(self.data(), &mut out, f);
-        Tensor::from_vec(out, self.shape())
+        Tensor::from_fill(self.shape(), |out| map_into(self.data(), out, f))
     }
 
     /// Applies `f` to pairs of elements, broadcasting the two shapes against
@@ -77,9 +75,7 @@ impl<T: Element> Tensor<T> {
     #[track_caller]
     pub fn zip_with(&self, other: &Tensor<T>, op: &str, f: impl Fn(T, T) -> T + Sync) -> Tensor<T> {
         if self.shape() == other.shape() {
-            let mut out = vec![T::zero(); self.len()];
-            zip_into(self.data(), other.data(), &mut out, f);
-            return Tensor::from_vec(out, self.shape());
+            return Tensor::from_fill(self.shape(), |out| zip_into(self.data(), other.data(), out, f));
         }
         let shape = broadcast_or_panic(op, self.shape(), other.shape());
         if other.len() == 1 && other.rank() <= shape.len() && self.shape() == shape.as_slice() {
@@ -220,13 +216,7 @@ impl<T: Element> Tensor<T> {
 
     /// 1 where `lo < x < hi`, else 0 (the derivative of clamp).
     pub fn inside_mask(&self, lo: T, hi: T) -> Tensor<T> {
-        self.map(|x| {
-            if x > lo && x < hi {
-                T::one()
-            } else {
-                T::zero()
-            }
-        })
+        self.map(|x| if x > lo && x < hi { T::one() } else { T::zero() })
     }
 }
 
@@ -273,12 +263,7 @@ mod tests {
         let a = Tensor::<f32>::normal(&[100_000], 0.0, 1.0, 1);
         let b = Tensor::<f32>::normal(&[100_000], 0.0, 1.0, 2);
         let par = a.mul(&b).sigmoid();
-        let serial: Vec<f32> = a
-            .data()
-            .iter()
-            .zip(b.data())
-            .map(|(x, y)| sigmoid(x * y))
-            .collect();
+        let serial: Vec<f32> = a.data().iter().zip(b.data()).map(|(x, y)| sigmoid(x * y)).collect();
         assert_eq!(par.to_vec(), serial);
     }
 

@@ -13,11 +13,7 @@ impl<T: Element> Tensor<T> {
     #[track_caller]
     pub fn transpose(&self) -> Tensor<T> {
         let r = self.rank();
-        assert!(
-            r >= 2,
-            "transpose: needs at least 2 axes, got shape {:?}",
-            self.shape()
-        );
+        assert!(r >= 2, "transpose: needs at least 2 axes, got shape {:?}", self.shape());
         let mut v = self.view();
         v.swap_axes(r - 2, r - 1);
         Tensor::from_array(v.as_standard_layout().into_owned())
@@ -67,9 +63,7 @@ impl<T: Element> Tensor<T> {
         let lead = self.rank() - shape.len();
         let mut t = if lead > 0 {
             let rows: usize = self.shape()[..lead].iter().product();
-            self.reshape(&[rows, self.len() / rows])
-                .sum_axis(0, false)
-                .reshape(&self.shape()[lead..])
+            self.reshape(&[rows, self.len() / rows]).sum_axis(0, false).reshape(&self.shape()[lead..])
         } else {
             self.clone()
         };
@@ -91,27 +85,15 @@ impl<T: Element> Tensor<T> {
             "select: index {index} out of range for axis {axis} of shape {:?}",
             self.shape()
         );
-        Tensor::from_array(
-            self.view()
-                .index_axis(Axis(axis), index)
-                .as_standard_layout()
-                .into_owned(),
-        )
+        Tensor::from_array(self.view().index_axis(Axis(axis), index).as_standard_layout().into_owned())
     }
 
     /// The inverse of [`Tensor::select`]: a tensor of zeros with a new axis
     /// of length `len` at `axis`, holding `self` at `index` along it.
     #[track_caller]
     pub fn unselect(&self, axis: usize, index: usize, len: usize) -> Tensor<T> {
-        assert!(
-            axis <= self.rank(),
-            "unselect: axis {axis} out of range for shape {:?}",
-            self.shape()
-        );
-        assert!(
-            index < len,
-            "unselect: index {index} out of range for length {len}"
-        );
+        assert!(axis <= self.rank(), "unselect: axis {axis} out of range for shape {:?}", self.shape());
+        assert!(index < len, "unselect: index {index} out of range for length {len}");
         let mut shape = Shape::from_slice(self.shape());
         shape.insert(axis, len);
         let mut out = ArrayD::<T>::zeros(IxDyn(&shape));
@@ -140,15 +122,11 @@ impl<T: Element> Tensor<T> {
     pub fn pad_axis(&self, axis: usize, start: usize, total: usize) -> Tensor<T> {
         check_axis("pad", self.shape(), axis);
         let len = self.shape()[axis];
-        assert!(
-            start + len <= total,
-            "pad: {len} elements at {start} do not fit in {total}"
-        );
+        assert!(start + len <= total, "pad: {len} elements at {start} do not fit in {total}");
         let mut shape = Shape::from_slice(self.shape());
         shape[axis] = total;
         let mut out = ArrayD::<T>::zeros(IxDyn(&shape));
-        out.slice_axis_mut(Axis(axis), Slice::from(start..start + len))
-            .assign(&self.view());
+        out.slice_axis_mut(Axis(axis), Slice::from(start..start + len)).assign(&self.view());
         Tensor::from_array(out)
     }
 }
@@ -187,10 +165,7 @@ mod tests {
         assert_eq!(u.to_vec(), vec![0.0, 0.0, 2.0, 0.0, 0.0, 5.0]);
         let s = t.slice_axis(1, 1, 2);
         assert_eq!(s.to_vec(), vec![1.0, 2.0, 4.0, 5.0]);
-        assert_eq!(
-            s.pad_axis(1, 1, 3).to_vec(),
-            vec![0.0, 1.0, 2.0, 0.0, 4.0, 5.0]
-        );
+        assert_eq!(s.pad_axis(1, 1, 3).to_vec(), vec![0.0, 1.0, 2.0, 0.0, 4.0, 5.0]);
     }
 
     #[test]

@@ -8,7 +8,8 @@
 //! - [`elementwise`]: unary maps and broadcasting binary ops;
 //! - [`reduce`]: sum, mean, max over everything or one axis;
 //! - [`layout`]: transpose, broadcast, sum-to, select and slice;
-//! - [`matmul`]: matrix products through matrixmultiply, split over rayon.
+//! - [`matmul`]: matrix products through matrixmultiply, split over rayon;
+//! - [`pool`]: recycling of buffers, so a training loop stops allocating.
 //!
 //! Shape errors are programming errors and panic at the caller with the op
 //! and both shapes; functions that read outside data return `Result`.
@@ -17,6 +18,7 @@ pub mod element;
 pub mod elementwise;
 pub mod layout;
 pub mod matmul;
+pub mod pool;
 pub mod reduce;
 pub mod shape;
 pub mod tensor;

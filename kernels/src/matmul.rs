@@ -55,33 +55,11 @@ unsafe impl<T> Sync for Operand<T> {}
 /// # Safety
 /// `a` and `b` must address valid `m x k` and `k x n` matrices and `c` must
 /// point at `m * n` writable elements that alias neither.
-unsafe fn gemm_blocked<T: Element>(
-    m: usize,
-    k: usize,
-    n: usize,
-    a: Operand<T>,
-    b: Operand<T>,
-    c: *mut T,
-) {
+unsafe fn gemm_blocked<T: Element>(m: usize, k: usize, n: usize, a: Operand<T>, b: Operand<T>, c: *mut T) {
     let threads = rayon::current_num_threads();
     let macs = m * k * n;
     if threads < 2 || macs < GEMM_PARALLEL_MACS.load(Ordering::Relaxed) || (m < 16 && n < 16) {
-        T::gemm(
-            m,
-            k,
-            n,
-            T::one(),
-            a.ptr,
-            a.rs,
-            a.cs,
-            b.ptr,
-            b.rs,
-            b.cs,
-            T::zero(),
-            c,
-            n as isize,
-            1,
-        );
+        T::gemm(m, k, n, T::one(), a.ptr, a.rs, a.cs, b.ptr, b.rs, b.cs, T::zero(), c, n as isize, 1);
         return;
     }
     let c = SendPtr(c);
@@ -210,40 +188,29 @@ impl<T: Element> Tensor<T> {
         let mut out_shape: Shape = batch.clone();
         out_shape.push(m);
         out_shape.push(n);
-        let mut out = vec![T::zero(); numel(&out_shape)];
         let (rsa, csa) = matrix_strides(sa, ta);
         let (rsb, csb) = matrix_strides(sb, tb);
-        let b_op = |offset: usize| Operand {
-            ptr: other.data()[offset..].as_ptr(),
-            rs: rsb,
-            cs: csb,
-        };
-        if k == 0 || out.is_empty() {
-            return Tensor::from_vec(out, &out_shape);
-        }
+        let b_op = |offset: usize| Operand { ptr: other.data()[offset..].as_ptr(), rs: rsb, cs: csb };
         let batches = numel(&batch);
-        if !ta && numel(batch_b) == 1 {
-            // A batch of row-major matrices times one matrix: one tall GEMM.
-            let a = Operand {
-                ptr: self.data().as_ptr(),
-                rs: rsa,
-                cs: csa,
-            };
-            unsafe { gemm_blocked(batches * m, k, n, a, b_op(0), out.as_mut_ptr()) };
-        } else {
-            let (len_a, len_b) = (m * k, k * n);
-            for i in 0..batches {
-                let oa = batch_offset(i, &batch, batch_a, len_a);
-                let ob = batch_offset(i, &batch, batch_b, len_b);
-                let a = Operand {
-                    ptr: self.data()[oa..].as_ptr(),
-                    rs: rsa,
-                    cs: csa,
-                };
-                unsafe { gemm_blocked(m, k, n, a, b_op(ob), out[i * m * n..].as_mut_ptr()) };
+        // matrixmultiply with beta = 0 never reads C, so a recycled buffer
+        // with old numbers in it is fine; every element is written.
+        Tensor::from_fill(&out_shape, |out| {
+            if k == 0 || out.is_empty() {
+                out.fill(T::zero());
+            } else if !ta && numel(batch_b) == 1 {
+                // A batch of row-major matrices times one matrix: one tall GEMM.
+                let a = Operand { ptr: self.data().as_ptr(), rs: rsa, cs: csa };
+                unsafe { gemm_blocked(batches * m, k, n, a, b_op(0), out.as_mut_ptr()) };
+            } else {
+                let (len_a, len_b) = (m * k, k * n);
+                for i in 0..batches {
+                    let oa = batch_offset(i, &batch, batch_a, len_a);
+                    let ob = batch_offset(i, &batch, batch_b, len_b);
+                    let a = Operand { ptr: self.data()[oa..].as_ptr(), rs: rsa, cs: csa };
+                    unsafe { gemm_blocked(m, k, n, a, b_op(ob), out[i * m * n..].as_mut_ptr()) };
+                }
             }
-        }
-        Tensor::from_vec(out, &out_shape)
+        })
     }
 }
 
@@ -271,12 +238,7 @@ mod tests {
         assert!(a.matmul(&b).max_abs_diff(&want) < 1e-12);
         assert!(a.transpose().matmul_t(&b, true, false).max_abs_diff(&want) < 1e-12);
         assert!(a.matmul_t(&b.transpose(), false, true).max_abs_diff(&want) < 1e-12);
-        assert!(
-            a.transpose()
-                .matmul_t(&b.transpose(), true, true)
-                .max_abs_diff(&want)
-                < 1e-12
-        );
+        assert!(a.transpose().matmul_t(&b.transpose(), true, true).max_abs_diff(&want) < 1e-12);
     }
 
     #[test]
@@ -314,9 +276,7 @@ mod tests {
     }
 
     #[test]
-    #[should_panic(
-        expected = "matmul: shapes [2, 3] and [4, 5] do not match: inner lengths 3 and 4"
-    )]
+    #[should_panic(expected = "matmul: shapes [2, 3] and [4, 5] do not match: inner lengths 3 and 4")]
     fn mismatched_inner_lengths_name_both_shapes() {
         let _ = Tensor::<f32>::zeros(&[2, 3]).matmul(&Tensor::zeros(&[4, 5]));
     }

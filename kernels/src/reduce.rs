@@ -29,10 +29,7 @@ impl<T: Element> Tensor<T> {
     pub fn sum_all(&self) -> Tensor<T> {
         let d = self.data();
         let s = if d.len() >= parallel_threshold() {
-            let partial: Vec<T> = d
-                .par_chunks(CHUNK)
-                .map(|c| c.iter().copied().sum())
-                .collect();
+            let partial: Vec<T> = d.par_chunks(CHUNK).map(|c| c.iter().copied().sum()).collect();
             partial.into_iter().sum()
         } else {
             d.iter().copied().sum()
@@ -49,11 +46,7 @@ impl<T: Element> Tensor<T> {
     /// Largest element, as a 0-d tensor.
     #[track_caller]
     pub fn max_all(&self) -> Tensor<T> {
-        assert!(
-            !self.is_empty(),
-            "max: tensor of shape {:?} is empty",
-            self.shape()
-        );
+        assert!(!self.is_empty(), "max: tensor of shape {:?} is empty", self.shape());
         Tensor::scalar(self.data().iter().copied().fold(T::neg_infinity(), T::max))
     }
 
@@ -77,14 +70,8 @@ impl<T: Element> Tensor<T> {
     #[track_caller]
     pub fn max_axis(&self, axis: usize, keepdim: bool) -> Tensor<T> {
         check_axis("max", self.shape(), axis);
-        assert!(
-            self.shape()[axis] > 0,
-            "max: axis {axis} of shape {:?} is empty",
-            self.shape()
-        );
-        let out = self
-            .view()
-            .fold_axis(Axis(axis), T::neg_infinity(), |&m, &x| m.max(x));
+        assert!(self.shape()[axis] > 0, "max: axis {axis} of shape {:?} is empty", self.shape());
+        let out = self.view().fold_axis(Axis(axis), T::neg_infinity(), |&m, &x| m.max(x));
         Tensor::from_array(out).reshape(&reduced_shape(self.shape(), axis, keepdim))
     }
 
@@ -111,19 +98,17 @@ impl<T: Element> Tensor<T> {
                 check_axis("max", self.shape(), axis);
                 let src = self.view();
                 let mut dst = out.view_mut();
-                Zip::from(dst.lanes_mut(Axis(axis)))
-                    .and(src.lanes(Axis(axis)))
-                    .for_each(|mut o, l| {
-                        let mut at = 0;
-                        for (i, &x) in l.iter().enumerate() {
-                            if x > l[at] {
-                                at = i;
-                            }
+                Zip::from(dst.lanes_mut(Axis(axis))).and(src.lanes(Axis(axis))).for_each(|mut o, l| {
+                    let mut at = 0;
+                    for (i, &x) in l.iter().enumerate() {
+                        if x > l[at] {
+                            at = i;
                         }
-                        if !l.is_empty() {
-                            o[at] = T::one();
-                        }
-                    });
+                    }
+                    if !l.is_empty() {
+                        o[at] = T::one();
+                    }
+                });
             }
         }
         out
@@ -145,14 +130,8 @@ mod tests {
         assert_eq!(t.sum_axis(1, true).to_vec(), vec![3.0, 12.0]);
         assert_eq!(t.mean_axis(1, false).to_vec(), vec![1.0, 4.0]);
         assert_eq!(t.max_axis(0, false).to_vec(), vec![3.0, 4.0, 5.0]);
-        assert_eq!(
-            t.max_mask(Some(1)).to_vec(),
-            vec![0.0, 0.0, 1.0, 0.0, 0.0, 1.0]
-        );
-        assert_eq!(
-            t.max_mask(None).to_vec(),
-            vec![0.0, 0.0, 0.0, 0.0, 0.0, 1.0]
-        );
+        assert_eq!(t.max_mask(Some(1)).to_vec(), vec![0.0, 0.0, 1.0, 0.0, 0.0, 1.0]);
+        assert_eq!(t.max_mask(None).to_vec(), vec![0.0, 0.0, 0.0, 0.0, 0.0, 1.0]);
     }
 
     #[test]

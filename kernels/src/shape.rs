@@ -24,16 +24,8 @@ pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Option<Shape> {
     let rank = a.len().max(b.len());
     let mut out = Shape::with_capacity(rank);
     for i in 0..rank {
-        let da = if i + a.len() >= rank {
-            a[i + a.len() - rank]
-        } else {
-            1
-        };
-        let db = if i + b.len() >= rank {
-            b[i + b.len() - rank]
-        } else {
-            1
-        };
+        let da = if i + a.len() >= rank { a[i + a.len() - rank] } else { 1 };
+        let db = if i + b.len() >= rank { b[i + b.len() - rank] } else { 1 };
         out.push(match (da, db) {
             (x, y) if x == y => x,
             (1, y) => y,
@@ -65,10 +57,7 @@ pub fn broadcast_or_panic(op: &str, a: &[usize], b: &[usize]) -> Shape {
 /// Checks that `axis` is an axis of a tensor of rank `rank`.
 #[track_caller]
 pub fn check_axis(op: &str, shape: &[usize], axis: usize) {
-    assert!(
-        axis < shape.len(),
-        "{op}: axis {axis} is out of range for shape {shape:?}"
-    );
+    assert!(axis < shape.len(), "{op}: axis {axis} is out of range for shape {shape:?}");
 }
 
 #[cfg(test)]
@@ -79,10 +68,7 @@ mod tests {
     fn broadcasting_follows_numpy_rules() {
         assert_eq!(broadcast_shapes(&[3, 1], &[4]).unwrap().as_slice(), &[3, 4]);
         assert_eq!(broadcast_shapes(&[], &[2, 2]).unwrap().as_slice(), &[2, 2]);
-        assert_eq!(
-            broadcast_shapes(&[2, 1, 5], &[3, 1]).unwrap().as_slice(),
-            &[2, 3, 5]
-        );
+        assert_eq!(broadcast_shapes(&[2, 1, 5], &[3, 1]).unwrap().as_slice(), &[2, 3, 5]);
         assert!(broadcast_shapes(&[3], &[4]).is_none());
         assert!(broadcasts_to(&[1, 4], &[3, 4]));
         assert!(!broadcasts_to(&[3, 4], &[1, 4]));

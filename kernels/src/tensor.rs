@@ -14,13 +14,31 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
 use std::fmt;
+use std::mem::ManuallyDrop;
 use std::sync::Arc;
 
 /// An n-dimensional array of `f32` or `f64`, row-major and contiguous.
-#[derive(Clone)]
-pub struct Tensor<T> {
+pub struct Tensor<T: Element> {
     shape: Shape,
-    data: Arc<Vec<T>>,
+    /// Never dropped in place: [`Drop`] hands a uniquely owned buffer back
+    /// to the thread's [`crate::pool`] instead.
+    data: ManuallyDrop<Arc<Vec<T>>>,
+}
+
+impl<T: Element> Clone for Tensor<T> {
+    fn clone(&self) -> Self {
+        Tensor { shape: self.shape.clone(), data: ManuallyDrop::new(Arc::clone(&self.data)) }
+    }
+}
+
+impl<T: Element> Drop for Tensor<T> {
+    fn drop(&mut self) {
+        // SAFETY: `data` is taken exactly once, here, and never used again.
+        let data = unsafe { ManuallyDrop::take(&mut self.data) };
+        if Arc::strong_count(&data) == 1 && Arc::weak_count(&data) == 0 {
+            T::with_pool(|pool| pool.give(data));
+        }
+    }
 }
 
 impl<T: Element> Tensor<T> {
@@ -37,10 +55,18 @@ impl<T: Element> Tensor<T> {
             shape,
             numel(shape)
         );
-        Tensor {
-            shape: Shape::from_slice(shape),
-            data: Arc::new(data),
-        }
+        Tensor { shape: Shape::from_slice(shape), data: ManuallyDrop::new(Arc::new(data)) }
+    }
+
+    /// A tensor of `shape` whose elements are written by `fill`, which must
+    /// write every element: the buffer may be a recycled one still holding
+    /// old numbers (see [`crate::pool`]).
+    pub fn from_fill(shape: &[usize], fill: impl FnOnce(&mut [T])) -> Self {
+        let len = numel(shape);
+        let mut data =
+            T::with_pool(|pool| pool.take(len)).flatten().unwrap_or_else(|| Arc::new(vec![T::zero(); len]));
+        fill(Arc::get_mut(&mut data).expect("a pooled buffer is uniquely owned"));
+        Tensor { shape: Shape::from_slice(shape), data: ManuallyDrop::new(data) }
     }
 
     /// Like [`Tensor::from_vec`], but returns an error instead of panicking;
@@ -54,15 +80,12 @@ impl<T: Element> Tensor<T> {
                 numel(shape)
             ));
         }
-        Ok(Tensor {
-            shape: Shape::from_slice(shape),
-            data: Arc::new(data),
-        })
+        Ok(Self::from_vec(data, shape))
     }
 
     /// A tensor whose every element is `value`.
     pub fn full(shape: &[usize], value: T) -> Self {
-        Self::from_vec(vec![value; numel(shape)], shape)
+        Self::from_fill(shape, |out| out.fill(value))
     }
 
     /// All zeros.
@@ -93,9 +116,7 @@ impl<T: Element> Tensor<T> {
 
     /// Uniform numbers in `[low, high)` drawn from `rng`.
     pub fn uniform_with(shape: &[usize], low: f64, high: f64, rng: &mut impl Rng) -> Self {
-        let data = (0..numel(shape))
-            .map(|_| T::of(low + (high - low) * rng.random::<f64>()))
-            .collect();
+        let data = (0..numel(shape)).map(|_| T::of(low + (high - low) * rng.random::<f64>())).collect();
         Self::from_vec(data, shape)
     }
 
@@ -124,18 +145,9 @@ impl<T: Element> Tensor<T> {
 
     /// A mask of ones (with probability `p_one`) and zeros drawn from `rng`.
     pub fn bernoulli_with(shape: &[usize], p_one: f64, rng: &mut impl Rng) -> Self {
-        assert!(
-            (0.0..=1.0).contains(&p_one),
-            "bernoulli: p = {p_one} is not a probability"
-        );
+        assert!((0.0..=1.0).contains(&p_one), "bernoulli: p = {p_one} is not a probability");
         let data = (0..numel(shape))
-            .map(|_| {
-                if rng.random::<f64>() < p_one {
-                    T::one()
-                } else {
-                    T::zero()
-                }
-            })
+            .map(|_| if rng.random::<f64>() < p_one { T::one() } else { T::zero() })
             .collect();
         Self::from_vec(data, shape)
     }
@@ -168,7 +180,7 @@ impl<T: Element> Tensor<T> {
     /// Mutable access to the elements; copies the buffer first only if it is
     /// shared with another tensor (copy on write).
     pub fn data_mut(&mut self) -> &mut [T] {
-        Arc::make_mut(&mut self.data).as_mut_slice()
+        Arc::make_mut(&mut *self.data).as_mut_slice()
     }
 
     /// Whether this tensor's buffer is shared with another tensor.
@@ -178,7 +190,7 @@ impl<T: Element> Tensor<T> {
 
     /// Whether two tensors use the same buffer (no copy was made).
     pub fn shares_storage_with(&self, other: &Tensor<T>) -> bool {
-        Arc::ptr_eq(&self.data, &other.data)
+        Arc::ptr_eq(&*self.data, &*other.data)
     }
 
     /// The elements, copied out.
@@ -189,32 +201,17 @@ impl<T: Element> Tensor<T> {
     /// The only element of a one-element tensor.
     #[track_caller]
     pub fn item(&self) -> T {
-        assert_eq!(
-            self.len(),
-            1,
-            "item: tensor of shape {:?} has {} elements",
-            self.shape,
-            self.len()
-        );
+        assert_eq!(self.len(), 1, "item: tensor of shape {:?} has {} elements", self.shape, self.len());
         self.data[0]
     }
 
     /// The element at a multi-index.
     #[track_caller]
     pub fn at(&self, index: &[usize]) -> T {
-        assert_eq!(
-            index.len(),
-            self.rank(),
-            "at: index {index:?} for shape {:?}",
-            self.shape
-        );
+        assert_eq!(index.len(), self.rank(), "at: index {index:?} for shape {:?}", self.shape);
         let mut flat = 0;
         for (&i, &d) in index.iter().zip(self.shape.iter()) {
-            assert!(
-                i < d,
-                "at: index {index:?} out of range for shape {:?}",
-                self.shape
-            );
+            assert!(i < d, "at: index {index:?} out of range for shape {:?}", self.shape);
             flat = flat * d + i;
         }
         self.data[flat]
@@ -223,25 +220,13 @@ impl<T: Element> Tensor<T> {
     /// Same elements, new shape with the same number of elements (no copy).
     #[track_caller]
     pub fn reshape(&self, shape: &[usize]) -> Self {
-        assert_eq!(
-            numel(shape),
-            self.len(),
-            "reshape: cannot reshape {:?} into {:?}",
-            self.shape,
-            shape
-        );
-        Tensor {
-            shape: Shape::from_slice(shape),
-            data: self.data.clone(),
-        }
+        assert_eq!(numel(shape), self.len(), "reshape: cannot reshape {:?} into {:?}", self.shape, shape);
+        Tensor { shape: Shape::from_slice(shape), data: ManuallyDrop::new(Arc::clone(&self.data)) }
     }
 
     /// Converts every element to another precision.
     pub fn cast<U: Element>(&self) -> Tensor<U> {
-        Tensor::from_vec(
-            self.data.iter().map(|&x| U::of(x.as_f64())).collect(),
-            &self.shape,
-        )
+        Tensor::from_vec(self.data.iter().map(|&x| U::of(x.as_f64())).collect(), &self.shape)
     }
 
     /// A read-only ndarray view of this tensor (no copy).
@@ -252,7 +237,7 @@ impl<T: Element> Tensor<T> {
     /// A mutable ndarray view (copy on write, like [`Tensor::data_mut`]).
     pub fn view_mut(&mut self) -> ArrayViewMutD<'_, T> {
         let shape = self.shape.clone();
-        ArrayViewMutD::from_shape(IxDyn(&shape), Arc::make_mut(&mut self.data).as_mut_slice())
+        ArrayViewMutD::from_shape(IxDyn(&shape), Arc::make_mut(&mut *self.data).as_mut_slice())
             .expect("contiguous storage")
     }
 
@@ -266,10 +251,7 @@ impl<T: Element> Tensor<T> {
         } else {
             array.iter().copied().collect()
         };
-        Tensor {
-            shape,
-            data: Arc::new(data),
-        }
+        Tensor { shape, data: ManuallyDrop::new(Arc::new(data)) }
     }
 
     /// Largest absolute elementwise difference to another tensor of the same
@@ -277,37 +259,24 @@ impl<T: Element> Tensor<T> {
     #[track_caller]
     pub fn max_abs_diff(&self, other: &Tensor<T>) -> T {
         assert_eq!(self.shape(), other.shape(), "max_abs_diff: shapes differ");
-        self.data
-            .iter()
-            .zip(other.data.iter())
-            .fold(T::zero(), |m, (&a, &b)| m.max((a - b).abs()))
+        self.data.iter().zip(other.data.iter()).fold(T::zero(), |m, (&a, &b)| m.max((a - b).abs()))
     }
 }
 
-impl<T: fmt::Debug> fmt::Debug for Tensor<T> {
+impl<T: Element> fmt::Debug for Tensor<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "Tensor<{}>{:?} ",
-            std::any::type_name::<T>(),
-            self.shape.as_slice()
-        )?;
+        write!(f, "Tensor<{}>{:?} ", std::any::type_name::<T>(), self.shape.as_slice())?;
         if self.data.len() <= 64 {
             write!(f, "{:?}", self.data.as_slice())
         } else {
-            write!(
-                f,
-                "[{:?}, ... {} elements]",
-                &self.data[..8],
-                self.data.len()
-            )
+            write!(f, "[{:?}, ... {} elements]", &self.data[..8], self.data.len())
         }
     }
 }
 
-impl<T: PartialEq> PartialEq for Tensor<T> {
+impl<T: Element> PartialEq for Tensor<T> {
     fn eq(&self, other: &Self) -> bool {
-        self.shape == other.shape && self.data == other.data
+        self.shape == other.shape && self.data() == other.data()
     }
 }
 

@@ -36,11 +36,7 @@ pub struct GradcheckOptions {
 
 impl Default for GradcheckOptions {
     fn default() -> Self {
-        GradcheckOptions {
-            eps: 1e-6,
-            atol: 1e-5,
-            rtol: 1e-3,
-        }
+        GradcheckOptions { eps: 1e-6, atol: 1e-5, rtol: 1e-3 }
     }
 }
 
@@ -66,11 +62,7 @@ pub enum GradcheckError {
         second: f64,
     },
     /// Zero `grad_outputs` gave a non-zero gradient.
-    NonZeroForZeroGradOutputs {
-        input: usize,
-        input_element: usize,
-        value: f64,
-    },
+    NonZeroForZeroGradOutputs { input: usize, input_element: usize, value: f64 },
 }
 
 impl fmt::Display for GradcheckError {
@@ -114,10 +106,8 @@ fn numeric_jacobian<F>(f: &F, inputs: &[Tensor<f64>], out_lens: &[usize], eps: f
 where
     F: for<'t> Fn(&[Var<'t, f64>]) -> Vec<Var<'t, f64>>,
 {
-    let mut jac: Jacobian = out_lens
-        .iter()
-        .map(|&m| inputs.iter().map(|x| vec![0.0; m * x.len()]).collect())
-        .collect();
+    let mut jac: Jacobian =
+        out_lens.iter().map(|&m| inputs.iter().map(|x| vec![0.0; m * x.len()]).collect()).collect();
     for (i, x) in inputs.iter().enumerate() {
         for j in 0..x.len() {
             let nudged = |delta: f64| {
@@ -146,15 +136,8 @@ where
     let vars: Vec<_> = inputs.iter().map(|x| tape.param(x)).collect();
     let outs = f(&vars);
     let zeros: Vec<Tensor<f64>> = outs.iter().map(|o| Tensor::zeros(&o.shape())).collect();
-    let mut jac: Jacobian = outs
-        .iter()
-        .map(|o| {
-            inputs
-                .iter()
-                .map(|x| vec![0.0; o.value().len() * x.len()])
-                .collect()
-        })
-        .collect();
+    let mut jac: Jacobian =
+        outs.iter().map(|o| inputs.iter().map(|x| vec![0.0; o.value().len() * x.len()]).collect()).collect();
     for (o, out) in outs.iter().enumerate() {
         for e in 0..out.value().len() {
             let mut seeds = zeros.clone();
@@ -179,11 +162,7 @@ where
 }
 
 /// [`gradcheck`] with chosen tolerances.
-pub fn gradcheck_with<F>(
-    f: F,
-    inputs: &[Tensor<f64>],
-    opts: GradcheckOptions,
-) -> Result<(), GradcheckError>
+pub fn gradcheck_with<F>(f: F, inputs: &[Tensor<f64>], opts: GradcheckOptions) -> Result<(), GradcheckError>
 where
     F: for<'t> Fn(&[Var<'t, f64>]) -> Vec<Var<'t, f64>>,
 {

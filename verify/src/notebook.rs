@@ -45,7 +45,7 @@ use gradtape::{grad, Element, Tape, Tensor};
 
 /// Weights and one batch of inputs for the notebook's 20-5-20 model.
 #[derive(Clone, Debug)]
-pub struct NotebookCae<T> {
+pub struct NotebookCae<T: Element> {
     pub w1: Tensor<T>,
     pub b1: Tensor<T>,
     pub w2: Tensor<T>,
@@ -54,12 +54,7 @@ pub struct NotebookCae<T> {
 }
 
 /// Parameter names in the order gradients are returned.
-pub const PARAMETERS: [&str; 4] = [
-    "encoder.weight",
-    "encoder.bias",
-    "decoder.weight",
-    "decoder.bias",
-];
+pub const PARAMETERS: [&str; 4] = ["encoder.weight", "encoder.bias", "decoder.weight", "decoder.bias"];
 
 /// One row of the comparison.
 #[derive(Clone, Debug)]
@@ -107,10 +102,7 @@ impl<T: Element> NotebookCae<T> {
         }
         let loss = reconstruction + penalty;
         let g = loss.backward();
-        (
-            loss.item(),
-            [g[w1].clone(), g[b1].clone(), g[w2].clone(), g[b2].clone()],
-        )
+        (loss.item(), [g[w1].clone(), g[b1].clone(), g[w2].clone(), g[b2].clone()])
     }
 
     /// The loss and its gradients from the hand derivation in the module
@@ -135,9 +127,7 @@ impl<T: Element> NotebookCae<T> {
         let dh_penalty = a.mul(&h.map(|h| one - two * h)).mul(&s).mul_scalar(two);
         let dh = dz2.matmul(w2).add(&dh_penalty);
         let dz1 = dh.mul(&a);
-        let direct = w1
-            .mul(&a.square().sum_axis(0, false).reshape(&[w1.shape()[0], 1]))
-            .mul_scalar(two);
+        let direct = w1.mul(&a.square().sum_axis(0, false).reshape(&[w1.shape()[0], 1])).mul_scalar(two);
         let dw1 = dz1.matmul_t(x, true, false).add(&direct);
         let db1 = dz1.sum_axis(0, false);
         (reconstruction + penalty, [dw1, db1, dw2, db2])
@@ -154,11 +144,7 @@ impl<T: Element> NotebookCae<T> {
             .map(|(&parameter, (a, h))| {
                 let max_abs_diff = a.max_abs_diff(h).as_f64();
                 let scale = h.data().iter().fold(0.0f64, |m, v| m.max(v.as_f64().abs()));
-                Comparison {
-                    parameter,
-                    max_abs_diff,
-                    rel_diff: max_abs_diff / scale.max(f64::MIN_POSITIVE),
-                }
+                Comparison { parameter, max_abs_diff, rel_diff: max_abs_diff / scale.max(f64::MIN_POSITIVE) }
             })
             .collect();
         (loss_auto, loss_hand, rows)

@@ -26,25 +26,14 @@ impl<'t, T: Element> Var<'t, T> {
     pub fn matmul_t(self, other: Var<'t, T>, ta: bool, tb: bool) -> Var<'t, T> {
         self.same_tape(&other, "matmul");
         let v = self.value().matmul_t(&other.value(), ta, tb);
-        self.record(
-            v,
-            Op::MatMul {
-                a: self.id,
-                b: other.id,
-                ta,
-                tb,
-            },
-        )
+        self.record(v, Op::MatMul { a: self.id, b: other.id, ta, tb })
     }
 
     /// Outer product of two vectors: `out[i, j] = self[i] * other[j]`.
     #[track_caller]
     pub fn outer(self, other: Var<'t, T>) -> Var<'t, T> {
         let (a, b) = (self.shape(), other.shape());
-        assert!(
-            a.len() == 1 && b.len() == 1,
-            "outer: needs two vectors, got shapes {a:?} and {b:?}"
-        );
+        assert!(a.len() == 1 && b.len() == 1, "outer: needs two vectors, got shapes {a:?} and {b:?}");
         self.reshape(&[a[0], 1]).mul(other.reshape(&[1, b[0]]))
     }
 }

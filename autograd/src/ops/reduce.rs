@@ -32,28 +32,19 @@ impl<'t, T: Element> Var<'t, T> {
     /// Sum along `axis`, keeping it with length 1 if `keepdim`.
     #[track_caller]
     pub fn sum_axis(self, axis: usize, keepdim: bool) -> Var<'t, T> {
-        self.record(
-            self.value().sum_axis(axis, keepdim),
-            Op::SumAxis { x: self.id, axis },
-        )
+        self.record(self.value().sum_axis(axis, keepdim), Op::SumAxis { x: self.id, axis })
     }
 
     /// Mean along `axis`.
     #[track_caller]
     pub fn mean_axis(self, axis: usize, keepdim: bool) -> Var<'t, T> {
-        self.record(
-            self.value().mean_axis(axis, keepdim),
-            Op::MeanAxis { x: self.id, axis },
-        )
+        self.record(self.value().mean_axis(axis, keepdim), Op::MeanAxis { x: self.id, axis })
     }
 
     /// Largest element along `axis`.
     #[track_caller]
     pub fn max_axis(self, axis: usize, keepdim: bool) -> Var<'t, T> {
-        self.record(
-            self.value().max_axis(axis, keepdim),
-            Op::MaxAxis { x: self.id, axis },
-        )
+        self.record(self.value().max_axis(axis, keepdim), Op::MaxAxis { x: self.id, axis })
     }
 }
 
@@ -80,8 +71,7 @@ pub(crate) fn max_all_grad<T: Element, A: Algebra<T>>(g: &A, x: &A) -> A {
 /// broadcast back over it.
 fn spread<T: Element, A: Algebra<T>>(g: &A, x: &A, axis: usize) -> A {
     let shape = x.shape();
-    g.reshape(&reduced_shape(&shape, axis, true))
-        .broadcast_to(&shape)
+    g.reshape(&reduced_shape(&shape, axis, true)).broadcast_to(&shape)
 }
 
 /// d/dx_ij sum_j x_ij = 1 along the summed axis.

@@ -41,14 +41,7 @@ impl<'t, T: Element> Var<'t, T> {
     /// codes `h` of shape `[n, k]`, `h.select(1, j)` is `h[:, j]`.
     #[track_caller]
     pub fn select(self, axis: usize, index: usize) -> Var<'t, T> {
-        self.record(
-            self.value().select(axis, index),
-            Op::Select {
-                x: self.id,
-                axis,
-                index,
-            },
-        )
+        self.record(self.value().select(axis, index), Op::Select { x: self.id, axis, index })
     }
 
     /// Column `j` of a matrix: `self[:, j]`.
@@ -68,28 +61,14 @@ impl<'t, T: Element> Var<'t, T> {
     #[track_caller]
     pub fn unselect(self, axis: usize, index: usize, len: usize) -> Var<'t, T> {
         let v = self.value().unselect(axis, index, len);
-        self.record(
-            v,
-            Op::Unselect {
-                x: self.id,
-                axis,
-                index,
-            },
-        )
+        self.record(v, Op::Unselect { x: self.id, axis, index })
     }
 
     /// Elements `start .. start + len` along `axis`.
     #[track_caller]
     pub fn slice_axis(self, axis: usize, start: usize, len: usize) -> Var<'t, T> {
         let v = self.value().slice_axis(axis, start, len);
-        self.record(
-            v,
-            Op::Slice {
-                x: self.id,
-                axis,
-                start,
-            },
-        )
+        self.record(v, Op::Slice { x: self.id, axis, start })
     }
 
     /// The inverse of `slice_axis`: zero-padding to length `total` along
@@ -97,14 +76,7 @@ impl<'t, T: Element> Var<'t, T> {
     #[track_caller]
     pub fn pad_axis(self, axis: usize, start: usize, total: usize) -> Var<'t, T> {
         let v = self.value().pad_axis(axis, start, total);
-        self.record(
-            v,
-            Op::Pad {
-                x: self.id,
-                axis,
-                start,
-            },
-        )
+        self.record(v, Op::Pad { x: self.id, axis, start })
     }
 }
 

@@ -68,10 +68,7 @@ impl<'t, T: Element> Var<'t, T> {
     /// Clamps into `[lo, hi]`.
     #[track_caller]
     pub fn clamp(self, lo: T, hi: T) -> Var<'t, T> {
-        assert!(
-            lo <= hi,
-            "clamp: lower bound {lo} is above upper bound {hi}"
-        );
+        assert!(lo <= hi, "clamp: lower bound {lo} is above upper bound {hi}");
         self.record(self.value().clamp(lo, hi), Op::Clamp(self.id, lo, hi))
     }
 }

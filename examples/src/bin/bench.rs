@@ -96,7 +96,8 @@ fn gemm_threshold() {
 fn main() {
     let all = ["gemm_256x784x128", "gemm", "op_overhead", "elementwise", "gemm_threshold"];
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let names: Vec<&str> = if args.is_empty() { all.to_vec() } else { args.iter().map(|s| s.as_str()).collect() };
+    let names: Vec<&str> =
+        if args.is_empty() { all.to_vec() } else { args.iter().map(|s| s.as_str()).collect() };
     println!("# gradtape bench, rayon threads={}", rayon::current_num_threads());
     for name in names {
         match name {
