@@ -55,11 +55,29 @@ pub trait Algebra<T: Element>: Clone {
     fn inside(&self, lo: T, hi: T) -> Self;
     /// One-hot at the (first) maximum, overall or along `axis`.
     fn max_mask(&self, axis: Option<usize>) -> Self;
+
+    /// An elementwise formula of two same-shaped values, given twice: as a
+    /// function of numbers (`pointwise`, evaluated by tensors in one pass
+    /// over memory) and as a composition of recorded ops (`recorded`, used
+    /// by variables so the result can be differentiated again). The two
+    /// must agree; gradcheck exercises the first, gradgradcheck the second.
+    fn fused(
+        &self,
+        other: &Self,
+        pointwise: impl Fn(T, T) -> T + Sync,
+        recorded: impl FnOnce(&Self, &Self) -> Self,
+    ) -> Self;
+
+    /// `self + other`, reusing `self`'s storage where that is possible
+    /// (gradient accumulation).
+    fn accumulate(self, other: &Self) -> Self {
+        self.add(other)
+    }
 }
 
 impl<T: Element> Algebra<T> for Tensor<T> {
     fn shape(&self) -> Shape {
-        Shape::from_slice(Tensor::shape(self))
+        self.dims()
     }
     fn add(&self, o: &Self) -> Self {
         Tensor::add(self, o)
@@ -126,6 +144,25 @@ impl<T: Element> Algebra<T> for Tensor<T> {
     }
     fn max_mask(&self, axis: Option<usize>) -> Self {
         Tensor::max_mask(self, axis)
+    }
+    fn fused(
+        &self,
+        other: &Self,
+        pointwise: impl Fn(T, T) -> T + Sync,
+        _recorded: impl FnOnce(&Self, &Self) -> Self,
+    ) -> Self {
+        self.zip_with(other, "fused", pointwise)
+    }
+    fn accumulate(mut self, other: &Self) -> Self {
+        if self.same_shape(other) {
+            // Copy on write: in place unless the buffer is shared.
+            for (a, &b) in self.data_mut().iter_mut().zip(other.data()) {
+                *a = *a + b;
+            }
+            self
+        } else {
+            Tensor::add(&self, other)
+        }
     }
 }
 
@@ -198,5 +235,13 @@ impl<'t, T: Element> Algebra<T> for Var<'t, T> {
     }
     fn max_mask(&self, axis: Option<usize>) -> Self {
         self.tape.constant(&self.value().max_mask(axis))
+    }
+    fn fused(
+        &self,
+        other: &Self,
+        _pointwise: impl Fn(T, T) -> T + Sync,
+        recorded: impl FnOnce(&Self, &Self) -> Self,
+    ) -> Self {
+        recorded(self, other)
     }
 }

@@ -22,7 +22,7 @@ use crate::algebra::Algebra;
 use crate::op::Op;
 use crate::ops::{arith, matmul, reduce, shape, unary};
 use crate::tape::{Tape, Var};
-use gradtape_kernels::{Element, Tensor};
+use gradtape_kernels::{Element, Shape, Tensor};
 
 /// Gradients of `outputs` with respect to `inputs`, one per input, in the
 /// spirit of `torch.autograd.grad`.
@@ -234,11 +234,19 @@ fn sweep<T: Element, A: Algebra<T>>(
     // One slot per node in range; a slot is emptied when its node is visited.
     let mut grads: Vec<Option<A>> = vec![None; n];
     let accumulate = |grads: &mut Vec<Option<A>>, node: usize, g: A| {
-        let target = tape.nodes.borrow()[node].value.shape().to_vec();
-        let g = if g.shape().as_slice() != target.as_slice() { g.sum_to(&target) } else { g };
+        // Undo broadcasting: sum the gradient down to the node's own shape.
+        let broadcast_from: Option<Shape> = {
+            let nodes = tape.nodes.borrow();
+            let target = nodes[node].value.dims();
+            (g.shape() != target).then_some(target)
+        };
+        let g = match broadcast_from {
+            Some(target) => g.sum_to(&target),
+            None => g,
+        };
         let slot = &mut grads[node - lo];
         *slot = Some(match slot.take() {
-            Some(acc) => acc.add(&g),
+            Some(acc) => acc.accumulate(&g),
             None => g,
         });
     };

@@ -120,7 +120,7 @@ impl<'t, T: Element> Var<'t, T> {
 
     /// The shape of the value.
     pub fn shape(&self) -> Shape {
-        Shape::from_slice(self.tape.nodes.borrow()[self.id].value.shape())
+        self.tape.nodes.borrow()[self.id].value.dims()
     }
 
     /// The single number of a one-element variable (a loss, say).

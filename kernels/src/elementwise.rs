@@ -66,7 +66,7 @@ pub(crate) fn zip_into<T: Element>(a: &[T], b: &[T], out: &mut [T], f: impl Fn(T
 impl<T: Element> Tensor<T> {
     /// Applies `f` to every element.
     pub fn map(&self, f: impl Fn(T) -> T + Sync) -> Tensor<T> {
-        Tensor::from_fill(self.shape(), |out| map_into(self.data(), out, f))
+        Tensor::from_fill_shape(self.dims(), |out| map_into(self.data(), out, f))
     }
 
     /// Applies `f` to pairs of elements, broadcasting the two shapes against
@@ -74,8 +74,8 @@ impl<T: Element> Tensor<T> {
     /// broadcast.
     #[track_caller]
     pub fn zip_with(&self, other: &Tensor<T>, op: &str, f: impl Fn(T, T) -> T + Sync) -> Tensor<T> {
-        if self.shape() == other.shape() {
-            return Tensor::from_fill(self.shape(), |out| zip_into(self.data(), other.data(), out, f));
+        if self.same_shape(other) {
+            return Tensor::from_fill_shape(self.dims(), |out| zip_into(self.data(), other.data(), out, f));
         }
         let shape = broadcast_or_panic(op, self.shape(), other.shape());
         if other.len() == 1 && other.rank() <= shape.len() && self.shape() == shape.as_slice() {

@@ -185,7 +185,7 @@ impl<T: Element> Tensor<T> {
         let Some(batch) = broadcast_shapes(batch_a, batch_b) else {
             panic!("matmul: batch axes of shapes {sa:?} and {sb:?} do not broadcast")
         };
-        let mut out_shape: Shape = batch.clone();
+        let mut out_shape: Shape = batch;
         out_shape.push(m);
         out_shape.push(n);
         let (rsa, csa) = matrix_strides(sa, ta);

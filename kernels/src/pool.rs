@@ -9,37 +9,69 @@
 //! length. The next tensor of that length takes it back. After the first
 //! step, a training loop allocates nothing.
 //!
-//! The lists are bounded ([`MAX_POOLED_BYTES`] per thread and element type,
-//! [`MAX_PER_LENGTH`] buffers per length), so a one-off burst of large
-//! temporaries is returned to the system rather than hoarded. A recycled
+//! The lists are bounded ([`MAX_POOLED_BYTES`] per thread and element type),
+//! so a one-off burst of large temporaries is returned to the system rather
+//! than hoarded. A recycled
 //! buffer still holds old numbers: every kernel that takes one writes every
 //! element before anyone reads it.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 /// At most this many bytes of idle buffers are kept per thread and type.
 pub const MAX_POOLED_BYTES: usize = 96 << 20;
-/// At most this many idle buffers of one length are kept.
-pub const MAX_PER_LENGTH: usize = 64;
+
+/// Lengths below this are looked up by index, the rest by hashing.
+const SMALL: usize = 1024;
 
 /// Idle buffers of one element type, by length.
 pub struct Pool<T> {
-    by_len: HashMap<usize, Vec<Arc<Vec<T>>>>,
+    small: Vec<Vec<Arc<Vec<T>>>>,
+    large: HashMap<usize, Vec<Arc<Vec<T>>>, BuildHasherDefault<LengthHasher>>,
     bytes: usize,
+}
+
+/// Lengths are already well spread: use them as their own hash.
+#[derive(Default)]
+struct LengthHasher(u64);
+
+impl Hasher for LengthHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.0 = n as u64;
+    }
 }
 
 impl<T> Default for Pool<T> {
     fn default() -> Self {
-        Pool { by_len: HashMap::new(), bytes: 0 }
+        Pool { small: Vec::new(), large: HashMap::default(), bytes: 0 }
     }
 }
 
 impl<T> Pool<T> {
+    fn list(&mut self, len: usize) -> &mut Vec<Arc<Vec<T>>> {
+        if len < SMALL {
+            if self.small.len() <= len {
+                self.small.resize_with(len + 1, Vec::new);
+            }
+            &mut self.small[len]
+        } else {
+            self.large.entry(len).or_default()
+        }
+    }
+
     /// A uniquely owned buffer of exactly `len` elements, if one is idle.
     pub(crate) fn take(&mut self, len: usize) -> Option<Arc<Vec<T>>> {
-        let buf = self.by_len.get_mut(&len)?.pop()?;
+        let buf = self.list(len).pop()?;
         self.bytes -= len * std::mem::size_of::<T>();
         Some(buf)
     }
@@ -51,11 +83,8 @@ impl<T> Pool<T> {
         if len == 0 || self.bytes + size > MAX_POOLED_BYTES {
             return;
         }
-        let list = self.by_len.entry(len).or_default();
-        if list.len() < MAX_PER_LENGTH {
-            list.push(buf);
-            self.bytes += size;
-        }
+        self.list(len).push(buf);
+        self.bytes += size;
     }
 
     /// Bytes held idle.
@@ -65,7 +94,8 @@ impl<T> Pool<T> {
 
     /// Drops every idle buffer.
     pub fn clear(&mut self) {
-        self.by_len.clear();
+        self.small.clear();
+        self.large.clear();
         self.bytes = 0;
     }
 }

@@ -1,13 +1,128 @@
 //! Shapes and NumPy broadcasting.
 //!
-//! A shape is a short list of axis lengths, stored inline (no heap) for up to
-//! four axes. Two shapes broadcast when, aligned at their last axis, each pair
+//! A shape is a short list of axis lengths, stored inline in a small `Copy`
+//! value (no heap), up to [`MAX_RANK`] axes: the tape copies and compares
+//! shapes on every op, so this has to cost next to nothing. Two shapes broadcast when, aligned at their last axis, each pair
 //! of lengths is equal or one of them is 1; missing leading axes count as 1.
 
-use smallvec::SmallVec;
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+
+/// The most axes a tensor may have.
+pub const MAX_RANK: usize = 6;
 
 /// Axis lengths, outermost first. Row-major: the last axis is contiguous.
-pub type Shape = SmallVec<[usize; 4]>;
+/// Dereferences to `[usize]`. Unused slots are kept at zero, so the derived
+/// equality is equality of shapes.
+#[derive(Clone, Copy, Eq, Hash, Default)]
+pub struct Shape {
+    dims: [usize; MAX_RANK],
+    rank: u8,
+}
+
+impl Shape {
+    /// The shape with these axis lengths.
+    #[track_caller]
+    pub fn from_slice(dims: &[usize]) -> Shape {
+        assert!(dims.len() <= MAX_RANK, "shape {dims:?} has more than {MAX_RANK} axes");
+        let mut out = Shape::default();
+        out.dims[..dims.len()].copy_from_slice(dims);
+        out.rank = dims.len() as u8;
+        out
+    }
+
+    /// An empty shape (a scalar); `_capacity` is accepted for symmetry with
+    /// `Vec` and ignored.
+    pub fn with_capacity(_capacity: usize) -> Shape {
+        Shape::default()
+    }
+
+    /// The axis lengths as a slice.
+    pub fn as_slice(&self) -> &[usize] {
+        &self.dims[..self.rank as usize]
+    }
+
+    /// Appends an axis.
+    #[track_caller]
+    pub fn push(&mut self, d: usize) {
+        assert!((self.rank as usize) < MAX_RANK, "shape {self:?} cannot take another axis");
+        self.dims[self.rank as usize] = d;
+        self.rank += 1;
+    }
+
+    /// Inserts an axis of length `d` at position `at`.
+    #[track_caller]
+    pub fn insert(&mut self, at: usize, d: usize) {
+        let r = self.rank as usize;
+        assert!(at <= r && r < MAX_RANK, "cannot insert an axis at {at} into {self:?}");
+        self.dims.copy_within(at..r, at + 1);
+        self.dims[at] = d;
+        self.rank += 1;
+    }
+
+    /// Removes axis `at` and returns its length.
+    #[track_caller]
+    pub fn remove(&mut self, at: usize) -> usize {
+        let r = self.rank as usize;
+        assert!(at < r, "cannot remove axis {at} from {self:?}");
+        let d = self.dims[at];
+        self.dims.copy_within(at + 1..r, at);
+        self.dims[r - 1] = 0;
+        self.rank -= 1;
+        d
+    }
+}
+
+impl PartialEq for Shape {
+    /// Written out rather than derived: a derived comparison of the whole
+    /// array becomes a `memcmp` call, which showed up in profiles of the
+    /// tape's per-op cost.
+    #[inline]
+    fn eq(&self, other: &Shape) -> bool {
+        self.rank == other.rank && (0..self.rank as usize).all(|i| self.dims[i] == other.dims[i])
+    }
+}
+
+impl Deref for Shape {
+    type Target = [usize];
+    fn deref(&self) -> &[usize] {
+        self.as_slice()
+    }
+}
+
+impl DerefMut for Shape {
+    fn deref_mut(&mut self) -> &mut [usize] {
+        &mut self.dims[..self.rank as usize]
+    }
+}
+
+impl fmt::Debug for Shape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_slice(), f)
+    }
+}
+
+impl PartialEq<[usize]> for Shape {
+    fn eq(&self, other: &[usize]) -> bool {
+        self.as_slice() == other
+    }
+}
+
+impl<const N: usize> PartialEq<[usize; N]> for Shape {
+    fn eq(&self, other: &[usize; N]) -> bool {
+        self.as_slice() == other
+    }
+}
+
+impl FromIterator<usize> for Shape {
+    fn from_iter<I: IntoIterator<Item = usize>>(iter: I) -> Shape {
+        let mut out = Shape::default();
+        for d in iter {
+            out.push(d);
+        }
+        out
+    }
+}
 
 /// Builds a [`Shape`] from a slice.
 pub fn shape_of(dims: &[usize]) -> Shape {

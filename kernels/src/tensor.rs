@@ -27,7 +27,7 @@ pub struct Tensor<T: Element> {
 
 impl<T: Element> Clone for Tensor<T> {
     fn clone(&self) -> Self {
-        Tensor { shape: self.shape.clone(), data: ManuallyDrop::new(Arc::clone(&self.data)) }
+        Tensor { shape: self.shape, data: ManuallyDrop::new(Arc::clone(&self.data)) }
     }
 }
 
@@ -62,11 +62,16 @@ impl<T: Element> Tensor<T> {
     /// write every element: the buffer may be a recycled one still holding
     /// old numbers (see [`crate::pool`]).
     pub fn from_fill(shape: &[usize], fill: impl FnOnce(&mut [T])) -> Self {
-        let len = numel(shape);
+        Self::from_fill_shape(Shape::from_slice(shape), fill)
+    }
+
+    /// [`Tensor::from_fill`] for a shape already in hand.
+    pub fn from_fill_shape(shape: Shape, fill: impl FnOnce(&mut [T])) -> Self {
+        let len = numel(&shape);
         let mut data =
             T::with_pool(|pool| pool.take(len)).flatten().unwrap_or_else(|| Arc::new(vec![T::zero(); len]));
         fill(Arc::get_mut(&mut data).expect("a pooled buffer is uniquely owned"));
-        Tensor { shape: Shape::from_slice(shape), data: ManuallyDrop::new(data) }
+        Tensor { shape, data: ManuallyDrop::new(data) }
     }
 
     /// Like [`Tensor::from_vec`], but returns an error instead of panicking;
@@ -155,6 +160,17 @@ impl<T: Element> Tensor<T> {
     /// The axis lengths.
     pub fn shape(&self) -> &[usize] {
         &self.shape
+    }
+
+    /// Whether two tensors have the same shape (cheaper than comparing
+    /// slices).
+    pub fn same_shape(&self, other: &Tensor<T>) -> bool {
+        self.shape == other.shape
+    }
+
+    /// The shape as a `Copy` value.
+    pub fn dims(&self) -> Shape {
+        self.shape
     }
 
     /// The number of axes.

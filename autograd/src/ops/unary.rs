@@ -6,12 +6,18 @@
 //! is cheaper than recomputing, and because the output is itself a node on
 //! the tape, the rule stays differentiable for higher derivatives.
 //!
+//! Most rules are given twice, side by side, through `Algebra::fused`: as a
+//! formula on numbers, which a plain backward pass evaluates in one sweep
+//! over memory, and as a composition of ops, which a recorded backward pass
+//! records so it can be differentiated again. Both say the same thing.
+//!
 //! Non-smooth points: `relu` and `abs` use derivative 0 at 0 (as PyTorch
 //! does), `clamp` uses 0 at the bounds.
 
 use crate::algebra::Algebra;
 use crate::op::Op;
 use crate::tape::Var;
+use gradtape_kernels::elementwise::sigmoid;
 use gradtape_kernels::Element;
 
 impl<'t, T: Element> Var<'t, T> {
@@ -87,45 +93,65 @@ pub(crate) fn log_grad<T: Element, A: Algebra<T>>(g: &A, x: &A) -> A {
 
 /// d/dx x^p = p x^(p-1).
 pub(crate) fn pow_grad<T: Element, A: Algebra<T>>(g: &A, x: &A, p: T) -> A {
-    g.mul(&x.powf(p - T::one()).scale(p))
+    let q = p - T::one();
+    g.fused(x, |g, x| g * x.powf(q) * p, |g, x| g.mul(&x.powf(q).scale(p)))
 }
 
 /// d/dx sqrt(x) = 1 / (2 sqrt(x)) = 0.5 / y.
 pub(crate) fn sqrt_grad<T: Element, A: Algebra<T>>(g: &A, y: &A) -> A {
-    g.div(y).scale(T::of(0.5))
+    let half = T::of(0.5);
+    g.fused(y, |g, y| g / y * half, |g, y| g.div(y).scale(half))
 }
 
 /// d/dx x^2 = 2x.
 pub(crate) fn square_grad<T: Element, A: Algebra<T>>(g: &A, x: &A) -> A {
-    g.mul(x).scale(T::of(2.0))
+    let two = T::of(2.0);
+    g.fused(x, |g, x| g * x * two, |g, x| g.mul(x).scale(two))
 }
 
 /// d/dx |x| = sign(x) (0 at 0).
 pub(crate) fn abs_grad<T: Element, A: Algebra<T>>(g: &A, x: &A) -> A {
-    g.mul(&x.sign())
+    let zero = T::zero();
+    g.fused(
+        x,
+        |g, x| {
+            if x > zero {
+                g
+            } else if x < zero {
+                -g
+            } else {
+                zero
+            }
+        },
+        |g, x| g.mul(&x.sign()),
+    )
 }
 
 /// d/dx sigmoid(x) = s (1 - s), with s the output.
 pub(crate) fn sigmoid_grad<T: Element, A: Algebra<T>>(g: &A, s: &A) -> A {
-    g.mul(&s.mul(&s.neg().add_scalar(T::one())))
+    let one = T::one();
+    g.fused(s, |g, s| g * (s * (one - s)), |g, s| g.mul(&s.mul(&s.neg().add_scalar(one))))
 }
 
 /// d/dx tanh(x) = 1 - t^2, with t the output.
 pub(crate) fn tanh_grad<T: Element, A: Algebra<T>>(g: &A, t: &A) -> A {
-    g.mul(&t.mul(t).neg().add_scalar(T::one()))
+    let one = T::one();
+    g.fused(t, |g, t| g * (one - t * t), |g, t| g.mul(&t.mul(t).neg().add_scalar(one)))
 }
 
 /// d/dx relu(x) = 1 if x > 0 else 0 (0 at the kink).
 pub(crate) fn relu_grad<T: Element, A: Algebra<T>>(g: &A, x: &A) -> A {
-    g.mul(&x.step())
+    let zero = T::zero();
+    g.fused(x, |g, x| if x > zero { g } else { zero }, |g, x| g.mul(&x.step()))
 }
 
 /// d/dx ln(1 + e^x) = sigmoid(x).
 pub(crate) fn softplus_grad<T: Element, A: Algebra<T>>(g: &A, x: &A) -> A {
-    g.mul(&x.sigmoid())
+    g.fused(x, |g, x| g * sigmoid(x), |g, x| g.mul(&x.sigmoid()))
 }
 
 /// d/dx clamp(x, lo, hi) = 1 strictly inside (lo, hi), else 0.
 pub(crate) fn clamp_grad<T: Element, A: Algebra<T>>(g: &A, x: &A, lo: T, hi: T) -> A {
-    g.mul(&x.inside(lo, hi))
+    let zero = T::zero();
+    g.fused(x, |g, x| if x > lo && x < hi { g } else { zero }, |g, x| g.mul(&x.inside(lo, hi)))
 }
