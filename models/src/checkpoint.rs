@@ -65,86 +65,40 @@ impl CheckpointElement for f64 {
 #[derive(Debug)]
 pub enum CheckpointError {
     /// The file could not be read, written, synced or renamed.
-    Io {
-        path: PathBuf,
-        action: &'static str,
-        source: io::Error,
-    },
+    Io { path: PathBuf, action: &'static str, source: io::Error },
     /// The bytes are not a valid safetensors file (corrupt or truncated).
     Corrupt { path: PathBuf, detail: String },
     /// A tensor is stored in another precision than the one asked for.
-    WrongDtype {
-        path: PathBuf,
-        name: String,
-        expected: Dtype,
-        found: Dtype,
-    },
+    WrongDtype { path: PathBuf, name: String, expected: Dtype, found: Dtype },
     /// Tensors the caller expects are not in the file.
-    MissingTensors {
-        path: PathBuf,
-        missing: Vec<String>,
-        available: Vec<String>,
-    },
+    MissingTensors { path: PathBuf, missing: Vec<String>, available: Vec<String> },
     /// The file holds tensors the caller did not ask for ([`load_into`] is
     /// strict, like PyTorch's `load_state_dict`).
-    UnexpectedTensors {
-        path: PathBuf,
-        unexpected: Vec<String>,
-    },
+    UnexpectedTensors { path: PathBuf, unexpected: Vec<String> },
     /// A tensor's shape in the file differs from the target's.
-    WrongShape {
-        path: PathBuf,
-        name: String,
-        expected: Vec<usize>,
-        found: Vec<usize>,
-    },
+    WrongShape { path: PathBuf, name: String, expected: Vec<usize>, found: Vec<usize> },
     /// A name cannot be saved: empty, `__metadata__` (reserved by the
     /// format), or given twice.
-    BadName {
-        path: PathBuf,
-        name: String,
-        why: &'static str,
-    },
+    BadName { path: PathBuf, name: String, why: &'static str },
 }
 
 impl fmt::Display for CheckpointError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use CheckpointError::*;
         match self {
-            Io {
-                path,
-                action,
-                source,
-            } => write!(f, "{}: cannot {action}: {source}", path.display()),
-            Corrupt { path, detail } => write!(
-                f,
-                "{}: not a valid safetensors file (corrupt or truncated): {detail}",
-                path.display()
-            ),
-            WrongDtype {
-                path,
-                name,
-                expected,
-                found,
-            } => write!(
-                f,
-                "{}: tensor `{name}` is stored as {found}, expected {expected}",
-                path.display()
-            ),
-            MissingTensors {
-                path,
-                missing,
-                available,
-            } => write!(
+            Io { path, action, source } => write!(f, "{}: cannot {action}: {source}", path.display()),
+            Corrupt { path, detail } => {
+                write!(f, "{}: not a valid safetensors file (corrupt or truncated): {detail}", path.display())
+            }
+            WrongDtype { path, name, expected, found } => {
+                write!(f, "{}: tensor `{name}` is stored as {found}, expected {expected}", path.display())
+            }
+            MissingTensors { path, missing, available } => write!(
                 f,
                 "{}: missing tensor(s) {}; the file holds {}",
                 path.display(),
                 quoted(missing),
-                if available.is_empty() {
-                    "no tensors".to_string()
-                } else {
-                    quoted(available)
-                }
+                if available.is_empty() { "no tensors".to_string() } else { quoted(available) }
             ),
             UnexpectedTensors { path, unexpected } => write!(
                 f,
@@ -152,12 +106,7 @@ impl fmt::Display for CheckpointError {
                 path.display(),
                 quoted(unexpected)
             ),
-            WrongShape {
-                path,
-                name,
-                expected,
-                found,
-            } => write!(
+            WrongShape { path, name, expected, found } => write!(
                 f,
                 "{}: tensor `{name}` has shape {found:?} in the file, expected {expected:?}",
                 path.display()
@@ -179,11 +128,7 @@ impl std::error::Error for CheckpointError {
 }
 
 fn quoted(names: &[String]) -> String {
-    names
-        .iter()
-        .map(|n| format!("`{n}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
 }
 
 /// The named tensors and metadata read from a file by [`load`].
@@ -252,9 +197,7 @@ impl<T: CheckpointElement> Checkpoint<T> {
     /// Copies the stored numbers into checked targets.
     fn write<S: AsRef<str>>(&self, targets: &mut [(S, &mut Tensor<T>)]) {
         for (name, target) in targets.iter_mut() {
-            target
-                .data_mut()
-                .copy_from_slice(self.tensors[name.as_ref()].data());
+            target.data_mut().copy_from_slice(self.tensors[name.as_ref()].data());
         }
     }
 }
@@ -303,30 +246,18 @@ pub fn save<T: CheckpointElement, S: AsRef<str>>(
             None
         };
         if let Some(why) = why {
-            return Err(CheckpointError::BadName {
-                path: path.to_path_buf(),
-                name: name.to_string(),
-                why,
-            });
+            return Err(CheckpointError::BadName { path: path.to_path_buf(), name: name.to_string(), why });
         }
         let mut bytes = Vec::with_capacity(tensor.len() * std::mem::size_of::<T>());
         for &x in tensor.data() {
             x.push_le_bytes(&mut bytes);
         }
-        let raw = Raw {
-            dtype: T::DTYPE,
-            shape: tensor.shape().to_vec(),
-            bytes,
-        };
+        let raw = Raw { dtype: T::DTYPE, shape: tensor.shape().to_vec(), bytes };
         raws.insert(name, raw);
     }
-    let bytes =
-        safetensors::serialize(raws.iter().map(|(n, r)| (*n, r)), metadata).map_err(|e| {
-            CheckpointError::Corrupt {
-                path: path.to_path_buf(),
-                detail: format!("could not serialize: {e}"),
-            }
-        })?;
+    let bytes = safetensors::serialize(raws.iter().map(|(n, r)| (*n, r)), metadata).map_err(|e| {
+        CheckpointError::Corrupt { path: path.to_path_buf(), detail: format!("could not serialize: {e}") }
+    })?;
     write_atomically(path, &bytes)
 }
 
@@ -334,21 +265,14 @@ pub fn save<T: CheckpointElement, S: AsRef<str>>(
 /// it over `path`. The temporary file is deleted if anything fails.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
     let io_err = |action: &'static str| {
-        move |source: io::Error| CheckpointError::Io {
-            path: path.to_path_buf(),
-            action,
-            source,
-        }
+        move |source: io::Error| CheckpointError::Io { path: path.to_path_buf(), action, source }
     };
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
     let file_name = path.file_name().ok_or_else(|| {
-        io_err("write")(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "the path does not name a file",
-        ))
+        io_err("write")(io::Error::new(io::ErrorKind::InvalidInput, "the path does not name a file"))
     })?;
     let mut tmp = tempfile::Builder::new()
         .prefix(&format!(".{}.", file_name.to_string_lossy()))
@@ -357,8 +281,7 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
         .map_err(io_err("create a temporary file beside it"))?;
     tmp.write_all(bytes).map_err(io_err("write"))?;
     tmp.as_file().sync_all().map_err(io_err("sync to disk"))?;
-    tmp.persist(path)
-        .map_err(|e| io_err("rename the temporary file into place")(e.error))?;
+    tmp.persist(path).map_err(|e| io_err("rename the temporary file into place")(e.error))?;
     // Make the rename itself durable (best effort: not every system lets a
     // folder be opened and synced).
     if let Ok(d) = std::fs::File::open(dir) {
@@ -368,9 +291,7 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
 }
 
 /// Reads every tensor of a safetensors file; all must have dtype `T`.
-pub fn load<T: CheckpointElement>(
-    path: impl AsRef<Path>,
-) -> Result<Checkpoint<T>, CheckpointError> {
+pub fn load<T: CheckpointElement>(path: impl AsRef<Path>) -> Result<Checkpoint<T>, CheckpointError> {
     let path = path.as_ref();
     let bytes = std::fs::read(path).map_err(|source| CheckpointError::Io {
         path: path.to_path_buf(),
@@ -394,16 +315,11 @@ pub fn load<T: CheckpointElement>(
             });
         }
         let size = std::mem::size_of::<T>();
-        let data: Vec<T> = view
-            .data()
-            .chunks_exact(size)
-            .map(T::from_le_slice)
-            .collect();
-        let tensor =
-            Tensor::try_from_vec(data, view.shape()).map_err(|e| CheckpointError::Corrupt {
-                path: path.to_path_buf(),
-                detail: format!("tensor `{name}`: {e}"),
-            })?;
+        let data: Vec<T> = view.data().chunks_exact(size).map(T::from_le_slice).collect();
+        let tensor = Tensor::try_from_vec(data, view.shape()).map_err(|e| CheckpointError::Corrupt {
+            path: path.to_path_buf(),
+            detail: format!("tensor `{name}`: {e}"),
+        })?;
         tensors.insert(name.to_string(), tensor);
     }
     Ok(Checkpoint {
@@ -432,10 +348,7 @@ pub fn load_into<T: CheckpointElement, S: AsRef<str>>(
         .cloned()
         .collect();
     if !unexpected.is_empty() {
-        return Err(CheckpointError::UnexpectedTensors {
-            path: checkpoint.path,
-            unexpected,
-        });
+        return Err(CheckpointError::UnexpectedTensors { path: checkpoint.path, unexpected });
     }
     checkpoint.write(targets);
     Ok(checkpoint.metadata)

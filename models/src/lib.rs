@@ -6,3 +6,5 @@
 
 pub mod checkpoint;
 pub mod data;
+pub mod losses;
+pub mod optim;

@@ -8,18 +8,9 @@ use std::path::Path;
 
 fn params() -> Vec<(String, Tensor<f32>)> {
     vec![
-        (
-            "encoder.0.weight".to_string(),
-            Tensor::normal(&[4, 6], 0.0, 1.0, 1),
-        ),
-        (
-            "encoder.0.bias".to_string(),
-            Tensor::normal(&[4], 0.0, 1.0, 2),
-        ),
-        (
-            "decoder.0.weight".to_string(),
-            Tensor::normal(&[6, 4], 0.0, 1.0, 3),
-        ),
+        ("encoder.0.weight".to_string(), Tensor::normal(&[4, 6], 0.0, 1.0, 1)),
+        ("encoder.0.bias".to_string(), Tensor::normal(&[4], 0.0, 1.0, 2)),
+        ("decoder.0.weight".to_string(), Tensor::normal(&[6, 4], 0.0, 1.0, 3)),
         ("decoder.0.bias".to_string(), Tensor::zeros(&[6])),
     ]
 }
@@ -31,25 +22,19 @@ fn save_params(path: &Path, params: &[(String, Tensor<f32>)]) {
 
 /// Fresh targets with the same names and shapes, filled with a marker value.
 fn targets_like(params: &[(String, Tensor<f32>)]) -> Vec<(String, Tensor<f32>)> {
-    params
-        .iter()
-        .map(|(n, t)| (n.clone(), Tensor::full(t.shape(), 7.0)))
-        .collect()
+    params.iter().map(|(n, t)| (n.clone(), Tensor::full(t.shape(), 7.0))).collect()
 }
 
 fn load_targets(
     path: &Path,
     targets: &mut [(String, Tensor<f32>)],
 ) -> Result<HashMap<String, String>, CheckpointError> {
-    let mut refs: Vec<(&str, &mut Tensor<f32>)> =
-        targets.iter_mut().map(|(n, t)| (n.as_str(), t)).collect();
+    let mut refs: Vec<(&str, &mut Tensor<f32>)> = targets.iter_mut().map(|(n, t)| (n.as_str(), t)).collect();
     load_into(path, &mut refs)
 }
 
 fn all_untouched(targets: &[(String, Tensor<f32>)]) -> bool {
-    targets
-        .iter()
-        .all(|(_, t)| t.data().iter().all(|&x| x == 7.0))
+    targets.iter().all(|(_, t)| t.data().iter().all(|&x| x == 7.0))
 }
 
 fn files_in(dir: &Path) -> Vec<String> {
@@ -79,16 +64,7 @@ fn save_then_load_is_bit_exact_including_special_values() {
         &[2, 4],
     );
     let scalar = Tensor::scalar(3.25f32);
-    save(
-        &path,
-        &[
-            ("special", &special),
-            ("scalar", &scalar),
-            ("w", &params()[0].1),
-        ],
-        None,
-    )
-    .unwrap();
+    save(&path, &[("special", &special), ("scalar", &scalar), ("w", &params()[0].1)], None).unwrap();
     let ck: Checkpoint<f32> = load(&path).unwrap();
     assert_eq!(ck.tensors.len(), 3);
     let bits = |t: &Tensor<f32>| t.data().iter().map(|x| x.to_bits()).collect::<Vec<_>>();
@@ -120,15 +96,11 @@ fn the_file_is_standard_safetensors_with_f32_little_endian_data() {
     let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
     let header = std::str::from_utf8(&bytes[8..8 + n]).unwrap();
     assert!(
-        header
-            .contains(r#""encoder.0.weight":{"dtype":"F32","shape":[1,3],"data_offsets":[0,12]}"#),
+        header.contains(r#""encoder.0.weight":{"dtype":"F32","shape":[1,3],"data_offsets":[0,12]}"#),
         "{header}"
     );
     let data = &bytes[8 + n..];
-    let expected: Vec<u8> = [1.0f32, -2.5, 3.0]
-        .iter()
-        .flat_map(|x| x.to_le_bytes())
-        .collect();
+    let expected: Vec<u8> = [1.0f32, -2.5, 3.0].iter().flat_map(|x| x.to_le_bytes()).collect();
     assert_eq!(data, &expected[..]);
 }
 
@@ -140,12 +112,7 @@ fn metadata_round_trips() {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    save(
-        &path,
-        &[("b", &Tensor::<f32>::ones(&[2]))],
-        Some(meta.clone()),
-    )
-    .unwrap();
+    save(&path, &[("b", &Tensor::<f32>::ones(&[2]))], Some(meta.clone())).unwrap();
     assert_eq!(load::<f32>(&path).unwrap().metadata, meta);
     let mut target = Tensor::<f32>::zeros(&[2]);
     let got = load_into(&path, &mut [("b", &mut target)]).unwrap();
@@ -176,14 +143,8 @@ fn a_missing_tensor_is_an_error_naming_it_and_no_target_is_written() {
     let mut targets = targets_like(&saved);
     let err = load_targets(&path, &mut targets).unwrap_err();
     let msg = err.to_string();
-    assert!(
-        msg.contains("partial.safetensors: missing tensor(s) `decoder.0.bias`"),
-        "{msg}"
-    );
-    assert!(
-        msg.contains("the file holds `decoder.0.weight`, `encoder.0.bias`, `encoder.0.weight`"),
-        "{msg}"
-    );
+    assert!(msg.contains("partial.safetensors: missing tensor(s) `decoder.0.bias`"), "{msg}");
+    assert!(msg.contains("the file holds `decoder.0.weight`, `encoder.0.bias`, `encoder.0.weight`"), "{msg}");
     assert!(all_untouched(&targets));
 }
 
@@ -197,9 +158,7 @@ fn a_wrong_shape_is_an_error_naming_the_tensor_and_both_shapes_and_no_target_is_
     let mut targets = targets_like(&params());
     let msg = load_targets(&path, &mut targets).unwrap_err().to_string();
     assert!(
-        msg.contains(
-            "shape.safetensors: tensor `decoder.0.bias` has shape [5] in the file, expected [6]"
-        ),
+        msg.contains("shape.safetensors: tensor `decoder.0.bias` has shape [5] in the file, expected [6]"),
         "{msg}"
     );
     // decoder.0.bias is the last target: the three before it were valid, and
@@ -214,10 +173,7 @@ fn a_wrong_dtype_is_an_error_naming_the_tensor() {
     save(&path, &[("w", &Tensor::<f64>::ones(&[2]))], None).unwrap();
     let mut targets = vec![("w".to_string(), Tensor::<f32>::full(&[2], 7.0))];
     let msg = load_targets(&path, &mut targets).unwrap_err().to_string();
-    assert!(
-        msg.contains("double.safetensors: tensor `w` is stored as F64, expected F32"),
-        "{msg}"
-    );
+    assert!(msg.contains("double.safetensors: tensor `w` is stored as F64, expected F32"), "{msg}");
     assert!(all_untouched(&targets));
 }
 
@@ -230,15 +186,12 @@ fn an_unexpected_tensor_fails_load_into_but_copy_into_ignores_it() {
     let mut targets = targets_like(&saved[..2]);
     let msg = load_targets(&path, &mut targets).unwrap_err().to_string();
     assert!(
-        msg.contains(
-            "extra.safetensors: unexpected tensor(s) `decoder.0.bias`, `decoder.0.weight`"
-        ),
+        msg.contains("extra.safetensors: unexpected tensor(s) `decoder.0.bias`, `decoder.0.weight`"),
         "{msg}"
     );
     assert!(all_untouched(&targets));
     let ck = load::<f32>(&path).unwrap();
-    let mut refs: Vec<(&str, &mut Tensor<f32>)> =
-        targets.iter_mut().map(|(n, t)| (n.as_str(), t)).collect();
+    let mut refs: Vec<(&str, &mut Tensor<f32>)> = targets.iter_mut().map(|(n, t)| (n.as_str(), t)).collect();
     ck.copy_into(&mut refs).unwrap();
     assert_eq!(targets[0].1, saved[0].1);
     assert_eq!(targets[1].1, saved[1].1);
@@ -274,10 +227,7 @@ fn a_corrupt_header_is_an_error_and_no_target_is_written() {
     std::fs::write(&path, &bytes).unwrap();
     let mut targets = targets_like(&saved);
     let msg = load_targets(&path, &mut targets).unwrap_err().to_string();
-    assert!(
-        msg.contains("garbled.safetensors: not a valid safetensors file"),
-        "{msg}"
-    );
+    assert!(msg.contains("garbled.safetensors: not a valid safetensors file"), "{msg}");
     assert!(all_untouched(&targets));
 }
 
@@ -291,10 +241,7 @@ fn a_nonexistent_file_is_an_error_naming_it_and_no_target_is_written() {
         matches!(&err, CheckpointError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
     );
     let msg = err.to_string();
-    assert!(
-        msg.contains("never-saved.safetensors: cannot read"),
-        "{msg}"
-    );
+    assert!(msg.contains("never-saved.safetensors: cannot read"), "{msg}");
     assert!(all_untouched(&targets));
 }
 
@@ -317,16 +264,9 @@ fn a_failed_save_keeps_the_old_checkpoint_and_leaves_no_temporary_files() {
     save_params(&path, &saved);
     let before = std::fs::read(&path).unwrap();
     let w = Tensor::<f32>::ones(&[2]);
-    let msg = save(&path, &[("w", &w), ("w", &w)], None)
-        .unwrap_err()
-        .to_string();
-    assert!(
-        msg.contains("model.safetensors: cannot save tensor `w`: the name is given twice"),
-        "{msg}"
-    );
-    let msg = save(&path, &[("__metadata__", &w)], None)
-        .unwrap_err()
-        .to_string();
+    let msg = save(&path, &[("w", &w), ("w", &w)], None).unwrap_err().to_string();
+    assert!(msg.contains("model.safetensors: cannot save tensor `w`: the name is given twice"), "{msg}");
+    let msg = save(&path, &[("__metadata__", &w)], None).unwrap_err().to_string();
     assert!(msg.contains("reserved"), "{msg}");
     // The rename itself fails when the target is a folder: the temporary file
     // is removed.
@@ -334,10 +274,7 @@ fn a_failed_save_keeps_the_old_checkpoint_and_leaves_no_temporary_files() {
     std::fs::create_dir(&folder).unwrap();
     std::fs::write(folder.join("inside"), b"x").unwrap();
     let msg = save(&folder, &[("w", &w)], None).unwrap_err().to_string();
-    assert!(
-        msg.contains("a-folder: cannot rename the temporary file into place"),
-        "{msg}"
-    );
+    assert!(msg.contains("a-folder: cannot rename the temporary file into place"), "{msg}");
     assert_eq!(std::fs::read(&path).unwrap(), before);
     assert_eq!(files_in(dir.path()), vec!["a-folder", "model.safetensors"]);
 }
@@ -346,11 +283,6 @@ fn a_failed_save_keeps_the_old_checkpoint_and_leaves_no_temporary_files() {
 fn saving_into_a_missing_folder_is_an_error_naming_the_path() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("no-such-dir").join("model.safetensors");
-    let msg = save(&path, &[("w", &Tensor::<f32>::ones(&[2]))], None)
-        .unwrap_err()
-        .to_string();
-    assert!(
-        msg.contains("no-such-dir/model.safetensors: cannot create a temporary file beside it"),
-        "{msg}"
-    );
+    let msg = save(&path, &[("w", &Tensor::<f32>::ones(&[2]))], None).unwrap_err().to_string();
+    assert!(msg.contains("no-such-dir/model.safetensors: cannot create a temporary file beside it"), "{msg}");
 }

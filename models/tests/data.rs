@@ -5,8 +5,7 @@ use gradtape_kernels::Tensor;
 use gradtape_models::data::idx::{encode_idx_images, encode_idx_labels};
 use gradtape_models::data::{
     gaussian_noise_seeded, masking_noise, masking_noise_seeded, read_idx_images, read_idx_labels,
-    write_idx_images, write_idx_labels, DataError, Dataset, LastBatch, MnistSplit,
-    FASHION_MNIST_DIR,
+    write_idx_images, write_idx_labels, DataError, Dataset, LastBatch, MnistSplit, FASHION_MNIST_DIR,
 };
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -40,10 +39,7 @@ fn idx_images_round_trip_exactly_through_gzip_and_raw_files() {
     let dir = tempfile::tempdir().unwrap();
     let (n, rows, cols) = (7, 3, 5);
     let bytes = sample_pixels(n, rows, cols);
-    let images = Tensor::from_vec(
-        bytes.iter().map(|&b| f32::from(b) / 255.0).collect(),
-        &[n, rows * cols],
-    );
+    let images = Tensor::from_vec(bytes.iter().map(|&b| f32::from(b) / 255.0).collect(), &[n, rows * cols]);
     for name in ["imgs-idx3-ubyte", "imgs-idx3-ubyte.gz"] {
         let path = dir.path().join(name);
         write_idx_images(&path, &images, rows, cols).unwrap();
@@ -55,10 +51,7 @@ fn idx_images_round_trip_exactly_through_gzip_and_raw_files() {
     }
     // The raw file is exactly the IDX layout: big-endian header, then bytes.
     let raw = std::fs::read(dir.path().join("imgs-idx3-ubyte")).unwrap();
-    assert_eq!(
-        &raw[..16],
-        &[0, 0, 8, 3, 0, 0, 0, 7, 0, 0, 0, 3, 0, 0, 0, 5]
-    );
+    assert_eq!(&raw[..16], &[0, 0, 8, 3, 0, 0, 0, 7, 0, 0, 0, 3, 0, 0, 0, 5]);
     assert_eq!(&raw[16..], &bytes[..]);
 }
 
@@ -111,9 +104,7 @@ fn truncated_header_is_an_error_naming_the_file() {
     std::fs::write(&path, &encode_idx_images(&[], 0, 28, 28)[..10]).unwrap();
     let msg = message_of(read_idx_images(&path));
     assert!(
-        msg.contains(
-            "half-idx3-ubyte: truncated: the 16-byte IDX header needs 16 bytes but the file has 10"
-        ),
+        msg.contains("half-idx3-ubyte: truncated: the 16-byte IDX header needs 16 bytes but the file has 10"),
         "{msg}"
     );
 }
@@ -128,10 +119,7 @@ fn truncated_gzip_stream_is_an_error_naming_the_file() {
     assert!(matches!(err, DataError::CorruptGzip { .. }), "{err:?}");
     let msg = err.to_string();
     assert!(msg.contains("cut-idx3-ubyte.gz"), "{msg}");
-    assert!(
-        msg.contains("gzip file but is corrupt or truncated"),
-        "{msg}"
-    );
+    assert!(msg.contains("gzip file but is corrupt or truncated"), "{msg}");
 }
 
 #[test]
@@ -150,10 +138,7 @@ fn wrong_magic_number_is_an_error_saying_which_was_found_and_expected() {
     let path = dir.path().join("labels-idx1-ubyte");
     std::fs::write(&path, b"PK\x03\x04 not idx at all").unwrap();
     let msg = message_of(read_idx_labels(&path));
-    assert!(
-        msg.contains("labels-idx1-ubyte: wrong magic number 0x504b0304, expected 0x00000801"),
-        "{msg}"
-    );
+    assert!(msg.contains("labels-idx1-ubyte: wrong magic number 0x504b0304, expected 0x00000801"), "{msg}");
 }
 
 #[test]
@@ -164,10 +149,7 @@ fn bytes_after_the_announced_data_are_an_error() {
     bytes.extend_from_slice(&[9, 9]);
     std::fs::write(&path, &bytes).unwrap();
     let msg = message_of(read_idx_labels(&path));
-    assert!(
-        msg.contains("long-idx1-ubyte: 2 unexpected bytes after the data"),
-        "{msg}"
-    );
+    assert!(msg.contains("long-idx1-ubyte: 2 unexpected bytes after the data"), "{msg}");
 }
 
 #[test]
@@ -176,10 +158,7 @@ fn zero_sized_images_are_an_error() {
     let path = dir.path().join("flat-idx3-ubyte");
     std::fs::write(&path, encode_idx_images(&[], 5, 0, 28)).unwrap();
     let msg = message_of(read_idx_images(&path));
-    assert!(
-        msg.contains("flat-idx3-ubyte: bad dimensions: images of 0x28 pixels"),
-        "{msg}"
-    );
+    assert!(msg.contains("flat-idx3-ubyte: bad dimensions: images of 0x28 pixels"), "{msg}");
 }
 
 #[test]
@@ -205,22 +184,10 @@ fn image_and_label_counts_that_disagree_are_an_error_naming_both_files() {
 /// Writes a small MNIST-format folder; `skip` names a file to leave out.
 fn write_mnist_dir(dir: &Path, skip: Option<&str>) {
     let files: [(&str, Vec<u8>); 4] = [
-        (
-            "train-images-idx3-ubyte.gz",
-            gzip(&encode_idx_images(&sample_pixels(6, 3, 3), 6, 3, 3)),
-        ),
-        (
-            "train-labels-idx1-ubyte",
-            encode_idx_labels(&[0, 1, 2, 0, 1, 2]),
-        ),
-        (
-            "t10k-images.idx3-ubyte",
-            encode_idx_images(&sample_pixels(2, 3, 3), 2, 3, 3),
-        ),
-        (
-            "t10k-labels-idx1-ubyte.gz",
-            gzip(&encode_idx_labels(&[2, 2])),
-        ),
+        ("train-images-idx3-ubyte.gz", gzip(&encode_idx_images(&sample_pixels(6, 3, 3), 6, 3, 3))),
+        ("train-labels-idx1-ubyte", encode_idx_labels(&[0, 1, 2, 0, 1, 2])),
+        ("t10k-images.idx3-ubyte", encode_idx_images(&sample_pixels(2, 3, 3), 2, 3, 3)),
+        ("t10k-labels-idx1-ubyte.gz", gzip(&encode_idx_labels(&[2, 2]))),
     ];
     for (name, bytes) in files {
         if Some(name) != skip {
@@ -249,15 +216,10 @@ fn from_dir_with_a_missing_file_names_the_folder_and_the_expected_files() {
     let err = MnistSplit::from_dir(dir.path()).unwrap_err();
     let msg = err.to_string();
     assert!(msg.starts_with(&dir.path().display().to_string()), "{msg}");
-    assert!(
-        msg.contains("missing t10k-labels-idx1-ubyte[.gz];"),
-        "{msg}"
-    );
-    for expected in [
-        "train-images-idx3-ubyte[.gz]",
-        "train-labels-idx1-ubyte[.gz]",
-        "t10k-images-idx3-ubyte[.gz]",
-    ] {
+    assert!(msg.contains("missing t10k-labels-idx1-ubyte[.gz];"), "{msg}");
+    for expected in
+        ["train-images-idx3-ubyte[.gz]", "train-labels-idx1-ubyte[.gz]", "t10k-images-idx3-ubyte[.gz]"]
+    {
         assert!(msg.contains(expected), "{msg}");
     }
 }
@@ -277,14 +239,8 @@ fn embedded_mnist_has_8000_train_and_2000_test_digits_with_the_documented_class_
     assert_eq!(split.test.images.shape(), &[2000, 784]);
     assert_eq!((split.train.rows, split.train.cols), (28, 28));
     // From models/data/mnist-10k/SOURCE.md.
-    assert_eq!(
-        split.train.class_counts(),
-        vec![815, 907, 792, 820, 779, 697, 809, 857, 739, 785]
-    );
-    assert_eq!(
-        split.test.class_counts(),
-        vec![186, 220, 199, 212, 201, 166, 205, 213, 205, 193]
-    );
+    assert_eq!(split.train.class_counts(), vec![815, 907, 792, 820, 779, 697, 809, 857, 739, 785]);
+    assert_eq!(split.test.class_counts(), vec![186, 220, 199, 212, 201, 166, 205, 213, 205, 193]);
 }
 
 #[test]
@@ -300,10 +256,7 @@ fn embedded_pixels_lie_in_0_1_and_use_the_whole_range() {
         assert!((0.1..0.3).contains(&ink), "ink fraction {ink}");
     }
     // A second call shares the decoded pixels instead of decoding again.
-    assert!(MnistSplit::embedded()
-        .train
-        .images
-        .shares_storage_with(&split.train.images));
+    assert!(MnistSplit::embedded().train.images.shares_storage_with(&split.train.images));
 }
 
 #[test]
@@ -358,14 +311,8 @@ fn the_same_seed_gives_the_same_batches_and_another_seed_another_order() {
     let order = |seed| data.batches(8, seed, LastBatch::Keep).order().to_vec();
     assert_eq!(order(1), order(1));
     assert_ne!(order(1), order(2));
-    let a: Vec<Vec<u8>> = data
-        .batches(8, 3, LastBatch::Keep)
-        .map(|b| b.labels)
-        .collect();
-    let b: Vec<Vec<u8>> = data
-        .batches(8, 3, LastBatch::Keep)
-        .map(|b| b.labels)
-        .collect();
+    let a: Vec<Vec<u8>> = data.batches(8, 3, LastBatch::Keep).map(|b| b.labels).collect();
+    let b: Vec<Vec<u8>> = data.batches(8, 3, LastBatch::Keep).map(|b| b.labels).collect();
     assert_eq!(a, b);
 }
 
@@ -388,10 +335,7 @@ fn masking_noise_zeroes_about_rate_of_the_pixels_and_leaves_the_rest() {
         let y = masking_noise_seeded(&x, rate, 42);
         assert_eq!(y.shape(), x.shape());
         let zeros = y.data().iter().filter(|&&v| v == 0.0).count() as f64 / y.len() as f64;
-        assert!(
-            (zeros - rate).abs() < 0.01,
-            "rate {rate}: zero fraction {zeros}"
-        );
+        assert!((zeros - rate).abs() < 0.01, "rate {rate}: zero fraction {zeros}");
         assert!(y.data().iter().all(|&v| v == 0.0 || v == 0.5));
     }
     assert_eq!(x.data()[0], 0.5, "the input is not changed");
@@ -400,23 +344,11 @@ fn masking_noise_zeroes_about_rate_of_the_pixels_and_leaves_the_rest() {
 #[test]
 fn noise_is_reproducible_by_seed_and_generator() {
     let x = Tensor::<f32>::uniform(&[20, 30], 0.0, 1.0, 9);
-    assert_eq!(
-        masking_noise_seeded(&x, 0.4, 1),
-        masking_noise_seeded(&x, 0.4, 1)
-    );
-    assert_ne!(
-        masking_noise_seeded(&x, 0.4, 1),
-        masking_noise_seeded(&x, 0.4, 2)
-    );
+    assert_eq!(masking_noise_seeded(&x, 0.4, 1), masking_noise_seeded(&x, 0.4, 1));
+    assert_ne!(masking_noise_seeded(&x, 0.4, 1), masking_noise_seeded(&x, 0.4, 2));
     let mut rng = StdRng::seed_from_u64(1);
-    assert_eq!(
-        masking_noise(&x, 0.4, &mut rng),
-        masking_noise_seeded(&x, 0.4, 1)
-    );
-    assert_eq!(
-        gaussian_noise_seeded(&x, 0.2, true, 3),
-        gaussian_noise_seeded(&x, 0.2, true, 3)
-    );
+    assert_eq!(masking_noise(&x, 0.4, &mut rng), masking_noise_seeded(&x, 0.4, 1));
+    assert_eq!(gaussian_noise_seeded(&x, 0.2, true, 3), gaussian_noise_seeded(&x, 0.2, true, 3));
 }
 
 #[test]

@@ -14,10 +14,7 @@ fn hand_derived_cae_gradients_equal_autodiff_in_f64() {
     for seed in [1, 2, 3] {
         let cae = NotebookCae::<f64>::new(1, seed);
         let (loss_auto, loss_hand, rows) = cae.compare();
-        assert!(
-            (loss_auto - loss_hand).abs() <= 1e-12,
-            "losses {loss_auto} vs {loss_hand}"
-        );
+        assert!((loss_auto - loss_hand).abs() <= 1e-12, "losses {loss_auto} vs {loss_hand}");
         for row in rows {
             assert!(
                 row.max_abs_diff <= 1e-12,
@@ -34,17 +31,9 @@ fn hand_derived_cae_gradients_equal_autodiff_in_f32() {
     for seed in [1, 2, 3] {
         let cae = NotebookCae::<f32>::new(1, seed);
         let (loss_auto, loss_hand, rows) = cae.compare();
-        assert!(
-            ((loss_auto - loss_hand) / loss_hand).abs() <= 1e-6,
-            "losses {loss_auto} vs {loss_hand}"
-        );
+        assert!(((loss_auto - loss_hand) / loss_hand).abs() <= 1e-6, "losses {loss_auto} vs {loss_hand}");
         for row in rows {
-            assert!(
-                row.rel_diff <= 1e-6,
-                "{}: relative difference {:e}",
-                row.parameter,
-                row.rel_diff
-            );
+            assert!(row.rel_diff <= 1e-6, "{}: relative difference {:e}", row.parameter, row.rel_diff);
         }
     }
 }
@@ -54,12 +43,7 @@ fn hand_derivation_holds_for_a_batch_too() {
     let cae = NotebookCae::<f64>::with_sizes(7, 12, 4, 11);
     let (_, _, rows) = cae.compare();
     for row in rows {
-        assert!(
-            row.max_abs_diff <= 1e-12,
-            "{}: {:e}",
-            row.parameter,
-            row.max_abs_diff
-        );
+        assert!(row.max_abs_diff <= 1e-12, "{}: {:e}", row.parameter, row.max_abs_diff);
     }
 }
 

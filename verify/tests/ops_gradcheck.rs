@@ -51,13 +51,15 @@ fn distinct(shape: &[usize], seed: u64) -> Tensor<f64> {
 
 /// Values kept at least 0.1 away from the clamp bounds +-0.5.
 fn away_from_bounds(shape: &[usize], seed: u64) -> Tensor<f64> {
-    Tensor::uniform(shape, -1.0, 1.0, seed).map(|x: f64| {
-        if (x.abs() - 0.5).abs() < 0.1 {
-            x * 0.6
-        } else {
-            x
-        }
-    })
+    Tensor::uniform(shape, -1.0, 1.0, seed).map(
+        |x: f64| {
+            if (x.abs() - 0.5).abs() < 0.1 {
+                x * 0.6
+            } else {
+                x
+            }
+        },
+    )
 }
 
 fn shape_strategy(min_rank: usize) -> impl Strategy<Value = Vec<usize>> {
@@ -69,25 +71,17 @@ fn shape_strategy(min_rank: usize) -> impl Strategy<Value = Vec<usize>> {
 fn broadcast_pair() -> impl Strategy<Value = (Vec<usize>, Vec<usize>)> {
     shape_strategy(0).prop_flat_map(|s| {
         let rank = s.len();
-        (
-            Just(s),
-            prop::collection::vec(any::<bool>(), rank),
-            0..=rank,
-            any::<bool>(),
-        )
-            .prop_map(|(s, ones, drop, swap)| {
-                let other: Vec<usize> = s
-                    .iter()
-                    .zip(&ones)
-                    .map(|(&d, &one)| if one { 1 } else { d })
-                    .skip(drop)
-                    .collect();
+        (Just(s), prop::collection::vec(any::<bool>(), rank), 0..=rank, any::<bool>()).prop_map(
+            |(s, ones, drop, swap)| {
+                let other: Vec<usize> =
+                    s.iter().zip(&ones).map(|(&d, &one)| if one { 1 } else { d }).skip(drop).collect();
                 if swap {
                     (other, s)
                 } else {
                     (s, other)
                 }
-            })
+            },
+        )
     })
 }
 
@@ -239,13 +233,7 @@ fn detach_stops_gradients_and_gradcheck_notices() {
     let x = Tensor::from_vec(vec![0.5, -1.25, 2.0], &[3]);
     let err = gradcheck(|v| vec![v[0] * v[0].detach()], &[x.clone()]).unwrap_err();
     match err {
-        GradcheckError::Mismatch {
-            analytic,
-            numeric,
-            input_element,
-            output_element,
-            ..
-        } => {
+        GradcheckError::Mismatch { analytic, numeric, input_element, output_element, .. } => {
             assert_eq!(input_element, output_element);
             let xi = x.data()[input_element];
             assert!((analytic - xi).abs() < 1e-12);
@@ -295,11 +283,7 @@ fn third_derivatives_match_closed_forms() {
         let d3 = grad(&[d2.sum()], &[x], None, false)[0].value();
         for (i, &xi) in x0.data().iter().enumerate() {
             let want = closed(xi);
-            assert!(
-                (d3.data()[i] - want).abs() < 1e-12,
-                "{name}''' at {xi}: {} vs {want}",
-                d3.data()[i]
-            );
+            assert!((d3.data()[i] - want).abs() < 1e-12, "{name}''' at {xi}: {} vs {want}", d3.data()[i]);
         }
     }
 }

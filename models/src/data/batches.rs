@@ -58,12 +58,7 @@ impl<'a> Batches<'a> {
     /// Batches in an order shuffled by `rng` (for one generator that drives
     /// a whole run).
     #[track_caller]
-    pub fn with_rng(
-        data: &'a Dataset,
-        batch_size: usize,
-        rng: &mut impl Rng,
-        last: LastBatch,
-    ) -> Self {
+    pub fn with_rng(data: &'a Dataset, batch_size: usize, rng: &mut impl Rng, last: LastBatch) -> Self {
         let mut order: Vec<usize> = (0..data.len()).collect();
         order.shuffle(rng);
         Self::from_order(data, batch_size, order, last)
@@ -76,20 +71,9 @@ impl<'a> Batches<'a> {
     }
 
     #[track_caller]
-    fn from_order(
-        data: &'a Dataset,
-        batch_size: usize,
-        order: Vec<usize>,
-        last: LastBatch,
-    ) -> Self {
+    fn from_order(data: &'a Dataset, batch_size: usize, order: Vec<usize>, last: LastBatch) -> Self {
         assert!(batch_size > 0, "Batches: batch_size must be at least 1");
-        Batches {
-            data,
-            order,
-            batch_size,
-            last,
-            next: 0,
-        }
+        Batches { data, order, batch_size, last, next: 0 }
     }
 
     /// The order in which this epoch visits the examples.
@@ -120,11 +104,7 @@ impl Iterator for Batches<'_> {
         let indices = self.order[self.next..self.next + take].to_vec();
         self.next += take;
         let sub = self.data.select(&indices);
-        Some(Batch {
-            images: sub.images,
-            labels: sub.labels,
-            indices,
-        })
+        Some(Batch { images: sub.images, labels: sub.labels, indices })
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {

@@ -19,57 +19,26 @@ pub const LABELS_MAGIC: u32 = 0x0000_0801;
 #[derive(Debug)]
 pub enum DataError {
     /// The file could not be opened, read or written.
-    Io {
-        path: PathBuf,
-        action: &'static str,
-        source: io::Error,
-    },
+    Io { path: PathBuf, action: &'static str, source: io::Error },
     /// The file starts like gzip (bytes 1f 8b) but does not decompress.
     CorruptGzip { path: PathBuf, source: io::Error },
     /// The file ends before the header or the data it announces is complete.
-    Truncated {
-        path: PathBuf,
-        expected_bytes: u64,
-        found_bytes: u64,
-        what: String,
-    },
+    Truncated { path: PathBuf, expected_bytes: u64, found_bytes: u64, what: String },
     /// There are bytes left over after the data the header announces.
-    TrailingBytes {
-        path: PathBuf,
-        expected_bytes: u64,
-        found_bytes: u64,
-    },
+    TrailingBytes { path: PathBuf, expected_bytes: u64, found_bytes: u64 },
     /// The first four bytes are not the IDX magic number expected here.
-    WrongMagic {
-        path: PathBuf,
-        found: u32,
-        expected: u32,
-    },
+    WrongMagic { path: PathBuf, found: u32, expected: u32 },
     /// The header announces impossible dimensions (zero-sized images, or a
     /// size that does not fit in memory).
     BadDimensions { path: PathBuf, detail: String },
     /// An image file and its label file hold different numbers of items.
-    CountMismatch {
-        images_path: PathBuf,
-        images: usize,
-        labels_path: PathBuf,
-        labels: usize,
-    },
+    CountMismatch { images_path: PathBuf, images: usize, labels_path: PathBuf, labels: usize },
     /// The training and test images of one split have different sizes.
-    ImageSizeMismatch {
-        train_path: PathBuf,
-        train: (usize, usize),
-        test_path: PathBuf,
-        test: (usize, usize),
-    },
+    ImageSizeMismatch { train_path: PathBuf, train: (usize, usize), test_path: PathBuf, test: (usize, usize) },
     /// The folder given for a data set does not exist.
     MissingDir { dir: PathBuf },
     /// Some of the files a data-set folder must hold are not there.
-    MissingFiles {
-        dir: PathBuf,
-        missing: Vec<String>,
-        expected: Vec<String>,
-    },
+    MissingFiles { dir: PathBuf, missing: Vec<String>, expected: Vec<String> },
 }
 
 /// Describes an IDX magic number in words, for messages.
@@ -84,42 +53,25 @@ fn describe_magic(magic: u32) -> &'static str {
 impl fmt::Display for DataError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            DataError::Io {
-                path,
-                action,
-                source,
-            } => write!(f, "{}: cannot {action}: {source}", path.display()),
-            DataError::CorruptGzip { path, source } => write!(
-                f,
-                "{}: starts like a gzip file but is corrupt or truncated: {source}",
-                path.display()
-            ),
-            DataError::Truncated {
-                path,
-                expected_bytes,
-                found_bytes,
-                what,
-            } => write!(
+            DataError::Io { path, action, source } => {
+                write!(f, "{}: cannot {action}: {source}", path.display())
+            }
+            DataError::CorruptGzip { path, source } => {
+                write!(f, "{}: starts like a gzip file but is corrupt or truncated: {source}", path.display())
+            }
+            DataError::Truncated { path, expected_bytes, found_bytes, what } => write!(
                 f,
                 "{}: truncated: {what} needs {expected_bytes} bytes but the file has {found_bytes}",
                 path.display()
             ),
-            DataError::TrailingBytes {
-                path,
-                expected_bytes,
-                found_bytes,
-            } => write!(
+            DataError::TrailingBytes { path, expected_bytes, found_bytes } => write!(
                 f,
                 "{}: {} unexpected bytes after the data (the header announces \
                  {expected_bytes} bytes in all, the file has {found_bytes})",
                 path.display(),
                 found_bytes - expected_bytes
             ),
-            DataError::WrongMagic {
-                path,
-                found,
-                expected,
-            } => write!(
+            DataError::WrongMagic { path, found, expected } => write!(
                 f,
                 "{}: wrong magic number 0x{found:08x}, expected 0x{expected:08x} ({}); \
                  the file looks like {}",
@@ -130,23 +82,13 @@ impl fmt::Display for DataError {
             DataError::BadDimensions { path, detail } => {
                 write!(f, "{}: bad dimensions: {detail}", path.display())
             }
-            DataError::CountMismatch {
-                images_path,
-                images,
-                labels_path,
-                labels,
-            } => write!(
+            DataError::CountMismatch { images_path, images, labels_path, labels } => write!(
                 f,
                 "image and label counts disagree: {} holds {images} images but {} holds {labels} labels",
                 images_path.display(),
                 labels_path.display()
             ),
-            DataError::ImageSizeMismatch {
-                train_path,
-                train,
-                test_path,
-                test,
-            } => write!(
+            DataError::ImageSizeMismatch { train_path, train, test_path, test } => write!(
                 f,
                 "image sizes disagree: {} holds {}x{} images but {} holds {}x{} images",
                 train_path.display(),
@@ -156,16 +98,10 @@ impl fmt::Display for DataError {
                 test.0,
                 test.1
             ),
-            DataError::MissingDir { dir } => write!(
-                f,
-                "{}: no such folder (expected a folder of MNIST-format IDX files)",
-                dir.display()
-            ),
-            DataError::MissingFiles {
-                dir,
-                missing,
-                expected,
-            } => write!(
+            DataError::MissingDir { dir } => {
+                write!(f, "{}: no such folder (expected a folder of MNIST-format IDX files)", dir.display())
+            }
+            DataError::MissingFiles { dir, missing, expected } => write!(
                 f,
                 "{}: missing {}; an MNIST-format folder holds {}",
                 dir.display(),

@@ -61,19 +61,10 @@ pub fn decode_idx_images(bytes: &[u8], path: &Path) -> Result<IdxImages, DataErr
             detail: format!("images of {rows}x{cols} pixels"),
         });
     }
-    let body = check_length(
-        &bytes,
-        path,
-        16,
-        &[n, rows, cols],
-        &format!("{n} images of {rows}x{cols} pixels"),
-    )?;
+    let body =
+        check_length(&bytes, path, 16, &[n, rows, cols], &format!("{n} images of {rows}x{cols} pixels"))?;
     let pixels: Vec<f32> = body.iter().map(|&b| f32::from(b) / 255.0).collect();
-    Ok(IdxImages {
-        images: Tensor::from_vec(pixels, &[n, rows * cols]),
-        rows,
-        cols,
-    })
+    Ok(IdxImages { images: Tensor::from_vec(pixels, &[n, rows * cols]), rows, cols })
 }
 
 /// Decodes the bytes of an IDX label file (gzip or raw) already in memory;
@@ -132,11 +123,7 @@ pub fn write_idx_images(
         shape.len() == 2 && shape[1] == rows * cols,
         "write_idx_images: images of shape {shape:?} are not [n, {rows}*{cols}]"
     );
-    let pixels: Vec<u8> = images
-        .data()
-        .iter()
-        .map(|&x| (x.clamp(0.0, 1.0) * 255.0).round() as u8)
-        .collect();
+    let pixels: Vec<u8> = images.data().iter().map(|&x| (x.clamp(0.0, 1.0) * 255.0).round() as u8).collect();
     write_file(path, &encode_idx_images(&pixels, shape[0], rows, cols))
 }
 
@@ -152,19 +139,11 @@ fn to_u32(n: usize) -> u32 {
 }
 
 fn read_file(path: &Path) -> Result<Vec<u8>, DataError> {
-    std::fs::read(path).map_err(|source| DataError::Io {
-        path: path.to_path_buf(),
-        action: "read",
-        source,
-    })
+    std::fs::read(path).map_err(|source| DataError::Io { path: path.to_path_buf(), action: "read", source })
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), DataError> {
-    let io_err = |source| DataError::Io {
-        path: path.to_path_buf(),
-        action: "write",
-        source,
-    };
+    let io_err = |source| DataError::Io { path: path.to_path_buf(), action: "write", source };
     let gzip = path.extension().is_some_and(|e| e == "gz");
     let encoded = if gzip {
         let mut enc = GzEncoder::new(Vec::new(), Compression::default());
@@ -184,20 +163,12 @@ fn gunzip_if_gzip<'a>(bytes: &'a [u8], path: &Path) -> Result<Cow<'a, [u8]>, Dat
     let mut out = Vec::new();
     MultiGzDecoder::new(bytes)
         .read_to_end(&mut out)
-        .map_err(|source| DataError::CorruptGzip {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        .map_err(|source| DataError::CorruptGzip { path: path.to_path_buf(), source })?;
     Ok(Cow::Owned(out))
 }
 
 /// Checks the magic number and returns the `axes` dimensions after it.
-fn read_header(
-    bytes: &[u8],
-    path: &Path,
-    magic: u32,
-    axes: usize,
-) -> Result<Vec<usize>, DataError> {
+fn read_header(bytes: &[u8], path: &Path, magic: u32, axes: usize) -> Result<Vec<usize>, DataError> {
     let header_len = 4 * (1 + axes);
     let word = |i: usize| u32::from_be_bytes(bytes[4 * i..4 * i + 4].try_into().unwrap());
     let truncated = || DataError::Truncated {
@@ -210,11 +181,7 @@ fn read_header(
         return Err(truncated());
     }
     if word(0) != magic {
-        return Err(DataError::WrongMagic {
-            path: path.to_path_buf(),
-            found: word(0),
-            expected: magic,
-        });
+        return Err(DataError::WrongMagic { path: path.to_path_buf(), found: word(0), expected: magic });
     }
     if bytes.len() < header_len {
         return Err(truncated());

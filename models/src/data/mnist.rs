@@ -54,10 +54,8 @@ impl MnistSplit {
         static CACHE: OnceLock<MnistSplit> = OnceLock::new();
         CACHE
             .get_or_init(|| {
-                let names: Vec<PathBuf> = FILES
-                    .iter()
-                    .map(|f| PathBuf::from(format!("<embedded mnist-10k>/{f}.gz")))
-                    .collect();
+                let names: Vec<PathBuf> =
+                    FILES.iter().map(|f| PathBuf::from(format!("<embedded mnist-10k>/{f}.gz"))).collect();
                 let decode = |i: usize, j: usize| -> Result<Dataset, DataError> {
                     let images = decode_idx_images(EMBEDDED_FILES[i], &names[i])?;
                     let labels = decode_idx_labels(EMBEDDED_FILES[j], &names[j])?;
@@ -76,17 +74,11 @@ impl MnistSplit {
     /// gzip-compressed), e.g. [`FASHION_MNIST_DIR`].
     pub fn from_dir(dir: &Path) -> Result<MnistSplit, DataError> {
         if !dir.is_dir() {
-            return Err(DataError::MissingDir {
-                dir: dir.to_path_buf(),
-            });
+            return Err(DataError::MissingDir { dir: dir.to_path_buf() });
         }
         let found: Vec<Option<PathBuf>> = FILES.iter().map(|f| find_file(dir, f)).collect();
-        let missing: Vec<String> = FILES
-            .iter()
-            .zip(&found)
-            .filter(|(_, p)| p.is_none())
-            .map(|(f, _)| format!("{f}[.gz]"))
-            .collect();
+        let missing: Vec<String> =
+            FILES.iter().zip(&found).filter(|(_, p)| p.is_none()).map(|(f, _)| format!("{f}[.gz]")).collect();
         if !missing.is_empty() {
             return Err(DataError::MissingFiles {
                 dir: dir.to_path_buf(),
@@ -123,13 +115,8 @@ impl MnistSplit {
 /// (`train-images.idx3-ubyte[.gz]`) that exists in `dir`.
 fn find_file(dir: &Path, name: &str) -> Option<PathBuf> {
     let dotted = name.replacen("-idx", ".idx", 1);
-    [
-        name.to_string(),
-        format!("{name}.gz"),
-        dotted.clone(),
-        format!("{dotted}.gz"),
-    ]
-    .into_iter()
-    .map(|f| dir.join(f))
-    .find(|p| p.is_file())
+    [name.to_string(), format!("{name}.gz"), dotted.clone(), format!("{dotted}.gz")]
+        .into_iter()
+        .map(|f| dir.join(f))
+        .find(|p| p.is_file())
 }

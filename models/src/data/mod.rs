@@ -63,12 +63,7 @@ impl Dataset {
             images.shape(),
             labels.len()
         );
-        Dataset {
-            images,
-            labels,
-            rows,
-            cols,
-        }
+        Dataset { images, labels, rows, cols }
     }
 
     /// Reads an IDX image file and its IDX label file, checking that they
@@ -94,12 +89,7 @@ impl Dataset {
                 labels: labels.len(),
             });
         }
-        Ok(Dataset::new(
-            images.images,
-            labels,
-            images.rows,
-            images.cols,
-        ))
+        Ok(Dataset::new(images.images, labels, images.rows, images.cols))
     }
 
     /// The number of examples.
@@ -146,20 +136,11 @@ impl Dataset {
         let mut pixels = Vec::with_capacity(indices.len() * p);
         let mut labels = Vec::with_capacity(indices.len());
         for &i in indices {
-            assert!(
-                i < self.len(),
-                "Dataset::select: index {i} out of range for {} examples",
-                self.len()
-            );
+            assert!(i < self.len(), "Dataset::select: index {i} out of range for {} examples", self.len());
             pixels.extend_from_slice(self.image(i));
             labels.push(self.labels[i]);
         }
-        Dataset::new(
-            Tensor::from_vec(pixels, &[indices.len(), p]),
-            labels,
-            self.rows,
-            self.cols,
-        )
+        Dataset::new(Tensor::from_vec(pixels, &[indices.len(), p]), labels, self.rows, self.cols)
     }
 
     /// How many examples each class has: `counts[c]` for label `c`, up to

@@ -23,15 +23,8 @@ use rand_distr::{Distribution, StandardNormal};
 /// Panics if `rate` is not in `[0, 1]`.
 #[track_caller]
 pub fn masking_noise(x: &Tensor<f32>, rate: f64, rng: &mut impl Rng) -> Tensor<f32> {
-    assert!(
-        (0.0..=1.0).contains(&rate),
-        "masking_noise: rate {rate} is not a probability in [0, 1]"
-    );
-    let data = x
-        .data()
-        .iter()
-        .map(|&v| if rng.random::<f64>() < rate { 0.0 } else { v })
-        .collect();
+    assert!((0.0..=1.0).contains(&rate), "masking_noise: rate {rate} is not a probability in [0, 1]");
+    let data = x.data().iter().map(|&v| if rng.random::<f64>() < rate { 0.0 } else { v }).collect();
     Tensor::from_vec(data, x.shape())
 }
 
@@ -47,10 +40,7 @@ pub fn masking_noise_seeded(x: &Tensor<f32>, rate: f64, seed: u64) -> Tensor<f32
 /// Panics if `std` is negative or not finite.
 #[track_caller]
 pub fn gaussian_noise(x: &Tensor<f32>, std: f64, clamp: bool, rng: &mut impl Rng) -> Tensor<f32> {
-    assert!(
-        std.is_finite() && std >= 0.0,
-        "gaussian_noise: std {std} must be finite and not negative"
-    );
+    assert!(std.is_finite() && std >= 0.0, "gaussian_noise: std {std} must be finite and not negative");
     let data = x
         .data()
         .iter()

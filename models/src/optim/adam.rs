@@ -1,0 +1,252 @@
+//! Adam, as `torch.optim.Adam` (without amsgrad).
+//!
+//! Adam keeps two running averages per parameter element: `m`, of the
+//! gradient (a momentum), and `v`, of the squared gradient (how large the
+//! gradient usually is). It steps along `m / sqrt(v)`, so every element
+//! moves by roughly `lr` whatever the scale of its gradient. Both averages
+//! start at 0, which biases them towards 0 for the first steps; dividing by
+//! `1 - beta^t` corrects that.
+
+use super::{check_lr, check_pairs, check_state, numbered, reject_unknown, Optimizer};
+use gradtape_kernels::{Element, Tensor};
+
+/// Adam with PyTorch's defaults and exact update rule.
+///
+/// At step `t = 1, 2, ...`, for each parameter `p` with gradient `g`:
+///
+/// ```text
+/// g <- g + weight_decay * p                      (if weight_decay != 0)
+/// m <- beta1 * m + (1 - beta1) * g
+/// v <- beta2 * v + (1 - beta2) * g^2
+/// p <- p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+/// ```
+///
+/// (`weight_decay` here is PyTorch's `Adam` L2 penalty, added to the
+/// gradient, not `AdamW`'s decoupled decay.) Defaults, as PyTorch: `lr =
+/// 1e-3`, `betas = (0.9, 0.999)`, `eps = 1e-8`, `weight_decay = 0`.
+///
+/// ```
+/// use gradtape_models::optim::Adam;
+/// let opt = Adam::<f32>::new(1e-3).betas(0.9, 0.99).weight_decay(1e-5);
+/// ```
+///
+/// The state is the step count `adam.step` (a 1-element tensor, exact in
+/// `f32` up to 2^24 = 16,777,216 steps) and the moments `adam.m.<i>` and
+/// `adam.v.<i>`, one pair per parameter, shaped like it.
+#[derive(Clone, Debug)]
+pub struct Adam<T: Element> {
+    /// Learning rate.
+    pub lr: f64,
+    /// Decay of the running average of the gradient, in [0, 1).
+    pub beta1: f64,
+    /// Decay of the running average of the squared gradient, in [0, 1).
+    pub beta2: f64,
+    /// Added to the denominator so it is never 0.
+    pub eps: f64,
+    /// L2 penalty added to the gradient (`g += weight_decay * p`).
+    pub weight_decay: f64,
+    /// Steps taken so far (`t` of the last step).
+    step: u64,
+    /// First moments, one per parameter, made at the first step.
+    m: Vec<Tensor<T>>,
+    /// Second moments, one per parameter, made at the first step.
+    v: Vec<Tensor<T>>,
+}
+
+impl<T: Element> Default for Adam<T> {
+    /// PyTorch's defaults: `lr = 1e-3`, `betas = (0.9, 0.999)`, `eps =
+    /// 1e-8`, no weight decay.
+    fn default() -> Self {
+        Self::new(1e-3)
+    }
+}
+
+impl<T: Element> Adam<T> {
+    /// Adam with learning rate `lr` and PyTorch's other defaults. Panics if
+    /// `lr` is negative or not finite (see [`Adam::try_new`]).
+    #[track_caller]
+    pub fn new(lr: f64) -> Self {
+        Self::try_new(lr).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Adam with learning rate `lr`, or an error saying why `lr` is not a
+    /// valid learning rate (negative or not finite).
+    pub fn try_new(lr: f64) -> Result<Self, String> {
+        check_lr("Adam", lr)?;
+        Ok(Adam {
+            lr,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+            step: 0,
+            m: Vec::new(),
+            v: Vec::new(),
+        })
+    }
+
+    /// Sets `(beta1, beta2)`, each in [0, 1).
+    #[track_caller]
+    pub fn betas(mut self, beta1: f64, beta2: f64) -> Self {
+        self.beta1 = beta1;
+        self.beta2 = beta2;
+        self.validate().unwrap_or_else(|e| panic!("{e}"));
+        self
+    }
+
+    /// Sets `eps` (`>= 0`, finite).
+    #[track_caller]
+    pub fn eps(mut self, eps: f64) -> Self {
+        self.eps = eps;
+        self.validate().unwrap_or_else(|e| panic!("{e}"));
+        self
+    }
+
+    /// Sets the weight decay (`>= 0`, finite).
+    #[track_caller]
+    pub fn weight_decay(mut self, weight_decay: f64) -> Self {
+        self.weight_decay = weight_decay;
+        self.validate().unwrap_or_else(|e| panic!("{e}"));
+        self
+    }
+
+    /// The number of steps taken (the `t` of the last step).
+    pub fn steps(&self) -> u64 {
+        self.step
+    }
+
+    /// Checks every hyperparameter, as `torch.optim.Adam`'s constructor
+    /// does.
+    pub fn validate(&self) -> Result<(), String> {
+        check_lr("Adam", self.lr)?;
+        for (name, beta) in [("beta1", self.beta1), ("beta2", self.beta2)] {
+            if !(0.0..1.0).contains(&beta) {
+                return Err(format!("Adam: invalid {name} {beta}: it must be in [0, 1)"));
+            }
+        }
+        if !(self.eps.is_finite() && self.eps >= 0.0) {
+            return Err(format!("Adam: invalid eps {}: it must be finite and >= 0", self.eps));
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return Err(format!(
+                "Adam: invalid weight decay {}: it must be finite and >= 0",
+                self.weight_decay
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl<T: Element> Optimizer<T> for Adam<T> {
+    #[track_caller]
+    fn step(&mut self, params: &mut [&mut Tensor<T>], grads: &[Tensor<T>]) {
+        check_pairs("Adam::step", params, grads);
+        if let Err(e) = self.validate() {
+            panic!("{e}");
+        }
+        if self.m.is_empty() {
+            self.m = params.iter().map(|p| Tensor::zeros(p.shape())).collect();
+            self.v = self.m.clone();
+        } else {
+            check_state("Adam::step", "first moments", &self.m, params);
+            check_state("Adam::step", "second moments", &self.v, params);
+        }
+        self.step += 1;
+
+        // The scalars are worked out in f64, as PyTorch does in Python.
+        let t = self.step as f64;
+        let bias_correction1 = 1.0 - self.beta1.powf(t);
+        let bias_correction2 = 1.0 - self.beta2.powf(t);
+        let step_size = T::of(self.lr / bias_correction1);
+        let bc2_sqrt = T::of(bias_correction2.sqrt());
+        let (beta1, keep1) = (T::of(self.beta1), T::of(1.0 - self.beta1));
+        let (beta2, keep2) = (T::of(self.beta2), T::of(1.0 - self.beta2));
+        let eps = T::of(self.eps);
+        let wd = T::of(self.weight_decay);
+        let decay = self.weight_decay != 0.0;
+
+        for (((p, g), m), v) in params.iter_mut().zip(grads).zip(&mut self.m).zip(&mut self.v) {
+            // One pass: read p, g, m, v once, write p, m, v (in place unless
+            // the storage is shared).
+            let p = p.data_mut();
+            let m = m.data_mut();
+            let v = v.data_mut();
+            for (((p, &g), m), v) in p.iter_mut().zip(g.data()).zip(m).zip(v) {
+                let g = if decay { g + wd * *p } else { g };
+                *m = beta1 * *m + keep1 * g;
+                *v = beta2 * *v + keep2 * g * g;
+                *p = *p - step_size * (*m / (v.sqrt() / bc2_sqrt + eps));
+            }
+        }
+    }
+
+    fn state(&self) -> Vec<(String, Tensor<T>)> {
+        if self.step == 0 && self.m.is_empty() {
+            return Vec::new();
+        }
+        let mut state =
+            vec![("adam.step".to_string(), Tensor::from_vec(vec![T::of(self.step as f64)], &[1]))];
+        for (i, (m, v)) in self.m.iter().zip(&self.v).enumerate() {
+            state.push((format!("adam.m.{i}"), m.clone()));
+            state.push((format!("adam.v.{i}"), v.clone()));
+        }
+        state
+    }
+
+    fn load_state(&mut self, state: &[(String, Tensor<T>)]) -> Result<(), String> {
+        const WHO: &str = "Adam::load_state";
+        reject_unknown(WHO, &["adam.step", "adam.m.", "adam.v."], state)?;
+        let m = numbered(WHO, "adam.m.", state)?;
+        let v = numbered(WHO, "adam.v.", state)?;
+        if m.len() != v.len() {
+            return Err(format!(
+                "{WHO}: {} first moments (`adam.m.<i>`) but {} second moments (`adam.v.<i>`)",
+                m.len(),
+                v.len()
+            ));
+        }
+        for (i, (m, v)) in m.iter().zip(&v).enumerate() {
+            if m.shape() != v.shape() {
+                return Err(format!(
+                    "{WHO}: `adam.m.{i}` has shape {:?} but `adam.v.{i}` has shape {:?}",
+                    m.shape(),
+                    v.shape()
+                ));
+            }
+        }
+        let steps: Vec<&Tensor<T>> =
+            state.iter().filter(|(name, _)| name == "adam.step").map(|(_, t)| t).collect();
+        let step = match steps.as_slice() {
+            [] if m.is_empty() => 0,
+            [] => return Err(format!("{WHO}: the state has moments but no `adam.step`")),
+            [t] => {
+                if t.len() != 1 {
+                    return Err(format!(
+                        "{WHO}: `adam.step` must hold one number, it has shape {:?}",
+                        t.shape()
+                    ));
+                }
+                let s = t.data()[0].as_f64();
+                if !(s.is_finite() && s >= 0.0 && s.fract() == 0.0) {
+                    return Err(format!("{WHO}: `adam.step` is {s}, not a whole number of steps"));
+                }
+                s as u64
+            }
+            _ => return Err(format!("{WHO}: `adam.step` appears twice")),
+        };
+        self.step = step;
+        self.m = m;
+        self.v = v;
+        Ok(())
+    }
+
+    fn lr(&self) -> f64 {
+        self.lr
+    }
+
+    #[track_caller]
+    fn set_lr(&mut self, lr: f64) {
+        check_lr("Adam", lr).unwrap_or_else(|e| panic!("{e}"));
+        self.lr = lr;
+    }
+}
