@@ -4,7 +4,12 @@
 //!   mini-batches and input noise;
 //! - [`checkpoint`]: saving and loading named parameters as safetensors.
 
+pub mod autoencoders;
 pub mod checkpoint;
 pub mod data;
+pub mod init;
+pub mod layers;
 pub mod losses;
 pub mod optim;
+pub mod params;
+pub mod train;

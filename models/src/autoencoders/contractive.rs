@@ -1,0 +1,215 @@
+//! The contractive autoencoder (Rifai et al., 2011).
+//!
+//! Network: `h = sigmoid(x W1^T + b1)` with `H` hidden units, then
+//! `x' = sigmoid(h W2^T + b2)`. Loss:
+//!
+//! ```text
+//! MSE(x', x) + lambda * (1/n) sum_n ||J_f(x_n)||_F^2,    J_f(x) = dh/dx
+//! ```
+//!
+//! The penalty makes the code insensitive to small moves of the input. It
+//! can be computed two ways, chosen by [`PenaltyMode`]:
+//!
+//! - **by double backward**: row `j` of the Jacobian, for every sample at
+//!   once, is `grad(sum_n h[n, j], x, create_graph = true)` (samples are
+//!   independent, so summing over the batch keeps them apart). Squaring and
+//!   summing the rows gives the penalty, and because the rows were recorded,
+//!   the penalty's gradient with respect to the weights is one more ordinary
+//!   backward pass. This is what the engine exists for.
+//! - **in closed form**: for a sigmoid encoder `dh_j/dx = h_j (1 - h_j) W1[j, :]`,
+//!   so `||J||_F^2 = sum_j (h_j (1 - h_j))^2 sum_i W1_ji^2`.
+//!
+//! The tests check that the two agree, and so do their gradients.
+
+use super::{Autoencoder, LossParts, ModelKind, StepCtx};
+use crate::init::Init;
+use crate::layers::Linear;
+use crate::losses::{mse, Reduction};
+use crate::params::{Bound, ParamId, Params};
+use gradtape::{grad, Element, Tensor, Var};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use std::str::FromStr;
+
+/// How the Jacobian penalty is computed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PenaltyMode {
+    /// One `create_graph` gradient per hidden unit: the Jacobian's rows.
+    DoubleBackward,
+    /// `sum_j (h_j(1-h_j))^2 sum_i W_ji^2`.
+    ClosedForm,
+}
+
+impl FromStr for PenaltyMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "double-backward" | "autodiff" => Ok(PenaltyMode::DoubleBackward),
+            "closed-form" | "closed" => Ok(PenaltyMode::ClosedForm),
+            _ => Err(format!("unknown penalty mode '{s}'; expected double-backward or closed-form")),
+        }
+    }
+}
+
+/// Sizes and penalty of the contractive autoencoder.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ContractiveConfig {
+    pub input: usize,
+    pub hidden: usize,
+    /// Weight of the Jacobian penalty.
+    pub lambda: f64,
+    pub penalty: PenaltyMode,
+}
+
+impl Default for ContractiveConfig {
+    fn default() -> Self {
+        ContractiveConfig { input: 784, hidden: 64, lambda: 0.1, penalty: PenaltyMode::DoubleBackward }
+    }
+}
+
+/// Sigmoid encoder and decoder, Jacobian penalty.
+#[derive(Clone, Debug)]
+pub struct ContractiveAutoencoder<T: Element> {
+    params: Params<T>,
+    encoder: Linear,
+    decoder: Linear,
+    lambda: f64,
+    penalty: PenaltyMode,
+    training: bool,
+}
+
+impl<T: Element> ContractiveAutoencoder<T> {
+    /// A model with PyTorch's default initialisation, seeded.
+    pub fn new(config: &ContractiveConfig, seed: u64) -> Self {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut params = Params::new();
+        let (i, h) = (config.input, config.hidden);
+        let encoder = Linear::new(&mut params, "encoder", i, h, Init::PytorchDefault, &mut rng);
+        let decoder = Linear::new(&mut params, "decoder", h, i, Init::PytorchDefault, &mut rng);
+        ContractiveAutoencoder {
+            params,
+            encoder,
+            decoder,
+            lambda: config.lambda,
+            penalty: config.penalty,
+            training: true,
+        }
+    }
+
+    /// The encoder layer.
+    pub fn encoder(&self) -> Linear {
+        self.encoder
+    }
+
+    /// The decoder layer.
+    pub fn decoder(&self) -> Linear {
+        self.decoder
+    }
+
+    /// The penalty weight.
+    pub fn lambda(&self) -> f64 {
+        self.lambda
+    }
+
+    /// How the penalty is computed.
+    pub fn penalty_mode(&self) -> PenaltyMode {
+        self.penalty
+    }
+
+    /// Chooses how the penalty is computed.
+    pub fn set_penalty_mode(&mut self, mode: PenaltyMode) {
+        self.penalty = mode;
+    }
+
+    /// `sum_n ||dh_n/dx_n||_F^2` by double backward: one recorded gradient
+    /// per hidden unit. `x` must be the variable `h` was computed from.
+    pub fn penalty_by_double_backward<'t>(&self, h: Var<'t, T>, x: Var<'t, T>) -> Var<'t, T> {
+        let hidden = h.shape()[1];
+        let mut total: Option<Var<'t, T>> = None;
+        for j in 0..hidden {
+            let row = grad(&[h.column(j).sum()], &[x], None, true)[0];
+            let sq = row.square().sum();
+            total = Some(match total {
+                Some(t) => t + sq,
+                None => sq,
+            });
+        }
+        total.unwrap_or_else(|| x.tape().scalar(T::zero()))
+    }
+
+    /// `sum_n sum_j (h_nj (1 - h_nj))^2 sum_i W_ji^2`, the same quantity in
+    /// closed form.
+    pub fn penalty_closed_form<'t>(&self, p: &Bound<'t, T>, h: Var<'t, T>) -> Var<'t, T> {
+        let slope = h * h.rsub_scalar(T::one()); // h (1 - h)
+        let row_norms = p[self.encoder.weight].square().sum_axis(1, false); // sum_i W_ji^2
+        (slope.square() * row_norms).sum()
+    }
+
+    /// The mean over a data set `[n, input]` of `||J_f(x)||_F`, the
+    /// contraction measure of the CAE paper (closed form; no tape).
+    pub fn mean_jacobian_norm(&self, data: &Tensor<T>) -> f64 {
+        let w = self.params.get(self.encoder.weight);
+        let b = self.params.get(self.encoder.bias);
+        let h = data.matmul_t(w, false, true).add(b).sigmoid();
+        let slope2 = h.map(|h| (h * (T::one() - h)).powi(2));
+        let s = w.square().sum_axis(1, true).reshape(&[w.shape()[0], 1]);
+        let per_sample = slope2.matmul(&s); // [n, 1]
+        let n = per_sample.len().max(1) as f64;
+        per_sample.data().iter().map(|v| v.as_f64().sqrt()).sum::<f64>() / n
+    }
+}
+
+impl<T: Element> Autoencoder<T> for ContractiveAutoencoder<T> {
+    fn kind(&self) -> ModelKind {
+        ModelKind::Contractive
+    }
+    fn params(&self) -> &Params<T> {
+        &self.params
+    }
+    fn params_mut(&mut self) -> &mut Params<T> {
+        &mut self.params
+    }
+    fn input_dim(&self) -> usize {
+        self.encoder.in_features
+    }
+    fn latent_dim(&self) -> usize {
+        self.encoder.out_features
+    }
+    fn first_layer(&self) -> ParamId {
+        self.encoder.weight
+    }
+    fn set_training(&mut self, training: bool) {
+        self.training = training;
+    }
+    fn is_training(&self) -> bool {
+        self.training
+    }
+    fn encode<'t>(&self, p: &Bound<'t, T>, x: Var<'t, T>, _: &mut StepCtx) -> Var<'t, T> {
+        self.encoder.forward(p, x).sigmoid()
+    }
+    fn decode<'t>(&self, p: &Bound<'t, T>, z: Var<'t, T>, _: &mut StepCtx) -> Var<'t, T> {
+        self.decoder.forward(p, z).sigmoid()
+    }
+    fn loss<'t>(&self, p: &Bound<'t, T>, x: Var<'t, T>, ctx: &mut StepCtx) -> LossParts<'t, T> {
+        let h = self.encode(p, x, ctx);
+        let out = self.decode(p, h, ctx);
+        let rec = mse(out, x, Reduction::Mean);
+        let n = T::of(x.shape()[0] as f64);
+        let pen = match self.penalty {
+            PenaltyMode::DoubleBackward => self.penalty_by_double_backward(h, x),
+            PenaltyMode::ClosedForm => self.penalty_closed_form(p, h),
+        } / n;
+        let total = rec + pen * T::of(self.lambda);
+        LossParts { total, parts: vec![("mse", rec), ("jacobian", pen)] }
+    }
+    fn describe(&self) -> String {
+        let mode = match self.penalty {
+            PenaltyMode::DoubleBackward => "by double backward",
+            PenaltyMode::ClosedForm => "in closed form",
+        };
+        format!(
+            "contractive {}-{}-{}, sigmoid, MSE + {} * ||J||_F^2 ({mode})",
+            self.encoder.in_features, self.encoder.out_features, self.encoder.in_features, self.lambda
+        )
+    }
+}

@@ -1,0 +1,155 @@
+//! The autoencoder family from the tutorials.
+//!
+//! An autoencoder squeezes its input through a narrow code and tries to
+//! rebuild it: `x -> encode -> z -> decode -> x'`, trained to make `x'`
+//! close to `x`. The members differ in what stops them from simply copying:
+//!
+//! - [`ZeroDigit`]: the smallest possible one, 25-10-25, learning a single
+//!   5x5 "zero";
+//! - [`DeepAutoencoder`]: several layers and a 12-number code, plus a small
+//!   penalty on the code's size;
+//! - [`RegularizedAutoencoder`]: weight decay and dropout on the code; with
+//!   masking noise on the input it is the denoising autoencoder
+//!   ([`RegularizedAutoencoder::denoising`]);
+//! - [`ContractiveAutoencoder`]: a penalty on how much the code moves when
+//!   the input moves (the Frobenius norm of the encoder's Jacobian), taken
+//!   by double backward or in closed form;
+//! - [`Vae`]: the encoder outputs a distribution, the code is sampled from
+//!   it (reparameterisation), and the loss adds a KL term that keeps the
+//!   codes close to a standard normal, so decoding random normal codes
+//!   gives new digits.
+//!
+//! Every model implements [`Autoencoder`]: it owns its [`Params`], has a
+//! train/eval switch, and gives `encode`, `decode` and a `loss` that returns
+//! the total and its named parts. Randomness inside a step (dropout, noise,
+//! the VAE's epsilon) comes from the step's [`StepCtx`], seeded by the
+//! training loop, so a run is reproducible bit for bit.
+
+mod contractive;
+mod deep;
+mod regularized;
+mod vae;
+mod zero_digit;
+
+pub use contractive::{ContractiveAutoencoder, ContractiveConfig, PenaltyMode};
+pub use deep::{DeepAutoencoder, DeepConfig};
+pub use regularized::{RegularizedAutoencoder, RegularizedConfig};
+pub use vae::{Vae, VaeConfig};
+pub use zero_digit::{ZeroDigit, ZeroDigitConfig};
+
+use crate::params::{Bound, ParamId, Params};
+use gradtape::{Element, Var};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use std::fmt;
+use std::str::FromStr;
+
+/// Randomness for one training or evaluation step.
+pub struct StepCtx {
+    pub rng: StdRng,
+}
+
+impl StepCtx {
+    /// A context whose generator is seeded by `seed`.
+    pub fn seeded(seed: u64) -> StepCtx {
+        StepCtx { rng: StdRng::seed_from_u64(seed) }
+    }
+}
+
+/// A loss and its named parts (e.g. `mse` and `code_l2`), all recorded.
+pub struct LossParts<'t, T: Element> {
+    pub total: Var<'t, T>,
+    pub parts: Vec<(&'static str, Var<'t, T>)>,
+}
+
+impl<'t, T: Element> LossParts<'t, T> {
+    /// A loss with no separate parts.
+    pub fn single(name: &'static str, total: Var<'t, T>) -> Self {
+        LossParts { total, parts: vec![(name, total)] }
+    }
+
+    /// The values of the parts, for reporting.
+    pub fn values(&self) -> Vec<(&'static str, f64)> {
+        self.parts.iter().map(|(n, v)| (*n, v.item().as_f64())).collect()
+    }
+}
+
+/// Which member of the family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModelKind {
+    ZeroDigit,
+    Deep,
+    Regularized,
+    Denoising,
+    Contractive,
+    Vae,
+}
+
+impl ModelKind {
+    /// Every kind, in the order the tutorials introduce them.
+    pub const ALL: [ModelKind; 6] = [
+        ModelKind::ZeroDigit,
+        ModelKind::Deep,
+        ModelKind::Regularized,
+        ModelKind::Denoising,
+        ModelKind::Contractive,
+        ModelKind::Vae,
+    ];
+
+    /// The command-line name (`zero-digit`, `deep`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::ZeroDigit => "zero-digit",
+            ModelKind::Deep => "deep",
+            ModelKind::Regularized => "regularized",
+            ModelKind::Denoising => "denoising",
+            ModelKind::Contractive => "contractive",
+            ModelKind::Vae => "vae",
+        }
+    }
+}
+
+impl fmt::Display for ModelKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for ModelKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        ModelKind::ALL.iter().copied().find(|k| k.name() == s).ok_or_else(|| {
+            let names: Vec<&str> = ModelKind::ALL.iter().map(|k| k.name()).collect();
+            format!("unknown model '{s}'; expected one of: {}", names.join(", "))
+        })
+    }
+}
+
+/// What every autoencoder offers.
+pub trait Autoencoder<T: Element> {
+    /// Which model this is.
+    fn kind(&self) -> ModelKind;
+    /// The parameters, in a fixed order with PyTorch-style names.
+    fn params(&self) -> &Params<T>;
+    /// The same, mutable (for the optimiser and for loading checkpoints).
+    fn params_mut(&mut self) -> &mut Params<T>;
+    /// Numbers per input (784 for MNIST).
+    fn input_dim(&self) -> usize;
+    /// Numbers per code.
+    fn latent_dim(&self) -> usize;
+    /// The first layer's weight `[hidden, input]`: the encoder's filters.
+    fn first_layer(&self) -> ParamId;
+    /// Switches dropout and input noise on (`true`) or off (`false`).
+    fn set_training(&mut self, training: bool);
+    /// Whether the model is in training mode.
+    fn is_training(&self) -> bool;
+    /// The code of a batch `[n, input]` (the mean, for the VAE in eval mode).
+    fn encode<'t>(&self, p: &Bound<'t, T>, x: Var<'t, T>, ctx: &mut StepCtx) -> Var<'t, T>;
+    /// The reconstruction of a batch of codes `[n, latent]`.
+    fn decode<'t>(&self, p: &Bound<'t, T>, z: Var<'t, T>, ctx: &mut StepCtx) -> Var<'t, T>;
+    /// The training loss on a clean batch `x`, with its named parts. Noise
+    /// and dropout apply only in training mode.
+    fn loss<'t>(&self, p: &Bound<'t, T>, x: Var<'t, T>, ctx: &mut StepCtx) -> LossParts<'t, T>;
+    /// A one-line description of the architecture.
+    fn describe(&self) -> String;
+}

@@ -1,0 +1,190 @@
+//! The training loop shared by every model.
+//!
+//! One epoch: shuffle the training set (seeded by the run's seed and the
+//! epoch number), and for each mini-batch
+//!
+//! 1. clear the tape (it keeps its allocation) and read the parameters onto
+//!    it as leaves,
+//! 2. compute the model's loss,
+//! 3. take the gradients with one backward sweep (nothing recorded),
+//! 4. drop the recording, so the parameters are no longer shared and the
+//!    optimiser updates them in place.
+//!
+//! After each epoch the test loss is measured in evaluation mode (no
+//! dropout, no input noise) over batches of 500, weighted by batch size.
+//!
+//! Every random choice in a step (dropout, noise, the VAE's epsilon) is
+//! seeded from `(seed, epoch, step)`, and the shuffle from `(seed, epoch)`,
+//! so a run is bit-for-bit reproducible, and resuming at an epoch boundary
+//! gives the same result as never stopping.
+
+use crate::autoencoders::{Autoencoder, StepCtx};
+use crate::data::{Batches, Dataset, LastBatch};
+use crate::optim::Optimizer;
+use gradtape::{grad_values, Tape, Tensor};
+use std::time::Instant;
+
+/// Settings of a training run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainConfig {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub seed: u64,
+    /// Batch size for measuring the test loss.
+    pub eval_batch_size: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig { epochs: 10, batch_size: 256, seed: 0, eval_batch_size: 500 }
+    }
+}
+
+/// What happened in one epoch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EpochStats {
+    /// Counting from 1.
+    pub epoch: usize,
+    /// Mean training loss over the epoch's batches (weighted by size).
+    pub train_loss: f64,
+    /// Test loss after the epoch.
+    pub test_loss: f64,
+    /// Seconds spent training (not evaluating).
+    pub seconds: f64,
+    /// Training samples per second.
+    pub samples_per_sec: f64,
+}
+
+/// Per-epoch results of a run.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct History {
+    pub epochs: Vec<EpochStats>,
+}
+
+impl History {
+    /// Training loss per epoch.
+    pub fn train_losses(&self) -> Vec<f64> {
+        self.epochs.iter().map(|e| e.train_loss).collect()
+    }
+
+    /// Test loss per epoch.
+    pub fn test_losses(&self) -> Vec<f64> {
+        self.epochs.iter().map(|e| e.test_loss).collect()
+    }
+}
+
+/// Progress reports for a user interface.
+pub enum Progress<'a> {
+    /// A batch finished.
+    Batch { epoch: usize, batch: usize, batches: usize, loss: f64, samples: usize },
+    /// An epoch finished (training and test loss measured).
+    Epoch(&'a EpochStats),
+}
+
+/// Mixes a run seed with an epoch and a step into an independent seed
+/// (SplitMix64's finaliser).
+pub fn derive_seed(seed: u64, epoch: u64, step: u64) -> u64 {
+    let mut z = seed
+        .wrapping_add(epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+        .wrapping_add(step.wrapping_mul(0xBF58_476D_1CE4_E5B9));
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// One optimisation step on a batch; returns the batch's loss. The tape is
+/// cleared before the parameters are updated.
+pub fn train_step<M: Autoencoder<f32> + ?Sized>(
+    model: &mut M,
+    opt: &mut dyn Optimizer<f32>,
+    tape: &mut Tape<f32>,
+    batch: &Tensor<f32>,
+    step_seed: u64,
+) -> f64 {
+    tape.clear();
+    let (loss, grads) = {
+        let p = model.params().bind(tape);
+        let x = tape.constant(batch);
+        let mut ctx = StepCtx::seeded(step_seed);
+        let loss = model.loss(&p, x, &mut ctx).total;
+        (loss.item() as f64, grad_values(&[loss], p.vars(), None))
+    };
+    // Drop the recording first: the tape's leaves share the parameters'
+    // storage, and an update while they are shared would copy them.
+    tape.clear();
+    opt.step(&mut model.params_mut().tensors_mut(), &grads);
+    loss
+}
+
+/// The mean loss over `data` in evaluation mode, in batches of
+/// `batch_size`, with step randomness (the VAE's epsilon) seeded by `seed`.
+pub fn evaluate<M: Autoencoder<f32> + ?Sized>(
+    model: &mut M,
+    data: &Dataset,
+    batch_size: usize,
+    seed: u64,
+) -> f64 {
+    let was_training = model.is_training();
+    model.set_training(false);
+    let mut tape = Tape::new();
+    let mut total = 0.0;
+    for (i, batch) in Batches::in_order(data, batch_size, LastBatch::Keep).enumerate() {
+        tape.clear();
+        let p = model.params().bind(&tape);
+        let x = tape.constant(&batch.images);
+        let mut ctx = StepCtx::seeded(derive_seed(seed, u64::MAX, i as u64));
+        total += model.loss(&p, x, &mut ctx).total.item() as f64 * batch.images.shape()[0] as f64;
+    }
+    model.set_training(was_training);
+    total / data.len().max(1) as f64
+}
+
+/// Trains epochs `start_epoch + 1 ..= config.epochs` (pass 0 to start
+/// fresh, or the number of epochs already done to resume) and returns their
+/// statistics. `on_progress` sees every batch and epoch.
+pub fn fit<M: Autoencoder<f32> + ?Sized>(
+    model: &mut M,
+    opt: &mut dyn Optimizer<f32>,
+    train: &Dataset,
+    test: &Dataset,
+    config: &TrainConfig,
+    start_epoch: usize,
+    on_progress: &mut dyn FnMut(Progress<'_>),
+) -> History {
+    let mut tape = Tape::with_capacity(1024);
+    let mut history = History::default();
+    for epoch in start_epoch + 1..=config.epochs {
+        model.set_training(true);
+        let started = Instant::now();
+        let batches = Batches::new(
+            train,
+            config.batch_size,
+            derive_seed(config.seed, epoch as u64, 0),
+            LastBatch::Keep,
+        );
+        let n_batches = batches.num_batches();
+        let (mut loss_sum, mut samples) = (0.0, 0usize);
+        for (i, batch) in batches.enumerate() {
+            let step_seed = derive_seed(config.seed, epoch as u64, i as u64 + 1);
+            let n = batch.images.shape()[0];
+            let loss = train_step(model, opt, &mut tape, &batch.images, step_seed);
+            loss_sum += loss * n as f64;
+            samples += n;
+            on_progress(Progress::Batch { epoch, batch: i + 1, batches: n_batches, loss, samples });
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        let test_loss =
+            evaluate(model, test, config.eval_batch_size, derive_seed(config.seed, epoch as u64, u64::MAX));
+        let stats = EpochStats {
+            epoch,
+            train_loss: loss_sum / samples.max(1) as f64,
+            test_loss,
+            seconds,
+            samples_per_sec: samples as f64 / seconds.max(1e-9),
+        };
+        on_progress(Progress::Epoch(&stats));
+        history.epochs.push(stats);
+    }
+    model.set_training(true);
+    history
+}
