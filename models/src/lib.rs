@@ -12,4 +12,5 @@ pub mod layers;
 pub mod losses;
 pub mod optim;
 pub mod params;
+pub mod spec;
 pub mod train;

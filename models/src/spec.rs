@@ -1,0 +1,251 @@
+//! A model described by plain settings, so it can be built from the
+//! command line and rebuilt from a checkpoint.
+//!
+//! [`ModelSpec`] holds the kind and every size and weight a member of the
+//! family needs; [`ModelSpec::build`] makes the model, and
+//! [`ModelSpec::to_metadata`] / [`ModelSpec::from_metadata`] turn the spec
+//! into the string key-value pairs a safetensors checkpoint stores. The
+//! defaults are the tutorials' (and `torch_train_ref.py`'s) settings.
+
+use crate::autoencoders::*;
+use std::collections::HashMap;
+
+/// Everything needed to build one autoencoder.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelSpec {
+    pub kind: ModelKind,
+    /// Encoder widths from the input to the code (the deep model uses all
+    /// of them; the others use `[input, hidden, latent]`).
+    pub widths: Vec<usize>,
+    /// Code-size penalty (deep) or Jacobian penalty (contractive).
+    pub lambda: f64,
+    /// Weight-decay penalty (regularized, denoising).
+    pub gamma: f64,
+    /// Dropout on the code (regularized, denoising).
+    pub dropout: f64,
+    /// Masking-noise rate (denoising).
+    pub noise: f64,
+    /// How the contractive penalty is computed.
+    pub penalty: PenaltyMode,
+}
+
+/// Training settings that go with a model by default.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TrainDefaults {
+    pub batch_size: usize,
+    pub lr: f64,
+    pub epochs: usize,
+}
+
+impl ModelSpec {
+    /// The tutorial's settings for `kind`.
+    pub fn default_for(kind: ModelKind) -> ModelSpec {
+        let base = ModelSpec {
+            kind,
+            widths: vec![784, 64, 2],
+            lambda: 0.0,
+            gamma: 0.0,
+            dropout: 0.0,
+            noise: 0.0,
+            penalty: PenaltyMode::DoubleBackward,
+        };
+        match kind {
+            ModelKind::ZeroDigit => ModelSpec { widths: vec![25, 10], ..base },
+            ModelKind::Deep => {
+                let d = DeepConfig::default();
+                ModelSpec { widths: d.widths, lambda: d.lambda, ..base }
+            }
+            ModelKind::Regularized | ModelKind::Denoising => {
+                let r = if kind == ModelKind::Denoising {
+                    RegularizedConfig::denoising()
+                } else {
+                    RegularizedConfig::default()
+                };
+                ModelSpec {
+                    widths: vec![r.input, r.hidden, r.latent],
+                    gamma: r.gamma,
+                    dropout: r.dropout,
+                    noise: r.noise,
+                    ..base
+                }
+            }
+            ModelKind::Contractive => {
+                let c = ContractiveConfig::default();
+                ModelSpec { widths: vec![c.input, c.hidden], lambda: c.lambda, penalty: c.penalty, ..base }
+            }
+            ModelKind::Vae => {
+                let v = VaeConfig::default();
+                ModelSpec { widths: vec![v.input, v.hidden, v.latent], ..base }
+            }
+        }
+    }
+
+    /// The tutorial's batch size, learning rate (Adam) and epochs for `kind`.
+    pub fn train_defaults(kind: ModelKind) -> TrainDefaults {
+        match kind {
+            ModelKind::ZeroDigit => TrainDefaults { batch_size: 1, lr: 1e-2, epochs: 500 },
+            ModelKind::Deep | ModelKind::Regularized | ModelKind::Denoising => {
+                TrainDefaults { batch_size: 256, lr: 1e-3, epochs: 10 }
+            }
+            ModelKind::Contractive => TrainDefaults { batch_size: 128, lr: 1e-3, epochs: 10 },
+            ModelKind::Vae => TrainDefaults { batch_size: 64, lr: 1e-3, epochs: 10 },
+        }
+    }
+
+    /// The width of the first hidden layer.
+    pub fn hidden(&self) -> usize {
+        self.widths[1]
+    }
+
+    /// The code size.
+    pub fn latent(&self) -> usize {
+        match self.kind {
+            ModelKind::ZeroDigit | ModelKind::Contractive => self.widths[1],
+            _ => *self.widths.last().expect("widths is never empty"),
+        }
+    }
+
+    /// Sets the first hidden width (`--hidden`).
+    pub fn set_hidden(&mut self, hidden: usize) {
+        self.widths[1] = hidden;
+    }
+
+    /// Sets the code size (`--latent`); for models whose code is their
+    /// hidden layer (zero-digit, contractive) that is the same number.
+    pub fn set_latent(&mut self, latent: usize) {
+        match self.kind {
+            ModelKind::ZeroDigit | ModelKind::Contractive => self.widths[1] = latent,
+            _ => *self.widths.last_mut().expect("widths is never empty") = latent,
+        }
+    }
+
+    /// Checks the settings; the error names the setting.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.widths.iter().any(|&w| w == 0) {
+            return Err(format!("widths {:?} must all be positive", self.widths));
+        }
+        let need = match self.kind {
+            ModelKind::ZeroDigit | ModelKind::Contractive => 2,
+            ModelKind::Deep => 2,
+            _ => 3,
+        };
+        if self.widths.len() < need {
+            return Err(format!("{} needs at least {need} widths, got {:?}", self.kind, self.widths));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(format!("--dropout {} must be in [0, 1)", self.dropout));
+        }
+        if !(0.0..1.0).contains(&self.noise) {
+            return Err(format!("--noise {} must be in [0, 1)", self.noise));
+        }
+        for (name, v) in [("--lambda", self.lambda), ("--gamma", self.gamma)] {
+            if !v.is_finite() || v < 0.0 {
+                return Err(format!("{name} {v} must be finite and not negative"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Builds the model with seeded initial weights.
+    pub fn build(&self, seed: u64) -> Box<dyn Autoencoder<f32>> {
+        let w = &self.widths;
+        match self.kind {
+            ModelKind::ZeroDigit => Box::new(ZeroDigit::new(&ZeroDigitConfig { hidden: w[1] }, seed)),
+            ModelKind::Deep => {
+                Box::new(DeepAutoencoder::new(&DeepConfig { widths: w.clone(), lambda: self.lambda }, seed))
+            }
+            ModelKind::Regularized | ModelKind::Denoising => {
+                let noise = if self.kind == ModelKind::Denoising { self.noise } else { 0.0 };
+                let config = RegularizedConfig {
+                    input: w[0],
+                    hidden: w[1],
+                    latent: w[2],
+                    dropout: self.dropout,
+                    gamma: self.gamma,
+                    noise,
+                };
+                Box::new(RegularizedAutoencoder::new(&config, seed))
+            }
+            ModelKind::Contractive => {
+                let config =
+                    ContractiveConfig { input: w[0], hidden: w[1], lambda: self.lambda, penalty: self.penalty };
+                Box::new(ContractiveAutoencoder::new(&config, seed))
+            }
+            ModelKind::Vae => Box::new(Vae::new(&VaeConfig { input: w[0], hidden: w[1], latent: w[2] }, seed)),
+        }
+    }
+
+    /// The spec as checkpoint metadata (`model`, `widths`, ...).
+    pub fn to_metadata(&self) -> HashMap<String, String> {
+        let widths: Vec<String> = self.widths.iter().map(|w| w.to_string()).collect();
+        let penalty = match self.penalty {
+            PenaltyMode::DoubleBackward => "double-backward",
+            PenaltyMode::ClosedForm => "closed-form",
+        };
+        [
+            ("model", self.kind.name().to_string()),
+            ("widths", widths.join(",")),
+            ("lambda", self.lambda.to_string()),
+            ("gamma", self.gamma.to_string()),
+            ("dropout", self.dropout.to_string()),
+            ("noise", self.noise.to_string()),
+            ("penalty", penalty.to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+
+    /// Reads a spec back from checkpoint metadata; the error names the
+    /// missing or malformed key.
+    pub fn from_metadata(meta: &HashMap<String, String>) -> Result<ModelSpec, String> {
+        let get = |key: &str| meta.get(key).ok_or_else(|| format!("metadata has no '{key}' entry"));
+        let num = |key: &str| -> Result<f64, String> {
+            get(key)?.parse::<f64>().map_err(|_| format!("metadata '{key}' = {:?} is not a number", meta[key]))
+        };
+        let kind: ModelKind = get("model")?.parse()?;
+        let widths = get("widths")?
+            .split(',')
+            .map(|w| w.trim().parse::<usize>().map_err(|_| format!("metadata 'widths' = {:?} is malformed", meta["widths"])))
+            .collect::<Result<Vec<_>, _>>()?;
+        let spec = ModelSpec {
+            kind,
+            widths,
+            lambda: num("lambda")?,
+            gamma: num("gamma")?,
+            dropout: num("dropout")?,
+            noise: num("noise")?,
+            penalty: get("penalty")?.parse()?,
+        };
+        spec.validate()?;
+        Ok(spec)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_round_trips_through_metadata_and_builds() {
+        for kind in ModelKind::ALL {
+            let mut spec = ModelSpec::default_for(kind);
+            spec.set_latent(3);
+            spec.validate().unwrap();
+            let back = ModelSpec::from_metadata(&spec.to_metadata()).unwrap();
+            assert_eq!(back, spec);
+            let model = spec.build(0);
+            assert_eq!(model.kind(), kind);
+            assert_eq!(model.latent_dim(), 3, "{kind}");
+        }
+    }
+
+    #[test]
+    fn bad_metadata_names_the_key() {
+        let mut meta = ModelSpec::default_for(ModelKind::Deep).to_metadata();
+        meta.insert("widths".into(), "784,x".into());
+        assert!(ModelSpec::from_metadata(&meta).unwrap_err().contains("widths"));
+        meta.remove("model");
+        assert!(ModelSpec::from_metadata(&meta).unwrap_err().contains("'model'"));
+    }
+}
