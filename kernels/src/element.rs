@@ -53,10 +53,47 @@ pub trait Element:
     fn as_f64(self) -> f64 {
         self.to_f64().expect("every float converts to f64")
     }
+
+    /// `e^x` as the kernels compute it: the C library for `f64`, a
+    /// vectorisable version for `f32` (see [`crate::fastmath`]).
+    #[inline(always)]
+    fn exp_k(self) -> Self {
+        self.exp()
+    }
+
+    /// `tanh(x)` as the kernels compute it.
+    #[inline(always)]
+    fn tanh_k(self) -> Self {
+        self.tanh()
+    }
+
+    /// The logistic sigmoid as the kernels compute it, stable for both
+    /// signs.
+    #[inline(always)]
+    fn sigmoid_k(self) -> Self {
+        if self >= Self::zero() {
+            Self::one() / (Self::one() + (-self).exp())
+        } else {
+            let e = self.exp();
+            e / (Self::one() + e)
+        }
+    }
 }
 
 impl Element for f32 {
     const NAME: &'static str = "f32";
+    #[inline(always)]
+    fn exp_k(self) -> f32 {
+        crate::fastmath::exp(self)
+    }
+    #[inline(always)]
+    fn tanh_k(self) -> f32 {
+        crate::fastmath::tanh(self)
+    }
+    #[inline(always)]
+    fn sigmoid_k(self) -> f32 {
+        crate::fastmath::sigmoid(self)
+    }
     unsafe fn gemm(
         m: usize,
         k: usize,

@@ -16,6 +16,7 @@
 
 pub mod element;
 pub mod elementwise;
+pub mod fastmath;
 pub mod layout;
 pub mod matmul;
 pub mod pool;
