@@ -2,4 +2,6 @@
 //! (`cargo run --release --example cae_gradcheck`) and the benchmark binary
 //! (`cargo run --release -p gradtape-examples --bin bench`).
 
+pub mod cli;
+pub mod pictures;
 pub mod timing;

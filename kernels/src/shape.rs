@@ -14,7 +14,7 @@ pub const MAX_RANK: usize = 6;
 /// Axis lengths, outermost first. Row-major: the last axis is contiguous.
 /// Dereferences to `[usize]`. Unused slots are kept at zero, so the derived
 /// equality is equality of shapes.
-#[derive(Clone, Copy, Eq, Hash, Default)]
+#[derive(Clone, Copy, Eq, Default)]
 pub struct Shape {
     dims: [usize; MAX_RANK],
     rank: u8,
@@ -80,6 +80,12 @@ impl PartialEq for Shape {
     #[inline]
     fn eq(&self, other: &Shape) -> bool {
         self.rank == other.rank && (0..self.rank as usize).all(|i| self.dims[i] == other.dims[i])
+    }
+}
+
+impl std::hash::Hash for Shape {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_slice().hash(state);
     }
 }
 

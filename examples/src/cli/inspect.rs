@@ -1,0 +1,195 @@
+//! `sample`, `reconstruct` and `encode`: using a trained checkpoint.
+
+use super::report::{decode_all, encode_all, generation_codes, reconstruct_all};
+use super::snapshot;
+use super::train::load_data;
+use super::CliError;
+use crate::pictures;
+use gradtape::Tensor;
+use gradtape_models::autoencoders::Autoencoder;
+use gradtape_models::data::Dataset;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Rebuilds the model stored in a checkpoint.
+fn load_model(path: &Path) -> Result<(Box<dyn Autoencoder<f32>>, snapshot::Loaded), CliError> {
+    let loaded = snapshot::load(path, "--checkpoint")?;
+    let mut model = loaded.spec.build(0);
+    loaded.restore_model(model.as_mut(), "--checkpoint")?;
+    model.set_training(false);
+    Ok((model, loaded))
+}
+
+/// Options of `gradtape sample`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct SampleArgs {
+    /// A checkpoint written by `gradtape train`.
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Latent points to decode, `;`-separated, numbers `,`-separated
+    /// (e.g. "0,0;1.5,-2" for a 2-D code). Default: random points (the prior
+    /// for a VAE, a grid or a fitted normal otherwise).
+    #[arg(long, allow_hyphen_values = true)]
+    pub points: Option<String>,
+    /// Seed for random points.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Data used to place random points for non-VAE models (default: built-in digits).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Output PNG.
+    #[arg(long, default_value = "samples.png")]
+    pub out: PathBuf,
+}
+
+/// Options of `gradtape reconstruct`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ReconstructArgs {
+    /// A checkpoint written by `gradtape train`.
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Test images to reconstruct, by index (e.g. 0,5,7); default the first --n.
+    #[arg(long, value_delimiter = ',')]
+    pub indices: Option<Vec<usize>>,
+    /// How many test images, when no --indices are given.
+    #[arg(long, default_value_t = 20)]
+    pub n: usize,
+    /// Data folder (default: built-in digits).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Output PNG.
+    #[arg(long, default_value = "reconstructions.png")]
+    pub out: PathBuf,
+}
+
+/// Options of `gradtape encode`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct EncodeArgs {
+    /// A checkpoint written by `gradtape train`.
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Data folder (default: built-in digits).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Which split to encode.
+    #[arg(long, value_enum, default_value = "test")]
+    pub split: Split,
+    /// Output CSV (index,label,z0,z1,...).
+    #[arg(long, default_value = "codes.csv")]
+    pub out: PathBuf,
+}
+
+/// A part of the data set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Split {
+    Train,
+    Test,
+}
+
+fn parse_points(text: &str, d: usize) -> Result<Tensor<f32>, CliError> {
+    let mut values = Vec::new();
+    let mut n = 0;
+    for (i, point) in text.split(';').filter(|p| !p.trim().is_empty()).enumerate() {
+        let nums: Vec<f32> =
+            point.split(',').map(|x| x.trim().parse::<f32>()).collect::<Result<_, _>>().map_err(|_| {
+                CliError::usage(format!("--points: point {} ({point:?}) is not a list of numbers", i + 1))
+            })?;
+        if nums.len() != d {
+            return Err(CliError::usage(format!(
+                "--points: point {} has {} numbers but the model's code has {d}",
+                i + 1,
+                nums.len()
+            )));
+        }
+        values.extend(nums);
+        n += 1;
+    }
+    if n == 0 {
+        return Err(CliError::usage("--points: no points given"));
+    }
+    Ok(Tensor::from_vec(values, &[n, d]))
+}
+
+fn image_side(data: &Dataset) -> (usize, usize) {
+    (data.rows, data.cols)
+}
+
+/// `gradtape sample`.
+pub fn sample(a: SampleArgs) -> Result<(), CliError> {
+    let (mut model, loaded) = load_model(&a.checkpoint)?;
+    let (_, test) = load_data(loaded.spec.kind, a.data.as_deref(), "--data")?;
+    let (h, w) = image_side(&test);
+    let (codes, side) = match &a.points {
+        Some(text) => {
+            let z = parse_points(text, model.latent_dim())?;
+            let side = (z.shape()[0] as f64).sqrt().ceil() as usize;
+            (z, side)
+        }
+        None => {
+            let reference = encode_all(model.as_mut(), &test.take(test.len().min(2000)).images);
+            let (z, side, caption) = generation_codes(loaded.spec.kind, &reference, a.seed);
+            println!("{caption}");
+            (z, side)
+        }
+    };
+    let images = decode_all(model.as_mut(), &codes);
+    pictures::generations(&images, side, h, w, &a.out).map_err(|e| CliError::failure(e.to_string()))?;
+    println!("wrote {} decoded images to {}", images.shape()[0], a.out.display());
+    Ok(())
+}
+
+/// `gradtape reconstruct`.
+pub fn reconstruct(a: ReconstructArgs) -> Result<(), CliError> {
+    let (mut model, loaded) = load_model(&a.checkpoint)?;
+    let (_, test) = load_data(loaded.spec.kind, a.data.as_deref(), "--data")?;
+    let chosen = match &a.indices {
+        Some(ix) => {
+            if let Some(bad) = ix.iter().find(|&&i| i >= test.len()) {
+                return Err(CliError::usage(format!(
+                    "--indices: {bad} is past the {} test images",
+                    test.len()
+                )));
+            }
+            test.select(ix)
+        }
+        None => test.take(a.n.clamp(1, test.len())),
+    };
+    let recon = reconstruct_all(model.as_mut(), &chosen.images);
+    let (h, w) = image_side(&test);
+    pictures::reconstructions(&chosen.images, &recon, h, w, &a.out)
+        .map_err(|e| CliError::failure(e.to_string()))?;
+    let mse = recon.sub(&chosen.images).square().mean_all().item();
+    println!("wrote {} reconstructions to {} (mean squared error {mse:.5})", chosen.len(), a.out.display());
+    Ok(())
+}
+
+/// `gradtape encode`.
+pub fn encode(a: EncodeArgs) -> Result<(), CliError> {
+    let (mut model, loaded) = load_model(&a.checkpoint)?;
+    let (train, test) = load_data(loaded.spec.kind, a.data.as_deref(), "--data")?;
+    let data = if a.split == Split::Train { train } else { test };
+    let codes = encode_all(model.as_mut(), &data.images);
+    let d = codes.shape()[1];
+    let mut csv = String::from("index,label");
+    for j in 0..d {
+        csv.push_str(&format!(",z{j}"));
+    }
+    csv.push('\n');
+    for i in 0..data.len() {
+        csv.push_str(&format!("{i},{}", data.labels[i]));
+        for &z in &codes.data()[i * d..(i + 1) * d] {
+            csv.push_str(&format!(",{z}"));
+        }
+        csv.push('\n');
+    }
+    let write = || -> std::io::Result<()> {
+        let tmp = a.out.with_extension("csv.tmp");
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(csv.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &a.out)
+    };
+    write().map_err(|e| CliError::failure(format!("writing {}: {e}", a.out.display())))?;
+    println!("wrote {} codes of {d} numbers to {}", data.len(), a.out.display());
+    Ok(())
+}

@@ -1,0 +1,103 @@
+//! The `gradtape` command line: train an autoencoder and look at what it
+//! learned.
+//!
+//! ```text
+//! gradtape train vae                      # embedded MNIST, pictures in runs/vae
+//! gradtape train deep --epochs 3 --out runs/deep3
+//! gradtape train contractive --resume --out runs/contractive
+//! gradtape sample --checkpoint runs/vae/checkpoint.safetensors
+//! gradtape reconstruct --checkpoint runs/deep/checkpoint.safetensors
+//! gradtape encode --checkpoint runs/regularized/checkpoint.safetensors --out codes.csv
+//! ```
+//!
+//! Errors in what the user typed or pointed at print one line naming the
+//! problem and the flag, and exit with code 2, before anything is written.
+
+pub mod inspect;
+pub mod progress;
+pub mod report;
+pub mod snapshot;
+pub mod train;
+
+use clap::{Parser, Subcommand};
+use std::fmt;
+use std::path::PathBuf;
+
+/// Train autoencoders from scratch on a hand-written autodiff engine.
+#[derive(Parser, Debug)]
+#[command(name = "gradtape", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Train a model (zero-digit, deep, regularized, denoising, contractive, vae)
+    /// and write checkpoints, pictures and index.html to the run folder.
+    Train(train::TrainArgs),
+    /// Decode random points of the latent space (or given ones) into images.
+    Sample(inspect::SampleArgs),
+    /// Reconstruct test images with a trained model.
+    Reconstruct(inspect::ReconstructArgs),
+    /// Write the latent codes of a data set to CSV.
+    Encode(inspect::EncodeArgs),
+}
+
+/// A failure to report: a one-line message and the exit code (2 for bad
+/// input, 1 for anything else).
+#[derive(Debug)]
+pub struct CliError {
+    pub message: String,
+    pub code: u8,
+}
+
+impl CliError {
+    /// Bad input from the user: exit code 2.
+    pub fn usage(message: impl Into<String>) -> CliError {
+        CliError { message: message.into(), code: 2 }
+    }
+
+    /// Something failed while working: exit code 1.
+    pub fn failure(message: impl Into<String>) -> CliError {
+        CliError { message: message.into(), code: 1 }
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Where to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Device {
+    Cpu,
+    Cuda,
+}
+
+/// Refuses devices this build cannot use, naming the flag.
+pub fn check_device(device: Device) -> Result<(), CliError> {
+    match device {
+        Device::Cpu => Ok(()),
+        Device::Cuda => Err(CliError::usage(
+            "--device cuda: this gradtape was built without CUDA support (no `cuda` feature); use --device cpu",
+        )),
+    }
+}
+
+/// Runs the command line.
+pub fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Train(args) => train::run(args),
+        Command::Sample(args) => inspect::sample(args),
+        Command::Reconstruct(args) => inspect::reconstruct(args),
+        Command::Encode(args) => inspect::encode(args),
+    }
+}
+
+/// The default run folder for a model: `runs/<model>`.
+pub fn default_out(model: &str) -> PathBuf {
+    PathBuf::from("runs").join(model)
+}
