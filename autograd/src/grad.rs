@@ -19,6 +19,7 @@
 //! the gradients it returns can be differentiated again).
 
 use crate::algebra::Algebra;
+use crate::lead::Lead;
 use crate::op::Op;
 use crate::ops::{arith, matmul, reduce, shape, unary};
 use crate::tape::{Tape, Var};
@@ -45,29 +46,38 @@ pub fn grad<'t, T: Element>(
     grad_outputs: Option<&[Var<'t, T>]>,
     create_graph: bool,
 ) -> Vec<Var<'t, T>> {
-    let tape = check_same_tape(outputs, inputs);
-    let Some(tape) = tape else { return Vec::new() };
-    let out_ids: Vec<usize> = outputs.iter().map(|v| v.id).collect();
-    let in_ids: Vec<usize> = inputs.iter().map(|v| v.id).collect();
-    if let Some(go) = grad_outputs {
-        check_grad_outputs(tape, &out_ids, &go.iter().map(|v| v.shape().to_vec()).collect::<Vec<_>>());
-    }
-    if create_graph {
-        let seeds: Vec<Var<'t, T>> = match grad_outputs {
-            Some(go) => go.to_vec(),
-            None => ones_for_scalars(tape, &out_ids).iter().map(|t| tape.constant(t)).collect(),
-        };
-        let fetch = |id: usize| Var { tape, id };
-        let found = sweep(tape, &out_ids, seeds, &in_ids, fetch);
-        found
-            .into_iter()
-            .zip(inputs)
-            .map(|(g, x)| g.unwrap_or_else(|| tape.constant(&Tensor::zeros(&x.shape()))))
-            .collect()
-    } else {
-        let seeds: Option<Vec<Tensor<T>>> = grad_outputs.map(|go| go.iter().map(|v| v.value()).collect());
-        grad_values(outputs, inputs, seeds.as_deref()).iter().map(|g| tape.constant(g)).collect()
-    }
+    let Some(tape) = check_same_tape(outputs, inputs) else { return Vec::new() };
+    let ids = Ids::of(outputs, inputs);
+    let seeds = match grad_outputs {
+        Some(go) => {
+            check_grad_outputs(tape, &ids.outputs, &shapes_of_vars(go), false);
+            go.to_vec()
+        }
+        None => ones_for_scalars(tape, &ids.outputs).iter().map(|t| tape.constant(t)).collect(),
+    };
+    swept_vars(tape, &ids, seeds, Lead::none(), create_graph)
+}
+
+/// Many vector-Jacobian products in one sweep, like
+/// `torch.autograd.grad(..., is_grads_batched=True)`: each of
+/// `grad_outputs` has one extra leading axis of length `B` (the same `B` for
+/// all), and each returned gradient has that axis too, holding the `B`
+/// products. With `create_graph` the results can be differentiated again.
+///
+/// All rows of a Jacobian `dh/dx` come out of one call by passing the
+/// identity, reshaped, as the batch of cotangents; the contractive
+/// autoencoder does exactly that.
+#[track_caller]
+pub fn grad_batched<'t, T: Element>(
+    outputs: &[Var<'t, T>],
+    inputs: &[Var<'t, T>],
+    grad_outputs: &[Var<'t, T>],
+    create_graph: bool,
+) -> Vec<Var<'t, T>> {
+    let Some(tape) = check_same_tape(outputs, inputs) else { return Vec::new() };
+    let ids = Ids::of(outputs, inputs);
+    let lead = check_grad_outputs(tape, &ids.outputs, &shapes_of_vars(grad_outputs), true);
+    swept_vars(tape, &ids, grad_outputs.to_vec(), lead, create_graph)
 }
 
 /// Like [`grad`] with `create_graph = false`, but returns plain tensors and
@@ -79,21 +89,82 @@ pub fn grad_values<'t, T: Element>(
     inputs: &[Var<'t, T>],
     grad_outputs: Option<&[Tensor<T>]>,
 ) -> Vec<Tensor<T>> {
-    let Some(tape) = check_same_tape(outputs, inputs) else {
-        return Vec::new();
-    };
-    let out_ids: Vec<usize> = outputs.iter().map(|v| v.id).collect();
-    let in_ids: Vec<usize> = inputs.iter().map(|v| v.id).collect();
+    let Some(tape) = check_same_tape(outputs, inputs) else { return Vec::new() };
+    let ids = Ids::of(outputs, inputs);
     let seeds = match grad_outputs {
         Some(go) => {
-            check_grad_outputs(tape, &out_ids, &go.iter().map(|t| t.shape().to_vec()).collect::<Vec<_>>());
+            check_grad_outputs(tape, &ids.outputs, &shapes_of_tensors(go), false);
             go.to_vec()
         }
-        None => ones_for_scalars(tape, &out_ids),
+        None => ones_for_scalars(tape, &ids.outputs),
     };
+    swept_values(tape, &ids, seeds, Lead::none())
+}
+
+/// [`grad_batched`] on plain tensors, recording nothing.
+#[track_caller]
+pub fn grad_values_batched<'t, T: Element>(
+    outputs: &[Var<'t, T>],
+    inputs: &[Var<'t, T>],
+    grad_outputs: &[Tensor<T>],
+) -> Vec<Tensor<T>> {
+    let Some(tape) = check_same_tape(outputs, inputs) else { return Vec::new() };
+    let ids = Ids::of(outputs, inputs);
+    let lead = check_grad_outputs(tape, &ids.outputs, &shapes_of_tensors(grad_outputs), true);
+    swept_values(tape, &ids, grad_outputs.to_vec(), lead)
+}
+
+/// Node indices of the outputs and inputs of a `grad` call.
+struct Ids {
+    outputs: Vec<usize>,
+    inputs: Vec<usize>,
+}
+
+impl Ids {
+    fn of<T: Element>(outputs: &[Var<'_, T>], inputs: &[Var<'_, T>]) -> Ids {
+        Ids { outputs: outputs.iter().map(|v| v.id).collect(), inputs: inputs.iter().map(|v| v.id).collect() }
+    }
+}
+
+fn shapes_of_vars<T: Element>(vars: &[Var<'_, T>]) -> Vec<Shape> {
+    vars.iter().map(|v| v.shape()).collect()
+}
+
+fn shapes_of_tensors<T: Element>(tensors: &[Tensor<T>]) -> Vec<Shape> {
+    tensors.iter().map(|t| t.dims()).collect()
+}
+
+/// The sweep on variables: recorded if `create_graph`, otherwise on
+/// tensors with the results read in as constants.
+fn swept_vars<'t, T: Element>(
+    tape: &'t Tape<T>,
+    ids: &Ids,
+    seeds: Vec<Var<'t, T>>,
+    lead: Lead,
+    create_graph: bool,
+) -> Vec<Var<'t, T>> {
+    if !create_graph {
+        let seeds = seeds.iter().map(|v| v.value()).collect();
+        return swept_values(tape, ids, seeds, lead).iter().map(|g| tape.constant(g)).collect();
+    }
+    let fetch = |id: usize| Var { tape, id };
+    let found = sweep(tape, &ids.outputs, seeds, &ids.inputs, fetch, lead);
+    found
+        .into_iter()
+        .zip(&ids.inputs)
+        .map(|(g, &x)| g.unwrap_or_else(|| tape.constant(&Tensor::zeros(&lead.shape(&tape.value(x).dims())))))
+        .collect()
+}
+
+/// The sweep on plain tensors.
+fn swept_values<T: Element>(tape: &Tape<T>, ids: &Ids, seeds: Vec<Tensor<T>>, lead: Lead) -> Vec<Tensor<T>> {
     let fetch = |id: usize| tape.value(id);
-    let found = sweep(tape, &out_ids, seeds, &in_ids, fetch);
-    found.into_iter().zip(inputs).map(|(g, x)| g.unwrap_or_else(|| Tensor::zeros(&x.shape()))).collect()
+    let found = sweep(tape, &ids.outputs, seeds, &ids.inputs, fetch, lead);
+    found
+        .into_iter()
+        .zip(&ids.inputs)
+        .map(|(g, &x)| g.unwrap_or_else(|| Tensor::zeros(&lead.shape(&tape.value(x).dims()))))
+        .collect()
 }
 
 /// The gradients of a scalar loss with respect to every parameter leaf on its
@@ -162,8 +233,16 @@ fn check_same_tape<'t, T: Element>(outputs: &[Var<'t, T>], inputs: &[Var<'t, T>]
     Some(first.tape)
 }
 
+/// Checks `grad_outputs` against the outputs' shapes and returns the batch
+/// axes they carry: none, or (for a batched call) one leading axis of the
+/// same length for all.
 #[track_caller]
-fn check_grad_outputs<T: Element>(tape: &Tape<T>, out_ids: &[usize], shapes: &[Vec<usize>]) {
+fn check_grad_outputs<T: Element>(
+    tape: &Tape<T>,
+    out_ids: &[usize],
+    shapes: &[Shape],
+    batched: bool,
+) -> Lead {
     assert_eq!(
         out_ids.len(),
         shapes.len(),
@@ -172,13 +251,32 @@ fn check_grad_outputs<T: Element>(tape: &Tape<T>, out_ids: &[usize], shapes: &[V
         shapes.len()
     );
     let nodes = tape.nodes.borrow();
+    let mut lead: Option<Lead> = None;
     for (k, (&o, s)) in out_ids.iter().zip(shapes).enumerate() {
         let want = nodes[o].value.shape();
+        if !batched {
+            assert!(
+                want == s.as_slice(),
+                "grad: grad_outputs[{k}] has shape {s:?} but output {k} has shape {want:?}"
+            );
+            continue;
+        }
         assert!(
-            want == s.as_slice(),
-            "grad: grad_outputs[{k}] has shape {s:?} but output {k} has shape {want:?}"
+            s.len() == want.len() + 1 && &s[1..] == want,
+            "grad_batched: grad_outputs[{k}] has shape {s:?}; it must be (batch, {want:?})"
         );
+        let this = Lead(Shape::from_slice(&s[..1]));
+        if let Some(l) = lead {
+            assert!(
+                l == this,
+                "grad_batched: grad_outputs have different batch lengths {:?} and {:?}",
+                l.0,
+                this.0
+            );
+        }
+        lead = Some(this);
     }
+    lead.unwrap_or_else(Lead::none)
 }
 
 #[track_caller]
@@ -206,6 +304,7 @@ fn sweep<T: Element, A: Algebra<T>>(
     seeds: Vec<A>,
     inputs: &[usize],
     fetch: impl Fn(usize) -> A,
+    lead: Lead,
 ) -> Vec<Option<A>> {
     let mut result: Vec<Option<A>> = vec![None; inputs.len()];
     let (Some(&lo), Some(&hi)) = (inputs.iter().min(), outputs.iter().max()) else {
@@ -234,14 +333,15 @@ fn sweep<T: Element, A: Algebra<T>>(
     // One slot per node in range; a slot is emptied when its node is visited.
     let mut grads: Vec<Option<A>> = vec![None; n];
     let accumulate = |grads: &mut Vec<Option<A>>, node: usize, g: A| {
-        // Undo broadcasting: sum the gradient down to the node's own shape.
+        // Undo broadcasting: sum the gradient down to the node's own shape
+        // (behind the batch axes of a batched sweep).
         let broadcast_from: Option<Shape> = {
             let nodes = tape.nodes.borrow();
             let target = nodes[node].value.dims();
-            (g.shape() != target).then_some(target)
+            (g.shape() != lead.shape(&target)).then_some(target)
         };
         let g = match broadcast_from {
-            Some(target) => g.sum_to(&target),
+            Some(target) => lead.sum_to(&g, &target),
             None => g,
         };
         let slot = &mut grads[node - lo];
@@ -266,7 +366,7 @@ fn sweep<T: Element, A: Algebra<T>>(
                 }
             }
         }
-        for (p, gp) in vjp(tape.op(i), i, &g, &fetch, &needed).into_iter().flatten() {
+        for (p, gp) in vjp(tape.op(i), i, &g, &fetch, &needed, &lead).into_iter().flatten() {
             accumulate(&mut grads, p, gp);
         }
     }
@@ -284,6 +384,7 @@ fn vjp<T: Element, A: Algebra<T>>(
     g: &A,
     x: &impl Fn(usize) -> A,
     need: &impl Fn(usize) -> bool,
+    lead: &Lead,
 ) -> [Option<(usize, A)>; 2] {
     use Op::*;
     let one = |i: usize, rule: &dyn Fn() -> A| [need(i).then(|| (i, rule())), None];
@@ -310,20 +411,20 @@ fn vjp<T: Element, A: Algebra<T>>(
         Relu(a) => one(a, &|| unary::relu_grad(g, &x(a))),
         Softplus(a) => one(a, &|| unary::softplus_grad(g, &x(a))),
         Clamp(a, lo, hi) => one(a, &|| unary::clamp_grad(g, &x(a), lo, hi)),
-        SumAll(a) => one(a, &|| reduce::sum_all_grad(g, &x(a))),
-        MeanAll(a) => one(a, &|| reduce::mean_all_grad(g, &x(a))),
-        MaxAll(a) => one(a, &|| reduce::max_all_grad(g, &x(a))),
-        SumAxis { x: a, axis, .. } => one(a, &|| reduce::sum_axis_grad(g, &x(a), axis)),
-        MeanAxis { x: a, axis, .. } => one(a, &|| reduce::mean_axis_grad(g, &x(a), axis)),
-        MaxAxis { x: a, axis, .. } => one(a, &|| reduce::max_axis_grad(g, &x(a), axis)),
-        Reshape(a) => one(a, &|| shape::reshape_grad(g, &x(a))),
+        SumAll(a) => one(a, &|| reduce::sum_all_grad(g, &x(a), lead)),
+        MeanAll(a) => one(a, &|| reduce::mean_all_grad(g, &x(a), lead)),
+        MaxAll(a) => one(a, &|| reduce::max_all_grad(g, &x(a), lead)),
+        SumAxis { x: a, axis, .. } => one(a, &|| reduce::sum_axis_grad(g, &x(a), axis, lead)),
+        MeanAxis { x: a, axis, .. } => one(a, &|| reduce::mean_axis_grad(g, &x(a), axis, lead)),
+        MaxAxis { x: a, axis, .. } => one(a, &|| reduce::max_axis_grad(g, &x(a), axis, lead)),
+        Reshape(a) => one(a, &|| shape::reshape_grad(g, &x(a), lead)),
         Transpose(a) => one(a, &|| shape::transpose_grad(g)),
-        BroadcastTo(a) => one(a, &|| shape::broadcast_to_grad(g, &x(a))),
-        SumTo(a) => one(a, &|| shape::sum_to_grad(g, &x(a))),
-        Select { x: a, axis, index } => one(a, &|| shape::select_grad(g, &x(a), axis, index)),
-        Unselect { x: a, axis, index } => one(a, &|| shape::unselect_grad(g, axis, index)),
-        Slice { x: a, axis, start } => one(a, &|| shape::slice_grad(g, &x(a), axis, start)),
-        Pad { x: a, axis, start } => one(a, &|| shape::pad_grad(g, &x(a), axis, start)),
+        BroadcastTo(a) => one(a, &|| shape::broadcast_to_grad(g, &x(a), lead)),
+        SumTo(a) => one(a, &|| shape::sum_to_grad(g, &x(a), lead)),
+        Select { x: a, axis, index } => one(a, &|| shape::select_grad(g, &x(a), axis, index, lead)),
+        Unselect { x: a, axis, index } => one(a, &|| shape::unselect_grad(g, axis, index, lead)),
+        Slice { x: a, axis, start } => one(a, &|| shape::slice_grad(g, &x(a), axis, start, lead)),
+        Pad { x: a, axis, start } => one(a, &|| shape::pad_grad(g, &x(a), axis, start, lead)),
         MatMul { a, b, ta, tb } => two(a, &|| matmul::matmul_grad_lhs(g, &x(b), ta, tb), b, &|| {
             matmul::matmul_grad_rhs(g, &x(a), ta, tb)
         }),

@@ -167,11 +167,17 @@ impl ModelSpec {
                 Box::new(RegularizedAutoencoder::new(&config, seed))
             }
             ModelKind::Contractive => {
-                let config =
-                    ContractiveConfig { input: w[0], hidden: w[1], lambda: self.lambda, penalty: self.penalty };
+                let config = ContractiveConfig {
+                    input: w[0],
+                    hidden: w[1],
+                    lambda: self.lambda,
+                    penalty: self.penalty,
+                };
                 Box::new(ContractiveAutoencoder::new(&config, seed))
             }
-            ModelKind::Vae => Box::new(Vae::new(&VaeConfig { input: w[0], hidden: w[1], latent: w[2] }, seed)),
+            ModelKind::Vae => {
+                Box::new(Vae::new(&VaeConfig { input: w[0], hidden: w[1], latent: w[2] }, seed))
+            }
         }
     }
 
@@ -180,6 +186,7 @@ impl ModelSpec {
         let widths: Vec<String> = self.widths.iter().map(|w| w.to_string()).collect();
         let penalty = match self.penalty {
             PenaltyMode::DoubleBackward => "double-backward",
+            PenaltyMode::DoubleBackwardLoop => "double-backward-loop",
             PenaltyMode::ClosedForm => "closed-form",
         };
         [
@@ -201,12 +208,18 @@ impl ModelSpec {
     pub fn from_metadata(meta: &HashMap<String, String>) -> Result<ModelSpec, String> {
         let get = |key: &str| meta.get(key).ok_or_else(|| format!("metadata has no '{key}' entry"));
         let num = |key: &str| -> Result<f64, String> {
-            get(key)?.parse::<f64>().map_err(|_| format!("metadata '{key}' = {:?} is not a number", meta[key]))
+            get(key)?
+                .parse::<f64>()
+                .map_err(|_| format!("metadata '{key}' = {:?} is not a number", meta[key]))
         };
         let kind: ModelKind = get("model")?.parse()?;
         let widths = get("widths")?
             .split(',')
-            .map(|w| w.trim().parse::<usize>().map_err(|_| format!("metadata 'widths' = {:?} is malformed", meta["widths"])))
+            .map(|w| {
+                w.trim()
+                    .parse::<usize>()
+                    .map_err(|_| format!("metadata 'widths' = {:?} is malformed", meta["widths"]))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let spec = ModelSpec {
             kind,

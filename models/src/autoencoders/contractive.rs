@@ -15,7 +15,10 @@
 //!   independent, so summing over the batch keeps them apart). Squaring and
 //!   summing the rows gives the penalty, and because the rows were recorded,
 //!   the penalty's gradient with respect to the weights is one more ordinary
-//!   backward pass. This is what the engine exists for.
+//!   backward pass. This is what the engine exists for. By default all `H`
+//!   rows come from one batched sweep ([`gradtape::grad_batched`], cotangent
+//!   `j` one-hot on unit `j`); [`PenaltyMode::DoubleBackwardLoop`] takes them
+//!   one sweep per unit, as the tutorial's notebook does.
 //! - **in closed form**: for a sigmoid encoder `dh_j/dx = h_j (1 - h_j) W1[j, :]`,
 //!   so `||J||_F^2 = sum_j (h_j (1 - h_j))^2 sum_i W1_ji^2`.
 //!
@@ -26,7 +29,7 @@ use crate::init::Init;
 use crate::layers::Linear;
 use crate::losses::{mse, Reduction};
 use crate::params::{Bound, ParamId, Params};
-use gradtape::{grad, Element, Tensor, Var};
+use gradtape::{grad, grad_batched, Element, Tensor, Var};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::str::FromStr;
@@ -34,8 +37,10 @@ use std::str::FromStr;
 /// How the Jacobian penalty is computed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PenaltyMode {
-    /// One `create_graph` gradient per hidden unit: the Jacobian's rows.
+    /// The Jacobian's rows by one batched `create_graph` sweep.
     DoubleBackward,
+    /// The Jacobian's rows by one `create_graph` sweep per hidden unit.
+    DoubleBackwardLoop,
     /// `sum_j (h_j(1-h_j))^2 sum_i W_ji^2`.
     ClosedForm,
 }
@@ -45,8 +50,11 @@ impl FromStr for PenaltyMode {
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
             "double-backward" | "autodiff" => Ok(PenaltyMode::DoubleBackward),
+            "double-backward-loop" | "loop" => Ok(PenaltyMode::DoubleBackwardLoop),
             "closed-form" | "closed" => Ok(PenaltyMode::ClosedForm),
-            _ => Err(format!("unknown penalty mode '{s}'; expected double-backward or closed-form")),
+            _ => Err(format!(
+                "unknown penalty mode '{s}'; expected double-backward, double-backward-loop or closed-form"
+            )),
         }
     }
 }
@@ -121,8 +129,26 @@ impl<T: Element> ContractiveAutoencoder<T> {
         self.penalty = mode;
     }
 
-    /// `sum_n ||dh_n/dx_n||_F^2` by double backward: one recorded gradient
-    /// per hidden unit. `x` must be the variable `h` was computed from.
+    /// `sum_n ||dh_n/dx_n||_F^2` by double backward, all Jacobian rows in
+    /// one batched sweep: cotangent `j` is one-hot on hidden unit `j` for
+    /// every sample, so result `j` is row `j` of each sample's Jacobian.
+    /// `x` must be the variable `h` was computed from.
+    pub fn penalty_by_batched_double_backward<'t>(&self, h: Var<'t, T>, x: Var<'t, T>) -> Var<'t, T> {
+        let (n, hidden) = (h.shape()[0], h.shape()[1]);
+        let units = Tensor::from_fill(&[hidden, n, hidden], |e| {
+            e.fill(T::zero());
+            for j in 0..hidden {
+                for s in 0..n {
+                    e[(j * n + s) * hidden + j] = T::one();
+                }
+            }
+        });
+        let rows = grad_batched(&[h], &[x], &[x.tape().constant(&units)], true)[0]; // [H, n, input]
+        rows.square().sum()
+    }
+
+    /// The same penalty with one recorded gradient per hidden unit (the
+    /// notebook's loop).
     pub fn penalty_by_double_backward<'t>(&self, h: Var<'t, T>, x: Var<'t, T>) -> Var<'t, T> {
         let hidden = h.shape()[1];
         let mut total: Option<Var<'t, T>> = None;
@@ -196,7 +222,8 @@ impl<T: Element> Autoencoder<T> for ContractiveAutoencoder<T> {
         let rec = mse(out, x, Reduction::Mean);
         let n = T::of(x.shape()[0] as f64);
         let pen = match self.penalty {
-            PenaltyMode::DoubleBackward => self.penalty_by_double_backward(h, x),
+            PenaltyMode::DoubleBackward => self.penalty_by_batched_double_backward(h, x),
+            PenaltyMode::DoubleBackwardLoop => self.penalty_by_double_backward(h, x),
             PenaltyMode::ClosedForm => self.penalty_closed_form(p, h),
         } / n;
         let total = rec + pen * T::of(self.lambda);
@@ -204,7 +231,8 @@ impl<T: Element> Autoencoder<T> for ContractiveAutoencoder<T> {
     }
     fn describe(&self) -> String {
         let mode = match self.penalty {
-            PenaltyMode::DoubleBackward => "by double backward",
+            PenaltyMode::DoubleBackward => "by batched double backward",
+            PenaltyMode::DoubleBackwardLoop => "by double backward, one sweep per unit",
             PenaltyMode::ClosedForm => "in closed form",
         };
         format!(
