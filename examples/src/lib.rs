@@ -5,3 +5,4 @@
 pub mod cli;
 pub mod pictures;
 pub mod timing;
+pub mod workloads;

@@ -21,8 +21,10 @@ use crate::tensor::Tensor;
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// Products with fewer multiply-adds than this stay on one thread.
-pub const DEFAULT_GEMM_PARALLEL_MACS: usize = 1 << 17;
+/// Products with fewer multiply-adds than this stay on one thread. Measured
+/// with `bench -- gemm_threshold` (BENCHMARKS.md): splitting a square product
+/// across the two cores first pays between 96^3 and 128^3 multiply-adds.
+pub const DEFAULT_GEMM_PARALLEL_MACS: usize = 1 << 20;
 
 static GEMM_PARALLEL_MACS: AtomicUsize = AtomicUsize::new(DEFAULT_GEMM_PARALLEL_MACS);
 

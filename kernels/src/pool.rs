@@ -21,7 +21,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 /// At most this many bytes of idle buffers are kept per thread and type.
-pub const MAX_POOLED_BYTES: usize = 96 << 20;
+pub const MAX_POOLED_BYTES: usize = 256 << 20;
 
 /// Lengths below this are looked up by index, the rest by hashing.
 const SMALL: usize = 1024;

@@ -5,13 +5,17 @@
 //! cargo run --release -p gradtape-examples --bin bench -- [workload ...]
 //! ```
 //!
-//! Workloads: `gemm_256x784x128`, `gemm` (square products), `op_overhead`
+//! Workloads: the training workloads of the PyTorch peer script (`toy`,
+//! `cae_notebook`, `deep_ae`, `cae_mnist`, `cae_mnist_closed`, `vae`, `dae`;
+//! see `gradtape_examples::workloads`), `gemm_256x784x128`, `gemm` (square
+//! products), `op_overhead`
 //! (nanoseconds per recorded op, forward plus backward, on tiny tensors),
 //! `elementwise` and `gemm_threshold` (the serial-versus-parallel
 //! measurements behind the kernels' thresholds).
 
 use gradtape::{Tape, Tensor};
 use gradtape_examples::timing::rate;
+use gradtape_examples::workloads::WORKLOADS;
 use gradtape_kernels::elementwise::{parallel_threshold, set_parallel_threshold};
 use gradtape_kernels::matmul::{set_gemm_parallel_macs, DEFAULT_GEMM_PARALLEL_MACS};
 use std::hint::black_box;
@@ -94,10 +98,11 @@ fn gemm_threshold() {
 }
 
 fn main() {
-    let all = ["gemm_256x784x128", "gemm", "op_overhead", "elementwise", "gemm_threshold"];
+    let mut all: Vec<&str> = WORKLOADS.iter().map(|w| w.0).collect();
+    all.extend(["gemm_256x784x128", "gemm", "op_overhead", "elementwise", "gemm_threshold"]);
     let args: Vec<String> = std::env::args().skip(1).collect();
     let names: Vec<&str> =
-        if args.is_empty() { all.to_vec() } else { args.iter().map(|s| s.as_str()).collect() };
+        if args.is_empty() { all.clone() } else { args.iter().map(|s| s.as_str()).collect() };
     println!("# gradtape bench, rayon threads={}", rayon::current_num_threads());
     for name in names {
         match name {
@@ -106,6 +111,11 @@ fn main() {
             "op_overhead" => op_overhead(),
             "elementwise" => elementwise(),
             "gemm_threshold" => gemm_threshold(),
+            other if WORKLOADS.iter().any(|w| w.0 == other) => {
+                let (_, unit, run) = WORKLOADS.iter().find(|w| w.0 == other).expect("checked");
+                let (r, loss) = run();
+                println!("{other}\t{unit}\t{r:.1}\tloss={loss:.5}");
+            }
             other => {
                 eprintln!("bench: unknown workload '{other}'; known: {}", all.join(", "));
                 std::process::exit(2);

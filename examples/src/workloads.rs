@@ -1,0 +1,125 @@
+//! The training workloads of `../shared/peers/torch_bench.py`, on gradtape:
+//! the same models, data, batch sizes, optimisers and learning rates, timed
+//! the same way (see [`crate::timing::rate`]), each returning its rate and
+//! the final loss so that a comparison can check both engines did the same
+//! work.
+
+use crate::timing::rate;
+use gradtape::{Tape, Tensor};
+use gradtape_models::autoencoders::*;
+use gradtape_models::data::MnistSplit;
+use gradtape_models::optim::{Adam, Optimizer, Sgd};
+use gradtape_models::train::train_step;
+
+/// A workload's name, unit, and the function that measures it.
+pub type Workload = (&'static str, &'static str, fn() -> (f64, f64));
+
+/// Every training workload, in the peer script's order.
+pub const WORKLOADS: [Workload; 7] = [
+    ("toy", "steps/s", toy),
+    ("cae_notebook", "steps/s", cae_notebook),
+    ("deep_ae", "samples/s", deep_ae),
+    ("cae_mnist", "samples/s", cae_mnist),
+    ("cae_mnist_closed", "samples/s", cae_mnist_closed),
+    ("vae", "samples/s", vae),
+    ("dae", "samples/s", dae),
+];
+
+/// The first 8,192 training images (all 8,000 of the built-in set), as the
+/// peer script takes them.
+fn mnist() -> Tensor<f32> {
+    let train = MnistSplit::embedded().train;
+    train.take(8192.min(train.len())).images
+}
+
+/// Consecutive batches of `b` rows, cycling, like the peer script's
+/// `X[i*B:(i+1)*B]` with `i = step % (n // B)`.
+fn batches(x: &Tensor<f32>, b: usize) -> Vec<Tensor<f32>> {
+    (0..x.shape()[0] / b).map(|i| x.slice_axis(0, i * b, b)).collect()
+}
+
+/// Times training steps of `model` on `data` (cycled) and returns the rate
+/// in samples (or steps, if `per_sample` is false) per second, and the last
+/// loss.
+fn time_training(
+    model: &mut dyn Autoencoder<f32>,
+    opt: &mut dyn Optimizer<f32>,
+    data: &[Tensor<f32>],
+    per_sample: bool,
+    seconds: f64,
+    warmup: usize,
+) -> (f64, f64) {
+    let mut tape = Tape::with_capacity(1024);
+    let mut step = 0usize;
+    let units = if per_sample { data[0].shape()[0] as f64 } else { 1.0 };
+    rate(
+        || {
+            let batch = &data[step % data.len()];
+            step += 1;
+            train_step(model, opt, &mut tape, batch, step as u64)
+        },
+        units,
+        seconds,
+        warmup,
+    )
+}
+
+/// 25-10-25 on the 5x5 zero digit, Adam 1e-2, one sample per step.
+pub fn toy() -> (f64, f64) {
+    let mut model = ZeroDigit::<f32>::new(&ZeroDigitConfig::default(), 0);
+    let mut opt = Adam::new(1e-2);
+    time_training(&mut model, &mut opt, &[ZeroDigit::digit()], false, 3.0, 5)
+}
+
+/// The notebook's 20-5-20 contractive autoencoder on one random input,
+/// Jacobian penalty by double backward, SGD 1e-2.
+pub fn cae_notebook() -> (f64, f64) {
+    let config =
+        ContractiveConfig { input: 20, hidden: 5, lambda: 1.0, penalty: PenaltyMode::DoubleBackward };
+    let mut model = ContractiveAutoencoder::<f32>::new(&config, 0);
+    let mut opt = Sgd::new(1e-2);
+    let x = Tensor::uniform(&[1, 20], 0.0, 1.0, 1);
+    time_training(&mut model, &mut opt, &[x], false, 3.0, 5)
+}
+
+/// 784-128-64-12-64-128-784, batch 256, Adam 1e-3.
+pub fn deep_ae() -> (f64, f64) {
+    let mut model = DeepAutoencoder::<f32>::new(&DeepConfig::default(), 0);
+    let mut opt = Adam::new(1e-3);
+    time_training(&mut model, &mut opt, &batches(&mnist(), 256), true, 3.0, 5)
+}
+
+fn cae_mnist_with(penalty: PenaltyMode, seconds: f64, warmup: usize) -> (f64, f64) {
+    let config = ContractiveConfig { input: 784, hidden: 64, lambda: 1e-4, penalty };
+    let mut model = ContractiveAutoencoder::<f32>::new(&config, 0);
+    let mut opt = Adam::new(1e-3);
+    time_training(&mut model, &mut opt, &batches(&mnist(), 128), true, seconds, warmup)
+}
+
+/// 784-64-784 sigmoid, batch 128, Jacobian penalty by double backward.
+pub fn cae_mnist() -> (f64, f64) {
+    cae_mnist_with(PenaltyMode::DoubleBackward, 4.0, 2)
+}
+
+/// The same with the closed-form penalty.
+pub fn cae_mnist_closed() -> (f64, f64) {
+    cae_mnist_with(PenaltyMode::ClosedForm, 3.0, 5)
+}
+
+/// 784-128-(100,100) / 100-128-784, BCE (sum) + KL, batch 64, Adam 1e-3.
+/// The reported loss is per sample, as in the peer script.
+pub fn vae() -> (f64, f64) {
+    let mut model = Vae::<f32>::new(&VaeConfig::default(), 0);
+    let mut opt = Adam::new(1e-3);
+    time_training(&mut model, &mut opt, &batches(&mnist(), 64), true, 3.0, 5)
+}
+
+/// 784-256-32 / Dropout(0.8) 32-256-784, masking noise 0.2, MSE + 1e-4 *
+/// mean(W^2) per layer, batch 256, Adam 1e-3.
+pub fn dae() -> (f64, f64) {
+    let config =
+        RegularizedConfig { input: 784, hidden: 256, latent: 32, dropout: 0.8, gamma: 1e-4, noise: 0.2 };
+    let mut model = RegularizedAutoencoder::<f32>::new(&config, 0);
+    let mut opt = Adam::new(1e-3);
+    time_training(&mut model, &mut opt, &batches(&mnist(), 256), true, 3.0, 5)
+}
