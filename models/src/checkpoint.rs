@@ -274,9 +274,19 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
     let file_name = path.file_name().ok_or_else(|| {
         io_err("write")(io::Error::new(io::ErrorKind::InvalidInput, "the path does not name a file"))
     })?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(".{}.", file_name.to_string_lossy()))
-        .suffix(".tmp")
+    // Temporary files are created private (0600); a checkpoint is an
+    // ordinary file, readable like any other the user writes.
+    #[cfg(unix)]
+    let permissions = {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::Permissions::from_mode(0o644)
+    };
+    let prefix = format!(".{}.", file_name.to_string_lossy());
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".tmp");
+    #[cfg(unix)]
+    builder.permissions(permissions);
+    let mut tmp = builder
         .tempfile_in(dir)
         .map_err(io_err("create a temporary file beside it"))?;
     tmp.write_all(bytes).map_err(io_err("write"))?;
