@@ -25,7 +25,7 @@ use std::path::PathBuf;
 
 /// Train autoencoders from scratch on a hand-written autodiff engine.
 #[derive(Parser, Debug)]
-#[command(name = "gradtape", version, about, long_about = None)]
+#[command(name = "gradtape", version, long_about = None)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

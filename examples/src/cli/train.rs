@@ -129,6 +129,27 @@ fn apply_model_options(spec: &mut ModelSpec, a: &TrainArgs) -> Result<(), CliErr
     spec.validate().map_err(CliError::usage)
 }
 
+/// The error for `--resume` with model options that differ from the
+/// checkpoint's: names the option's flag and both values.
+fn resume_mismatch(a: &TrainArgs, wanted: &ModelSpec, saved: &ModelSpec) -> CliError {
+    let (w, s) = (wanted.to_metadata(), saved.to_metadata());
+    let key = ["widths", "lambda", "gamma", "dropout", "noise", "penalty"]
+        .into_iter()
+        .find(|k| w.get(*k) != s.get(*k))
+        .unwrap_or("widths");
+    let flag = match key {
+        "widths" if a.hidden.is_some() && wanted.hidden() != saved.hidden() => "--hidden".to_string(),
+        "widths" if a.latent.is_some() && wanted.latent() != saved.latent() => "--latent".to_string(),
+        k => format!("--{k}"),
+    };
+    let get = |m: &std::collections::HashMap<String, String>| m.get(key).cloned().unwrap_or_default();
+    CliError::usage(format!(
+        "{flag}: the checkpoint's model has {key} {}, this one {}; a --resume run keeps its model",
+        get(&s),
+        get(&w)
+    ))
+}
+
 fn plan(a: &TrainArgs) -> Result<Plan, CliError> {
     let kind: ModelKind = a.model.parse().map_err(|e| CliError::usage(format!("MODEL: {e}")))?;
     check_device(a.device)?;
@@ -150,10 +171,7 @@ fn plan(a: &TrainArgs) -> Result<Plan, CliError> {
         let mut wanted = loaded.spec.clone();
         apply_model_options(&mut wanted, a)?;
         if wanted != loaded.spec {
-            return Err(CliError::usage(format!(
-                "--resume: model options differ from the checkpoint's ({:?}); a resumed run keeps its model",
-                loaded.spec
-            )));
+            return Err(resume_mismatch(a, &wanted, &loaded.spec));
         }
         let info = &loaded.info;
         for (flag, given, saved) in [

@@ -101,6 +101,9 @@ impl fmt::Display for DataError {
             DataError::MissingDir { dir } => {
                 write!(f, "{}: no such folder (expected a folder of MNIST-format IDX files)", dir.display())
             }
+            DataError::MissingFiles { dir, missing, expected } if missing == expected => {
+                write!(f, "{}: no MNIST-format IDX files; expected {}", dir.display(), expected.join(", "))
+            }
             DataError::MissingFiles { dir, missing, expected } => write!(
                 f,
                 "{}: missing {}; an MNIST-format folder holds {}",
