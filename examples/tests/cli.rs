@@ -536,3 +536,45 @@ fn help_for_every_command() {
     }
     assert!(contents(dir.path()).is_empty(), "--help wrote files");
 }
+
+/// Ctrl-C (SIGINT) in the middle of a run leaves the last checkpoint whole:
+/// it loads, and `--resume` continues from it.
+#[cfg(unix)]
+#[test]
+fn interrupting_a_run_never_leaves_a_broken_checkpoint() {
+    let dir = tmp();
+    let out = dir.path().join("run");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gradtape"))
+        .args(["train", "zero-digit", "--epochs", "100000", "--quiet", "--out", s(&out)])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("gradtape starts");
+    // Let it write a few hundred checkpoints, then interrupt it mid-stream.
+    let started = std::time::Instant::now();
+    while !ckpt(&out).exists() && started.elapsed().as_secs() < 60 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let killed = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill runs");
+    assert!(killed.success());
+    let status = child.wait().expect("gradtape exits");
+    assert!(!status.success(), "the run was interrupted, not finished");
+    let saved = checkpoint::load::<f32>(ckpt(&out)).expect("the checkpoint left behind loads");
+    let epoch: usize = saved.metadata["epoch"].parse().unwrap();
+    assert!(epoch >= 1);
+    let resumed = gradtape(
+        dir.path(),
+        &[
+            "train",
+            "zero-digit",
+            "--resume",
+            "--epochs",
+            &(epoch + 2).to_string(),
+            "--quiet",
+            "--out",
+            s(&out),
+        ],
+    );
+    assert_ok(&resumed, "resuming the interrupted run");
+}
