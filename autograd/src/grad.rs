@@ -48,14 +48,18 @@ pub fn grad<'t, T: Element>(
 ) -> Vec<Var<'t, T>> {
     let Some(tape) = check_same_tape(outputs, inputs) else { return Vec::new() };
     let ids = Ids::of(outputs, inputs);
-    let seeds = match grad_outputs {
-        Some(go) => {
-            check_grad_outputs(tape, &ids.outputs, &shapes_of_vars(go), false);
-            go.to_vec()
-        }
-        None => ones_for_scalars(tape, &ids.outputs).iter().map(|t| tape.constant(t)).collect(),
-    };
-    swept_vars(tape, &ids, seeds, Lead::none(), create_graph)
+    if let Some(go) = grad_outputs {
+        check_grad_outputs(tape, &ids.outputs, &shapes_of_vars(go), false);
+        return swept_vars(tape, &ids, go.to_vec(), Lead::none(), create_graph);
+    }
+    let ones = ones_for_scalars(tape, &ids.outputs);
+    if create_graph {
+        let seeds = ones.iter().map(|t| tape.constant(t)).collect();
+        swept_vars(tape, &ids, seeds, Lead::none(), true)
+    } else {
+        // Record nothing but the results: the seeds stay plain tensors.
+        swept_values(tape, &ids, ones, Lead::none()).iter().map(|g| tape.constant(g)).collect()
+    }
 }
 
 /// Many vector-Jacobian products in one sweep, like

@@ -26,12 +26,15 @@
 //! ```
 
 pub mod algebra;
+#[cfg(feature = "fault-injection")]
+pub mod fault;
 pub mod grad;
+mod lead;
 mod op;
 pub mod ops;
 pub mod tape;
 
 pub use algebra::Algebra;
-pub use grad::{grad, grad_values, Gradients};
+pub use grad::{grad, grad_batched, grad_values, grad_values_batched, Gradients};
 pub use gradtape_kernels::{Element, Shape, Tensor};
 pub use tape::{Tape, Var};

@@ -68,11 +68,30 @@ fn reduce(y: f32) -> (f32, f32) {
     (n, (y - n * LN2_HI) - n * LN2_LO)
 }
 
-/// `e^x`, for `x` clamped to `[-87, 88]` (beyond that `f32` under- or
-/// overflows anyway).
+/// `e^x`. Beyond the range where `f32` can hold the result it gives `inf`
+/// (above 88.72) or 0 (below -103.97), as the C library does; in between
+/// the reduction runs on `x` clamped to `[-87, 88]` and the answer is
+/// scaled, so subnormal results come out too.
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {
     let (n, r) = reduce(x.clamp(-87.0, 88.0));
+    let e = pow2(n) * (1.0 + expm1_reduced(r));
+    // Selects rather than branches, so the loop still vectorises.
+    let below = (x + 87.0).min(0.0); // <= 0 only when x < -87
+    let e = e * exp_small_tail(below);
+    if x > 88.722_84 {
+        f32::INFINITY
+    } else {
+        e
+    }
+}
+
+/// `e^t` for `t` in `[-17, 0]`: the part of a very negative exponent that the
+/// clamp above cut off (1 when nothing was cut).
+#[inline(always)]
+fn exp_small_tail(t: f32) -> f32 {
+    let t = t.max(-17.0);
+    let (n, r) = reduce(t);
     pow2(n) * (1.0 + expm1_reduced(r))
 }
 
@@ -115,6 +134,13 @@ mod tests {
         for x in grid().chain([-87.0, -50.5, 30.25, 88.0]) {
             let e = (x as f64).exp();
             assert!(rel(exp(x), e) < 4e-7, "exp({x}) = {} vs {e}", exp(x));
+        }
+        // Past f32's range: inf above, subnormal then 0 below, like libm.
+        assert_eq!(exp(89.0), f32::INFINITY);
+        assert_eq!(exp(-120.0), 0.0);
+        let sub = exp(-95.0);
+        assert!(sub > 0.0 && ((sub as f64) - (-95f64).exp()).abs() < 1e-44, "exp(-95) = {sub}");
+        for x in grid() {
             let m = (x as f64).exp_m1();
             assert!(rel(expm1(x), m) < 4e-7, "expm1({x}) = {} vs {m}", expm1(x));
         }
@@ -139,6 +165,6 @@ mod tests {
             assert!(rel(sigmoid(x), s) < 5e-7, "sigmoid({x}) = {} vs {s}", sigmoid(x));
         }
         assert_eq!(sigmoid(200.0), 1.0);
-        assert!(sigmoid(-200.0) >= 0.0 && sigmoid(-200.0) < 1e-37);
+        assert_eq!(sigmoid(-120.0), 0.0, "saturates to 0 like the C library's sigmoid");
     }
 }

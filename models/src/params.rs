@@ -106,6 +106,14 @@ pub struct Bound<'t, T: Element> {
 }
 
 impl<'t, T: Element> Bound<'t, T> {
+    /// Parameters that are already on a tape, in the model's parameter
+    /// order: for callers that make the leaves themselves, such as
+    /// `gradcheck`, which differentiates a loss with respect to the
+    /// variables it passes in.
+    pub fn from_vars(vars: Vec<Var<'t, T>>) -> Self {
+        Bound { vars }
+    }
+
     /// The variables, in parameter order (the `inputs` for `grad`).
     pub fn vars(&self) -> &[Var<'t, T>] {
         &self.vars

@@ -203,7 +203,9 @@ where
                     });
                 }
                 let num = numeric[o][i][k];
-                if !((a - num).abs() <= opts.atol + opts.rtol * num.abs()) {
+                // Written so that a NaN on either side fails the check.
+                let close = (a - num).abs() <= opts.atol + opts.rtol * num.abs();
+                if !close {
                     return Err(GradcheckError::Mismatch {
                         output: o,
                         output_element,

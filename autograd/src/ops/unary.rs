@@ -130,6 +130,16 @@ pub(crate) fn abs_grad<T: Element, A: Algebra<T>>(g: &A, x: &A) -> A {
 /// d/dx sigmoid(x) = s (1 - s), with s the output.
 pub(crate) fn sigmoid_grad<T: Element, A: Algebra<T>>(g: &A, s: &A) -> A {
     let one = T::one();
+    #[cfg(feature = "fault-injection")]
+    if crate::fault::broken_sigmoid_rule() {
+        // Deliberately wrong (test builds only): s (1 - s) * 1.01.
+        let k = T::of(crate::fault::BROKEN_SIGMOID_FACTOR);
+        return g.fused(
+            s,
+            move |g, s| g * (s * (one - s)) * k,
+            |g, s| g.mul(&s.mul(&s.neg().add_scalar(one))).scale(k),
+        );
+    }
     g.fused(s, |g, s| g * (s * (one - s)), |g, s| g.mul(&s.mul(&s.neg().add_scalar(one))))
 }
 
