@@ -286,9 +286,7 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
     builder.prefix(&prefix).suffix(".tmp");
     #[cfg(unix)]
     builder.permissions(permissions);
-    let mut tmp = builder
-        .tempfile_in(dir)
-        .map_err(io_err("create a temporary file beside it"))?;
+    let mut tmp = builder.tempfile_in(dir).map_err(io_err("create a temporary file beside it"))?;
     tmp.write_all(bytes).map_err(io_err("write"))?;
     tmp.as_file().sync_all().map_err(io_err("sync to disk"))?;
     tmp.persist(path).map_err(|e| io_err("rename the temporary file into place")(e.error))?;
