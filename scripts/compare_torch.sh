@@ -20,7 +20,7 @@ cargo build --release -q -p gradtape-examples --bin bench
 if [ $# -gt 0 ]; then workloads=("$@"); else
     workloads=(toy cae_notebook deep_ae cae_mnist cae_mnist_closed vae dae gemm_256x784x128)
 fi
-echo "# $(./target/release/bench --version 2>/dev/null || echo gradtape) vs $("$PY" -c 'import torch; print("torch", torch.__version__, "threads", torch.get_num_threads())'); $(nproc) cores; $(date -u +%Y-%m-%d)"
+echo "# gradtape (release build) vs $("$PY" -c 'import torch; print("torch", torch.__version__, "threads", torch.get_num_threads())'); $(nproc) cores; $(date -u +%Y-%m-%d)"
 echo
 echo "| workload | unit | gradtape | PyTorch | ratio | gradtape loss | PyTorch loss |"
 echo "|---|---|---:|---:|---:|---:|---:|"

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Elements below which elementwise kernels and reductions stay on one
 /// thread. Measured on the 2-core development machine: see BENCHMARKS.md.
-pub const DEFAULT_PARALLEL_THRESHOLD: usize = 1 << 15;
+pub const DEFAULT_PARALLEL_THRESHOLD: usize = 1 << 17;
 
 /// Elements per rayon task once a kernel goes parallel.
 const CHUNK: usize = 1 << 13;

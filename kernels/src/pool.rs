@@ -9,9 +9,10 @@
 //! length. The next tensor of that length takes it back. After the first
 //! step, a training loop allocates nothing.
 //!
-//! The lists are bounded ([`MAX_POOLED_BYTES`] per thread and element type),
-//! so a one-off burst of large temporaries is returned to the system rather
-//! than hoarded. A recycled
+//! The lists are bounded ([`MAX_POOLED_BYTES`] per thread and element type,
+//! and [`MAX_PER_LENGTH`] per length), so a one-off burst of large
+//! temporaries is returned to the system rather than hoarded, and resident
+//! memory stops growing after the first steps. A recycled
 //! buffer still holds old numbers: every kernel that takes one writes every
 //! element before anyone reads it.
 
@@ -21,7 +22,15 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 /// At most this many bytes of idle buffers are kept per thread and type.
-pub const MAX_POOLED_BYTES: usize = 256 << 20;
+pub const MAX_POOLED_BYTES: usize = 128 << 20;
+/// At most this many idle buffers of one length are kept, or more for small
+/// lengths, up to [`SMALL_LENGTH_BYTES`] worth: a tiny network's step makes
+/// hundreds of tensors of the same few elements, while a buffer that keeps
+/// arriving from outside the pool (a tensor built from a `Vec`) must not
+/// pile up.
+pub const MAX_PER_LENGTH: usize = 16;
+/// See [`MAX_PER_LENGTH`].
+pub const SMALL_LENGTH_BYTES: usize = 64 << 10;
 
 /// Lengths below this are looked up by index, the rest by hashing.
 const SMALL: usize = 1024;
@@ -83,8 +92,12 @@ impl<T> Pool<T> {
         if len == 0 || self.bytes + size > MAX_POOLED_BYTES {
             return;
         }
-        self.list(len).push(buf);
-        self.bytes += size;
+        let limit = MAX_PER_LENGTH.max(SMALL_LENGTH_BYTES / size.max(1));
+        let list = self.list(len);
+        if list.len() < limit {
+            list.push(buf);
+            self.bytes += size;
+        }
     }
 
     /// Bytes held idle.

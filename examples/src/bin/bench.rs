@@ -11,7 +11,8 @@
 //! products), `op_overhead`
 //! (nanoseconds per recorded op, forward plus backward, on tiny tensors),
 //! `elementwise` and `gemm_threshold` (the serial-versus-parallel
-//! measurements behind the kernels' thresholds).
+//! measurements behind the kernels' thresholds), and `memory` (resident
+//! memory over a 10-epoch deep-autoencoder run).
 
 use gradtape::{Tape, Tensor};
 use gradtape_examples::timing::rate;
@@ -97,9 +98,42 @@ fn gemm_threshold() {
     set_gemm_parallel_macs(DEFAULT_GEMM_PARALLEL_MACS);
 }
 
+/// Resident memory of this process in MB (Linux), or NaN elsewhere.
+fn resident_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).map(|l| l.to_string()))
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// A 10-epoch deep-autoencoder training run on the built-in data, printing
+/// resident memory after every epoch and its peak, so growth from step to
+/// step would show.
+fn memory() {
+    use gradtape_models::autoencoders::{DeepAutoencoder, DeepConfig};
+    use gradtape_models::data::MnistSplit;
+    use gradtape_models::optim::Adam;
+    use gradtape_models::train::{fit, Progress, TrainConfig};
+    let split = MnistSplit::embedded();
+    let mut model = DeepAutoencoder::<f32>::new(&DeepConfig::default(), 0);
+    let mut opt = Adam::new(1e-3);
+    let config = TrainConfig { epochs: 10, batch_size: 256, seed: 0, eval_batch_size: 500 };
+    let mut peak = 0.0f64;
+    let mut per_epoch = Vec::new();
+    fit(&mut model, &mut opt, &split.train, &split.test, &config, 0, &mut |p| {
+        let rss = resident_mb();
+        peak = peak.max(rss);
+        if let Progress::Epoch(_) = p {
+            per_epoch.push(format!("{rss:.1}"));
+        }
+    });
+    println!("memory_deep_ae_10_epochs\tMB\t{peak:.1}\tper_epoch_rss_mb={}", per_epoch.join(","));
+}
+
 fn main() {
     let mut all: Vec<&str> = WORKLOADS.iter().map(|w| w.0).collect();
-    all.extend(["gemm_256x784x128", "gemm", "op_overhead", "elementwise", "gemm_threshold"]);
+    all.extend(["gemm_256x784x128", "gemm", "op_overhead", "elementwise", "gemm_threshold", "memory"]);
     let args: Vec<String> = std::env::args().skip(1).collect();
     let names: Vec<&str> =
         if args.is_empty() { all.clone() } else { args.iter().map(|s| s.as_str()).collect() };
@@ -111,6 +145,7 @@ fn main() {
             "op_overhead" => op_overhead(),
             "elementwise" => elementwise(),
             "gemm_threshold" => gemm_threshold(),
+            "memory" => memory(),
             other if WORKLOADS.iter().any(|w| w.0 == other) => {
                 let (_, unit, run) = WORKLOADS.iter().find(|w| w.0 == other).expect("checked");
                 let (r, loss) = run();

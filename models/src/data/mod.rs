@@ -133,14 +133,19 @@ impl Dataset {
     #[track_caller]
     pub fn select(&self, indices: &[usize]) -> Dataset {
         let p = self.pixels();
-        let mut pixels = Vec::with_capacity(indices.len() * p);
         let mut labels = Vec::with_capacity(indices.len());
         for &i in indices {
             assert!(i < self.len(), "Dataset::select: index {i} out of range for {} examples", self.len());
-            pixels.extend_from_slice(self.image(i));
             labels.push(self.labels[i]);
         }
-        Dataset::new(Tensor::from_vec(pixels, &[indices.len(), p]), labels, self.rows, self.cols)
+        // `from_fill` takes a recycled buffer, so batching every step does
+        // not allocate (and does not grow the buffer pool) in the steady state.
+        let images = Tensor::from_fill(&[indices.len(), p], |out| {
+            for (row, &i) in out.chunks_exact_mut(p.max(1)).zip(indices) {
+                row.copy_from_slice(self.image(i));
+            }
+        });
+        Dataset::new(images, labels, self.rows, self.cols)
     }
 
     /// How many examples each class has: `counts[c]` for label `c`, up to
