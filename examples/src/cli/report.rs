@@ -5,9 +5,7 @@ use super::snapshot::RunInfo;
 use super::CliError;
 use crate::pictures;
 use gradtape::{Tape, Tensor};
-use gradtape_models::autoencoders::{
-    Autoencoder, ContractiveAutoencoder, ContractiveConfig, ModelKind, StepCtx,
-};
+use gradtape_models::autoencoders::{mean_jacobian_norm, Autoencoder, ModelKind, StepCtx};
 use gradtape_models::data::{masking_noise_seeded, Dataset};
 use gradtape_models::spec::ModelSpec;
 use std::path::{Path, PathBuf};
@@ -169,19 +167,10 @@ pub fn write(model: &mut dyn Autoencoder<f32>, r: RunReport<'_>) -> Result<PathB
         ("final test loss".to_string(), fmt_loss(r.info.test_losses.last())),
     ];
     if r.spec.kind == ModelKind::Contractive {
-        let cae = ContractiveAutoencoder::<f32>::new(
-            &ContractiveConfig {
-                input: r.spec.widths[0],
-                hidden: r.spec.widths[1],
-                ..ContractiveConfig::default()
-            },
-            0,
-        );
-        let mut cae = cae;
-        for (dst, src) in cae.params_mut().tensors_mut().into_iter().zip(model.params().tensors()) {
-            *dst = src.clone();
-        }
-        let norm = cae.mean_jacobian_norm(&sample.images);
+        let params = model.params();
+        let weight = params.get(model.first_layer());
+        let bias = params.by_name("encoder.bias").expect("the contractive encoder has a bias");
+        let norm = mean_jacobian_norm(weight, bias, &sample.images);
         metrics.push(("mean ||J_f(x)||_F on the test digits (contraction)".into(), format!("{norm:.5}")));
     }
     metrics.extend(r.extra_metrics);

@@ -174,15 +174,22 @@ impl<T: Element> ContractiveAutoencoder<T> {
     /// The mean over a data set `[n, input]` of `||J_f(x)||_F`, the
     /// contraction measure of the CAE paper (closed form; no tape).
     pub fn mean_jacobian_norm(&self, data: &Tensor<T>) -> f64 {
-        let w = self.params.get(self.encoder.weight);
-        let b = self.params.get(self.encoder.bias);
-        let h = data.matmul_t(w, false, true).add(b).sigmoid();
-        let slope2 = h.map(|h| (h * (T::one() - h)).powi(2));
-        let s = w.square().sum_axis(1, true).reshape(&[w.shape()[0], 1]);
-        let per_sample = slope2.matmul(&s); // [n, 1]
-        let n = per_sample.len().max(1) as f64;
-        per_sample.data().iter().map(|v| v.as_f64().sqrt()).sum::<f64>() / n
+        mean_jacobian_norm(self.params.get(self.encoder.weight), self.params.get(self.encoder.bias), data)
     }
+}
+
+/// The mean over `data` (`[n, input]`) of `||J_f(x)||_F` for a sigmoid
+/// encoder `h = sigmoid(x W^T + b)`: per sample
+/// `sqrt(sum_j (h_j (1 - h_j))^2 sum_i W_ji^2)`. A free function so that code
+/// holding only the parameters (a checkpoint, a `dyn Autoencoder`) can
+/// measure it without rebuilding the model.
+pub fn mean_jacobian_norm<T: Element>(weight: &Tensor<T>, bias: &Tensor<T>, data: &Tensor<T>) -> f64 {
+    let h = data.matmul_t(weight, false, true).add(bias).sigmoid();
+    let slope2 = h.map(|h| (h * (T::one() - h)).powi(2));
+    let s = weight.square().sum_axis(1, true); // [H, 1]: sum_i W_ji^2
+    let per_sample = slope2.matmul(&s); // [n, 1]
+    let n = per_sample.len().max(1) as f64;
+    per_sample.data().iter().map(|v| v.as_f64().sqrt()).sum::<f64>() / n
 }
 
 impl<T: Element> Autoencoder<T> for ContractiveAutoencoder<T> {

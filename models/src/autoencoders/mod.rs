@@ -31,7 +31,7 @@ mod regularized;
 mod vae;
 mod zero_digit;
 
-pub use contractive::{ContractiveAutoencoder, ContractiveConfig, PenaltyMode};
+pub use contractive::{mean_jacobian_norm, ContractiveAutoencoder, ContractiveConfig, PenaltyMode};
 pub use deep::{DeepAutoencoder, DeepConfig};
 pub use regularized::{RegularizedAutoencoder, RegularizedConfig};
 pub use vae::{Vae, VaeConfig};
