@@ -8,10 +8,10 @@
 //! threshold was chosen by measurement (`bench -- elementwise`, recorded in
 //! BENCHMARKS.md).
 
+use crate::broadcast::{zip_rows, Rows};
 use crate::element::Element;
 use crate::shape::broadcast_or_panic;
 use crate::tensor::Tensor;
-use ndarray::{ArrayD, IxDyn, Zip};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -86,18 +86,8 @@ impl<T: Element> Tensor<T> {
             let a = self.data()[0];
             return other.map(|b| f(a, b));
         }
-        let a = self.view();
-        let b = other.view();
-        let a = a.broadcast(IxDyn(&shape)).expect("checked above");
-        let b = b.broadcast(IxDyn(&shape)).expect("checked above");
-        let mut out = ArrayD::<T>::zeros(IxDyn(&shape));
-        let zip = Zip::from(&mut out).and(&a).and(&b);
-        if out_len(&shape) >= parallel_threshold() {
-            zip.par_for_each(|o, &a, &b| *o = f(a, b));
-        } else {
-            zip.for_each(|o, &a, &b| *o = f(a, b));
-        }
-        Tensor::from_array(out)
+        let rows = Rows::new(&shape, self.shape(), other.shape());
+        Tensor::from_fill_shape(shape, |out| zip_rows(&rows, self.data(), other.data(), out, f))
     }
 
     /// Elementwise sum, broadcasting.
@@ -224,10 +214,6 @@ impl<T: Element> Tensor<T> {
 #[inline(always)]
 pub fn sigmoid<T: Element>(x: T) -> T {
     x.sigmoid_k()
-}
-
-fn out_len(shape: &[usize]) -> usize {
-    shape.iter().product()
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! sums that undo a broadcast): transpose, broadcast, sum-to, and selecting,
 //! slicing and their inverses along one axis.
 
+use crate::broadcast::{copy_rows, mul_sum_rows, sum_rows, Rows};
 use crate::element::Element;
 use crate::shape::{broadcasts_to, check_axis, numel, Shape};
 use crate::tensor::Tensor;
@@ -35,9 +36,8 @@ impl<T: Element> Tensor<T> {
         if self.len() == 1 {
             return Tensor::full(shape, self.data()[0]);
         }
-        let v = self.view();
-        let b = v.broadcast(IxDyn(shape)).expect("checked above");
-        Tensor::from_array(b.as_standard_layout().into_owned())
+        let rows = Rows::new(shape, self.shape(), &[]);
+        Tensor::from_fill(shape, |out| copy_rows(&rows, self.data(), out))
     }
 
     /// Sums over the axes that a broadcast to this tensor's shape would have
@@ -58,21 +58,31 @@ impl<T: Element> Tensor<T> {
         if numel(shape) == 1 {
             return self.sum_all().reshape(shape);
         }
-        // Leading axes that `shape` does not have: fold them into one and
-        // sum it away (adds whole rows, the cache-friendly direction).
-        let lead = self.rank() - shape.len();
-        let mut t = if lead > 0 {
-            let rows: usize = self.shape()[..lead].iter().product();
-            self.reshape(&[rows, self.len() / rows]).sum_axis(0, false).reshape(&self.shape()[lead..])
-        } else {
-            self.clone()
-        };
-        for (axis, &d) in shape.iter().enumerate() {
-            if d == 1 && t.shape()[axis] != 1 {
-                t = t.sum_axis(axis, true);
-            }
-        }
-        t
+        let rows = Rows::new(self.shape(), shape, &[]);
+        Tensor::from_fill(shape, |out| {
+            out.fill(T::zero());
+            sum_rows(&rows, self.data(), out);
+        })
+    }
+
+    /// `(self * other).sum_to(shape)` without writing out the product: the
+    /// gradient of a broadcast operand of `a * b` is `sum_to(g * b)`, and
+    /// this does it in one pass. `other` must broadcast to `self`'s shape and
+    /// `shape` must broadcast to it too.
+    #[track_caller]
+    pub fn mul_sum_to(&self, other: &Tensor<T>, shape: &[usize]) -> Tensor<T> {
+        assert!(
+            broadcasts_to(shape, self.shape()) && broadcasts_to(other.shape(), self.shape()),
+            "mul_sum_to: shapes {:?} (other) and {:?} (target) must both broadcast to {:?}",
+            other.shape(),
+            shape,
+            self.shape()
+        );
+        let rows = Rows::new(self.shape(), shape, other.shape());
+        Tensor::from_fill(shape, |out| {
+            out.fill(T::zero());
+            mul_sum_rows(&rows, self.data(), other.data(), out);
+        })
     }
 
     /// Picks index `index` along `axis`, removing that axis: for a matrix,

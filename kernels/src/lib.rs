@@ -5,7 +5,8 @@
 //!
 //! - [`tensor`]: the type itself, with shared copy-on-write storage and
 //!   seeded random constructors;
-//! - [`elementwise`]: unary maps and broadcasting binary ops;
+//! - [`elementwise`]: unary maps and broadcasting binary ops (walked as
+//!   rows by the private `broadcast` module);
 //! - [`reduce`]: sum, mean, max over everything or one axis;
 //! - [`layout`]: transpose, broadcast, sum-to, select and slice;
 //! - [`matmul`]: matrix products through matrixmultiply, split over rayon;
@@ -14,6 +15,7 @@
 //! Shape errors are programming errors and panic at the caller with the op
 //! and both shapes; functions that read outside data return `Result`.
 
+mod broadcast;
 pub mod element;
 pub mod elementwise;
 pub mod fastmath;

@@ -24,17 +24,60 @@ pub fn reduced_shape(shape: &[usize], axis: usize, keepdim: bool) -> Shape {
     out
 }
 
+/// Independent running sums in a lane sum: enough to hide the latency of a
+/// floating-point add and to fill a vector register, so the loop vectorises.
+const LANES: usize = 16;
+
+/// `sum_i f(a_i, b_i)` over two equal-length slices, in [`LANES`]
+/// interleaved running sums added together at the end. A single running
+/// sum would make every add wait for the previous one (strict order is what
+/// the compiler must keep for floats); the lanes fix an order that is just
+/// as deterministic and many times faster.
+#[inline]
+pub(crate) fn lane_sum2<T: Element>(a: &[T], b: &[T], f: impl Fn(T, T) -> T) -> T {
+    debug_assert_eq!(a.len(), b.len());
+    let mut acc = [T::zero(); LANES];
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (xa, xb) in ca.zip(cb) {
+        for k in 0..LANES {
+            acc[k] = acc[k] + f(xa[k], xb[k]);
+        }
+    }
+    for (k, (&x, &y)) in ra.iter().zip(rb).enumerate() {
+        acc[k] = acc[k] + f(x, y);
+    }
+    acc.iter().fold(T::zero(), |s, &x| s + x)
+}
+
+/// `sum_i f(a_i)` in lane sums (see [`lane_sum2`]).
+#[inline]
+pub(crate) fn lane_sum<T: Element>(a: &[T], f: impl Fn(T) -> T) -> T {
+    lane_sum2(a, a, |x, _| f(x))
+}
+
 impl<T: Element> Tensor<T> {
     /// Sum of all elements, as a 0-d tensor.
     pub fn sum_all(&self) -> Tensor<T> {
+        Tensor::scalar(self.chunked_sum(|x| x))
+    }
+
+    /// Sum of the squares of all elements (the squared L2 or Frobenius
+    /// norm), as a 0-d tensor, in one pass.
+    pub fn sum_squares(&self) -> Tensor<T> {
+        Tensor::scalar(self.chunked_sum(|x| x * x))
+    }
+
+    /// `sum_i f(x_i)`: fixed chunks (in parallel when large) whose partial
+    /// sums are added in order, so the bits do not depend on scheduling.
+    fn chunked_sum(&self, f: impl Fn(T) -> T + Sync) -> T {
         let d = self.data();
-        let s = if d.len() >= parallel_threshold() {
-            let partial: Vec<T> = d.par_chunks(CHUNK).map(|c| c.iter().copied().sum()).collect();
-            partial.into_iter().sum()
+        if d.len() >= parallel_threshold() {
+            let partial: Vec<T> = d.par_chunks(CHUNK).map(|c| lane_sum(c, &f)).collect();
+            partial.into_iter().fold(T::zero(), |s, x| s + x)
         } else {
-            d.iter().copied().sum()
-        };
-        Tensor::scalar(s)
+            d.chunks(CHUNK).fold(T::zero(), |s, c| s + lane_sum(c, &f))
+        }
     }
 
     /// Mean of all elements, as a 0-d tensor.
