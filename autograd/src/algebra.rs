@@ -73,6 +73,12 @@ pub trait Algebra<T: Element>: Clone {
     fn accumulate(self, other: &Self) -> Self {
         self.add(other)
     }
+
+    /// `(self * other).sum_to(shape)`; tensors do it without writing the
+    /// product out.
+    fn mul_sum_to(&self, other: &Self, shape: &[usize]) -> Self {
+        self.mul(other).sum_to(shape)
+    }
 }
 
 impl<T: Element> Algebra<T> for Tensor<T> {
@@ -152,6 +158,9 @@ impl<T: Element> Algebra<T> for Tensor<T> {
         _recorded: impl FnOnce(&Self, &Self) -> Self,
     ) -> Self {
         self.zip_with(other, "fused", pointwise)
+    }
+    fn mul_sum_to(&self, other: &Self, shape: &[usize]) -> Self {
+        Tensor::mul_sum_to(self, other, shape)
     }
     fn accumulate(mut self, other: &Self) -> Self {
         if self.same_shape(other) {

@@ -300,9 +300,35 @@ fn ones_for_scalars<T: Element>(tape: &Tape<T>, out_ids: &[usize]) -> Vec<Tensor
         .collect()
 }
 
+/// Which nodes between the first input and node `hi` depend on some input:
+/// one forward pass over that stretch of the tape. Returns the first input's
+/// index `lo` and a flag per node `lo..=hi`, or `None` when no input comes
+/// before `hi`.
+pub(crate) fn dependents<T: Element>(
+    tape: &Tape<T>,
+    inputs: &[usize],
+    hi: usize,
+) -> Option<(usize, Vec<bool>)> {
+    let lo = *inputs.iter().min()?;
+    if lo > hi {
+        return None;
+    }
+    let mut depends = vec![false; hi - lo + 1];
+    for &i in inputs.iter().filter(|&&i| i <= hi) {
+        depends[i - lo] = true;
+    }
+    let nodes = tape.nodes.borrow();
+    for i in lo..=hi {
+        if !depends[i - lo] {
+            depends[i - lo] = nodes[i].op.inputs().iter().flatten().any(|&p| p >= lo && depends[p - lo]);
+        }
+    }
+    Some((lo, depends))
+}
+
 /// The backward sweep itself, generic over what gradients are made of.
 /// Returns, for each input, its gradient or `None` if no output depends on it.
-fn sweep<T: Element, A: Algebra<T>>(
+pub(crate) fn sweep<T: Element, A: Algebra<T>>(
     tape: &Tape<T>,
     outputs: &[usize],
     seeds: Vec<A>,
@@ -311,27 +337,11 @@ fn sweep<T: Element, A: Algebra<T>>(
     lead: Lead,
 ) -> Vec<Option<A>> {
     let mut result: Vec<Option<A>> = vec![None; inputs.len()];
-    let (Some(&lo), Some(&hi)) = (inputs.iter().min(), outputs.iter().max()) else {
-        return result;
-    };
-    if lo > hi {
-        return result;
-    }
+    let Some(&hi) = outputs.iter().max() else { return result };
     // Forward pass over the tape: which nodes depend on some input?
+    let Some((lo, depends)) = dependents(tape, inputs, hi) else { return result };
     let n = hi - lo + 1;
-    let mut is_input = vec![false; n];
-    for &i in inputs.iter().filter(|&&i| i <= hi) {
-        is_input[i - lo] = true;
-    }
-    let mut depends = is_input.clone();
-    {
-        let nodes = tape.nodes.borrow();
-        for i in lo..=hi {
-            if !depends[i - lo] {
-                depends[i - lo] = nodes[i].op.inputs().iter().flatten().any(|&p| p >= lo && depends[p - lo]);
-            }
-        }
-    }
+    let is_input = |i: usize| inputs.contains(&i);
     let needed = |p: usize| p >= lo && depends[p - lo];
 
     // One slot per node in range; a slot is emptied when its node is visited.
@@ -363,7 +373,7 @@ fn sweep<T: Element, A: Algebra<T>>(
         let Some(g) = grads[i - lo].take() else {
             continue;
         };
-        if is_input[i - lo] {
+        if is_input(i) {
             for (k, &x) in inputs.iter().enumerate() {
                 if x == i {
                     result[k] = Some(g.clone());
@@ -382,7 +392,7 @@ fn sweep<T: Element, A: Algebra<T>>(
 /// beside the op's forward function. `x(i)` fetches node `i`'s value (a
 /// tensor or a variable), `need(i)` says whether input `i` leads to any
 /// input of interest.
-fn vjp<T: Element, A: Algebra<T>>(
+pub(crate) fn vjp<T: Element, A: Algebra<T>>(
     op: Op<T>,
     out: usize,
     g: &A,
@@ -399,7 +409,9 @@ fn vjp<T: Element, A: Algebra<T>>(
         Leaf { .. } => [None, None],
         Add(a, b) => two(a, &|| arith::add_grad(g), b, &|| arith::add_grad(g)),
         Sub(a, b) => two(a, &|| arith::add_grad(g), b, &|| arith::sub_grad_rhs(g)),
-        Mul(a, b) => two(a, &|| arith::mul_grad(g, &x(b)), b, &|| arith::mul_grad(g, &x(a))),
+        Mul(a, b) => {
+            two(a, &|| arith::mul_grad(g, &x(b), &x(a), lead), b, &|| arith::mul_grad(g, &x(a), &x(b), lead))
+        }
         Div(a, b) => two(a, &|| arith::div_grad_lhs(g, &x(b)), b, &|| arith::div_grad_rhs(g, &x(out), &x(b))),
         Neg(a) => one(a, &|| arith::neg_grad(g)),
         AddScalar(a) => one(a, &|| arith::add_grad(g)),
@@ -416,6 +428,7 @@ fn vjp<T: Element, A: Algebra<T>>(
         Softplus(a) => one(a, &|| unary::softplus_grad(g, &x(a))),
         Clamp(a, lo, hi) => one(a, &|| unary::clamp_grad(g, &x(a), lo, hi)),
         SumAll(a) => one(a, &|| reduce::sum_all_grad(g, &x(a), lead)),
+        SumSquares(a) => one(a, &|| reduce::sum_squares_grad(g, &x(a), lead)),
         MeanAll(a) => one(a, &|| reduce::mean_all_grad(g, &x(a), lead)),
         MaxAll(a) => one(a, &|| reduce::max_all_grad(g, &x(a), lead)),
         SumAxis { x: a, axis, .. } => one(a, &|| reduce::sum_axis_grad(g, &x(a), axis, lead)),

@@ -29,6 +29,11 @@ impl Lead {
         Lead(Shape::default())
     }
 
+    /// Whether this is an ordinary (unbatched) sweep.
+    pub(crate) fn is_none(&self) -> bool {
+        self.0.is_empty()
+    }
+
     fn rank(&self) -> usize {
         self.0.len()
     }

@@ -10,6 +10,8 @@
 //!    either on plain tensors or on recorded variables.
 //! 4. [`grad()`]: the backward sweep, and `create_graph`, which is all a
 //!    double backward is.
+//! 5. [`jacobian`]: all rows of a Jacobian in one sweep, keeping the
+//!    identity seed in its structured form.
 //!
 //! ```
 //! use gradtape::{grad, Tape, Tensor};
@@ -29,6 +31,7 @@ pub mod algebra;
 #[cfg(feature = "fault-injection")]
 pub mod fault;
 pub mod grad;
+pub mod jacobian;
 mod lead;
 mod op;
 pub mod ops;
@@ -37,4 +40,5 @@ pub mod tape;
 pub use algebra::Algebra;
 pub use grad::{grad, grad_batched, grad_values, grad_values_batched, Gradients};
 pub use gradtape_kernels::{Element, Shape, Tensor};
+pub use jacobian::jacobian_rows;
 pub use tape::{Tape, Var};

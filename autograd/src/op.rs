@@ -31,6 +31,7 @@ pub(crate) enum Op<T> {
     Softplus(usize),
     Clamp(usize, T, T),
     SumAll(usize),
+    SumSquares(usize),
     MeanAll(usize),
     MaxAll(usize),
     SumAxis {
@@ -99,6 +100,7 @@ impl<T> Op<T> {
             | Softplus(x)
             | Clamp(x, _, _)
             | SumAll(x)
+            | SumSquares(x)
             | MeanAll(x)
             | MaxAll(x)
             | Reshape(x)

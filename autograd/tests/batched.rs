@@ -31,6 +31,7 @@ fn cases() -> Vec<(&'static str, Func)> {
         ),
         ("slice_pad", f(|v| v[0].slice_axis(1, 1, 2).pad_axis(0, 1, 5).abs())),
         ("norms", f(|v| v[0].row_norms() * v[1].norm())),
+        ("sum_squares", f(|v| v[0] * v[1].sum_squares() + (v[0] * v[1]).sum_squares())),
     ]
 }
 

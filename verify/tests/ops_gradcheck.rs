@@ -139,6 +139,7 @@ proptest! {
         let x = Tensor::uniform(&shape, -1.5, 1.5, seed);
         let d = distinct(&shape, seed);
         check("sum", &op(|v| vec![v[0].sum()]), std::slice::from_ref(&x))?;
+        check("sum_squares", &op(|v| vec![v[0].sum_squares()]), std::slice::from_ref(&x))?;
         check("mean", &op(|v| vec![v[0].mean()]), std::slice::from_ref(&x))?;
         check("max", &op(|v| vec![v[0].max()]), std::slice::from_ref(&d))?;
         for axis in 0..shape.len() {

@@ -7,6 +7,7 @@
 //! broadcasting.
 
 use crate::algebra::Algebra;
+use crate::lead::Lead;
 use crate::op::Op;
 use crate::tape::Var;
 use gradtape_kernels::Element;
@@ -88,9 +89,16 @@ pub(crate) fn sub_grad_rhs<T: Element, A: Algebra<T>>(g: &A) -> A {
     g.neg()
 }
 
-/// d(a * b)/da = b (and symmetrically d/db = a).
-pub(crate) fn mul_grad<T: Element, A: Algebra<T>>(g: &A, other: &A) -> A {
-    g.mul(other)
+/// d(a * b)/da = b (and symmetrically d/db = a). When `a` was broadcast,
+/// its gradient is `sum_to(g * b)`, which an ordinary sweep does in one pass
+/// (`mul_sum_to`) instead of writing the product out and summing it.
+pub(crate) fn mul_grad<T: Element, A: Algebra<T>>(g: &A, other: &A, this: &A, lead: &Lead) -> A {
+    let shape = this.shape();
+    if lead.is_none() && g.shape() != shape {
+        g.mul_sum_to(other, &shape)
+    } else {
+        g.mul(other)
+    }
 }
 
 /// d(a / b)/da = 1 / b.

@@ -1,6 +1,6 @@
 //! Norms, built from the primitive ops (so their gradients, and gradients of
-//! their gradients, come for free from the rules of `square`, `sum` and
-//! `sqrt`): `d/dx ||x|| = x / ||x||`, undefined at `x = 0`.
+//! their gradients, come for free from the rules of `sum_squares`, `square`,
+//! `sum_axis` and `sqrt`): `d/dx ||x|| = x / ||x||`, undefined at `x = 0`.
 
 use crate::tape::Var;
 use gradtape_kernels::Element;
@@ -8,7 +8,7 @@ use gradtape_kernels::Element;
 impl<'t, T: Element> Var<'t, T> {
     /// The Euclidean (L2) norm of all elements, `sqrt(sum x^2)`.
     pub fn norm(self) -> Var<'t, T> {
-        self.square().sum().sqrt()
+        self.sum_squares().sqrt()
     }
 
     /// The Frobenius norm of a matrix: the L2 norm of its elements.

@@ -19,6 +19,12 @@ impl<'t, T: Element> Var<'t, T> {
         self.record(self.value().sum_all(), Op::SumAll(self.id))
     }
 
+    /// Sum of the squares of all elements (a 0-d result): the squared L2
+    /// norm, `(x ** 2).sum()` in one pass and one node.
+    pub fn sum_squares(self) -> Var<'t, T> {
+        self.record(self.value().sum_squares(), Op::SumSquares(self.id))
+    }
+
     /// Mean of all elements (a 0-d result).
     pub fn mean(self) -> Var<'t, T> {
         self.record(self.value().mean_all(), Op::MeanAll(self.id))
@@ -57,6 +63,14 @@ impl<'t, T: Element> Var<'t, T> {
 /// d/dx_i sum(x) = 1: the gradient is copied to every element.
 pub(crate) fn sum_all_grad<T: Element, A: Algebra<T>>(g: &A, x: &A, lead: &Lead) -> A {
     lead.broadcast_to(g, &x.shape())
+}
+
+/// d/dx_i sum(x^2) = 2 x_i. In an ordinary sweep `g` is one number, and
+/// the product broadcasts it in the same pass that doubles `x`.
+pub(crate) fn sum_squares_grad<T: Element, A: Algebra<T>>(g: &A, x: &A, lead: &Lead) -> A {
+    let two = T::of(2.0);
+    let g = if lead.is_none() { g.clone() } else { lead.broadcast_to(g, &x.shape()) };
+    x.fused(&g, move |x, g| two * x * g, |x, g| x.mul(g).scale(two))
 }
 
 /// d/dx_i mean(x) = 1/n.

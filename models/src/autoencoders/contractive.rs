@@ -16,9 +16,10 @@
 //!   summing the rows gives the penalty, and because the rows were recorded,
 //!   the penalty's gradient with respect to the weights is one more ordinary
 //!   backward pass. This is what the engine exists for. By default all `H`
-//!   rows come from one batched sweep ([`gradtape::grad_batched`], cotangent
-//!   `j` one-hot on unit `j`); [`PenaltyMode::DoubleBackwardLoop`] takes them
-//!   one sweep per unit, as the tutorial's notebook does.
+//!   rows come from one batched sweep ([`gradtape::jacobian_rows`]: the
+//!   batched cotangents `j` one-hot on unit `j`, kept in structured form so
+//!   that the zeros are never multiplied); [`PenaltyMode::DoubleBackwardLoop`]
+//!   takes them one sweep per unit, as the tutorial's notebook does.
 //! - **in closed form**: for a sigmoid encoder `dh_j/dx = h_j (1 - h_j) W1[j, :]`,
 //!   so `||J||_F^2 = sum_j (h_j (1 - h_j))^2 sum_i W1_ji^2`.
 //!
@@ -29,7 +30,7 @@ use crate::init::Init;
 use crate::layers::Linear;
 use crate::losses::{mse, Reduction};
 use crate::params::{Bound, ParamId, Params};
-use gradtape::{grad, grad_batched, Element, Tensor, Var};
+use gradtape::{grad, jacobian_rows, Element, Tensor, Var};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::str::FromStr;
@@ -130,21 +131,13 @@ impl<T: Element> ContractiveAutoencoder<T> {
     }
 
     /// `sum_n ||dh_n/dx_n||_F^2` by double backward, all Jacobian rows in
-    /// one batched sweep: cotangent `j` is one-hot on hidden unit `j` for
-    /// every sample, so result `j` is row `j` of each sample's Jacobian.
+    /// one batched sweep ([`jacobian_rows`]): cotangent `j` is one-hot on
+    /// hidden unit `j` for every sample, so result `j` is row `j` of each
+    /// sample's Jacobian.
     /// `x` must be the variable `h` was computed from.
     pub fn penalty_by_batched_double_backward<'t>(&self, h: Var<'t, T>, x: Var<'t, T>) -> Var<'t, T> {
-        let (n, hidden) = (h.shape()[0], h.shape()[1]);
-        let units = Tensor::from_fill(&[hidden, n, hidden], |e| {
-            e.fill(T::zero());
-            for j in 0..hidden {
-                for s in 0..n {
-                    e[(j * n + s) * hidden + j] = T::one();
-                }
-            }
-        });
-        let rows = grad_batched(&[h], &[x], &[x.tape().constant(&units)], true)[0]; // [H, n, input]
-        rows.square().sum()
+        let rows = jacobian_rows(h, &[x], true)[0]; // [H, n, input]
+        rows.sum_squares()
     }
 
     /// The same penalty with one recorded gradient per hidden unit (the
@@ -154,7 +147,7 @@ impl<T: Element> ContractiveAutoencoder<T> {
         let mut total: Option<Var<'t, T>> = None;
         for j in 0..hidden {
             let row = grad(&[h.column(j).sum()], &[x], None, true)[0];
-            let sq = row.square().sum();
+            let sq = row.sum_squares();
             total = Some(match total {
                 Some(t) => t + sq,
                 None => sq,
