@@ -20,7 +20,7 @@
 use crate::element::Element;
 use crate::elementwise::parallel_threshold;
 use crate::reduce::{lane_sum, lane_sum2};
-use crate::shape::Shape;
+use crate::shape::{Shape, MAX_RANK};
 use rayon::prelude::*;
 
 /// Rows of a broadcast between a large tensor of shape `shape` (always
@@ -29,7 +29,11 @@ use rayon::prelude::*;
 #[derive(Debug)]
 pub(crate) struct Rows {
     /// Outer axes after merging, outermost first: (length, strides...).
-    outer: Vec<(usize, [usize; 2])>,
+    /// Inline (shapes have at most `MAX_RANK` axes), so that planning a
+    /// broadcast allocates nothing.
+    outer: [(usize, [usize; 2]); MAX_RANK],
+    /// How many entries of `outer` are in use.
+    n_outer: usize,
     /// Length of the innermost run.
     pub(crate) len: usize,
     /// Each operand's stride along the innermost run: 1 (contiguous) or 0
@@ -61,32 +65,39 @@ impl Rows {
     pub(crate) fn new(shape: &[usize], a: &[usize], b: &[usize]) -> Rows {
         let rank = shape.len();
         let (sa, sb) = (broadcast_strides(a, rank), broadcast_strides(b, rank));
-        // Innermost first while merging.
-        let mut axes: Vec<(usize, [usize; 2])> = Vec::with_capacity(rank);
+        // Merge innermost first, filling `axes` from the inside out.
+        let mut axes = [(0usize, [0usize; 2]); MAX_RANK];
+        let mut n: usize = 0;
         for k in (0..rank).rev() {
             let (d, s) = (shape[k], [sa[k], sb[k]]);
             if d == 1 {
                 continue;
             }
-            match axes.last_mut() {
+            match n.checked_sub(1).map(|last| &mut axes[last]) {
                 // This axis steps over exactly one run of the previous one,
                 // for both operands: the two are one axis.
                 Some((dl, sl)) if s[0] == sl[0] * *dl && s[1] == sl[1] * *dl => *dl *= d,
-                _ => axes.push((d, s)),
+                _ => {
+                    axes[n] = (d, s);
+                    n += 1;
+                }
             }
         }
-        let (len, inner) = if axes.is_empty() { (1, [0, 0]) } else { axes.remove(0) };
-        debug_assert!(inner.iter().all(|&s| s <= 1) || len == 1);
-        axes.reverse();
-        let count = axes.iter().map(|a| a.0).product();
-        Rows { outer: axes, len, inner: [inner[0].min(1), inner[1].min(1)], count }
+        let (len, inner) = if n == 0 { (1, [0, 0]) } else { axes[0] };
+        let n_outer = n.saturating_sub(1);
+        let mut outer = [(0usize, [0usize; 2]); MAX_RANK];
+        for (o, a) in outer.iter_mut().zip(axes[1..n.max(1)].iter().rev()) {
+            *o = *a;
+        }
+        let count = outer[..n_outer].iter().map(|a| a.0).product();
+        Rows { outer, n_outer, len, inner: [inner[0].min(1), inner[1].min(1)], count }
     }
 
     /// Where row `r` starts in each operand.
     #[inline]
     pub(crate) fn offsets(&self, mut r: usize) -> [usize; 2] {
         let mut off = [0, 0];
-        for &(d, s) in self.outer.iter().rev() {
+        for &(d, s) in self.outer[..self.n_outer].iter().rev() {
             let i = r % d;
             r /= d;
             off[0] += i * s[0];
@@ -98,7 +109,7 @@ impl Rows {
     /// Whether the outermost axis moves operand `k` (so that splitting it
     /// splits that operand into disjoint parts).
     fn outermost_moves(&self, k: usize) -> bool {
-        self.outer.first().is_some_and(|a| a.1[k] != 0)
+        self.n_outer > 0 && self.outer[0].1[k] != 0
     }
 
     /// Rows per task when the whole is worth splitting across threads.

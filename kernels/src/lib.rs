@@ -10,12 +10,14 @@
 //! - [`reduce`]: sum, mean, max over everything or one axis;
 //! - [`layout`]: transpose, broadcast, sum-to, select and slice;
 //! - [`matmul`]: matrix products through matrixmultiply, split over rayon;
-//! - [`pool`]: recycling of buffers, so a training loop stops allocating.
+//! - [`pool`]: recycling of buffers, so a training loop stops allocating;
+//! - [`denormal`]: flushing subnormal floats where they only cost time.
 //!
 //! Shape errors are programming errors and panic at the caller with the op
 //! and both shapes; functions that read outside data return `Result`.
 
 mod broadcast;
+pub mod denormal;
 pub mod element;
 pub mod elementwise;
 pub mod fastmath;

@@ -465,3 +465,31 @@ fn mismatched_parameters_and_gradients_panic_with_a_message() {
     let msg = panic_message(|| opt.clone().step(&mut [&mut b], &[Tensor::zeros(&[4])]));
     assert!(msg.contains("has shape [2, 3] but the parameter has shape [4]"), "{msg}");
 }
+
+#[test]
+fn adam_on_subnormal_gradients_leaves_the_parameters_exact_arithmetic_gives() {
+    // The update flushes subnormals (for speed). Gradients of 1e-20 square
+    // to subnormal second moments, and 3e-39 is subnormal itself; the
+    // parameters must come out bit for bit as the same f32 formula computed
+    // with subnormals kept.
+    let p0 = [0.5f32, -0.25, 1.0, 0.125];
+    let g = [1e-20f32, 3e-39, 0.01, -2e-19];
+    let mut param = Tensor::from_vec(p0.to_vec(), &[4]);
+    let mut opt = Adam::<f32>::new(1e-3);
+    let (mut p, mut m, mut v) = (p0, [0f32; 4], [0f32; 4]);
+    for step in 1..=50 {
+        opt.step(&mut [&mut param], &[Tensor::from_vec(g.to_vec(), &[4])]);
+        let t = step as f64;
+        let step_size = (1e-3 / (1.0 - 0.9f64.powf(t))) as f32;
+        let bc2_sqrt = ((1.0 - 0.999f64.powf(t)).sqrt()) as f32;
+        for i in 0..4 {
+            m[i] = 0.9f32 * m[i] + (1.0f64 - 0.9) as f32 * g[i];
+            v[i] = 0.999f32 * v[i] + (1.0f64 - 0.999) as f32 * g[i] * g[i];
+            p[i] -= step_size * (m[i] / (v[i].sqrt() / bc2_sqrt + 1e-8f32));
+        }
+    }
+    assert!(v[0] > 0.0 && v[0] < f32::MIN_POSITIVE, "the reference really went subnormal: {}", v[0]);
+    for i in 0..4 {
+        assert_eq!(param.data()[i].to_bits(), p[i].to_bits(), "element {i}: {} vs {}", param.data()[i], p[i]);
+    }
+}

@@ -8,6 +8,7 @@
 //! `1 - beta^t` corrects that.
 
 use super::{check_lr, check_pairs, check_state, numbered, reject_unknown, Optimizer};
+use gradtape_kernels::denormal::FlushDenormals;
 use gradtape_kernels::{Element, Tensor};
 
 /// Adam with PyTorch's defaults and exact update rule.
@@ -165,6 +166,10 @@ impl<T: Element> Optimizer<T> for Adam<T> {
         let wd = T::of(self.weight_decay);
         let decay = self.weight_decay != 0.0;
 
+        // Converged models drive the moments into subnormal range, where
+        // every operation stalls; flushing them cannot move the update (see
+        // `gradtape_kernels::denormal`).
+        let _flush = FlushDenormals::new();
         for (((p, g), m), v) in params.iter_mut().zip(grads).zip(&mut self.m).zip(&mut self.v) {
             // One pass: read p, g, m, v once, write p, m, v (in place unless
             // the storage is shared).

@@ -5,6 +5,7 @@
 //! steps which agree build up speed and steps which disagree cancel out.
 
 use super::{check_lr, check_pairs, check_state, numbered, reject_unknown, Optimizer};
+use gradtape_kernels::denormal::FlushDenormals;
 use gradtape_kernels::{Element, Tensor};
 
 /// Stochastic gradient descent with PyTorch's exact semantics.
@@ -138,6 +139,8 @@ impl<T: Element> Optimizer<T> for Sgd<T> {
         let lr = T::of(self.lr);
         let wd = T::of(self.weight_decay);
         let decay = self.weight_decay != 0.0;
+        // See `Adam::step`: subnormal momentum only costs time.
+        let _flush = FlushDenormals::new();
 
         if self.momentum == 0.0 {
             for (p, g) in params.iter_mut().zip(grads) {
