@@ -151,10 +151,12 @@ impl<T: Element> Tensor<T> {
     /// A mask of ones (with probability `p_one`) and zeros drawn from `rng`.
     pub fn bernoulli_with(shape: &[usize], p_one: f64, rng: &mut impl Rng) -> Self {
         assert!((0.0..=1.0).contains(&p_one), "bernoulli: p = {p_one} is not a probability");
-        let data = (0..numel(shape))
-            .map(|_| if rng.random::<f64>() < p_one { T::one() } else { T::zero() })
-            .collect();
-        Self::from_vec(data, shape)
+        // Into a recycled buffer: a dropout or noise mask is drawn every step.
+        Self::from_fill(shape, |out| {
+            for o in out {
+                *o = if rng.random::<f64>() < p_one { T::one() } else { T::zero() };
+            }
+        })
     }
 
     /// The axis lengths.
