@@ -341,7 +341,10 @@ pub(crate) fn sweep<T: Element, A: Algebra<T>>(
     // Forward pass over the tape: which nodes depend on some input?
     let Some((lo, depends)) = dependents(tape, inputs, hi) else { return result };
     let n = hi - lo + 1;
-    let is_input = |i: usize| inputs.contains(&i);
+    let mut is_input = vec![false; n];
+    for &i in inputs.iter().filter(|&&i| i >= lo && i <= hi) {
+        is_input[i - lo] = true;
+    }
     let needed = |p: usize| p >= lo && depends[p - lo];
 
     // One slot per node in range; a slot is emptied when its node is visited.
@@ -373,7 +376,7 @@ pub(crate) fn sweep<T: Element, A: Algebra<T>>(
         let Some(g) = grads[i - lo].take() else {
             continue;
         };
-        if is_input(i) {
+        if is_input[i - lo] {
             for (k, &x) in inputs.iter().enumerate() {
                 if x == i {
                     result[k] = Some(g.clone());

@@ -18,7 +18,7 @@
 //! summed onto its single number.
 
 use crate::element::Element;
-use crate::elementwise::parallel_threshold;
+use crate::elementwise::{map_wide, parallel_threshold, zip_wide};
 use crate::reduce::{lane_sum, lane_sum2};
 use crate::shape::{Shape, MAX_RANK};
 use rayon::prelude::*;
@@ -146,23 +146,9 @@ pub(crate) fn zip_rows<T: Element>(
     for_each_row(rows, out, |r, o| {
         let [oa, ob] = rows.offsets(r);
         match rows.inner {
-            [1, 1] => {
-                for ((o, &x), &y) in o.iter_mut().zip(&a[oa..oa + len]).zip(&b[ob..ob + len]) {
-                    *o = f(x, y);
-                }
-            }
-            [0, 1] => {
-                let x = a[oa];
-                for (o, &y) in o.iter_mut().zip(&b[ob..ob + len]) {
-                    *o = f(x, y);
-                }
-            }
-            [1, 0] => {
-                let y = b[ob];
-                for (o, &x) in o.iter_mut().zip(&a[oa..oa + len]) {
-                    *o = f(x, y);
-                }
-            }
+            [1, 1] => zip_wide(&a[oa..oa + len], &b[ob..ob + len], o, &f),
+            [0, 1] => map_wide(&b[ob..ob + len], o, &|y| f(a[oa], y)),
+            [1, 0] => map_wide(&a[oa..oa + len], o, &|x| f(x, b[ob])),
             _ => o.fill(f(a[oa], b[ob])),
         }
     });
