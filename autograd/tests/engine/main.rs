@@ -1,0 +1,8 @@
+//! The engine's integration tests: the public API, batched cotangents, Jacobian rows.
+//!
+//! One test binary per crate: each separate file under tests/ would be
+//! compiled and linked as a program of its own, which dominated CI's time.
+
+mod batched;
+mod grad_api;
+mod jacobian_rows;

@@ -1,0 +1,7 @@
+//! Tests of the command-line program and the pictures it draws.
+//!
+//! One test binary per crate: each separate file under tests/ would be
+//! compiled and linked as a program of its own, which dominated CI's time.
+
+mod cli;
+mod pictures;
