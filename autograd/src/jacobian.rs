@@ -31,6 +31,26 @@
 //! dense seed (bit for bit when the arithmetic is the same; the tests check
 //! it). With `create_graph` every step is recorded, and the rows can be
 //! differentiated again.
+//!
+//! ## Rows that are never written out
+//!
+//! When the structure lasts all the way down to the input, as it does for a
+//! layer `h = act(x W^T + b)` differentiated with respect to `x`, the rows
+//! are an outer product per hidden unit: `rows[l, i, c] = d[l, i] b[l, c]`
+//! with `d = D^T` (`[H, m]`) and `b = op(B)^T` (`[H, K]`).
+//! [`jacobian_rows_factored`] hands back the two factors instead of their
+//! `H m K` products, and [`JacobianRows::sum_squares`] takes the squared
+//! Frobenius norm from them:
+//!
+//! ```text
+//! sum_{l,i,c} (d[l,i] b[l,c])^2 = sum_l (sum_i d[l,i]^2) (sum_c b[l,c]^2)
+//! ```
+//!
+//! `H (m + K)` multiplications instead of `H m K`, and, since the factors are
+//! recorded variables, just as differentiable. The factors are still what
+//! the backward sweep computed (the activation's backward rule applied to
+//! the seed, and the weight the product read); nothing about the activation
+//! is assumed.
 
 use crate::algebra::Algebra;
 use crate::grad::{dependents, sweep, vjp};
@@ -87,6 +107,100 @@ fn zero_rows<T: Element>(tape: &Tape<T>, out_shape: &[usize], x: usize) -> Tenso
     Tensor::zeros(&Lead(Shape::from_slice(&[h])).shape(&tape.value(x).dims()))
 }
 
+/// The rows of a Jacobian as [`jacobian_rows_factored`] returns them.
+#[derive(Clone, Copy, Debug)]
+pub enum JacobianRows<'t, T: Element> {
+    /// `rows[l, i, c] = d[l, i] * b[l, c]`, with `d` of shape `[H, m]` and
+    /// `b` of shape `[H, K]`: the rows of a product `A op(B)` with respect to
+    /// `A = input` (`[m, K]`), never multiplied out.
+    Outer { d: Var<'t, T>, b: Var<'t, T> },
+    /// The rows written out, shape `[H, input's shape...]`.
+    Dense(Var<'t, T>),
+}
+
+impl<'t, T: Element> JacobianRows<'t, T> {
+    /// The rows written out: shape `[H, input's shape...]`, equal to what
+    /// [`jacobian_rows`] returns.
+    pub fn dense(&self) -> Var<'t, T> {
+        match *self {
+            JacobianRows::Outer { d, b } => {
+                let (h, m, k) = (d.shape()[0], d.shape()[1], b.shape()[1]);
+                d.reshape(&[h, m, 1]) * b.reshape(&[h, 1, k])
+            }
+            JacobianRows::Dense(rows) => rows,
+        }
+    }
+
+    /// The sum of the squares of every row entry, `||J||_F^2` summed over
+    /// the samples; for the outer-product form
+    /// `sum_l (sum_i d[l,i]^2) (sum_c b[l,c]^2)`, without writing the rows.
+    pub fn sum_squares(&self) -> Var<'t, T> {
+        match *self {
+            JacobianRows::Outer { d, b } => {
+                (d.square().sum_axis(1, false) * b.square().sum_axis(1, false)).sum()
+            }
+            JacobianRows::Dense(rows) => rows.sum_squares(),
+        }
+    }
+}
+
+/// The rows of [`jacobian_rows`] for one input, kept as an outer product of
+/// two factors when the structured sweep reaches `input` through a matrix
+/// product with nothing after it ([`JacobianRows::Outer`]), written out
+/// otherwise ([`JacobianRows::Dense`]). `jacobian_rows_factored(y, x,
+/// g).dense()` equals `jacobian_rows(y, &[x], g)[0]`.
+#[track_caller]
+pub fn jacobian_rows_factored<'t, T: Element>(
+    output: Var<'t, T>,
+    input: Var<'t, T>,
+    create_graph: bool,
+) -> JacobianRows<'t, T> {
+    output.same_tape(&input, "jacobian_rows_factored");
+    let tape = output.tape;
+    let out_shape = output.shape();
+    assert!(
+        !out_shape.is_empty(),
+        "jacobian_rows_factored: the output must have at least one axis, got a scalar"
+    );
+    let zeros = || zero_rows(tape, &out_shape, input.id);
+    if create_graph {
+        match factored_in(tape, output.id, input.id, |id| Var { tape, id }, |t| tape.constant(&t)) {
+            Factored::Outer { d, b } => JacobianRows::Outer { d, b },
+            Factored::Dense(rows) => JacobianRows::Dense(rows.unwrap_or_else(|| tape.constant(&zeros()))),
+        }
+    } else {
+        match factored_in(tape, output.id, input.id, |id| tape.value(id), |t| t) {
+            Factored::Outer { d, b } => JacobianRows::Outer { d: tape.constant(&d), b: tape.constant(&b) },
+            Factored::Dense(rows) => JacobianRows::Dense(tape.constant(&rows.unwrap_or_else(zeros))),
+        }
+    }
+}
+
+/// What [`factored_in`] found, in either algebra.
+enum Factored<A> {
+    Outer { d: A, b: A },
+    Dense(Option<A>),
+}
+
+/// The structured sweep; if it ends at `input` with an outer product, the
+/// factors, else the ordinary sweep carries on to the dense rows.
+fn factored_in<T: Element, A: Algebra<T>>(
+    tape: &Tape<T>,
+    output: usize,
+    input: usize,
+    fetch: impl Fn(usize) -> A,
+    lift: impl Fn(Tensor<T>) -> A,
+) -> Factored<A> {
+    let (ids, mut cotangents) = diagonal_phase(tape, output, &[input], &fetch, &lift);
+    if ids == [input] && matches!(cotangents[0], Cotangent::Outer { .. }) {
+        if let Some(Cotangent::Outer { d, b }) = cotangents.pop() {
+            return Factored::Outer { d, b };
+        }
+    }
+    let dense = cotangents.into_iter().map(Cotangent::dense).collect();
+    Factored::Dense(finish(tape, output, &ids, dense, &[input], fetch).pop().flatten())
+}
+
 /// The two phases, in either algebra: the structured sweep down from the
 /// output, then the ordinary batched sweep from wherever the structure
 /// ended. `lift` turns a tensor into a constant of the algebra.
@@ -97,13 +211,52 @@ fn rows_in<T: Element, A: Algebra<T>>(
     fetch: impl Fn(usize) -> A,
     lift: impl Fn(Tensor<T>) -> A,
 ) -> Vec<Option<A>> {
-    let (ids, seeds) = diagonal_phase(tape, output, inputs, &fetch, &lift);
+    let (ids, cotangents) = diagonal_phase(tape, output, inputs, &fetch, &lift);
+    let seeds = cotangents.into_iter().map(Cotangent::dense).collect();
+    finish(tape, output, &ids, seeds, inputs, fetch)
+}
+
+/// The ordinary batched sweep from the frontier `ids` with the dense
+/// cotangents `seeds`, down to `inputs`.
+fn finish<T: Element, A: Algebra<T>>(
+    tape: &Tape<T>,
+    output: usize,
+    ids: &[usize],
+    seeds: Vec<A>,
+    inputs: &[usize],
+    fetch: impl Fn(usize) -> A,
+) -> Vec<Option<A>> {
     let h = tape.value(output).shape().last().copied().unwrap_or(1);
-    sweep(tape, &ids, seeds, inputs, fetch, Lead(Shape::from_slice(&[h])))
+    sweep(tape, ids, seeds, inputs, fetch, Lead(Shape::from_slice(&[h])))
+}
+
+/// A batched cotangent on the frontier of the structured sweep: written out,
+/// or as the outer product `G[l, i, c] = d[l, i] b[l, c]` left by a matrix
+/// product.
+enum Cotangent<A> {
+    Dense(A),
+    Outer { d: A, b: A },
+}
+
+impl<A> Cotangent<A> {
+    /// The cotangent written out: `d[l, i, 1] * b[l, 1, c]` for the outer
+    /// product.
+    fn dense<T: Element>(self) -> A
+    where
+        A: Algebra<T>,
+    {
+        match self {
+            Cotangent::Dense(g) => g,
+            Cotangent::Outer { d, b } => {
+                let (h, m, k) = (d.shape()[0], d.shape()[1], b.shape()[1]);
+                d.reshape(&[h, m, 1]).mul(&b.reshape(&[h, 1, k]))
+            }
+        }
+    }
 }
 
 /// Sweeps the diagonal form `D` of the identity seed down from `output` for
-/// as long as the structure lasts. Returns the frontier: nodes and the dense
+/// as long as the structure lasts. Returns the frontier: nodes and the
 /// batched cotangents the ordinary sweep must continue from.
 fn diagonal_phase<T: Element, A: Algebra<T>>(
     tape: &Tape<T>,
@@ -111,8 +264,8 @@ fn diagonal_phase<T: Element, A: Algebra<T>>(
     inputs: &[usize],
     fetch: &impl Fn(usize) -> A,
     lift: &impl Fn(Tensor<T>) -> A,
-) -> (Vec<usize>, Vec<A>) {
-    let mut frontier: (Vec<usize>, Vec<A>) = (Vec::new(), Vec::new());
+) -> (Vec<usize>, Vec<Cotangent<A>>) {
+    let mut frontier: (Vec<usize>, Vec<Cotangent<A>>) = (Vec::new(), Vec::new());
     let Some((lo, depends)) = dependents(tape, inputs, output) else { return frontier };
     let needed = |p: usize| p >= lo && depends[p - lo];
     if !needed(output) {
@@ -132,7 +285,7 @@ fn diagonal_phase<T: Element, A: Algebra<T>>(
         if inputs.contains(&i) {
             // The input's own rows; the ordinary sweep carries on from here
             // if the input also depends on another input.
-            push(&mut frontier, i, densify(&d, h, lift));
+            push(&mut frontier, i, Cotangent::Dense(densify(&d, h, lift)));
         } else if is_elementwise(&op) && needed_operands().all(|p| shape_of(p) == node_shape) {
             // d(out)/d(in) is diagonal: apply the ordinary rule to D.
             for (p, dp) in vjp(op, i, &d, fetch, &needed, &Lead::none()).into_iter().flatten() {
@@ -145,7 +298,7 @@ fn diagonal_phase<T: Element, A: Algebra<T>>(
         } else if let Some((a, rows)) = through_product(&op, &d, fetch, &needed, &shape_of) {
             push(&mut frontier, a, rows);
         } else {
-            push(&mut frontier, i, densify(&d, h, lift));
+            push(&mut frontier, i, Cotangent::Dense(densify(&d, h, lift)));
         }
     }
     frontier
@@ -189,25 +342,22 @@ fn is_elementwise<T>(op: &Op<T>) -> bool {
 ///
 /// `dA[l, i, c] = sum_k δ_lk D[i, k] op(B)^T[k, c] = D[i, l] op(B)^T[l, c]`,
 ///
-/// as the broadcast product `D^T[l, i, 1] * op(B)^T[l, 1, c]`.
+/// kept as its two factors `D^T` (`[H, m]`) and `op(B)^T` (`[H, K]`).
 fn through_product<T: Element, A: Algebra<T>>(
     op: &Op<T>,
     d: &A,
     fetch: &impl Fn(usize) -> A,
     needed: &impl Fn(usize) -> bool,
     shape_of: &impl Fn(usize) -> Shape,
-) -> Option<(usize, A)> {
+) -> Option<(usize, Cotangent<A>)> {
     let Op::MatMul { a, b, ta: false, tb } = *op else { return None };
     let (sa, sb) = (shape_of(a), shape_of(b));
     if !needed(a) || needed(b) || sa.len() != 2 || sb.len() != 2 {
         return None;
     }
-    let (m, h) = (d.shape()[0], d.shape()[1]);
     // op(B)^T is B itself when the product read B transposed.
     let b_rows = if tb { fetch(b) } else { fetch(b).transpose() }; // [H, K]
-    let k = b_rows.shape()[1];
-    let d_t = d.transpose().reshape(&[h, m, 1]);
-    Some((a, d_t.mul(&b_rows.reshape(&[h, 1, k]))))
+    Some((a, Cotangent::Outer { d: d.transpose(), b: b_rows }))
 }
 
 /// The dense batched cotangent `E ⊙ D` (`E[l, ..., k] = δ_lk`) of shape
@@ -240,9 +390,10 @@ mod tests {
         let w = tape.param(&Tensor::normal(&[3, 6], 0.0, 1.0, 2));
         let b = tape.param(&Tensor::normal(&[3], 0.0, 1.0, 3));
         let h = (x.matmul_t(w, false, true) + b).sigmoid();
-        let (ids, seeds) = diagonal_phase(&tape, h.id, &[x.id], &|id| tape.value(id), &|t| t);
+        let (ids, mut seeds) = diagonal_phase(&tape, h.id, &[x.id], &|id| tape.value(id), &|t| t);
         assert_eq!(ids, vec![x.id]);
-        assert_eq!(seeds[0].shape(), &[3, 4, 6]);
+        let Some(Cotangent::Outer { d, b }) = seeds.pop() else { panic!("expected the outer-product form") };
+        assert_eq!((d.shape(), b.shape()), (&[3usize, 4][..], &[3usize, 6][..]));
     }
 
     #[test]
@@ -251,8 +402,9 @@ mod tests {
         let x = tape.param(&Tensor::uniform(&[2, 3], -1.0, 1.0, 1));
         let r = x.reshape(&[3, 2]);
         let y = r.tanh();
-        let (ids, seeds) = diagonal_phase(&tape, y.id, &[x.id], &|id| tape.value(id), &|t| t);
+        let (ids, mut seeds) = diagonal_phase(&tape, y.id, &[x.id], &|id| tape.value(id), &|t| t);
         assert_eq!(ids, vec![r.id]);
-        assert_eq!(seeds[0].shape(), &[2, 3, 2]);
+        let Some(Cotangent::Dense(g)) = seeds.pop() else { panic!("expected a dense cotangent") };
+        assert_eq!(g.shape(), &[2, 3, 2]);
     }
 }

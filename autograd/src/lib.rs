@@ -40,5 +40,5 @@ pub mod tape;
 pub use algebra::Algebra;
 pub use grad::{grad, grad_batched, grad_values, grad_values_batched, Gradients};
 pub use gradtape_kernels::{Element, Shape, Tensor};
-pub use jacobian::jacobian_rows;
+pub use jacobian::{jacobian_rows, jacobian_rows_factored, JacobianRows};
 pub use tape::{Tape, Var};

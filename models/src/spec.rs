@@ -186,6 +186,7 @@ impl ModelSpec {
         let widths: Vec<String> = self.widths.iter().map(|w| w.to_string()).collect();
         let penalty = match self.penalty {
             PenaltyMode::DoubleBackward => "double-backward",
+            PenaltyMode::DoubleBackwardRows => "double-backward-rows",
             PenaltyMode::DoubleBackwardLoop => "double-backward-loop",
             PenaltyMode::ClosedForm => "closed-form",
         };

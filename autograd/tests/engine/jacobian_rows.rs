@@ -1,7 +1,10 @@
 //! `jacobian_rows` (the identity seed kept in structured form) against the
 //! dense batched sweep it replaces: `grad_batched` with the one-hot seeds.
 
-use gradtape::{grad_batched, grad_values, grad_values_batched, jacobian_rows, Tape, Tensor, Var};
+use gradtape::{
+    grad_batched, grad_values, grad_values_batched, jacobian_rows, jacobian_rows_factored, JacobianRows,
+    Tape, Tensor, Var,
+};
 
 type Func = Box<dyn for<'t> Fn(&[Var<'t, f64>]) -> Var<'t, f64>>;
 
@@ -151,4 +154,56 @@ fn a_scalar_output_is_refused() {
     let tape = Tape::<f64>::new();
     let x = tape.param(&Tensor::ones(&[2]));
     let _ = jacobian_rows(x.sum(), &[x], false);
+}
+
+#[test]
+fn factored_rows_written_out_equal_the_rows_bit_for_bit() {
+    // Every single-input case: the factored form, written out, is exactly
+    // what jacobian_rows returns; the layer-shaped cases stay factored.
+    let data = inputs();
+    for (name, func, wrt) in cases() {
+        for create_graph in [false, true] {
+            let tape = Tape::new();
+            let v = leaves(&tape, &data);
+            let out = func(&v);
+            let x = v[wrt[0]];
+            let factored = jacobian_rows_factored(out, x, create_graph);
+            let expect_outer = matches!(name, "sigmoid_layer" | "plain_product" | "weight_and_bias");
+            assert_eq!(matches!(factored, JacobianRows::Outer { .. }), expect_outer, "{name}");
+            let rows = jacobian_rows(out, &[x], create_graph)[0].value();
+            let diff = factored.dense().value().max_abs_diff(&rows);
+            assert!(diff == 0.0, "{name} (create_graph {create_graph}): differs by {diff}");
+        }
+    }
+}
+
+#[test]
+fn the_factored_sum_of_squares_and_its_gradient_match_the_written_out_rows() {
+    // The contractive penalty once from the factors, once from the rows
+    // written out, then differentiated with respect to weight and bias.
+    let data = inputs();
+    for act in ["sigmoid", "tanh", "softplus"] {
+        let penalty_and_grads = |factored: bool| {
+            let tape = Tape::new();
+            let v = leaves(&tape, &data);
+            let x = tape.constant(&data.x);
+            let pre = x.matmul_t(v[1], false, true) + v[2];
+            let h = match act {
+                "sigmoid" => pre.sigmoid(),
+                "tanh" => pre.tanh(),
+                _ => pre.softplus(),
+            };
+            let rows = jacobian_rows_factored(h, x, true);
+            assert!(matches!(rows, JacobianRows::Outer { .. }), "{act}");
+            let pen = if factored { rows.sum_squares() } else { rows.dense().sum_squares() };
+            (pen.item(), grad_values(&[pen], &[v[1], v[2]], None))
+        };
+        let (p1, g1) = penalty_and_grads(true);
+        let (p2, g2) = penalty_and_grads(false);
+        assert!((p1 - p2).abs() <= 1e-13 * p2.abs(), "{act}: {p1} vs {p2}");
+        for (a, b) in g1.iter().zip(&g2) {
+            let scale = b.data().iter().fold(1e-300f64, |m, v| m.max(v.abs()));
+            assert!(a.max_abs_diff(b) / scale <= 1e-12, "{act}: {}", a.max_abs_diff(b) / scale);
+        }
+    }
 }

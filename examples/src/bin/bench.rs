@@ -7,7 +7,8 @@
 //!
 //! Workloads: the training workloads of the PyTorch peer script (`toy`,
 //! `cae_notebook`, `deep_ae`, `cae_mnist`, `cae_mnist_closed`, `vae`, `dae`;
-//! see `gradtape_examples::workloads`), `gemm_256x784x128`, `gemm` (square
+//! see `gradtape_examples::workloads`), `cae_mnist_rows` (ours alone: the
+//! penalty with the Jacobian rows written out), `gemm_256x784x128`, `gemm` (square
 //! products), `op_overhead`
 //! (nanoseconds per recorded op, forward plus backward, on tiny tensors),
 //! `elementwise` and `gemm_threshold` (the serial-versus-parallel

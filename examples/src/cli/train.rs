@@ -65,7 +65,8 @@ pub struct TrainArgs {
     /// Masking-noise rate (denoising).
     #[arg(long, allow_negative_numbers = true)]
     pub noise: Option<f64>,
-    /// Contractive penalty: double-backward or closed-form.
+    /// Contractive penalty: double-backward, double-backward-rows,
+    /// double-backward-loop or closed-form.
     #[arg(long)]
     pub penalty: Option<String>,
     /// Use only the first N training images.

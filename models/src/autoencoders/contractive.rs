@@ -30,7 +30,7 @@ use crate::init::Init;
 use crate::layers::Linear;
 use crate::losses::{mse, Reduction};
 use crate::params::{Bound, ParamId, Params};
-use gradtape::{grad, jacobian_rows, Element, Tensor, Var};
+use gradtape::{grad, jacobian_rows, jacobian_rows_factored, Element, Tensor, Var};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::str::FromStr;
@@ -38,8 +38,11 @@ use std::str::FromStr;
 /// How the Jacobian penalty is computed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PenaltyMode {
-    /// The Jacobian's rows by one batched `create_graph` sweep.
+    /// The Jacobian's rows by one batched `create_graph` sweep, kept as
+    /// outer-product factors where the sweep leaves them so.
     DoubleBackward,
+    /// The same sweep with every row written out before squaring.
+    DoubleBackwardRows,
     /// The Jacobian's rows by one `create_graph` sweep per hidden unit.
     DoubleBackwardLoop,
     /// `sum_j (h_j(1-h_j))^2 sum_i W_ji^2`.
@@ -51,10 +54,12 @@ impl FromStr for PenaltyMode {
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
             "double-backward" | "autodiff" => Ok(PenaltyMode::DoubleBackward),
+            "double-backward-rows" | "rows" => Ok(PenaltyMode::DoubleBackwardRows),
             "double-backward-loop" | "loop" => Ok(PenaltyMode::DoubleBackwardLoop),
             "closed-form" | "closed" => Ok(PenaltyMode::ClosedForm),
             _ => Err(format!(
-                "unknown penalty mode '{s}'; expected double-backward, double-backward-loop or closed-form"
+                "unknown penalty mode '{s}'; expected double-backward, double-backward-rows, double-backward-loop \
+                 or closed-form"
             )),
         }
     }
@@ -131,13 +136,22 @@ impl<T: Element> ContractiveAutoencoder<T> {
     }
 
     /// `sum_n ||dh_n/dx_n||_F^2` by double backward, all Jacobian rows in
-    /// one batched sweep ([`jacobian_rows`]): cotangent `j` is one-hot on
-    /// hidden unit `j` for every sample, so result `j` is row `j` of each
-    /// sample's Jacobian.
+    /// one batched sweep ([`jacobian_rows_factored`]): cotangent `j` is
+    /// one-hot on hidden unit `j` for every sample, so result `j` is row `j`
+    /// of each sample's Jacobian. For this one-layer encoder the sweep ends
+    /// with the rows as outer products `d[j, n] W[j, :]`, and the sum of
+    /// squares is taken from the two factors without writing the
+    /// `[H, n, input]` rows out.
     /// `x` must be the variable `h` was computed from.
     pub fn penalty_by_batched_double_backward<'t>(&self, h: Var<'t, T>, x: Var<'t, T>) -> Var<'t, T> {
-        let rows = jacobian_rows(h, &[x], true)[0]; // [H, n, input]
-        rows.sum_squares()
+        jacobian_rows_factored(h, x, true).sum_squares()
+    }
+
+    /// The same sweep with the rows written out (`[H, n, input]`) before
+    /// they are squared and summed: what the penalty costs without the
+    /// factored form.
+    pub fn penalty_by_written_out_rows<'t>(&self, h: Var<'t, T>, x: Var<'t, T>) -> Var<'t, T> {
+        jacobian_rows(h, &[x], true)[0].sum_squares()
     }
 
     /// The same penalty with one recorded gradient per hidden unit (the
@@ -223,6 +237,7 @@ impl<T: Element> Autoencoder<T> for ContractiveAutoencoder<T> {
         let n = T::of(x.shape()[0] as f64);
         let pen = match self.penalty {
             PenaltyMode::DoubleBackward => self.penalty_by_batched_double_backward(h, x),
+            PenaltyMode::DoubleBackwardRows => self.penalty_by_written_out_rows(h, x),
             PenaltyMode::DoubleBackwardLoop => self.penalty_by_double_backward(h, x),
             PenaltyMode::ClosedForm => self.penalty_closed_form(p, h),
         } / n;
@@ -232,6 +247,7 @@ impl<T: Element> Autoencoder<T> for ContractiveAutoencoder<T> {
     fn describe(&self) -> String {
         let mode = match self.penalty {
             PenaltyMode::DoubleBackward => "by batched double backward",
+            PenaltyMode::DoubleBackwardRows => "by batched double backward, rows written out",
             PenaltyMode::DoubleBackwardLoop => "by double backward, one sweep per unit",
             PenaltyMode::ClosedForm => "in closed form",
         };

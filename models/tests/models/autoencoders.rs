@@ -59,7 +59,12 @@ fn regularized_and_denoising_losses_fall() {
 #[test]
 fn contractive_loss_falls_with_either_penalty() {
     let (train, _) = small_split(256, 0);
-    for penalty in [PenaltyMode::ClosedForm, PenaltyMode::DoubleBackward, PenaltyMode::DoubleBackwardLoop] {
+    for penalty in [
+        PenaltyMode::ClosedForm,
+        PenaltyMode::DoubleBackward,
+        PenaltyMode::DoubleBackwardRows,
+        PenaltyMode::DoubleBackwardLoop,
+    ] {
         let config = ContractiveConfig { hidden: 16, penalty, ..ContractiveConfig::default() };
         let mut model = ContractiveAutoencoder::<f32>::new(&config, 0);
         let (before, after) = loss_before_and_after(&mut model, 3e-3, 32, 12, &train);
@@ -89,21 +94,21 @@ fn contractive_penalties_by_double_backward_and_closed_form_agree() {
     let by_autodiff = model.penalty_by_double_backward(h, xv);
     let closed = model.penalty_closed_form(&p, h);
     let batched = model.penalty_by_batched_double_backward(h, xv);
-    let (a, c, b) = (by_autodiff.item(), closed.item(), batched.item());
+    let rows = model.penalty_by_written_out_rows(h, xv);
+    let (a, c, b, r) = (by_autodiff.item(), closed.item(), batched.item(), rows.item());
     assert!((a - c).abs() <= 1e-10 * c.abs(), "penalties {a} vs {c}");
     assert!((b - a).abs() <= 1e-12 * a.abs(), "batched {b} vs loop {a}");
+    assert!((r - a).abs() <= 1e-12 * a.abs(), "written-out rows {r} vs loop {a}");
     let ga = grad_values(&[by_autodiff], p.vars(), None);
     let gc = grad_values(&[closed], p.vars(), None);
     let gb = grad_values(&[batched], p.vars(), None);
-    for (i, ((a, c), b)) in ga.iter().zip(&gc).zip(&gb).enumerate() {
+    let gr = grad_values(&[rows], p.vars(), None);
+    for (i, (((a, c), b), r)) in ga.iter().zip(&gc).zip(&gb).zip(&gr).enumerate() {
+        let name = &model.params().names()[i];
         let scale = c.data().iter().fold(1e-30f64, |m, v| m.max(v.abs()));
-        assert!(a.max_abs_diff(c) <= 1e-10 * scale, "{}: {}", model.params().names()[i], a.max_abs_diff(c));
-        assert!(
-            b.max_abs_diff(a) <= 1e-12 * scale,
-            "batched {}: {}",
-            model.params().names()[i],
-            b.max_abs_diff(a)
-        );
+        assert!(a.max_abs_diff(c) <= 1e-10 * scale, "{name}: {}", a.max_abs_diff(c));
+        assert!(b.max_abs_diff(a) <= 1e-12 * scale, "batched {name}: {}", b.max_abs_diff(a));
+        assert!(r.max_abs_diff(a) <= 1e-12 * scale, "written-out rows {name}: {}", r.max_abs_diff(a));
     }
     // The mean Jacobian norm is the square root of the per-sample penalty.
     let per_sample_mean = model.mean_jacobian_norm(&x);
