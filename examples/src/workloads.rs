@@ -6,6 +6,7 @@
 
 use crate::timing::rate;
 use gradtape::{Tape, Tensor};
+use gradtape_kernels::workers::on_worker;
 use gradtape_models::autoencoders::*;
 use gradtape_models::data::MnistSplit;
 use gradtape_models::optim::{Adam, Optimizer, Sgd};
@@ -52,19 +53,22 @@ fn time_training(
     seconds: f64,
     warmup: usize,
 ) -> (f64, f64) {
-    let mut tape = Tape::with_capacity(1024);
-    let mut step = 0usize;
     let units = if per_sample { data[0].shape()[0] as f64 } else { 1.0 };
-    rate(
-        || {
-            let batch = &data[step % data.len()];
-            step += 1;
-            train_step(model, opt, &mut tape, batch, step as u64)
-        },
-        units,
-        seconds,
-        warmup,
-    )
+    // On a rayon worker, as `fit` trains (see gradtape_kernels::workers).
+    on_worker(|| {
+        let mut tape = Tape::with_capacity(1024);
+        let mut step = 0usize;
+        rate(
+            || {
+                let batch = &data[step % data.len()];
+                step += 1;
+                train_step(model, opt, &mut tape, batch, step as u64)
+            },
+            units,
+            seconds,
+            warmup,
+        )
+    })
 }
 
 /// 25-10-25 on the 5x5 zero digit, Adam 1e-2, one sample per step.

@@ -27,6 +27,7 @@ pub mod pool;
 pub mod reduce;
 pub mod shape;
 pub mod tensor;
+pub mod workers;
 
 pub use element::Element;
 pub use shape::{broadcast_shapes, Shape};

@@ -22,6 +22,7 @@ use crate::autoencoders::{Autoencoder, StepCtx};
 use crate::data::{Batches, Dataset, LastBatch};
 use crate::optim::Optimizer;
 use gradtape::{grad_values, Tape, Tensor};
+use gradtape_kernels::workers::on_worker;
 use std::time::Instant;
 
 /// Settings of a training run.
@@ -142,6 +143,10 @@ pub fn evaluate<M: Autoencoder<f32> + ?Sized>(
 /// Trains epochs `start_epoch + 1 ..= config.epochs` (pass 0 to start
 /// fresh, or the number of epochs already done to resume) and returns their
 /// statistics. `on_progress` sees every batch and epoch.
+///
+/// The loop runs on one of rayon's workers ([`on_worker`]), so that the
+/// serial work between parallel passes does not compete with idle workers
+/// for the cores.
 pub fn fit<M: Autoencoder<f32> + ?Sized>(
     model: &mut M,
     opt: &mut dyn Optimizer<f32>,
@@ -149,7 +154,20 @@ pub fn fit<M: Autoencoder<f32> + ?Sized>(
     test: &Dataset,
     config: &TrainConfig,
     start_epoch: usize,
-    on_progress: &mut dyn FnMut(Progress<'_>),
+    on_progress: &mut (dyn FnMut(Progress<'_>) + Send),
+) -> History {
+    on_worker(|| fit_here(model, opt, train, test, config, start_epoch, on_progress))
+}
+
+/// [`fit`] on the calling thread.
+fn fit_here<M: Autoencoder<f32> + ?Sized>(
+    model: &mut M,
+    opt: &mut dyn Optimizer<f32>,
+    train: &Dataset,
+    test: &Dataset,
+    config: &TrainConfig,
+    start_epoch: usize,
+    on_progress: &mut (dyn FnMut(Progress<'_>) + Send),
 ) -> History {
     let mut tape = Tape::with_capacity(1024);
     let mut history = History::default();

@@ -125,8 +125,9 @@ impl FromStr for ModelKind {
     }
 }
 
-/// What every autoencoder offers.
-pub trait Autoencoder<T: Element> {
+/// What every autoencoder offers. `Send`, so that a training loop can run
+/// on a rayon worker ([`crate::train::fit`]).
+pub trait Autoencoder<T: Element>: Send {
     /// Which model this is.
     fn kind(&self) -> ModelKind;
     /// The parameters, in a fixed order with PyTorch-style names.

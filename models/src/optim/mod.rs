@@ -52,8 +52,9 @@ pub use sgd::Sgd;
 
 use gradtape_kernels::{Element, Tensor};
 
-/// Something that updates parameters from their gradients.
-pub trait Optimizer<T: Element> {
+/// Something that updates parameters from their gradients (`Send`, so that
+/// a training loop can run on a rayon worker).
+pub trait Optimizer<T: Element>: Send {
     /// Updates every `params[i]` in place from `grads[i]`.
     ///
     /// Panics if the two slices differ in length, if a gradient's shape
