@@ -16,10 +16,14 @@
 //!   summing the rows gives the penalty, and because the rows were recorded,
 //!   the penalty's gradient with respect to the weights is one more ordinary
 //!   backward pass. This is what the engine exists for. By default all `H`
-//!   rows come from one batched sweep ([`gradtape::jacobian_rows`]: the
-//!   batched cotangents `j` one-hot on unit `j`, kept in structured form so
-//!   that the zeros are never multiplied); [`PenaltyMode::DoubleBackwardLoop`]
-//!   takes them one sweep per unit, as the tutorial's notebook does.
+//!   rows come from one batched sweep ([`gradtape::jacobian_rows_factored`]:
+//!   the batched cotangents `j` one-hot on unit `j`, kept in structured form
+//!   so that the zeros are never multiplied, and each row left as the outer
+//!   product `s'(a_n)_j W1[j, :]` of two recorded factors, so the sum of
+//!   squares never writes the `[H, n, input]` rows out);
+//!   [`PenaltyMode::DoubleBackwardRows`] writes them out first and
+//!   [`PenaltyMode::DoubleBackwardLoop`] takes them one sweep per unit, as
+//!   the tutorial's notebook does.
 //! - **in closed form**: for a sigmoid encoder `dh_j/dx = h_j (1 - h_j) W1[j, :]`,
 //!   so `||J||_F^2 = sum_j (h_j (1 - h_j))^2 sum_i W1_ji^2`.
 //!
