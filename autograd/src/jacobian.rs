@@ -123,10 +123,7 @@ impl<'t, T: Element> JacobianRows<'t, T> {
     /// [`jacobian_rows`] returns.
     pub fn dense(&self) -> Var<'t, T> {
         match *self {
-            JacobianRows::Outer { d, b } => {
-                let (h, m, k) = (d.shape()[0], d.shape()[1], b.shape()[1]);
-                d.reshape(&[h, m, 1]) * b.reshape(&[h, 1, k])
-            }
+            JacobianRows::Outer { d, b } => Cotangent::Outer { d, b }.dense(),
             JacobianRows::Dense(rows) => rows,
         }
     }
