@@ -156,53 +156,46 @@ pub fn fit<M: Autoencoder<f32> + ?Sized>(
     start_epoch: usize,
     on_progress: &mut (dyn FnMut(Progress<'_>) + Send),
 ) -> History {
-    on_worker(|| fit_here(model, opt, train, test, config, start_epoch, on_progress))
-}
-
-/// [`fit`] on the calling thread.
-fn fit_here<M: Autoencoder<f32> + ?Sized>(
-    model: &mut M,
-    opt: &mut dyn Optimizer<f32>,
-    train: &Dataset,
-    test: &Dataset,
-    config: &TrainConfig,
-    start_epoch: usize,
-    on_progress: &mut (dyn FnMut(Progress<'_>) + Send),
-) -> History {
-    let mut tape = Tape::with_capacity(1024);
-    let mut history = History::default();
-    for epoch in start_epoch + 1..=config.epochs {
-        model.set_training(true);
-        let started = Instant::now();
-        let batches = Batches::new(
-            train,
-            config.batch_size,
-            derive_seed(config.seed, epoch as u64, 0),
-            LastBatch::Keep,
-        );
-        let n_batches = batches.num_batches();
-        let (mut loss_sum, mut samples) = (0.0, 0usize);
-        for (i, batch) in batches.enumerate() {
-            let step_seed = derive_seed(config.seed, epoch as u64, i as u64 + 1);
-            let n = batch.images.shape()[0];
-            let loss = train_step(model, opt, &mut tape, &batch.images, step_seed);
-            loss_sum += loss * n as f64;
-            samples += n;
-            on_progress(Progress::Batch { epoch, batch: i + 1, batches: n_batches, loss, samples });
+    on_worker(|| {
+        let mut tape = Tape::with_capacity(1024);
+        let mut history = History::default();
+        for epoch in start_epoch + 1..=config.epochs {
+            model.set_training(true);
+            let started = Instant::now();
+            let batches = Batches::new(
+                train,
+                config.batch_size,
+                derive_seed(config.seed, epoch as u64, 0),
+                LastBatch::Keep,
+            );
+            let n_batches = batches.num_batches();
+            let (mut loss_sum, mut samples) = (0.0, 0usize);
+            for (i, batch) in batches.enumerate() {
+                let step_seed = derive_seed(config.seed, epoch as u64, i as u64 + 1);
+                let n = batch.images.shape()[0];
+                let loss = train_step(model, opt, &mut tape, &batch.images, step_seed);
+                loss_sum += loss * n as f64;
+                samples += n;
+                on_progress(Progress::Batch { epoch, batch: i + 1, batches: n_batches, loss, samples });
+            }
+            let seconds = started.elapsed().as_secs_f64();
+            let test_loss = evaluate(
+                model,
+                test,
+                config.eval_batch_size,
+                derive_seed(config.seed, epoch as u64, u64::MAX),
+            );
+            let stats = EpochStats {
+                epoch,
+                train_loss: loss_sum / samples.max(1) as f64,
+                test_loss,
+                seconds,
+                samples_per_sec: samples as f64 / seconds.max(1e-9),
+            };
+            on_progress(Progress::Epoch(&stats));
+            history.epochs.push(stats);
         }
-        let seconds = started.elapsed().as_secs_f64();
-        let test_loss =
-            evaluate(model, test, config.eval_batch_size, derive_seed(config.seed, epoch as u64, u64::MAX));
-        let stats = EpochStats {
-            epoch,
-            train_loss: loss_sum / samples.max(1) as f64,
-            test_loss,
-            seconds,
-            samples_per_sec: samples as f64 / seconds.max(1e-9),
-        };
-        on_progress(Progress::Epoch(&stats));
-        history.epochs.push(stats);
-    }
-    model.set_training(true);
-    history
+        model.set_training(true);
+        history
+    })
 }
