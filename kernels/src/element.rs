@@ -61,6 +61,12 @@ pub trait Element:
         self.exp()
     }
 
+    /// Natural logarithm as the kernels compute it.
+    #[inline(always)]
+    fn ln_k(self) -> Self {
+        self.ln()
+    }
+
     /// `tanh(x)` as the kernels compute it.
     #[inline(always)]
     fn tanh_k(self) -> Self {
@@ -85,6 +91,10 @@ impl Element for f32 {
     #[inline(always)]
     fn exp_k(self) -> f32 {
         crate::fastmath::exp(self)
+    }
+    #[inline(always)]
+    fn ln_k(self) -> f32 {
+        crate::fastmath::ln(self)
     }
     #[inline(always)]
     fn tanh_k(self) -> f32 {
