@@ -9,6 +9,7 @@
 //! BENCHMARKS.md).
 
 use crate::broadcast::{zip_rows, Rows};
+use crate::denormal::FlushDenormals;
 use crate::element::Element;
 use crate::shape::broadcast_or_panic;
 use crate::tensor::Tensor;
@@ -55,6 +56,49 @@ pub(crate) fn zip_into<T: Element>(a: &[T], b: &[T], out: &mut [T], f: impl Fn(T
     }
 }
 
+/// `f(&mut a[i], &mut b[i], &mut c[i], d[i])` for every `i`: three arrays
+/// updated in place from a fourth in one pass over memory, the shape of an
+/// optimiser's step (parameter, two moments; gradient). On wide vectors
+/// like the other kernels, and split across rayon workers from a quarter of
+/// [`parallel_threshold`] elements, because each element moves seven numbers
+/// through memory where a unary kernel moves two.
+///
+/// Subnormal numbers are flushed to zero while it runs, on every thread that
+/// takes part ([`crate::denormal::FlushDenormals`] explains why optimisers
+/// want that; the flag is per thread, so setting it on the caller's thread
+/// alone would leave the workers' chunks slow and rounded differently).
+///
+/// Panics if the four lengths differ.
+#[track_caller]
+pub fn update3_flush_denormals<T: Element>(
+    a: &mut [T],
+    b: &mut [T],
+    c: &mut [T],
+    d: &[T],
+    f: impl Fn(&mut T, &mut T, &mut T, T) + Sync,
+) {
+    let n = a.len();
+    assert!(
+        b.len() == n && c.len() == n && d.len() == n,
+        "update3_flush_denormals: lengths differ: {n}, {}, {} and {}",
+        b.len(),
+        c.len(),
+        d.len()
+    );
+    if n >= parallel_threshold() / 4 {
+        a.par_chunks_mut(CHUNK)
+            .zip(b.par_chunks_mut(CHUNK))
+            .zip(c.par_chunks_mut(CHUNK).zip(d.par_chunks(CHUNK)))
+            .for_each(|((a, b), (c, d))| {
+                let _flush = FlushDenormals::new();
+                update3_wide(a, b, c, d, &f)
+            });
+    } else {
+        let _flush = FlushDenormals::new();
+        update3_wide(a, b, c, d, &f);
+    }
+}
+
 // ---- wide vectors where the CPU has them ----------------------------------
 //
 // The crate is built for baseline x86-64, whose vectors hold four f32s
@@ -88,6 +132,35 @@ fn map_loop_avx2<T: Element>(src: &[T], out: &mut [T], f: &impl Fn(T) -> T) {
 #[target_feature(enable = "avx2")]
 fn zip_loop_avx2<T: Element>(a: &[T], b: &[T], out: &mut [T], f: &impl Fn(T, T) -> T) {
     zip_loop(a, b, out, f)
+}
+
+#[inline(always)]
+fn update3_loop<T: Element>(a: &mut [T], b: &mut [T], c: &mut [T], d: &[T], f: &impl Fn(&mut T, &mut T, &mut T, T)) {
+    for (((a, b), c), &d) in a.iter_mut().zip(b).zip(c).zip(d) {
+        f(a, b, c, d);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn update3_loop_avx2<T: Element>(
+    a: &mut [T],
+    b: &mut [T],
+    c: &mut [T],
+    d: &[T],
+    f: &impl Fn(&mut T, &mut T, &mut T, T),
+) {
+    update3_loop(a, b, c, d, f)
+}
+
+/// [`update3_loop`], on the widest vectors available.
+fn update3_wide<T: Element>(a: &mut [T], b: &mut [T], c: &mut [T], d: &[T], f: &impl Fn(&mut T, &mut T, &mut T, T)) {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: the CPU supports AVX2 (checked just above).
+        return unsafe { update3_loop_avx2(a, b, c, d, f) };
+    }
+    update3_loop(a, b, c, d, f)
 }
 
 /// Whether the AVX2 copies may run (detected once, then a cached load).
@@ -268,7 +341,8 @@ impl<T: Element> Tensor<T> {
 
     /// 1 where `lo < x < hi`, else 0 (the derivative of clamp).
     pub fn inside_mask(&self, lo: T, hi: T) -> Tensor<T> {
-        self.map(|x| if x > lo && x < hi { T::one() } else { T::zero() })
+        // `&`, not `&&`: branch-free, so the loop vectorises.
+        self.map(|x| if (x > lo) & (x < hi) { T::one() } else { T::zero() })
     }
 }
 
@@ -304,6 +378,47 @@ mod tests {
         zip_wide(&x, &y, &mut wide, &grad);
         zip_loop(&x, &y, &mut base, &grad);
         assert!(wide.iter().zip(&base).all(|(a, b)| a.to_bits() == b.to_bits()));
+    }
+
+    /// Runs the optimiser-shaped pass on `n` elements and returns the three
+    /// updated arrays.
+    fn run_update3(n: usize) -> [Vec<f32>; 3] {
+        let mut a: Vec<f32> = (0..n).map(|i| (i % 13) as f32 * 0.1 - 0.6).collect();
+        let mut b: Vec<f32> = (0..n).map(|i| (i % 5) as f32 * 1e-39).collect(); // subnormal
+        let mut c: Vec<f32> = (0..n).map(|i| (i % 11) as f32).collect();
+        let d: Vec<f32> = (0..n).map(|i| (i % 7) as f32 - 3.0).collect();
+        update3_flush_denormals(&mut a, &mut b, &mut c, &d, |a, b, c, d| {
+            *b = *b * 0.5 + d;
+            *c = (*c + d * d).sqrt();
+            *a = *a - 0.01 * *b / (*c + 1e-8);
+        });
+        [a, b, c]
+    }
+
+    #[test]
+    fn update3_updates_every_element_once_serially_and_in_parallel_alike() {
+        let n = parallel_threshold(); // above the pass's own (quarter) threshold: parallel
+        let [a, b, c] = run_update3(n);
+        for i in [0, 1, 4, 5, 8191, 8192, n - 1] {
+            let d = (i % 7) as f32 - 3.0;
+            // The subnormal input reads as 0 under the flush.
+            let want_b = 0.0 * 0.5 + d;
+            let want_c = ((i % 11) as f32 + d * d).sqrt();
+            let want_a = ((i % 13) as f32 * 0.1 - 0.6) - 0.01 * want_b / (want_c + 1e-8);
+            assert_eq!((a[i], b[i], c[i]), (want_a, want_b, want_c), "element {i}");
+        }
+        // Serial (short) and parallel (long) runs agree element for element.
+        let short = run_update3(1000);
+        for k in 0..3 {
+            assert_eq!(&short[k][..], &[a.as_slice(), b.as_slice(), c.as_slice()][k][..1000]);
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "update3_flush_denormals: lengths differ: 3, 3, 2 and 3")]
+    fn update3_names_mismatched_lengths() {
+        let (mut a, mut b, mut c) = (vec![0f32; 3], vec![0f32; 3], vec![0f32; 2]);
+        update3_flush_denormals(&mut a, &mut b, &mut c, &[0.0; 3], |_, _, _, _| {});
     }
 
     #[test]

@@ -163,5 +163,7 @@ pub(crate) fn softplus_grad<T: Element, A: Algebra<T>>(g: &A, x: &A) -> A {
 /// d/dx clamp(x, lo, hi) = 1 strictly inside (lo, hi), else 0.
 pub(crate) fn clamp_grad<T: Element, A: Algebra<T>>(g: &A, x: &A, lo: T, hi: T) -> A {
     let zero = T::zero();
-    g.fused(x, |g, x| if x > lo && x < hi { g } else { zero }, |g, x| g.mul(&x.inside(lo, hi)))
+    // `&`, not `&&`: both comparisons always run, so the loop has no
+    // branch and vectorises.
+    g.fused(x, |g, x| if (x > lo) & (x < hi) { g } else { zero }, |g, x| g.mul(&x.inside(lo, hi)))
 }

@@ -8,7 +8,7 @@
 //! `1 - beta^t` corrects that.
 
 use super::{check_lr, check_pairs, check_state, numbered, reject_unknown, Optimizer};
-use gradtape_kernels::denormal::FlushDenormals;
+use gradtape_kernels::elementwise::update3_flush_denormals;
 use gradtape_kernels::{Element, Tensor};
 
 /// Adam with PyTorch's defaults and exact update rule.
@@ -168,20 +168,16 @@ impl<T: Element> Optimizer<T> for Adam<T> {
 
         // Converged models drive the moments into subnormal range, where
         // every operation stalls; flushing them cannot move the update (see
-        // `gradtape_kernels::denormal`).
-        let _flush = FlushDenormals::new();
+        // `gradtape_kernels::denormal`), so the pass runs with them flushed.
         for (((p, g), m), v) in params.iter_mut().zip(grads).zip(&mut self.m).zip(&mut self.v) {
             // One pass: read p, g, m, v once, write p, m, v (in place unless
             // the storage is shared).
-            let p = p.data_mut();
-            let m = m.data_mut();
-            let v = v.data_mut();
-            for (((p, &g), m), v) in p.iter_mut().zip(g.data()).zip(m).zip(v) {
+            update3_flush_denormals(p.data_mut(), m.data_mut(), v.data_mut(), g.data(), |p, m, v, g| {
                 let g = if decay { g + wd * *p } else { g };
                 *m = beta1 * *m + keep1 * g;
                 *v = beta2 * *v + keep2 * g * g;
                 *p = *p - step_size * (*m / (v.sqrt() / bc2_sqrt + eps));
-            }
+            });
         }
     }
 
