@@ -558,7 +558,23 @@ fn interrupting_a_run_never_leaves_a_broken_checkpoint() {
     std::thread::sleep(std::time::Duration::from_millis(300));
     let killed = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill runs");
     assert!(killed.success());
-    let status = child.wait().expect("gradtape exits");
+    // A shell that starts jobs in the background makes them ignore SIGINT,
+    // and the child inherits that: then Ctrl-C cannot reach it, and waiting
+    // would last the whole 100000 epochs. Give it ten seconds, then kill it
+    // outright (SIGKILL cannot be ignored; for the checkpoint it is the
+    // harsher interruption of the two).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("gradtape can be waited on") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            eprintln!("gradtape ignored SIGINT (started from a background shell?); killing it instead");
+            child.kill().expect("gradtape can be killed");
+            break child.wait().expect("gradtape exits");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
     assert!(!status.success(), "the run was interrupted, not finished");
     let saved = checkpoint::load::<f32>(ckpt(&out)).expect("the checkpoint left behind loads");
     let epoch: usize = saved.metadata["epoch"].parse().unwrap();
