@@ -149,12 +149,27 @@ impl<T: Element> Tensor<T> {
     }
 
     /// A mask of ones (with probability `p_one`) and zeros drawn from `rng`.
+    ///
+    /// Each element compares 32 random bits against `p_one * 2^32`, so the
+    /// probability is `p_one` to within 2^-33, exactly 0 or 1 at the ends.
+    /// The bits are drawn a block at a time (`Rng::fill`) and the
+    /// comparisons run as one vectorised loop: a denoising autoencoder draws
+    /// 200,000 of these every step, and one `f64` draw per element, as
+    /// before, was an eighth of its training time.
+    #[track_caller]
     pub fn bernoulli_with(shape: &[usize], p_one: f64, rng: &mut impl Rng) -> Self {
         assert!((0.0..=1.0).contains(&p_one), "bernoulli: p = {p_one} is not a probability");
+        const BLOCK: usize = 1024;
+        let threshold = (p_one * 4_294_967_296.0).round() as u64; // in [0, 2^32]
+        let mut bits = [0u32; BLOCK];
         // Into a recycled buffer: a dropout or noise mask is drawn every step.
         Self::from_fill(shape, |out| {
-            for o in out {
-                *o = if rng.random::<f64>() < p_one { T::one() } else { T::zero() };
+            for chunk in out.chunks_mut(BLOCK) {
+                let bits = &mut bits[..chunk.len()];
+                rng.fill(bits);
+                for (o, &b) in chunk.iter_mut().zip(bits.iter()) {
+                    *o = if u64::from(b) < threshold { T::one() } else { T::zero() };
+                }
             }
         })
     }
@@ -327,6 +342,15 @@ mod tests {
         let m = Tensor::<f32>::bernoulli(&[10_000], 0.3, 1);
         let frac = m.data().iter().sum::<f32>() / 10_000.0;
         assert!((frac - 0.3).abs() < 0.02, "fraction of ones {frac}");
+        assert_eq!(m, Tensor::<f32>::bernoulli(&[10_000], 0.3, 1));
+        assert!(m.data().iter().all(|&x| x == 0.0 || x == 1.0));
+        // The ends are exact, and a length that is not a whole number of
+        // blocks is filled to the end.
+        assert!(Tensor::<f32>::bernoulli(&[3000], 0.0, 2).data().iter().all(|&x| x == 0.0));
+        assert!(Tensor::<f32>::bernoulli(&[3000], 1.0, 2).data().iter().all(|&x| x == 1.0));
+        let tail = Tensor::<f32>::bernoulli(&[2500], 0.5, 3);
+        let ones_in_tail = tail.data()[2048..].iter().sum::<f32>();
+        assert!((200.0..=252.0).contains(&ones_in_tail), "ones among the last 452: {ones_in_tail}");
         let u = Tensor::<f32>::uniform(&[1000], -2.0, 3.0, 3);
         assert!(u.data().iter().all(|&x| (-2.0..3.0).contains(&x)));
     }
