@@ -12,6 +12,7 @@ use crate::shape::{numel, Shape};
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, IxDyn};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use rayon::prelude::*;
 use rand_distr::{Distribution, StandardNormal};
 use std::fmt;
 use std::mem::ManuallyDrop;
@@ -37,6 +38,23 @@ impl<T: Element> Drop for Tensor<T> {
         let data = unsafe { ManuallyDrop::take(&mut self.data) };
         if Arc::strong_count(&data) == 1 && Arc::weak_count(&data) == 0 {
             T::with_pool(|pool| pool.give(data));
+        }
+    }
+}
+
+/// Elements per independently seeded piece of a large Bernoulli mask (see
+/// [`Tensor::bernoulli_with`]).
+pub const MASK_STREAM: usize = 1 << 15;
+
+/// Ones where 32 random bits fall below `threshold`, zeros elsewhere.
+fn fill_mask<T: Element>(out: &mut [T], threshold: u64, rng: &mut impl Rng) {
+    const BLOCK: usize = 1024;
+    let mut bits = [0u32; BLOCK];
+    for chunk in out.chunks_mut(BLOCK) {
+        let bits = &mut bits[..chunk.len()];
+        rng.fill(bits);
+        for (o, &b) in chunk.iter_mut().zip(bits.iter()) {
+            *o = if u64::from(b) < threshold { T::one() } else { T::zero() };
         }
     }
 }
@@ -154,23 +172,26 @@ impl<T: Element> Tensor<T> {
     /// probability is `p_one` to within 2^-33, exactly 0 or 1 at the ends.
     /// The bits are drawn a block at a time (`Rng::fill`) and the
     /// comparisons run as one vectorised loop: a denoising autoencoder draws
-    /// 200,000 of these every step, and one `f64` draw per element, as
-    /// before, was an eighth of its training time.
+    /// 200,000 of these every step, and one `f64` draw per element was an
+    /// eighth of its training time.
+    ///
+    /// Masks longer than [`MASK_STREAM`] elements are drawn in pieces of that
+    /// length, in parallel, each from its own generator seeded by `rng` in
+    /// order: the result depends on `rng` and the shape only, not on how many
+    /// threads there are.
     #[track_caller]
     pub fn bernoulli_with(shape: &[usize], p_one: f64, rng: &mut impl Rng) -> Self {
         assert!((0.0..=1.0).contains(&p_one), "bernoulli: p = {p_one} is not a probability");
-        const BLOCK: usize = 1024;
         let threshold = (p_one * 4_294_967_296.0).round() as u64; // in [0, 2^32]
-        let mut bits = [0u32; BLOCK];
         // Into a recycled buffer: a dropout or noise mask is drawn every step.
         Self::from_fill(shape, |out| {
-            for chunk in out.chunks_mut(BLOCK) {
-                let bits = &mut bits[..chunk.len()];
-                rng.fill(bits);
-                for (o, &b) in chunk.iter_mut().zip(bits.iter()) {
-                    *o = if u64::from(b) < threshold { T::one() } else { T::zero() };
-                }
+            if out.len() <= MASK_STREAM {
+                return fill_mask(out, threshold, rng);
             }
+            let seeds: Vec<u64> = (0..out.len().div_ceil(MASK_STREAM)).map(|_| rng.next_u64()).collect();
+            out.par_chunks_mut(MASK_STREAM)
+                .zip(seeds)
+                .for_each(|(piece, seed)| fill_mask(piece, threshold, &mut StdRng::seed_from_u64(seed)));
         })
     }
 
@@ -351,6 +372,18 @@ mod tests {
         let tail = Tensor::<f32>::bernoulli(&[2500], 0.5, 3);
         let ones_in_tail = tail.data()[2048..].iter().sum::<f32>();
         assert!((200.0..=252.0).contains(&ones_in_tail), "ones among the last 452: {ones_in_tail}");
+        // A long mask is drawn in separately seeded pieces, in parallel: still
+        // reproducible, every piece (the short last one too) has its share of
+        // ones, and no two pieces repeat each other.
+        let n = 3 * MASK_STREAM + 1000;
+        let long = Tensor::<f32>::bernoulli(&[n], 0.25, 4);
+        assert_eq!(long, Tensor::<f32>::bernoulli(&[n], 0.25, 4));
+        let pieces: Vec<&[f32]> = long.data().chunks(MASK_STREAM).collect();
+        for piece in &pieces {
+            let frac = piece.iter().sum::<f32>() / piece.len() as f32;
+            assert!((frac - 0.25).abs() < 0.04, "fraction of ones in a piece {frac}");
+        }
+        assert!(pieces[0] != pieces[1] && pieces[1] != pieces[2]);
         let u = Tensor::<f32>::uniform(&[1000], -2.0, 3.0, 3);
         assert!(u.data().iter().all(|&x| (-2.0..3.0).contains(&x)));
     }
