@@ -11,7 +11,8 @@
 //! penalty with the Jacobian rows written out), `gemm_256x784x128`, `gemm` (square
 //! products), `op_overhead`
 //! (nanoseconds per recorded op, forward plus backward, on tiny tensors),
-//! `elementwise` and `gemm_threshold` (the serial-versus-parallel
+//! `unary` (nanoseconds per element of exp, ln, tanh, sigmoid and relu on
+//! one thread), `elementwise` and `gemm_threshold` (the serial-versus-parallel
 //! measurements behind the kernels' thresholds), and `memory` (resident
 //! memory over a 10-epoch deep-autoencoder run).
 
@@ -69,6 +70,28 @@ fn op_overhead() {
     );
     let ns_per_op = 1e9 / (r * ops as f64);
     println!("op_overhead\tns/op\t{ns_per_op:.1}\tops={ops}");
+}
+
+/// One thread's cost per element of the transcendental kernels (`fastmath`
+/// for f32) and of a plain ReLU for scale, over a `[256, 784]` batch: the
+/// deep autoencoder's output layer.
+fn unary() {
+    let saved = parallel_threshold();
+    set_parallel_threshold(usize::MAX);
+    let x = Tensor::<f32>::from_vec((0..256 * 784).map(|i| (i % 1000) as f32 * 0.01 - 5.0).collect(), &[256, 784]);
+    let positive = x.abs().add_scalar(1e-3);
+    let kernels: [(&str, &Tensor<f32>, fn(&Tensor<f32>) -> Tensor<f32>); 5] = [
+        ("exp", &x, Tensor::exp),
+        ("ln", &positive, Tensor::ln),
+        ("tanh", &x, Tensor::tanh),
+        ("sigmoid", &x, Tensor::sigmoid),
+        ("relu", &x, Tensor::relu),
+    ];
+    for (name, input, f) in kernels {
+        let per_call = 1.0 / rate(|| black_box(f(input)), 1.0, 0.5, 5).0;
+        println!("unary_{name}	ns/element	{:.2}", per_call * 1e9 / input.len() as f64);
+    }
+    set_parallel_threshold(saved);
 }
 
 /// Serial versus parallel elementwise multiply at growing sizes.
@@ -137,7 +160,7 @@ fn memory() {
 
 fn main() {
     let mut all: Vec<&str> = WORKLOADS.iter().map(|w| w.0).collect();
-    all.extend(["gemm_256x784x128", "gemm", "op_overhead", "elementwise", "gemm_threshold", "memory"]);
+    all.extend(["gemm_256x784x128", "gemm", "op_overhead", "unary", "elementwise", "gemm_threshold", "memory"]);
     let args: Vec<String> = std::env::args().skip(1).collect();
     let names: Vec<&str> =
         if args.is_empty() { all.clone() } else { args.iter().map(|s| s.as_str()).collect() };
@@ -147,6 +170,7 @@ fn main() {
             "gemm_256x784x128" => gemm_256x784x128(),
             "gemm" => gemm_square(),
             "op_overhead" => op_overhead(),
+            "unary" => unary(),
             "elementwise" => elementwise(),
             "gemm_threshold" => gemm_threshold(),
             "memory" => memory(),
