@@ -19,7 +19,7 @@ fn main() -> ExitCode {
     println!("loss (f64): autodiff {loss64:.15}  by hand {hand64:.15}");
     println!("loss (f32): autodiff {loss32:.8}  by hand {hand32:.8}");
     println!();
-    println!("{:<16} {:>22} {:>22}   {}", "parameter", "f64 max |diff|", "f32 relative diff", "verdict");
+    println!("{:<16} {:>22} {:>22}   verdict", "parameter", "f64 max |diff|", "f32 relative diff");
     let mut ok = true;
     for (a, b) in rows64.iter().zip(&rows32) {
         let pass = a.max_abs_diff <= 1e-12 && b.rel_diff <= 1e-6;

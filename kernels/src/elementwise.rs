@@ -360,7 +360,8 @@ mod tests {
     fn the_wide_vector_loops_give_the_same_bits_as_the_baseline_ones() {
         let x: Vec<f32> = (-40_000..40_000).map(|i| i as f32 * 2.5e-4 * (1.0 + (i % 7) as f32)).collect();
         let y: Vec<f32> = x.iter().map(|v| v * 0.5 - 0.25).collect();
-        let kernels: [(&str, fn(f32) -> f32); 5] = [
+        type Kernel = (&'static str, fn(f32) -> f32);
+        let kernels: [Kernel; 5] = [
             ("exp", f32::exp_k),
             ("ln", f32::ln_k),
             ("tanh", f32::tanh_k),
@@ -390,7 +391,7 @@ mod tests {
         update3_flush_denormals(&mut a, &mut b, &mut c, &d, |a, b, c, d| {
             *b = *b * 0.5 + d;
             *c = (*c + d * d).sqrt();
-            *a = *a - 0.01 * *b / (*c + 1e-8);
+            *a -= 0.01 * *b / (*c + 1e-8);
         });
         [a, b, c]
     }

@@ -124,12 +124,12 @@ pub fn expm1(x: f32) -> f32 {
 #[inline(always)]
 pub fn ln(x: f32) -> f32 {
     // Coefficients of 2 atanh(s) = 2s + s (s^2 P(s^2)), fitted on |s| < 0.172.
-    const P1: f32 = 0.666_666_63; // ~ 2/3
+    const P1: f32 = 0.666_666_6; // ~ 2/3
     const P2: f32 = 0.400_009_72; // ~ 2/5
     const P3: f32 = 0.284_987_87; // ~ 2/7
     const P4: f32 = 0.242_790_79; // ~ 2/9
-    const LOG_LN2_HI: f32 = 0.693_138_12; // ln 2 with its low bits zero
-    const LOG_LN2_LO: f32 = 9.058_000_6e-6; // ln 2 - LOG_LN2_HI
+    const LOG_LN2_HI: f32 = 0.693_138_1; // ln 2 with its low bits zero
+    const LOG_LN2_LO: f32 = 9.058_001e-6; // ln 2 - LOG_LN2_HI
     const SQRT_HALF_BITS: u32 = 0x3f35_04f3; // bits of sqrt(1/2)
     const ONE_BITS: u32 = 0x3f80_0000;
 

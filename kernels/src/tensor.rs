@@ -290,7 +290,7 @@ impl<T: Element> Tensor<T> {
 
     /// A mutable ndarray view (copy on write, like [`Tensor::data_mut`]).
     pub fn view_mut(&mut self) -> ArrayViewMutD<'_, T> {
-        let shape = self.shape.clone();
+        let shape = self.shape;
         ArrayViewMutD::from_shape(IxDyn(&shape), Arc::make_mut(&mut *self.data).as_mut_slice())
             .expect("contiguous storage")
     }

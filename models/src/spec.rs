@@ -121,7 +121,7 @@ impl ModelSpec {
 
     /// Checks the settings; the error names the setting.
     pub fn validate(&self) -> Result<(), String> {
-        if self.widths.iter().any(|&w| w == 0) {
+        if self.widths.contains(&0) {
             return Err(format!("widths {:?} must all be positive", self.widths));
         }
         let need = match self.kind {

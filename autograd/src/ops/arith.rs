@@ -13,6 +13,11 @@ use crate::tape::Var;
 use gradtape_kernels::Element;
 use std::ops::{Add, Div, Mul, Neg, Sub};
 
+// The operators (`+`, `-`, `*`, `/`, unary `-`) are implemented below and
+// forward to these named methods, which exist too so that rules and user code
+// can write `x.add(y)` as in PyTorch; clippy's suggestion to implement the
+// traits instead is already followed.
+#[allow(clippy::should_implement_trait)]
 impl<'t, T: Element> Var<'t, T> {
     /// `self + other`, broadcasting.
     #[track_caller]

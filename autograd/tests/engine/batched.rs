@@ -47,7 +47,7 @@ fn a_batched_sweep_equals_one_sweep_per_cotangent_for_every_op() {
         let mut shape = vec![batch];
         shape.extend_from_slice(&out.shape());
         let cot = Tensor::<f64>::normal(&shape, 0.0, 1.0, 3);
-        let batched = grad_values_batched(&[out], &[xv, bv], &[cot.clone()]);
+        let batched = grad_values_batched(&[out], &[xv, bv], std::slice::from_ref(&cot));
         for k in 0..batch {
             let one = grad_values(&[out], &[xv, bv], Some(&[cot.select(0, k)]));
             for (i, g) in one.iter().enumerate() {

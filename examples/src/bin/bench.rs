@@ -80,7 +80,8 @@ fn unary() {
     set_parallel_threshold(usize::MAX);
     let x = Tensor::<f32>::from_vec((0..256 * 784).map(|i| (i % 1000) as f32 * 0.01 - 5.0).collect(), &[256, 784]);
     let positive = x.abs().add_scalar(1e-3);
-    let kernels: [(&str, &Tensor<f32>, fn(&Tensor<f32>) -> Tensor<f32>); 5] = [
+    type Kernel<'a> = (&'static str, &'a Tensor<f32>, fn(&Tensor<f32>) -> Tensor<f32>);
+    let kernels: [Kernel; 5] = [
         ("exp", &x, Tensor::exp),
         ("ln", &positive, Tensor::ln),
         ("tanh", &x, Tensor::tanh),
