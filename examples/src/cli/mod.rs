@@ -35,7 +35,8 @@ pub struct Cli {
 pub enum Command {
     /// Train a model (zero-digit, deep, regularized, denoising, contractive, vae)
     /// and write checkpoints, pictures and index.html to the run folder.
-    Train(train::TrainArgs),
+    // Boxed: its options are several times the size of the other commands'.
+    Train(Box<train::TrainArgs>),
     /// Decode random points of the latent space (or given ones) into images.
     Sample(inspect::SampleArgs),
     /// Reconstruct test images with a trained model.
@@ -90,7 +91,7 @@ pub fn check_device(device: Device) -> Result<(), CliError> {
 /// Runs the command line.
 pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
-        Command::Train(args) => train::run(args),
+        Command::Train(args) => train::run(*args),
         Command::Sample(args) => inspect::sample(args),
         Command::Reconstruct(args) => inspect::reconstruct(args),
         Command::Encode(args) => inspect::encode(args),

@@ -467,6 +467,8 @@ fn mismatched_parameters_and_gradients_panic_with_a_message() {
 }
 
 #[test]
+// The reference update walks four arrays side by side, as the formula reads.
+#[allow(clippy::needless_range_loop)]
 fn adam_on_subnormal_gradients_leaves_the_parameters_exact_arithmetic_gives() {
     // The update flushes subnormals (for speed). Gradients of 1e-20 square
     // to subnormal second moments, and 3e-39 is subnormal itself; the
