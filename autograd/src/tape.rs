@@ -1,10 +1,10 @@
 //! The tape: where a computation is written down as it happens.
 //!
 //! Every value computed through the engine becomes a **node**, appended to a
-//! `Vec` in creation order. A node remembers its value and the [`Op`] that
+//! `Vec` in creation order. A node remembers its value and the `Op` that
 //! made it, and the op remembers the indices of its inputs. Because a node's
 //! inputs always exist before it does, the index order is already a
-//! topological order: the backward sweep (in [`crate::grad`]) is one loop
+//! topological order: the backward sweep (in `grad.rs`) is one loop
 //! from the last node down to the first, with no graph search.
 //!
 //! A [`Var`] is a handle to one node: a reference to the tape plus an index.
@@ -65,7 +65,7 @@ impl<T: Element> Tape<T> {
     }
 
     /// Reads a constant (data, a mask, a target) in as a leaf. You can still
-    /// ask [`crate::grad`] for the gradient with respect to it (the
+    /// ask [`crate::grad()`] for the gradient with respect to it (the
     /// contractive autoencoder differentiates with respect to its input), but
     /// [`Var::backward`] skips it.
     pub fn constant(&self, value: &Tensor<T>) -> Var<'_, T> {

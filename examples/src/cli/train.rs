@@ -44,7 +44,7 @@ pub struct TrainArgs {
     /// default: the 10,000 digits built into the program.
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// Run folder for the checkpoint, pictures and index.html (default runs/<model>).
+    /// Run folder for the checkpoint, pictures and index.html (default `runs/<model>`).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Where to compute.
