@@ -135,7 +135,13 @@ fn zip_loop_avx2<T: Element>(a: &[T], b: &[T], out: &mut [T], f: &impl Fn(T, T) 
 }
 
 #[inline(always)]
-fn update3_loop<T: Element>(a: &mut [T], b: &mut [T], c: &mut [T], d: &[T], f: &impl Fn(&mut T, &mut T, &mut T, T)) {
+fn update3_loop<T: Element>(
+    a: &mut [T],
+    b: &mut [T],
+    c: &mut [T],
+    d: &[T],
+    f: &impl Fn(&mut T, &mut T, &mut T, T),
+) {
     for (((a, b), c), &d) in a.iter_mut().zip(b).zip(c).zip(d) {
         f(a, b, c, d);
     }
@@ -154,7 +160,13 @@ fn update3_loop_avx2<T: Element>(
 }
 
 /// [`update3_loop`], on the widest vectors available.
-fn update3_wide<T: Element>(a: &mut [T], b: &mut [T], c: &mut [T], d: &[T], f: &impl Fn(&mut T, &mut T, &mut T, T)) {
+fn update3_wide<T: Element>(
+    a: &mut [T],
+    b: &mut [T],
+    c: &mut [T],
+    d: &[T],
+    f: &impl Fn(&mut T, &mut T, &mut T, T),
+) {
     #[cfg(target_arch = "x86_64")]
     if has_avx2() {
         // SAFETY: the CPU supports AVX2 (checked just above).

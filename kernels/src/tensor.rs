@@ -12,8 +12,8 @@ use crate::shape::{numel, Shape};
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, IxDyn};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use rayon::prelude::*;
 use rand_distr::{Distribution, StandardNormal};
+use rayon::prelude::*;
 use std::fmt;
 use std::mem::ManuallyDrop;
 use std::sync::Arc;
@@ -183,7 +183,7 @@ impl<T: Element> Tensor<T> {
     pub fn bernoulli_with(shape: &[usize], p_one: f64, rng: &mut impl Rng) -> Self {
         assert!((0.0..=1.0).contains(&p_one), "bernoulli: p = {p_one} is not a probability");
         let threshold = (p_one * 4_294_967_296.0).round() as u64; // in [0, 2^32]
-        // Into a recycled buffer: a dropout or noise mask is drawn every step.
+                                                                  // Into a recycled buffer: a dropout or noise mask is drawn every step.
         Self::from_fill(shape, |out| {
             if out.len() <= MASK_STREAM {
                 return fill_mask(out, threshold, rng);

@@ -78,7 +78,10 @@ fn op_overhead() {
 fn unary() {
     let saved = parallel_threshold();
     set_parallel_threshold(usize::MAX);
-    let x = Tensor::<f32>::from_vec((0..256 * 784).map(|i| (i % 1000) as f32 * 0.01 - 5.0).collect(), &[256, 784]);
+    let x = Tensor::<f32>::from_vec(
+        (0..256 * 784).map(|i| (i % 1000) as f32 * 0.01 - 5.0).collect(),
+        &[256, 784],
+    );
     let positive = x.abs().add_scalar(1e-3);
     type Kernel<'a> = (&'static str, &'a Tensor<f32>, fn(&Tensor<f32>) -> Tensor<f32>);
     let kernels: [Kernel; 5] = [
@@ -161,7 +164,15 @@ fn memory() {
 
 fn main() {
     let mut all: Vec<&str> = WORKLOADS.iter().map(|w| w.0).collect();
-    all.extend(["gemm_256x784x128", "gemm", "op_overhead", "unary", "elementwise", "gemm_threshold", "memory"]);
+    all.extend([
+        "gemm_256x784x128",
+        "gemm",
+        "op_overhead",
+        "unary",
+        "elementwise",
+        "gemm_threshold",
+        "memory",
+    ]);
     let args: Vec<String> = std::env::args().skip(1).collect();
     let names: Vec<&str> =
         if args.is_empty() { all.clone() } else { args.iter().map(|s| s.as_str()).collect() };
