@@ -182,8 +182,9 @@ impl<T: Element> Tensor<T> {
     #[track_caller]
     pub fn bernoulli_with(shape: &[usize], p_one: f64, rng: &mut impl Rng) -> Self {
         assert!((0.0..=1.0).contains(&p_one), "bernoulli: p = {p_one} is not a probability");
-        let threshold = (p_one * 4_294_967_296.0).round() as u64; // in [0, 2^32]
-                                                                  // Into a recycled buffer: a dropout or noise mask is drawn every step.
+        // In [0, 2^32]: 0 never fires, 2^32 always does.
+        let threshold = (p_one * 4_294_967_296.0).round() as u64;
+        // Into a recycled buffer: a dropout or noise mask is drawn every step.
         Self::from_fill(shape, |out| {
             if out.len() <= MASK_STREAM {
                 return fill_mask(out, threshold, rng);
