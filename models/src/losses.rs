@@ -40,6 +40,7 @@
 //! ```
 
 use gradtape::{Element, Var};
+use gradtape_kernels::shape::numel;
 
 /// How the per-element losses are combined into one number.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -100,7 +101,7 @@ pub fn mse<'t, T: Element>(pred: Var<'t, T>, target: Var<'t, T>, reduction: Redu
     assert_same_shape("mse", ["pred", "target"], &pred, &target);
     let total = (pred - target).sum_squares();
     match reduction {
-        Reduction::Mean => total.div_scalar(T::of(pred.shape().iter().product::<usize>() as f64)),
+        Reduction::Mean => total.div_scalar(T::of(numel(&pred.shape()) as f64)),
         Reduction::Sum => total,
     }
 }
