@@ -79,24 +79,48 @@ fn leaves<'t>(tape: &'t Tape<f64>, i: &Inputs) -> Vec<Var<'t, f64>> {
     [&i.x, &i.w1, &i.b1, &i.w2, &i.x3].iter().map(|t| tape.param(t)).collect()
 }
 
-#[test]
-fn jacobian_rows_equal_the_dense_one_hot_sweep_bit_for_bit() {
+/// Runs `check(name, create_graph, out, inputs)` for every case, with and
+/// without `create_graph`, each on a fresh tape; `inputs` are the leaves the
+/// case differentiates with respect to.
+fn for_each_case(check: impl for<'t> Fn(&str, bool, Var<'t, f64>, Vec<Var<'t, f64>>)) {
     let data = inputs();
     for (name, func, wrt) in cases() {
         for create_graph in [false, true] {
             let tape = Tape::new();
             let v = leaves(&tape, &data);
             let out = func(&v);
-            let xs: Vec<Var<f64>> = wrt.iter().map(|&k| v[k]).collect();
-            let fast = jacobian_rows(out, &xs, create_graph);
-            let dense = grad_values_batched(&[out], &xs, &[one_hot_seed(&out.shape())]);
-            for (k, (a, b)) in fast.iter().zip(&dense).enumerate() {
-                assert_eq!(a.shape(), b.dims(), "{name}: input {k}");
-                let diff = a.value().max_abs_diff(b);
-                assert!(diff == 0.0, "{name} (create_graph {create_graph}): input {k} differs by {diff}");
-            }
+            check(name, create_graph, out, wrt.iter().map(|&k| v[k]).collect());
         }
     }
+}
+
+/// A penalty and its gradients, computed two ways, agree: the penalty to
+/// `penalty_rtol`, each gradient to 1e-12 of its largest entry.
+fn assert_same_penalty(
+    what: &str,
+    a: (f64, Vec<Tensor<f64>>),
+    b: (f64, Vec<Tensor<f64>>),
+    penalty_rtol: f64,
+) {
+    let ((p1, g1), (p2, g2)) = (a, b);
+    assert!((p1 - p2).abs() <= penalty_rtol * p2.abs(), "{what}: {p1} vs {p2}");
+    for (a, b) in g1.iter().zip(&g2) {
+        let scale = b.data().iter().fold(1e-300f64, |m, v| m.max(v.abs()));
+        assert!(a.max_abs_diff(b) / scale <= 1e-12, "{what}: {}", a.max_abs_diff(b) / scale);
+    }
+}
+
+#[test]
+fn jacobian_rows_equal_the_dense_one_hot_sweep_bit_for_bit() {
+    for_each_case(|name, create_graph, out, xs| {
+        let fast = jacobian_rows(out, &xs, create_graph);
+        let dense = grad_values_batched(&[out], &xs, &[one_hot_seed(&out.shape())]);
+        for (k, (a, b)) in fast.iter().zip(&dense).enumerate() {
+            assert_eq!(a.shape(), b.dims(), "{name}: input {k}");
+            let diff = a.value().max_abs_diff(b);
+            assert!(diff == 0.0, "{name} (create_graph {create_graph}): input {k} differs by {diff}");
+        }
+    });
 }
 
 #[test]
@@ -139,13 +163,7 @@ fn the_contractive_penalty_differentiates_like_the_dense_sweep() {
         let pen = rows.square().sum();
         (pen.item(), grad_values(&[pen], &[v[1], v[2]], None))
     };
-    let (p1, g1) = penalty_and_grads(true);
-    let (p2, g2) = penalty_and_grads(false);
-    assert!((p1 - p2).abs() <= 1e-14 * p2.abs(), "{p1} vs {p2}");
-    for (a, b) in g1.iter().zip(&g2) {
-        let scale = b.data().iter().fold(1e-300f64, |m, v| m.max(v.abs()));
-        assert!(a.max_abs_diff(b) / scale <= 1e-12, "{}", a.max_abs_diff(b) / scale);
-    }
+    assert_same_penalty("structured vs dense", penalty_and_grads(true), penalty_and_grads(false), 1e-14);
 }
 
 #[test]
@@ -160,21 +178,15 @@ fn a_scalar_output_is_refused() {
 fn factored_rows_written_out_equal_the_rows_bit_for_bit() {
     // Every single-input case: the factored form, written out, is exactly
     // what jacobian_rows returns; the layer-shaped cases stay factored.
-    let data = inputs();
-    for (name, func, wrt) in cases() {
-        for create_graph in [false, true] {
-            let tape = Tape::new();
-            let v = leaves(&tape, &data);
-            let out = func(&v);
-            let x = v[wrt[0]];
-            let factored = jacobian_rows_factored(out, x, create_graph);
-            let expect_outer = matches!(name, "sigmoid_layer" | "plain_product" | "weight_and_bias");
-            assert_eq!(matches!(factored, JacobianRows::Outer { .. }), expect_outer, "{name}");
-            let rows = jacobian_rows(out, &[x], create_graph)[0].value();
-            let diff = factored.dense().value().max_abs_diff(&rows);
-            assert!(diff == 0.0, "{name} (create_graph {create_graph}): differs by {diff}");
-        }
-    }
+    for_each_case(|name, create_graph, out, xs| {
+        let x = xs[0];
+        let factored = jacobian_rows_factored(out, x, create_graph);
+        let expect_outer = matches!(name, "sigmoid_layer" | "plain_product" | "weight_and_bias");
+        assert_eq!(matches!(factored, JacobianRows::Outer { .. }), expect_outer, "{name}");
+        let rows = jacobian_rows(out, &[x], create_graph)[0].value();
+        let diff = factored.dense().value().max_abs_diff(&rows);
+        assert!(diff == 0.0, "{name} (create_graph {create_graph}): differs by {diff}");
+    });
 }
 
 #[test]
@@ -198,12 +210,6 @@ fn the_factored_sum_of_squares_and_its_gradient_match_the_written_out_rows() {
             let pen = if factored { rows.sum_squares() } else { rows.dense().sum_squares() };
             (pen.item(), grad_values(&[pen], &[v[1], v[2]], None))
         };
-        let (p1, g1) = penalty_and_grads(true);
-        let (p2, g2) = penalty_and_grads(false);
-        assert!((p1 - p2).abs() <= 1e-13 * p2.abs(), "{act}: {p1} vs {p2}");
-        for (a, b) in g1.iter().zip(&g2) {
-            let scale = b.data().iter().fold(1e-300f64, |m, v| m.max(v.abs()));
-            assert!(a.max_abs_diff(b) / scale <= 1e-12, "{act}: {}", a.max_abs_diff(b) / scale);
-        }
+        assert_same_penalty(act, penalty_and_grads(true), penalty_and_grads(false), 1e-13);
     }
 }
