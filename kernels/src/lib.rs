@@ -17,7 +17,11 @@
 //! and both shapes; functions that read outside data return `Result`.
 
 mod broadcast;
+#[cfg(feature = "cuda")]
+pub mod cuda;
+pub mod cuda_source;
 pub mod denormal;
+pub mod device;
 pub mod element;
 pub mod elementwise;
 pub mod fastmath;
@@ -29,6 +33,7 @@ pub mod shape;
 pub mod tensor;
 pub mod workers;
 
+pub use device::{Device, DeviceError};
 pub use element::Element;
 pub use shape::{broadcast_shapes, Shape};
 pub use tensor::Tensor;

@@ -1,0 +1,194 @@
+//! CUDA devices, behind the `cuda` feature: opening one, and the kernels
+//! compiled for it.
+//!
+//! [`crate::Device::cuda`] calls [`open`], which walks the checks listed in
+//! [`crate::device`] and, the first time a device is asked for, creates its
+//! context, compiles every kernel source for the device's own architecture
+//! ([`nvrtc`]) and sets up cuBLAS. The result is kept for the life of the
+//! process, one per device, so later calls cost a map lookup.
+
+pub mod nvrtc;
+
+use crate::cuda_source::{HEADERS, SOURCES};
+use crate::device::DeviceError;
+use cudarc::cublas::CudaBlas;
+use cudarc::driver::{CudaContext, CudaFunction, CudaModule, CudaStream};
+use cudarc::nvrtc::Ptx;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// One opened CUDA device: its context, the stream every op is queued on,
+/// cuBLAS bound to that stream, and the compiled kernel modules by file.
+pub struct Gpu {
+    pub ordinal: usize,
+    /// `sm_XY`, the architecture the kernels were compiled for.
+    pub arch: String,
+    pub name: String,
+    pub context: Arc<CudaContext>,
+    pub stream: Arc<CudaStream>,
+    pub blas: CudaBlas,
+    modules: HashMap<&'static str, Arc<CudaModule>>,
+}
+
+impl Gpu {
+    /// The kernel `name` (e.g. `"add_f32"`) from the source file `file`.
+    ///
+    /// Panics if there is no such kernel: kernel names are fixed in the
+    /// code, so a wrong one is a programming error, not bad input.
+    #[track_caller]
+    pub fn function(&self, file: &str, name: &str) -> CudaFunction {
+        let module = self.modules.get(file).unwrap_or_else(|| panic!("no CUDA kernel file {file}"));
+        module.load_function(name).unwrap_or_else(|e| panic!("no CUDA kernel {name} in {file}: {e}"))
+    }
+}
+
+/// The devices opened so far.
+fn opened() -> &'static Mutex<HashMap<usize, Arc<Gpu>>> {
+    static OPENED: OnceLock<Mutex<HashMap<usize, Arc<Gpu>>>> = OnceLock::new();
+    OPENED.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// Device `ordinal`, opened (and its kernels compiled) on first use.
+pub fn open(ordinal: usize) -> Result<Arc<Gpu>, DeviceError> {
+    let mut opened = opened().lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(gpu) = opened.get(&ordinal) {
+        return Ok(Arc::clone(gpu));
+    }
+    let gpu = Arc::new(start(ordinal)?);
+    opened.insert(ordinal, Arc::clone(&gpu));
+    Ok(gpu)
+}
+
+/// Whether the driver library can be loaded (probed without calling into
+/// it: cudarc panics on the first call when it is missing).
+pub fn driver_present() -> bool {
+    // SAFETY: only tries to open the shared library.
+    unsafe { cudarc::driver::sys::is_culib_present() }
+}
+
+/// Whether cuBLAS can be loaded (probed the same way).
+pub fn cublas_present() -> bool {
+    // SAFETY: only tries to open the shared library.
+    unsafe { cudarc::cublas::sys::is_culib_present() }
+}
+
+/// The checks of [`crate::device`], in order, then the device's set-up.
+fn start(ordinal: usize) -> Result<Gpu, DeviceError> {
+    if !driver_present() {
+        return Err(DeviceError::NoDriver);
+    }
+    let driver = |e: cudarc::driver::DriverError| DeviceError::Driver(e.to_string());
+    let count = CudaContext::device_count().map_err(driver)?.max(0) as usize;
+    if ordinal >= count {
+        return Err(DeviceError::NoDevice { ordinal, count });
+    }
+    if !nvrtc::nvrtc_present() {
+        return Err(DeviceError::NoNvrtc);
+    }
+    if !cublas_present() {
+        return Err(DeviceError::NoCublas);
+    }
+    let context = CudaContext::new(ordinal).map_err(driver)?;
+    let (major, minor) = context.compute_capability().map_err(driver)?;
+    let arch = format!("sm_{major}{minor}");
+    let mut modules = HashMap::new();
+    for &(file, source) in SOURCES {
+        let cubin = nvrtc::compile_cubin(file, source, HEADERS, &arch)?;
+        modules.insert(file, context.load_module(Ptx::from_binary(cubin)).map_err(driver)?);
+    }
+    let stream = context.default_stream();
+    let blas = CudaBlas::new(Arc::clone(&stream)).map_err(|e| DeviceError::Driver(format!("cuBLAS: {e}")))?;
+    let name = context.name().map_err(driver)?;
+    Ok(Gpu { ordinal, arch, name, context, stream, blas, modules })
+}
+
+/// Compiles every kernel source for `arch` without a GPU (NVRTC only),
+/// returning each file's CUBIN size: the check CI runs.
+pub fn compile_all(arch: &str) -> Result<Vec<(&'static str, usize)>, DeviceError> {
+    SOURCES
+        .iter()
+        .map(|&(file, source)| Ok((file, nvrtc::compile_cubin(file, source, HEADERS, arch)?.len())))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Device;
+
+    /// Set (to 1) where the library must be there, so that a test which
+    /// would skip fails instead: CI sets GRADTAPE_REQUIRE_NVRTC, the GPU
+    /// check sets GRADTAPE_REQUIRE_CUDA.
+    fn required(var: &str) -> bool {
+        std::env::var(var).is_ok_and(|v| v == "1")
+    }
+
+    #[test]
+    fn asking_for_a_cuda_device_without_a_driver_is_an_error_not_a_panic() {
+        if driver_present() {
+            // A machine with a driver: a device far past the count is named
+            // as missing, with the count.
+            match Device::cuda(1000) {
+                Err(DeviceError::NoDevice { ordinal: 1000, .. }) => {}
+                other => panic!("cuda(1000) on a machine with a driver gave {other:?}"),
+            }
+            let first = Device::cuda(0);
+            assert!(!required("GRADTAPE_REQUIRE_CUDA") || first.is_ok(), "cuda(0): {first:?}");
+            return;
+        }
+        assert!(!required("GRADTAPE_REQUIRE_CUDA"), "GRADTAPE_REQUIRE_CUDA=1 but there is no CUDA driver");
+        for ordinal in [0, 3] {
+            let e = Device::cuda(ordinal).unwrap_err();
+            assert_eq!(e, DeviceError::NoDriver);
+            assert!(e.to_string().contains("libcuda.so"), "{e}");
+        }
+    }
+
+    #[test]
+    fn every_kernel_source_compiles_to_a_cubin_for_sm_80_and_sm_90() {
+        if !nvrtc::nvrtc_present() {
+            assert!(
+                !required("GRADTAPE_REQUIRE_NVRTC"),
+                "GRADTAPE_REQUIRE_NVRTC=1 but libnvrtc.so.13 is not found"
+            );
+            println!("skipped: no NVRTC (libnvrtc.so.13) on the library path");
+            return;
+        }
+        assert!(!SOURCES.is_empty());
+        for arch in ["sm_80", "sm_90"] {
+            let compiled = compile_all(arch).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(compiled.len(), SOURCES.len());
+            for (file, bytes) in compiled {
+                // A CUBIN is an ELF file: it is not empty.
+                assert!(bytes > 64, "{file} for {arch}: {bytes} bytes");
+            }
+        }
+    }
+
+    #[test]
+    fn a_kernel_that_does_not_compile_comes_back_with_nvrtcs_log() {
+        if !nvrtc::nvrtc_present() {
+            assert!(
+                !required("GRADTAPE_REQUIRE_NVRTC"),
+                "GRADTAPE_REQUIRE_NVRTC=1 but libnvrtc.so.13 is not found"
+            );
+            println!("skipped: no NVRTC (libnvrtc.so.13) on the library path");
+            return;
+        }
+        let source = "extern \"C\" __global__ void broken(float* x) { x[0] = undeclared_name; }\n";
+        match nvrtc::compile_cubin("broken.cu", source, &[], "sm_90") {
+            Err(e @ DeviceError::Compile { .. }) => {
+                let text = e.to_string();
+                assert!(text.contains("broken.cu") && text.contains("sm_90"), "{text}");
+                assert!(text.contains("undeclared_name"), "the log should name the error: {text}");
+            }
+            other => panic!("a broken kernel compiled: {other:?}"),
+        }
+        // And a header passed by name is found without an include path.
+        let header = [("twice.cuh", "__device__ inline float twice(float x) { return 2.0f * x; }\n")];
+        let source =
+            "#include \"twice.cuh\"\nextern \"C\" __global__ void k(float* x) { x[0] = twice(x[0]); }\n";
+        let cubin = nvrtc::compile_cubin("k.cu", source, &header, "sm_80").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(&cubin[..4], b"\x7fELF");
+    }
+}
