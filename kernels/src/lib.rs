@@ -11,18 +11,27 @@
 //! - [`layout`]: transpose, broadcast, sum-to, select and slice;
 //! - [`matmul`]: matrix products through matrixmultiply, split over rayon;
 //! - [`pool`]: recycling of buffers, so a training loop stops allocating;
-//! - [`denormal`]: flushing subnormal floats where they only cost time.
+//! - [`denormal`]: flushing subnormal floats where they only cost time;
+//! - [`cuda_source`]: the CUDA kernel sources (`kernels/cuda/`), for a
+//!   runtime loader to compile with NVRTC; [`philox`]: the counter-based
+//!   generator their masks use, as a Rust reference; `cuda_sim` (test-only
+//!   feature `kernel-sim`): those kernels compiled as C++ and run on the
+//!   CPU.
 //!
 //! Shape errors are programming errors and panic at the caller with the op
 //! and both shapes; functions that read outside data return `Result`.
 
 mod broadcast;
+#[cfg(feature = "kernel-sim")]
+pub mod cuda_sim;
+pub mod cuda_source;
 pub mod denormal;
 pub mod element;
 pub mod elementwise;
 pub mod fastmath;
 pub mod layout;
 pub mod matmul;
+pub mod philox;
 pub mod pool;
 pub mod reduce;
 pub mod shape;
