@@ -11,7 +11,15 @@
 //! - [`layout`]: transpose, broadcast, sum-to, select and slice;
 //! - [`matmul`]: matrix products through matrixmultiply, split over rayon;
 //! - [`pool`]: recycling of buffers, so a training loop stops allocating;
-//! - [`denormal`]: flushing subnormal floats where they only cost time.
+//! - [`denormal`]: flushing subnormal floats where they only cost time;
+//! - [`cuda_source`]: the CUDA kernel sources (`kernels/cuda/`), for a
+//!   runtime loader to compile with NVRTC; [`philox`]: the counter-based
+//!   generator their masks use, as a Rust reference; `cuda_sim` (test-only
+//!   feature `kernel-sim`): those kernels compiled as C++ and run on the
+//!   CPU;
+//! - [`device`]: where tensors live ([`Device::Cpu`], [`Device::Cuda`]) and
+//!   why a CUDA device can be refused; `cuda` (feature `cuda`): opening a
+//!   GPU, compiling the kernels for it, and the GPU side of every op.
 //!
 //! Shape errors are programming errors and panic at the caller with the op
 //! and both shapes; functions that read outside data return `Result`.
@@ -19,6 +27,8 @@
 mod broadcast;
 #[cfg(feature = "cuda")]
 pub mod cuda;
+#[cfg(feature = "kernel-sim")]
+pub mod cuda_sim;
 pub mod cuda_source;
 pub mod denormal;
 pub mod device;
@@ -27,6 +37,7 @@ pub mod elementwise;
 pub mod fastmath;
 pub mod layout;
 pub mod matmul;
+pub mod philox;
 pub mod pool;
 pub mod reduce;
 pub mod shape;

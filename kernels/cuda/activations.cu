@@ -1,0 +1,117 @@
+// activations.cu: the fused backward formulas of the unary rules
+// (autograd/src/ops/unary.rs) and of sum_squares (autograd/src/ops/reduce.rs).
+//
+// Each rule's plain backward pass is one pointwise formula of the incoming
+// gradient g and one saved tensor (the input x, or the op's output y), both
+// of the same shape: out[i] = f(g[i], x[i]). One grid-stride loop, one thread
+// per element (the plain subset: see common.cuh). The formulas are written in
+// the same order of operations as the CPU rules, so f64 results agree to the
+// bit wherever the maths library does.
+//
+// Entry points: <rule>_f32 / <rule>_f64 (n, g, x, [scalars], out).
+// NaN: relu_grad and abs_grad give NaN where x is NaN (as the forward ops
+// do); clamp_grad gives 0 there (the comparison fails).
+//
+// exp_grad (g * y) and log_grad (g / x) are plain mul and div
+// (elementwise.cu).
+
+#include "common.cuh"
+
+// d/dx x^p = p x^(p-1):                 g * x^(p-1) * p
+template <typename T>
+__device__ __forceinline__ T rule_pow_grad(T g, T x, T p) {
+    return g * gt_pow(x, p - T(1)) * p;
+}
+
+// d/dx sqrt(x) = 1 / (2 sqrt(x)):       g / y * 0.5, y = sqrt(x)
+template <typename T>
+__device__ __forceinline__ T rule_sqrt_grad(T g, T y) {
+    return g / y * T(0.5);
+}
+
+// d/dx x^2 = 2x:                        g * x * 2
+template <typename T>
+__device__ __forceinline__ T rule_square_grad(T g, T x) {
+    return g * x * T(2);
+}
+
+// d/dx |x| = sign(x), 0 at 0:           g, -g or 0
+template <typename T>
+__device__ __forceinline__ T rule_abs_grad(T g, T x) {
+    if (x > T(0)) return g;
+    if (x < T(0)) return -g;
+    return is_nan(x) ? x : T(0);
+}
+
+// d/dx sigmoid(x) = s (1 - s):          g * (s * (1 - s)), s the output
+template <typename T>
+__device__ __forceinline__ T rule_sigmoid_grad(T g, T s) {
+    return g * (s * (T(1) - s));
+}
+
+// d/dx tanh(x) = 1 - t^2:               g * (1 - t * t), t the output
+template <typename T>
+__device__ __forceinline__ T rule_tanh_grad(T g, T t) {
+    return g * (T(1) - t * t);
+}
+
+// d/dx relu(x) = 1 if x > 0 else 0:     x > 0 ? g : 0
+template <typename T>
+__device__ __forceinline__ T rule_relu_grad(T g, T x) {
+    if (x > T(0)) return g;
+    return is_nan(x) ? x : T(0);
+}
+
+// d/dx ln(1 + e^x) = sigmoid(x):        g * sigmoid(x)
+template <typename T>
+__device__ __forceinline__ T rule_softplus_grad(T g, T x) {
+    return g * sigmoid_of(x);
+}
+
+// d/dx clamp(x, lo, hi) = 1 strictly inside (lo, hi), else 0
+template <typename T>
+__device__ __forceinline__ T rule_clamp_grad(T g, T x, T lo, T hi) {
+    return (x > lo && x < hi) ? g : T(0);
+}
+
+// d/dx_i sum_j x_j^2 = 2 x_i:           2 * x * g
+template <typename T>
+__device__ __forceinline__ T rule_sum_squares_grad(T g, T x) {
+    return T(2) * x * g;
+}
+
+// out[i] = rule_<name>(g[i], x[i])
+#define GRAD_KERNEL(name)                                                                                 \
+    extern "C" __global__ void name##_f32(long long n, const float* g, const float* x, float* out) {       \
+        GRID_STRIDE_LOOP(i, n) out[i] = rule_##name(g[i], x[i]);                                          \
+    }                                                                                                     \
+    extern "C" __global__ void name##_f64(long long n, const double* g, const double* x, double* out) {    \
+        GRID_STRIDE_LOOP(i, n) out[i] = rule_##name(g[i], x[i]);                                          \
+    }
+
+GRAD_KERNEL(sqrt_grad)
+GRAD_KERNEL(square_grad)
+GRAD_KERNEL(abs_grad)
+GRAD_KERNEL(sigmoid_grad)
+GRAD_KERNEL(tanh_grad)
+GRAD_KERNEL(relu_grad)
+GRAD_KERNEL(softplus_grad)
+GRAD_KERNEL(sum_squares_grad)
+
+// out[i] = rule_pow_grad(g[i], x[i], p)
+extern "C" __global__ void pow_grad_f32(long long n, const float* g, const float* x, float p, float* out) {
+    GRID_STRIDE_LOOP(i, n) out[i] = rule_pow_grad(g[i], x[i], p);
+}
+extern "C" __global__ void pow_grad_f64(long long n, const double* g, const double* x, double p, double* out) {
+    GRID_STRIDE_LOOP(i, n) out[i] = rule_pow_grad(g[i], x[i], p);
+}
+
+// out[i] = rule_clamp_grad(g[i], x[i], lo, hi)
+extern "C" __global__ void clamp_grad_f32(long long n, const float* g, const float* x, float lo, float hi,
+                                          float* out) {
+    GRID_STRIDE_LOOP(i, n) out[i] = rule_clamp_grad(g[i], x[i], lo, hi);
+}
+extern "C" __global__ void clamp_grad_f64(long long n, const double* g, const double* x, double lo, double hi,
+                                          double* out) {
+    GRID_STRIDE_LOOP(i, n) out[i] = rule_clamp_grad(g[i], x[i], lo, hi);
+}

@@ -1,0 +1,77 @@
+// optim.cu: the optimisers' updates, in place, one thread per parameter
+// element (the plain subset: see common.cuh). The formulas, and their order
+// of operations, are those of models/src/optim/adam.rs and sgd.rs; the
+// scalars (bias corrections, 1 - beta, ...) are worked out once per step on
+// the host, in f64 as PyTorch does, and passed in rounded to T.
+//
+// The CPU flushes subnormal numbers to zero during these updates (FTZ/DAZ,
+// see kernels/src/denormal.rs); the GPU keeps them unless the kernels are
+// compiled with --ftz=true. That can move a result only where a moment is
+// below 1e-38 (f32), far under anything an update can see.
+
+#include "common.cuh"
+
+// Adam (with L2 weight decay when `decay` is nonzero), for each element:
+//   g <- g + wd p                                   (if decay)
+//   m <- beta1 m + (1 - beta1) g
+//   v <- beta2 v + (1 - beta2) g^2
+//   p <- p - step_size m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+// with step_size = lr / (1 - beta1^t) and bc2_sqrt = sqrt(1 - beta2^t).
+template <typename T>
+__device__ void adam(long long n, T* p, T* m, T* v, const T* g, T beta1, T keep1, T beta2, T keep2, T eps,
+                     T step_size, T bc2_sqrt, T wd, int decay) {
+    GRID_STRIDE_LOOP(i, n) {
+        const T grad = decay ? g[i] + wd * p[i] : g[i];
+        const T m_new = beta1 * m[i] + keep1 * grad;
+        const T v_new = beta2 * v[i] + keep2 * grad * grad;
+        m[i] = m_new;
+        v[i] = v_new;
+        p[i] = p[i] - step_size * (m_new / (gt_sqrt(v_new) / bc2_sqrt + eps));
+    }
+}
+
+// Plain SGD (no momentum), for each element:
+//   p <- p - lr (g + wd p)     (g alone if not decay)
+template <typename T>
+__device__ void sgd(long long n, T* p, const T* g, T lr, T wd, int decay) {
+    GRID_STRIDE_LOOP(i, n) {
+        const T grad = decay ? g[i] + wd * p[i] : g[i];
+        p[i] = p[i] - lr * grad;
+    }
+}
+
+// SGD with momentum, as torch.optim.SGD, for each element:
+//   g   <- g + wd p                                   (if decay)
+//   buf <- g                                          (first step)
+//   buf <- momentum buf + (1 - dampening) g           (later steps)
+//   d   <- g + momentum buf  (nesterov)  or  buf      (otherwise)
+//   p   <- p - lr d
+// `keep` is 1 - dampening.
+template <typename T>
+__device__ void sgd_momentum(long long n, T* p, T* buf, const T* g, T lr, T wd, int decay, T momentum, T keep,
+                             int nesterov, int first) {
+    GRID_STRIDE_LOOP(i, n) {
+        const T grad = decay ? g[i] + wd * p[i] : g[i];
+        const T b = first ? grad : momentum * buf[i] + keep * grad;
+        buf[i] = b;
+        const T d = nesterov ? grad + momentum * b : b;
+        p[i] = p[i] - lr * d;
+    }
+}
+
+#define OPTIM_KERNELS(T, suffix)                                                                              \
+    extern "C" __global__ void adam_##suffix(long long n, T* p, T* m, T* v, const T* g, T beta1, T keep1,     \
+                                             T beta2, T keep2, T eps, T step_size, T bc2_sqrt, T wd,          \
+                                             int decay) {                                                     \
+        adam<T>(n, p, m, v, g, beta1, keep1, beta2, keep2, eps, step_size, bc2_sqrt, wd, decay);              \
+    }                                                                                                         \
+    extern "C" __global__ void sgd_##suffix(long long n, T* p, const T* g, T lr, T wd, int decay) {           \
+        sgd<T>(n, p, g, lr, wd, decay);                                                                       \
+    }                                                                                                         \
+    extern "C" __global__ void sgd_momentum_##suffix(long long n, T* p, T* buf, const T* g, T lr, T wd,       \
+                                                     int decay, T momentum, T keep, int nesterov, int first) { \
+        sgd_momentum<T>(n, p, buf, g, lr, wd, decay, momentum, keep, nesterov, first);                        \
+    }
+
+OPTIM_KERNELS(float, f32)
+OPTIM_KERNELS(double, f64)

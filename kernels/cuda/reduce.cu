@@ -1,0 +1,254 @@
+// reduce.cu: sums and maxima over a whole tensor or along one axis, the
+// one-hot mask of the first maximum, and sum_to (the adjoint of a
+// broadcast): the GPU side of kernels/src/reduce.rs and layout.rs.
+//
+// Deterministic without atomics or shared memory (the plain subset: see
+// common.cuh):
+//
+// - A whole-tensor reduction takes two launches. The first gives every
+//   thread of its launch one partial result, over the elements its
+//   grid-stride loop visits, in increasing order; the caller allocates one
+//   partial per thread (grid * block of them). The second is launched with
+//   any shape; only the launch's thread 0 works, combining the partials in
+//   order. The same input and launch shape give the same bits every time.
+// - Along an axis the tensor is viewed as [outer, axis_len, inner] (inner =
+//   the product of the axes after it); each output element is one thread,
+//   which walks its lane in order.
+//
+// NaN: max propagates NaN (as PyTorch's max), and the mask of the maximum
+// marks the first NaN if there is one.
+
+#include "common.cuh"
+
+// ---- whole tensor: partials, then one thread ---------------------------------
+
+// partials[t] = sum of x[i] (or x[i]^2) over thread t's elements.
+template <typename T, bool SQUARES>
+__device__ void sum_partials(long long n, const T* x, T* partials) {
+    const long long t = first_index();
+    T acc = T(0);
+    GRID_STRIDE_LOOP(i, n) acc += SQUARES ? x[i] * x[i] : x[i];
+    partials[t] = acc;
+}
+
+// partials[t] = max of x[i] over thread t's elements (-inf if none).
+template <typename T>
+__device__ void max_partials(long long n, const T* x, T* partials) {
+    const long long t = first_index();
+    T acc = neg_infinity<T>();
+    GRID_STRIDE_LOOP(i, n) acc = nan_max(acc, x[i]);
+    partials[t] = acc;
+}
+
+// out[0] = partials[0] + partials[1] + ... (in order), by thread 0 alone.
+template <typename T>
+__device__ void sum_finish(long long parts, const T* partials, T* out) {
+    GRID_STRIDE_LOOP(i, 1) {
+        T acc = T(0);
+        for (long long p = 0; p < parts; ++p) acc += partials[p];
+        out[i] = acc;
+    }
+}
+
+// out[0] = max of the partials, by thread 0 alone.
+template <typename T>
+__device__ void max_finish(long long parts, const T* partials, T* out) {
+    GRID_STRIDE_LOOP(i, 1) {
+        T acc = neg_infinity<T>();
+        for (long long p = 0; p < parts; ++p) acc = nan_max(acc, partials[p]);
+        out[i] = acc;
+    }
+}
+
+// ---- the first maximum: partials of (value, index), then one thread ------------
+
+// Whether (x, i) beats the best so far (best, at): a larger value, or the
+// first NaN; ties go to the smaller index. at < 0 means nothing seen yet.
+template <typename T>
+__device__ __forceinline__ bool beats(T x, long long i, T best, long long at) {
+    if (at < 0) return true;
+    if (is_nan(best)) return is_nan(x) && i < at;
+    if (is_nan(x)) return true;
+    return x > best || (x == best && i < at);
+}
+
+// (values[t], indices[t]) = first maximum among thread t's elements
+// (index -1 if it has none).
+template <typename T>
+__device__ void argmax_partials(long long n, const T* x, T* values, long long* indices) {
+    const long long t = first_index();
+    T best = neg_infinity<T>();
+    long long at = -1;
+    GRID_STRIDE_LOOP(i, n) {
+        if (beats(x[i], i, best, at)) {
+            best = x[i];
+            at = i;
+        }
+    }
+    values[t] = best;
+    indices[t] = at;
+}
+
+// at[0] = the index of the first maximum over all partials (-1 if empty).
+template <typename T>
+__device__ void argmax_finish(long long parts, const T* values, const long long* indices, long long* at) {
+    GRID_STRIDE_LOOP(i, 1) {
+        T best = neg_infinity<T>();
+        long long where = -1;
+        for (long long p = 0; p < parts; ++p) {
+            if (indices[p] >= 0 && beats(values[p], indices[p], best, where)) {
+                best = values[p];
+                where = indices[p];
+            }
+        }
+        at[i] = where;
+    }
+}
+
+// out[i] = 1 at index at[0], 0 elsewhere: the one-hot mask of max_all.
+template <typename T>
+__device__ void one_hot(long long n, const long long* at, T* out) {
+    const long long hot = at[0];
+    GRID_STRIDE_LOOP(i, n) out[i] = (i == hot) ? T(1) : T(0);
+}
+
+// ---- along one axis: [outer, axis_len, inner] -----------------------------------
+
+// Where lane o (an index of the [outer, inner] result) starts in x.
+__device__ __forceinline__ long long lane_start(long long o, long long axis_len, long long inner) {
+    return (o / inner) * axis_len * inner + o % inner;
+}
+
+// out[o] = sum over the lane (divided by axis_len if MEAN).
+template <typename T, bool MEAN>
+__device__ void sum_axis(long long n_out, long long axis_len, long long inner, const T* x, T* out) {
+    GRID_STRIDE_LOOP(o, n_out) {
+        const T* lane = x + lane_start(o, axis_len, inner);
+        T acc = T(0);
+        for (long long k = 0; k < axis_len; ++k) acc += lane[k * inner];
+        out[o] = MEAN ? acc / T(axis_len) : acc;
+    }
+}
+
+// out[o] = max over the lane (NaN if it holds one).
+template <typename T>
+__device__ void max_axis(long long n_out, long long axis_len, long long inner, const T* x, T* out) {
+    GRID_STRIDE_LOOP(o, n_out) {
+        const T* lane = x + lane_start(o, axis_len, inner);
+        T acc = neg_infinity<T>();
+        for (long long k = 0; k < axis_len; ++k) acc = nan_max(acc, lane[k * inner]);
+        out[o] = acc;
+    }
+}
+
+// out (shape of x) = 1 at the first maximum of each lane, 0 elsewhere. One
+// thread per lane writes that lane's axis_len elements: each exactly once.
+template <typename T>
+__device__ void max_mask_axis(long long n_lanes, long long axis_len, long long inner, const T* x, T* out) {
+    GRID_STRIDE_LOOP(o, n_lanes) {
+        const long long start = lane_start(o, axis_len, inner);
+        T best = neg_infinity<T>();
+        long long at = -1;
+        for (long long k = 0; k < axis_len; ++k) {
+            if (beats(x[start + k * inner], k, best, at)) {
+                best = x[start + k * inner];
+                at = k;
+            }
+        }
+        for (long long k = 0; k < axis_len; ++k) out[start + k * inner] = (k == at) ? T(1) : T(0);
+    }
+}
+
+// ---- sum_to: undoing a broadcast --------------------------------------------------
+//
+// `big` is contiguous with shape idx.shape; out is the smaller shape it was
+// broadcast from, read through idx.stride_a (0 on the summed axes, nonzero on
+// the kept ones). out[o] = sum of big (times other, read through
+// idx.stride_b, if WITH_OTHER) over every big element that out[o] was
+// broadcast to, in big's row-major order.
+template <typename T, bool WITH_OTHER>
+__device__ void sum_to(long long n_out, Strided6 idx, const T* big, const T* other, T* out) {
+    long long per = 1;  // big elements per output element
+    for (int k = 0; k < idx.rank; ++k)
+        if (idx.stride_a[k] == 0) per *= idx.shape[k];
+    GRID_STRIDE_LOOP(o, n_out) {
+        T acc = T(0);
+        for (long long j = 0; j < per; ++j) {
+            // Innermost axis first: kept axes take their index from o,
+            // summed axes from j.
+            long long ro = o, rj = j, at_big = 0, big_stride = 1, at_other = 0;
+            for (int k = idx.rank - 1; k >= 0; --k) {
+                const long long len = idx.shape[k];
+                long long i;
+                if (idx.stride_a[k] != 0) {
+                    i = ro % len;
+                    ro /= len;
+                } else {
+                    i = rj % len;
+                    rj /= len;
+                }
+                at_big += i * big_stride;
+                big_stride *= len;
+                at_other += i * idx.stride_b[k];
+            }
+            acc += WITH_OTHER ? big[at_big] * other[at_other] : big[at_big];
+        }
+        out[o] = acc;
+    }
+}
+
+// ---- entry points --------------------------------------------------------------------
+
+#define REDUCE_KERNELS(T, suffix)                                                                         \
+    extern "C" __global__ void sum_partials_##suffix(long long n, const T* x, T* partials) {              \
+        sum_partials<T, false>(n, x, partials);                                                           \
+    }                                                                                                     \
+    extern "C" __global__ void sum_squares_partials_##suffix(long long n, const T* x, T* partials) {      \
+        sum_partials<T, true>(n, x, partials);                                                            \
+    }                                                                                                     \
+    extern "C" __global__ void max_partials_##suffix(long long n, const T* x, T* partials) {              \
+        max_partials<T>(n, x, partials);                                                                  \
+    }                                                                                                     \
+    extern "C" __global__ void sum_finish_##suffix(long long parts, const T* partials, T* out) {          \
+        sum_finish<T>(parts, partials, out);                                                              \
+    }                                                                                                     \
+    extern "C" __global__ void max_finish_##suffix(long long parts, const T* partials, T* out) {          \
+        max_finish<T>(parts, partials, out);                                                              \
+    }                                                                                                     \
+    extern "C" __global__ void argmax_partials_##suffix(long long n, const T* x, T* values,               \
+                                                        long long* indices) {                             \
+        argmax_partials<T>(n, x, values, indices);                                                        \
+    }                                                                                                     \
+    extern "C" __global__ void argmax_finish_##suffix(long long parts, const T* values,                   \
+                                                      const long long* indices, long long* at) {          \
+        argmax_finish<T>(parts, values, indices, at);                                                     \
+    }                                                                                                     \
+    extern "C" __global__ void one_hot_##suffix(long long n, const long long* at, T* out) {               \
+        one_hot<T>(n, at, out);                                                                           \
+    }                                                                                                     \
+    extern "C" __global__ void sum_axis_##suffix(long long n_out, long long axis_len, long long inner,    \
+                                                 const T* x, T* out) {                                    \
+        sum_axis<T, false>(n_out, axis_len, inner, x, out);                                               \
+    }                                                                                                     \
+    extern "C" __global__ void mean_axis_##suffix(long long n_out, long long axis_len, long long inner,   \
+                                                  const T* x, T* out) {                                   \
+        sum_axis<T, true>(n_out, axis_len, inner, x, out);                                                \
+    }                                                                                                     \
+    extern "C" __global__ void max_axis_##suffix(long long n_out, long long axis_len, long long inner,    \
+                                                 const T* x, T* out) {                                    \
+        max_axis<T>(n_out, axis_len, inner, x, out);                                                      \
+    }                                                                                                     \
+    extern "C" __global__ void max_mask_axis_##suffix(long long n_lanes, long long axis_len,              \
+                                                      long long inner, const T* x, T* out) {              \
+        max_mask_axis<T>(n_lanes, axis_len, inner, x, out);                                               \
+    }                                                                                                     \
+    extern "C" __global__ void sum_to_##suffix(long long n_out, Strided6 idx, const T* big, T* out) {     \
+        sum_to<T, false>(n_out, idx, big, big, out);                                                      \
+    }                                                                                                     \
+    extern "C" __global__ void mul_sum_to_##suffix(long long n_out, Strided6 idx, const T* big,           \
+                                                   const T* other, T* out) {                              \
+        sum_to<T, true>(n_out, idx, big, other, out);                                                     \
+    }
+
+REDUCE_KERNELS(float, f32)
+REDUCE_KERNELS(double, f64)

@@ -1,0 +1,457 @@
+//! The GPU side of the tensor ops: each function here is what a
+//! [`Tensor`] method runs when its operands live on a CUDA device.
+//!
+//! Every function follows the same three steps: take an output buffer from
+//! the device's pool, queue one kernel from `kernels/cuda/*.cu` on the
+//! device's stream (or cuBLAS, for matrix products), and wrap the buffer in
+//! a tensor. Nothing waits for the GPU and nothing is copied to the host:
+//! only [`Tensor::to_vec`], [`Tensor::item`] and [`Tensor::to_cpu`] do that.
+//!
+//! Kernels are named `<op>_f32` / `<op>_f64`; the shapes and checks are the
+//! CPU methods' own (they run before dispatching here), so this file only
+//! translates a shape into the arguments a kernel takes.
+
+use super::buffer::expect_ok;
+use super::{Buffer, Gpu};
+use crate::cuda_source::Strided6;
+use crate::element::Element;
+use crate::shape::{numel, Shape};
+use crate::tensor::Tensor;
+use cudarc::cublas::sys::cublasOperation_t;
+use cudarc::cublas::{GemmConfig, StridedBatchedConfig};
+use cudarc::driver::{DeviceRepr, LaunchConfig, PushKernelArg};
+use std::sync::Arc;
+
+// SAFETY: `Strided6` is `#[repr(C)]` plain data laid out as the kernels'
+// `struct Strided6` (see `cuda_source`).
+unsafe impl DeviceRepr for Strided6 {}
+
+/// Threads per block for every launch.
+const BLOCK: u32 = 256;
+/// At most this many blocks: the kernels' grid-stride loops cover the rest.
+const MAX_GRID: u32 = 4096;
+/// Blocks for the first launch of a whole-tensor reduction: one partial
+/// result per thread, so at most `REDUCE_GRID * BLOCK` partials for the
+/// single thread of the second launch to combine.
+const REDUCE_GRID: u32 = 8;
+
+/// A launch for `n` elements: one thread each, up to [`MAX_GRID`] blocks.
+fn launch_for(n: usize) -> LaunchConfig {
+    let blocks = n.div_ceil(BLOCK as usize).clamp(1, MAX_GRID as usize) as u32;
+    LaunchConfig { grid_dim: (blocks, 1, 1), block_dim: (BLOCK, 1, 1), shared_mem_bytes: 0 }
+}
+
+/// `name_f32` or `name_f64`.
+fn kernel_name<T: Element>(name: &str) -> String {
+    format!("{name}_{}", T::NAME)
+}
+
+/// Queues a launch built by `args` (which pushes the kernel's arguments) for
+/// `n` elements; a launch of nothing is skipped.
+macro_rules! launch {
+    ($gpu:expr, $file:expr, $name:expr, $n:expr, $cfg:expr; $($arg:expr),* $(,)?) => {{
+        let gpu: &Arc<Gpu> = $gpu;
+        let func = gpu.function($file, &$name);
+        let mut builder = gpu.stream.launch_builder(&func);
+        $( builder.arg($arg); )*
+        // SAFETY: the arguments match the kernel's signature in
+        // kernels/cuda (checked against the CPU kernels by the simulation
+        // tests), and every buffer holds the elements the kernel indexes.
+        expect_ok(unsafe { builder.launch($cfg) }, &format!("launch of {}", $name));
+    }};
+}
+
+/// The GPU a tensor is on (it must be on one).
+fn gpu_of<T: Element>(x: &Tensor<T>) -> &Arc<Gpu> {
+    x.cuda_buffer().expect("a GPU tensor").gpu()
+}
+
+fn buf<T: Element>(x: &Tensor<T>) -> &Buffer<T> {
+    x.cuda_buffer().expect("a GPU tensor")
+}
+
+/// `out = f(x)` for a named function of one number (`exp`, `relu`, ...).
+pub fn unary<T: Element>(x: &Tensor<T>, name: &str) -> Tensor<T> {
+    let (gpu, n) = (gpu_of(x), x.len());
+    let mut out = Buffer::<T>::uninit(gpu, n);
+    if n > 0 {
+        launch!(gpu, "elementwise.cu", kernel_name::<T>(name), n, launch_for(n);
+            &(n as i64), buf(x).slice(), out.slice_mut());
+    }
+    Tensor::from_cuda(x.dims(), out)
+}
+
+/// `out = f(x, s)` for a named function with one scalar (`add_scalar`,
+/// `mul_scalar`, `powf`).
+pub fn unary_scalar<T: Element>(x: &Tensor<T>, name: &str, s: T) -> Tensor<T> {
+    let (gpu, n) = (gpu_of(x), x.len());
+    let mut out = Buffer::<T>::uninit(gpu, n);
+    if n > 0 {
+        launch!(gpu, "elementwise.cu", kernel_name::<T>(name), n, launch_for(n);
+            &(n as i64), buf(x).slice(), &s, out.slice_mut());
+    }
+    Tensor::from_cuda(x.dims(), out)
+}
+
+/// `out = f(x, lo, hi)` (`clamp`, `inside_mask`).
+pub fn unary_range<T: Element>(x: &Tensor<T>, name: &str, lo: T, hi: T) -> Tensor<T> {
+    let (gpu, n) = (gpu_of(x), x.len());
+    let mut out = Buffer::<T>::uninit(gpu, n);
+    if n > 0 {
+        launch!(gpu, "elementwise.cu", kernel_name::<T>(name), n, launch_for(n);
+            &(n as i64), buf(x).slice(), &lo, &hi, out.slice_mut());
+    }
+    Tensor::from_cuda(x.dims(), out)
+}
+
+/// `out = a op b` (`add`, `sub`, `mul`, `div`) with NumPy broadcasting to
+/// `shape` (already checked by the caller).
+pub fn binary<T: Element>(a: &Tensor<T>, b: &Tensor<T>, name: &str, shape: Shape) -> Tensor<T> {
+    let (gpu, n) = (gpu_of(a), numel(&shape));
+    let mut out = Buffer::<T>::uninit(gpu, n);
+    if n > 0 {
+        if a.shape() == b.shape() {
+            launch!(gpu, "elementwise.cu", kernel_name::<T>(name), n, launch_for(n);
+                &(n as i64), buf(a).slice(), buf(b).slice(), out.slice_mut());
+        } else {
+            let idx = Strided6::broadcast(&shape, a.shape(), b.shape());
+            launch!(gpu, "elementwise.cu", kernel_name::<T>(&format!("{name}_bcast")), n, launch_for(n);
+                &(n as i64), &idx, buf(a).slice(), buf(b).slice(), out.slice_mut());
+        }
+    }
+    Tensor::from_cuda(shape, out)
+}
+
+/// A backward formula `out = f(g, x)` of two same-shaped tensors, by name
+/// (`sigmoid_grad`, ...), with its scalar parameters (none, `p`, or
+/// `lo, hi`).
+pub fn formula<T: Element>(g: &Tensor<T>, x: &Tensor<T>, name: &str, params: &[T]) -> Tensor<T> {
+    let (gpu, n) = (gpu_of(g), g.len());
+    let mut out = Buffer::<T>::uninit(gpu, n);
+    if n > 0 {
+        let (gs, xs, n64) = (buf(g).slice(), buf(x).slice(), n as i64);
+        let name = kernel_name::<T>(name);
+        match params {
+            [] => launch!(gpu, "activations.cu", name, n, launch_for(n); &n64, gs, xs, out.slice_mut()),
+            [p] => launch!(gpu, "activations.cu", name, n, launch_for(n); &n64, gs, xs, p, out.slice_mut()),
+            [lo, hi] => {
+                launch!(gpu, "activations.cu", name, n, launch_for(n); &n64, gs, xs, lo, hi, out.slice_mut())
+            }
+            _ => unreachable!("formulas take at most two scalars"),
+        }
+    }
+    Tensor::from_cuda(g.dims(), out)
+}
+
+/// A whole-tensor reduction (`sum`, `sum_squares`, `max`) as a 0-d tensor:
+/// partial results, one per thread of a fixed launch, then one thread that
+/// combines them in order. No atomics: the same bits on every run.
+pub fn reduce_all<T: Element>(x: &Tensor<T>, partials_kernel: &str, finish_kernel: &str) -> Tensor<T> {
+    let (gpu, n) = (gpu_of(x), x.len());
+    let cfg = LaunchConfig { grid_dim: (REDUCE_GRID, 1, 1), block_dim: (BLOCK, 1, 1), shared_mem_bytes: 0 };
+    let parts = (REDUCE_GRID * BLOCK) as usize;
+    let mut partials = Buffer::<T>::uninit(gpu, parts);
+    launch!(gpu, "reduce.cu", kernel_name::<T>(partials_kernel), n, cfg;
+        &(n as i64), buf(x).slice(), partials.slice_mut());
+    let mut out = Buffer::<T>::uninit(gpu, 1);
+    launch!(gpu, "reduce.cu", kernel_name::<T>(finish_kernel), 1, launch_for(1);
+        &(parts as i64), partials.slice(), out.slice_mut());
+    Tensor::from_cuda(Shape::from_slice(&[]), out)
+}
+
+/// `[outer, axis_len, inner]`: the view of a shape that a per-axis kernel
+/// takes.
+fn around_axis(shape: &[usize], axis: usize) -> (usize, usize, usize) {
+    (numel(&shape[..axis]), shape[axis], numel(&shape[axis + 1..]))
+}
+
+/// A reduction along `axis` (`sum_axis`, `mean_axis`, `max_axis`) to
+/// `out_shape`, one thread per output element.
+pub fn reduce_axis<T: Element>(x: &Tensor<T>, axis: usize, name: &str, out_shape: Shape) -> Tensor<T> {
+    let gpu = gpu_of(x);
+    let (outer, len, inner) = around_axis(x.shape(), axis);
+    let n_out = outer * inner;
+    let mut out = Buffer::<T>::uninit(gpu, n_out);
+    if n_out > 0 {
+        launch!(gpu, "reduce.cu", kernel_name::<T>(name), n_out, launch_for(n_out);
+            &(n_out as i64), &(len as i64), &(inner as i64), buf(x).slice(), out.slice_mut());
+    }
+    Tensor::from_cuda(out_shape, out)
+}
+
+/// The one-hot mask of the first maximum, overall or along `axis`.
+pub fn max_mask<T: Element>(x: &Tensor<T>, axis: Option<usize>) -> Tensor<T> {
+    let (gpu, n) = (gpu_of(x), x.len());
+    let mut out = Buffer::<T>::uninit(gpu, n);
+    if n == 0 {
+        return Tensor::from_cuda(x.dims(), out);
+    }
+    match axis {
+        Some(axis) => {
+            let (outer, len, inner) = around_axis(x.shape(), axis);
+            let lanes = outer * inner;
+            launch!(gpu, "reduce.cu", kernel_name::<T>("max_mask_axis"), lanes, launch_for(lanes);
+                &(lanes as i64), &(len as i64), &(inner as i64), buf(x).slice(), out.slice_mut());
+        }
+        None => {
+            let cfg = LaunchConfig { grid_dim: (REDUCE_GRID, 1, 1), block_dim: (BLOCK, 1, 1), shared_mem_bytes: 0 };
+            let parts = (REDUCE_GRID * BLOCK) as usize;
+            let mut values = Buffer::<T>::uninit(gpu, parts);
+            let mut indices = Buffer::<i64>::uninit(gpu, parts);
+            launch!(gpu, "reduce.cu", kernel_name::<T>("argmax_partials"), n, cfg;
+                &(n as i64), buf(x).slice(), values.slice_mut(), indices.slice_mut());
+            let mut at = Buffer::<i64>::uninit(gpu, 1);
+            launch!(gpu, "reduce.cu", kernel_name::<T>("argmax_finish"), 1, launch_for(1);
+                &(parts as i64), values.slice(), indices.slice(), at.slice_mut());
+            launch!(gpu, "reduce.cu", kernel_name::<T>("one_hot"), n, launch_for(n);
+                &(n as i64), at.slice(), out.slice_mut());
+        }
+    }
+    Tensor::from_cuda(x.dims(), out)
+}
+
+/// `sum_to(x, shape)` (with `other = None`) or `mul_sum_to(x, other,
+/// shape)`: one thread per output element sums what was broadcast to it.
+pub fn sum_to<T: Element>(x: &Tensor<T>, other: Option<&Tensor<T>>, shape: &[usize]) -> Tensor<T> {
+    let (gpu, n_out) = (gpu_of(x), numel(shape));
+    let mut out = Buffer::<T>::uninit(gpu, n_out);
+    if n_out > 0 {
+        match other {
+            None => {
+                let idx = Strided6::sum_to(x.shape(), shape, &[]);
+                launch!(gpu, "reduce.cu", kernel_name::<T>("sum_to"), n_out, launch_for(n_out);
+                    &(n_out as i64), &idx, buf(x).slice(), out.slice_mut());
+            }
+            Some(other) => {
+                let idx = Strided6::sum_to(x.shape(), shape, other.shape());
+                launch!(gpu, "reduce.cu", kernel_name::<T>("mul_sum_to"), n_out, launch_for(n_out);
+                    &(n_out as i64), &idx, buf(x).slice(), buf(other).slice(), out.slice_mut());
+            }
+        }
+    }
+    Tensor::from_cuda(Shape::from_slice(shape), out)
+}
+
+/// `x` repeated to `shape` (already checked to be a broadcast of it).
+pub fn broadcast_to<T: Element>(x: &Tensor<T>, shape: &[usize]) -> Tensor<T> {
+    let (gpu, n) = (gpu_of(x), numel(shape));
+    let mut out = Buffer::<T>::uninit(gpu, n);
+    if n > 0 {
+        let idx = Strided6::broadcast(shape, x.shape(), &[]);
+        launch!(gpu, "shape.cu", kernel_name::<T>("broadcast_to"), n, launch_for(n);
+            &(n as i64), &idx, buf(x).slice(), out.slice_mut());
+    }
+    Tensor::from_cuda(Shape::from_slice(shape), out)
+}
+
+/// The last two axes swapped.
+pub fn transpose<T: Element>(x: &Tensor<T>) -> Tensor<T> {
+    let (gpu, n, r) = (gpu_of(x), x.len(), x.rank());
+    let (rows, cols) = (x.shape()[r - 2], x.shape()[r - 1]);
+    let mut shape = x.dims();
+    shape.swap(r - 2, r - 1);
+    let mut out = Buffer::<T>::uninit(gpu, n);
+    if n > 0 {
+        launch!(gpu, "shape.cu", kernel_name::<T>("transpose"), n, launch_for(n);
+            &(n as i64), &(rows as i64), &(cols as i64), buf(x).slice(), out.slice_mut());
+    }
+    Tensor::from_cuda(shape, out)
+}
+
+/// `select` (`inverse = false`: drop `axis`, keep `index`) or `unselect`
+/// (`inverse = true`: a new axis of `len`, zeros but at `index`).
+pub fn select<T: Element>(x: &Tensor<T>, axis: usize, index: usize, len: usize, inverse: bool) -> Tensor<T> {
+    let gpu = gpu_of(x);
+    let mut shape = x.dims();
+    let (inner, name) = if inverse {
+        shape.insert(axis, len);
+        (numel(&x.shape()[axis..]), "unselect")
+    } else {
+        shape.remove(axis);
+        (numel(&x.shape()[axis + 1..]), "select")
+    };
+    let n_out = numel(&shape);
+    let mut out = Buffer::<T>::uninit(gpu, n_out);
+    if n_out > 0 {
+        launch!(gpu, "shape.cu", kernel_name::<T>(name), n_out, launch_for(n_out);
+            &(n_out as i64), &(len as i64), &(inner as i64), &(index as i64), buf(x).slice(), out.slice_mut());
+    }
+    Tensor::from_cuda(shape, out)
+}
+
+/// `slice_axis` (`pad = false`: elements `start..start + len` of `axis`) or
+/// `pad_axis` (`pad = true`: `x` at `start` in an axis of length `len`).
+pub fn slice_or_pad<T: Element>(x: &Tensor<T>, axis: usize, start: usize, len: usize, pad: bool) -> Tensor<T> {
+    let gpu = gpu_of(x);
+    let (_, src_len, inner) = around_axis(x.shape(), axis);
+    let mut shape = x.dims();
+    shape[axis] = len;
+    let n_out = numel(&shape);
+    let name = if pad { "pad_axis" } else { "slice_axis" };
+    let mut out = Buffer::<T>::uninit(gpu, n_out);
+    if n_out > 0 {
+        launch!(gpu, "shape.cu", kernel_name::<T>(name), n_out, launch_for(n_out);
+            &(n_out as i64), &(src_len as i64), &(len as i64), &(inner as i64), &(start as i64),
+            buf(x).slice(), out.slice_mut());
+    }
+    Tensor::from_cuda(shape, out)
+}
+
+/// A mask of ones (where the element's 32 counter-based random bits fall
+/// below `threshold`) and zeros: element `i` depends on `(seed, counter,
+/// i)` alone.
+pub fn bernoulli<T: Element>(gpu: &Arc<Gpu>, shape: &[usize], seed: u64, counter: u64, threshold: u64) -> Tensor<T> {
+    let n = numel(shape);
+    let mut out = Buffer::<T>::uninit(gpu, n);
+    if n > 0 {
+        launch!(gpu, "masks.cu", kernel_name::<T>("bernoulli"), n, launch_for(n);
+            &(n as i64), &seed, &counter, &threshold, out.slice_mut());
+    }
+    Tensor::from_cuda(Shape::from_slice(shape), out)
+}
+
+/// Normal draws `mean + std z` from the same counter-based generator.
+pub fn normal<T: Element>(gpu: &Arc<Gpu>, shape: &[usize], seed: u64, counter: u64, mean: f64, std: f64) -> Tensor<T> {
+    let n = numel(shape);
+    let mut out = Buffer::<T>::uninit(gpu, n);
+    if n > 0 {
+        launch!(gpu, "masks.cu", kernel_name::<T>("normal"), n, launch_for(n);
+            &(n as i64), &seed, &counter, &mean, &std, out.slice_mut());
+    }
+    Tensor::from_cuda(Shape::from_slice(shape), out)
+}
+
+/// A constant on the device.
+pub fn full<T: Element>(gpu: &Arc<Gpu>, shape: &[usize], value: T) -> Tensor<T> {
+    let n = numel(shape);
+    if value == T::zero() {
+        return Tensor::from_cuda(Shape::from_slice(shape), Buffer::zeros(gpu, n));
+    }
+    // 0 * x + value, on a zeroed buffer: one launch, no host copy.
+    let zeros = Tensor::from_cuda(Shape::from_slice(shape), Buffer::<T>::zeros(gpu, n));
+    unary_scalar(&zeros, "add_scalar", value)
+}
+
+/// `op(a) @ op(b)` through cuBLAS, `out_shape` being `batch + [m, n]`
+/// (shapes checked by the caller).
+///
+/// cuBLAS is column-major, and a row-major matrix read column-major is its
+/// transpose. So the row-major product `C = op(A) op(B)` is computed as the
+/// column-major `C^T = op(B)^T op(A)^T`: the operands swapped, `m` and `n`
+/// exchanged, each operand's transpose flag passed through as cuBLAS's own
+/// (a transposed operand is never copied). Batch axes go through the
+/// strided-batched call, with a stride of 0 for an operand shared by every
+/// batch; other broadcasts of the batch axes loop over the batches.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul<T: Element>(
+    a: &Tensor<T>,
+    b: &Tensor<T>,
+    ta: bool,
+    tb: bool,
+    (m, k, n): (usize, usize, usize),
+    batch: &[usize],
+    out_shape: Shape,
+) -> Tensor<T> {
+    let gpu = gpu_of(a);
+    let total = numel(&out_shape);
+    if total == 0 {
+        return Tensor::from_cuda(out_shape, Buffer::uninit(gpu, 0));
+    }
+    if k == 0 {
+        return Tensor::from_cuda(out_shape, Buffer::zeros(gpu, total));
+    }
+    let op = |t: bool| if t { cublasOperation_t::CUBLAS_OP_T } else { cublasOperation_t::CUBLAS_OP_N };
+    let (batch_a, batch_b) = (&a.shape()[..a.rank() - 2], &b.shape()[..b.rank() - 2]);
+    let batches = numel(batch);
+    // A batch of row-major matrices times one matrix: the batch folds into
+    // the rows, one product of batches * m rows.
+    let (rows, batches, fold) =
+        if !ta && numel(batch_b) == 1 { (batches * m, 1, true) } else { (m, batches, false) };
+    let gemm = GemmConfig {
+        transa: op(tb),
+        transb: op(ta),
+        m: n as i32,
+        n: rows as i32,
+        k: k as i32,
+        alpha: T::one(),
+        lda: if tb { k } else { n } as i32,
+        ldb: if ta { m } else { k } as i32,
+        beta: T::zero(),
+        ldc: n as i32,
+    };
+    let mut out = Buffer::<T>::uninit(gpu, total);
+    let own_stride = |own: &[usize], len: usize| if numel(own) == 1 { 0 } else { len as i64 };
+    let uniform = |own: &[usize]| numel(own) == 1 || own == batch;
+    if fold || (uniform(batch_a) && uniform(batch_b)) {
+        let cfg = StridedBatchedConfig {
+            gemm,
+            batch_size: batches as i32,
+            stride_a: own_stride(batch_b, k * n),
+            stride_b: if fold { 0 } else { own_stride(batch_a, m * k) },
+            stride_c: (rows * n) as i64,
+        };
+        // SAFETY: the strides and leading dimensions describe matrices inside
+        // the operands' buffers (shapes checked by Tensor::matmul_t).
+        expect_ok(
+            unsafe { T::gemm_strided_batched(&gpu.blas, cfg, buf(b).slice(), buf(a).slice(), out.slice_mut()) },
+            "cuBLAS gemm",
+        );
+    } else {
+        for i in 0..batches {
+            let oa = crate::matmul::batch_offset(i, batch, batch_a, m * k);
+            let ob = crate::matmul::batch_offset(i, batch, batch_b, k * n);
+            let cfg = StridedBatchedConfig { gemm, batch_size: 1, stride_a: 0, stride_b: 0, stride_c: 0 };
+            let (sa, sb) = (buf(a).slice().slice(oa..), buf(b).slice().slice(ob..));
+            let mut sc = out.slice_mut().slice_mut(i * m * n..);
+            // SAFETY: as above, one batch at a time.
+            expect_ok(unsafe { T::gemm_strided_batched(&gpu.blas, cfg, &sb, &sa, &mut sc) }, "cuBLAS gemm");
+        }
+    }
+    Tensor::from_cuda(out_shape, out)
+}
+
+/// Adam's update of one parameter, in place on the device (see
+/// `optim.cu`); the scalars are the step's, worked out on the host.
+#[allow(clippy::too_many_arguments)]
+pub fn adam<T: Element>(p: &mut Tensor<T>, m: &mut Tensor<T>, v: &mut Tensor<T>, g: &Tensor<T>, s: &[T; 8], decay: bool) {
+    let n = p.len();
+    if n == 0 {
+        return;
+    }
+    let gpu = Arc::clone(gpu_of(p));
+    let [beta1, keep1, beta2, keep2, eps, step_size, bc2_sqrt, wd] = s;
+    let (ps, ms, vs) = (p.cuda_buffer_mut(), m.cuda_buffer_mut(), v.cuda_buffer_mut());
+    launch!(&gpu, "optim.cu", kernel_name::<T>("adam"), n, launch_for(n);
+        &(n as i64), ps.slice_mut(), ms.slice_mut(), vs.slice_mut(), buf(g).slice(),
+        beta1, keep1, beta2, keep2, eps, step_size, bc2_sqrt, wd, &i32::from(decay));
+}
+
+/// SGD's update of one parameter, in place; with momentum when `buffer` is
+/// given (`first`: the buffer is set to the gradient rather than updated).
+#[allow(clippy::too_many_arguments)]
+pub fn sgd<T: Element>(
+    p: &mut Tensor<T>,
+    g: &Tensor<T>,
+    buffer: Option<&mut Tensor<T>>,
+    [lr, wd, momentum, keep]: [T; 4],
+    decay: bool,
+    nesterov: bool,
+    first: bool,
+) {
+    let n = p.len();
+    if n == 0 {
+        return;
+    }
+    let gpu = Arc::clone(gpu_of(p));
+    let ps = p.cuda_buffer_mut();
+    match buffer {
+        None => launch!(&gpu, "optim.cu", kernel_name::<T>("sgd"), n, launch_for(n);
+            &(n as i64), ps.slice_mut(), buf(g).slice(), &lr, &wd, &i32::from(decay)),
+        Some(b) => {
+            let bs = b.cuda_buffer_mut();
+            launch!(&gpu, "optim.cu", kernel_name::<T>("sgd_momentum"), n, launch_for(n);
+                &(n as i64), ps.slice_mut(), bs.slice_mut(), buf(g).slice(), &lr, &wd, &i32::from(decay),
+                &momentum, &keep, &i32::from(nesterov), &i32::from(first));
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! The CUDA kernels, run on the CPU (test-only feature `kernel-sim`).
+//!
+//! The build script compiles every file in `kernels/cuda/` as C++, with
+//! `cpu_sim.h` supplying `threadIdx`, `blockIdx`, `blockDim` and `gridDim`.
+//! [`launch`] plays a launch of `grid` blocks of `block` threads: it calls the
+//! kernel once per (block, thread), one after another, with the launch
+//! variables set as a GPU would set them. Because the kernels keep to a
+//! plain subset (no shared memory, no synchronisation, no atomics: each
+//! thread's work depends only on its own indices), the sequential run
+//! computes exactly what the parallel one does, and the CUDA maths and
+//! indexing can be checked against the CPU kernels where no GPU is.
+//!
+//! [`Sim`] holds every entry point, for both precisions: `Sim::add::<f32>`
+//! is the kernel `add_f32`, with the argument order the runtime loader uses
+//! (element count, inputs, scalars, output; see each `.cu` file).
+//!
+//! ```ignore
+//! let (x, mut out) = (vec![1.0f32, -2.0], vec![0.0; 2]);
+//! launch(1, 32, || unsafe { <Sim as Kernels<f32>>::relu(2, x.as_ptr(), out.as_mut_ptr()) });
+//! ```
+
+use crate::cuda_source::Strided6;
+
+extern "C" {
+    fn gt_sim_set_launch(grid: u32, block: u32);
+    fn gt_sim_set_thread(block: u32, thread: u32);
+}
+
+/// Runs `kernel` as a launch of `grid` blocks of `block` threads on this
+/// thread: once for every (block, thread) pair, in order.
+pub fn launch(grid: u32, block: u32, mut kernel: impl FnMut()) {
+    // SAFETY: the two setters only write this thread's launch variables.
+    unsafe { gt_sim_set_launch(grid, block) };
+    for b in 0..grid {
+        for t in 0..block {
+            unsafe { gt_sim_set_thread(b, t) };
+            kernel();
+        }
+    }
+}
+
+/// The simulated kernels: `<Sim as Kernels<T>>::name` calls `name_f32` or
+/// `name_f64`.
+pub struct Sim;
+
+/// Declares every kernel once, with `T` for the element type, and binds the
+/// two compiled instantiations of each to [`Kernels`]`<f32>` and `<f64>`.
+macro_rules! kernels {
+    ($( $name:ident => $f32:ident, $f64:ident ( $($arg:ident : $ty:ty),* ); )*) => {
+        /// Every simulated kernel for element type `T`. Unsafe to call: the
+        /// pointers must cover what the kernel reads and writes, as on a GPU.
+        #[allow(clippy::too_many_arguments, clippy::missing_safety_doc)]
+        pub trait Kernels<T> {
+            $( unsafe fn $name($($arg: $ty),*); )*
+        }
+        mod ffi_f32 {
+            #![allow(clippy::too_many_arguments)]
+            use super::*;
+            type T = f32;
+            extern "C" { $( pub fn $f32($($arg: $ty),*); )* }
+            impl Kernels<f32> for Sim {
+                $( unsafe fn $name($($arg: $ty),*) { unsafe { $f32($($arg),*) } } )*
+            }
+        }
+        mod ffi_f64 {
+            #![allow(clippy::too_many_arguments)]
+            use super::*;
+            type T = f64;
+            extern "C" { $( pub fn $f64($($arg: $ty),*); )* }
+            impl Kernels<f64> for Sim {
+                $( unsafe fn $name($($arg: $ty),*) { unsafe { $f64($($arg),*) } } )*
+            }
+        }
+    };
+}
+
+kernels! {
+    // elementwise.cu: unary
+    neg => neg_f32, neg_f64(n: i64, x: *const T, out: *mut T);
+    exp => exp_f32, exp_f64(n: i64, x: *const T, out: *mut T);
+    ln => ln_f32, ln_f64(n: i64, x: *const T, out: *mut T);
+    sqrt => sqrt_f32, sqrt_f64(n: i64, x: *const T, out: *mut T);
+    square => square_f32, square_f64(n: i64, x: *const T, out: *mut T);
+    abs => abs_f32, abs_f64(n: i64, x: *const T, out: *mut T);
+    sign => sign_f32, sign_f64(n: i64, x: *const T, out: *mut T);
+    sigmoid => sigmoid_f32, sigmoid_f64(n: i64, x: *const T, out: *mut T);
+    tanh => tanh_f32, tanh_f64(n: i64, x: *const T, out: *mut T);
+    relu => relu_f32, relu_f64(n: i64, x: *const T, out: *mut T);
+    step => step_f32, step_f64(n: i64, x: *const T, out: *mut T);
+    softplus => softplus_f32, softplus_f64(n: i64, x: *const T, out: *mut T);
+    add_scalar => add_scalar_f32, add_scalar_f64(n: i64, x: *const T, s: T, out: *mut T);
+    mul_scalar => mul_scalar_f32, mul_scalar_f64(n: i64, x: *const T, s: T, out: *mut T);
+    powf => powf_f32, powf_f64(n: i64, x: *const T, p: T, out: *mut T);
+    clamp => clamp_f32, clamp_f64(n: i64, x: *const T, lo: T, hi: T, out: *mut T);
+    inside_mask => inside_mask_f32, inside_mask_f64(n: i64, x: *const T, lo: T, hi: T, out: *mut T);
+    // elementwise.cu: binary
+    add => add_f32, add_f64(n: i64, a: *const T, b: *const T, out: *mut T);
+    sub => sub_f32, sub_f64(n: i64, a: *const T, b: *const T, out: *mut T);
+    mul => mul_f32, mul_f64(n: i64, a: *const T, b: *const T, out: *mut T);
+    div => div_f32, div_f64(n: i64, a: *const T, b: *const T, out: *mut T);
+    add_bcast => add_bcast_f32, add_bcast_f64(n: i64, idx: Strided6, a: *const T, b: *const T, out: *mut T);
+    sub_bcast => sub_bcast_f32, sub_bcast_f64(n: i64, idx: Strided6, a: *const T, b: *const T, out: *mut T);
+    mul_bcast => mul_bcast_f32, mul_bcast_f64(n: i64, idx: Strided6, a: *const T, b: *const T, out: *mut T);
+    div_bcast => div_bcast_f32, div_bcast_f64(n: i64, idx: Strided6, a: *const T, b: *const T, out: *mut T);
+    // activations.cu
+    pow_grad => pow_grad_f32, pow_grad_f64(n: i64, g: *const T, x: *const T, p: T, out: *mut T);
+    sqrt_grad => sqrt_grad_f32, sqrt_grad_f64(n: i64, g: *const T, y: *const T, out: *mut T);
+    square_grad => square_grad_f32, square_grad_f64(n: i64, g: *const T, x: *const T, out: *mut T);
+    abs_grad => abs_grad_f32, abs_grad_f64(n: i64, g: *const T, x: *const T, out: *mut T);
+    sigmoid_grad => sigmoid_grad_f32, sigmoid_grad_f64(n: i64, g: *const T, s: *const T, out: *mut T);
+    tanh_grad => tanh_grad_f32, tanh_grad_f64(n: i64, g: *const T, t: *const T, out: *mut T);
+    relu_grad => relu_grad_f32, relu_grad_f64(n: i64, g: *const T, x: *const T, out: *mut T);
+    softplus_grad => softplus_grad_f32, softplus_grad_f64(n: i64, g: *const T, x: *const T, out: *mut T);
+    clamp_grad => clamp_grad_f32, clamp_grad_f64(n: i64, g: *const T, x: *const T, lo: T, hi: T, out: *mut T);
+    sum_squares_grad => sum_squares_grad_f32, sum_squares_grad_f64(n: i64, g: *const T, x: *const T, out: *mut T);
+    // reduce.cu
+    sum_partials => sum_partials_f32, sum_partials_f64(n: i64, x: *const T, partials: *mut T);
+    sum_squares_partials => sum_squares_partials_f32, sum_squares_partials_f64(n: i64, x: *const T, partials: *mut T);
+    max_partials => max_partials_f32, max_partials_f64(n: i64, x: *const T, partials: *mut T);
+    sum_finish => sum_finish_f32, sum_finish_f64(parts: i64, partials: *const T, out: *mut T);
+    max_finish => max_finish_f32, max_finish_f64(parts: i64, partials: *const T, out: *mut T);
+    argmax_partials => argmax_partials_f32, argmax_partials_f64(n: i64, x: *const T, values: *mut T, indices: *mut i64);
+    argmax_finish => argmax_finish_f32, argmax_finish_f64(parts: i64, values: *const T, indices: *const i64, at: *mut i64);
+    one_hot => one_hot_f32, one_hot_f64(n: i64, at: *const i64, out: *mut T);
+    sum_axis => sum_axis_f32, sum_axis_f64(n_out: i64, axis_len: i64, inner: i64, x: *const T, out: *mut T);
+    mean_axis => mean_axis_f32, mean_axis_f64(n_out: i64, axis_len: i64, inner: i64, x: *const T, out: *mut T);
+    max_axis => max_axis_f32, max_axis_f64(n_out: i64, axis_len: i64, inner: i64, x: *const T, out: *mut T);
+    max_mask_axis => max_mask_axis_f32, max_mask_axis_f64(n_lanes: i64, axis_len: i64, inner: i64, x: *const T, out: *mut T);
+    sum_to => sum_to_f32, sum_to_f64(n_out: i64, idx: Strided6, big: *const T, out: *mut T);
+    mul_sum_to => mul_sum_to_f32, mul_sum_to_f64(n_out: i64, idx: Strided6, big: *const T, other: *const T, out: *mut T);
+    // shape.cu
+    transpose => transpose_f32, transpose_f64(n: i64, rows: i64, cols: i64, x: *const T, out: *mut T);
+    strided_copy => strided_copy_f32, strided_copy_f64(n: i64, idx: Strided6, x: *const T, out: *mut T);
+    broadcast_to => broadcast_to_f32, broadcast_to_f64(n: i64, idx: Strided6, x: *const T, out: *mut T);
+    select => select_f32, select_f64(n_out: i64, axis_len: i64, inner: i64, index: i64, x: *const T, out: *mut T);
+    unselect => unselect_f32, unselect_f64(n_out: i64, axis_len: i64, inner: i64, index: i64, x: *const T, out: *mut T);
+    slice_axis => slice_axis_f32, slice_axis_f64(n_out: i64, src_len: i64, len: i64, inner: i64, start: i64, x: *const T, out: *mut T);
+    pad_axis => pad_axis_f32, pad_axis_f64(n_out: i64, src_len: i64, total: i64, inner: i64, start: i64, x: *const T, out: *mut T);
+    // masks.cu
+    bernoulli => bernoulli_f32, bernoulli_f64(n: i64, seed: u64, counter: u64, threshold: u64, out: *mut T);
+    normal => normal_f32, normal_f64(n: i64, seed: u64, counter: u64, mean: f64, stddev: f64, out: *mut T);
+    // optim.cu
+    adam => adam_f32, adam_f64(n: i64, p: *mut T, m: *mut T, v: *mut T, g: *const T, beta1: T, keep1: T, beta2: T, keep2: T, eps: T, step_size: T, bc2_sqrt: T, wd: T, decay: i32);
+    sgd => sgd_f32, sgd_f64(n: i64, p: *mut T, g: *const T, lr: T, wd: T, decay: i32);
+    sgd_momentum => sgd_momentum_f32, sgd_momentum_f64(n: i64, p: *mut T, buf: *mut T, g: *const T, lr: T, wd: T, decay: i32, momentum: T, keep: T, nesterov: i32, first: i32);
+}

@@ -1,0 +1,155 @@
+//! activations.cu against the backward rules' pointwise formulas.
+//!
+//! The CPU side is `Tensor::zip_with` with each rule's formula as written in
+//! autograd/src/ops/unary.rs and reduce.rs (`Algebra::fused`'s pointwise
+//! closure), which is how the plain backward pass evaluates it.
+
+use crate::helpers::*;
+use gradtape_kernels::cuda_sim::{launch, Kernels, Sim};
+use gradtape_kernels::elementwise::sigmoid;
+use gradtape_kernels::Tensor;
+
+type Grad<T> = unsafe fn(i64, *const T, *const T, *mut T);
+
+/// Kernels with scalars, with the scalars fixed: p = 2.5 for pow_grad,
+/// (lo, hi) = (-0.5, 2.5) for clamp_grad.
+unsafe fn pow_grad<T: Float>(n: i64, g: *const T, x: *const T, out: *mut T)
+where
+    Sim: Kernels<T>,
+{
+    unsafe { <Sim as Kernels<T>>::pow_grad(n, g, x, T::of(2.5), out) }
+}
+unsafe fn clamp_grad<T: Float>(n: i64, g: *const T, x: *const T, out: *mut T)
+where
+    Sim: Kernels<T>,
+{
+    unsafe { <Sim as Kernels<T>>::clamp_grad(n, g, x, T::of(-0.5), T::of(2.5), out) }
+}
+
+/// Which saved tensor a rule reads: the input, the op's output, or a
+/// positive input (pow and sqrt).
+#[derive(Clone, Copy)]
+enum Saved {
+    Any,
+    Positive,
+    /// The output of sigmoid or tanh: in (-1, 1).
+    Unit,
+}
+
+#[allow(clippy::type_complexity)]
+fn rules<T: Float>() -> Vec<(&'static str, Grad<T>, fn(T, T) -> T, Saved, bool)>
+where
+    Sim: Kernels<T>,
+{
+    // (name, kernel, formula (g, saved), saved tensor, uses the CPU's own
+    // sigmoid (fastmath in f32: a tolerance))
+    vec![
+        (
+            "pow_grad",
+            pow_grad::<T>,
+            |g, x| g * x.powf(T::of(2.5) - T::one()) * T::of(2.5),
+            Saved::Positive,
+            false,
+        ),
+        ("sqrt_grad", <Sim as Kernels<T>>::sqrt_grad, |g, y| g / y * T::of(0.5), Saved::Positive, false),
+        ("square_grad", <Sim as Kernels<T>>::square_grad, |g, x| g * x * T::of(2.0), Saved::Any, false),
+        (
+            "abs_grad",
+            <Sim as Kernels<T>>::abs_grad,
+            |g, x| {
+                if x > T::zero() {
+                    g
+                } else if x < T::zero() {
+                    -g
+                } else {
+                    T::zero()
+                }
+            },
+            Saved::Any,
+            false,
+        ),
+        (
+            "sigmoid_grad",
+            <Sim as Kernels<T>>::sigmoid_grad,
+            |g, s| g * (s * (T::one() - s)),
+            Saved::Unit,
+            false,
+        ),
+        ("tanh_grad", <Sim as Kernels<T>>::tanh_grad, |g, t| g * (T::one() - t * t), Saved::Unit, false),
+        (
+            "relu_grad",
+            <Sim as Kernels<T>>::relu_grad,
+            |g, x| if x > T::zero() { g } else { T::zero() },
+            Saved::Any,
+            false,
+        ),
+        ("softplus_grad", <Sim as Kernels<T>>::softplus_grad, |g, x| g * sigmoid(x), Saved::Any, true),
+        (
+            "clamp_grad",
+            clamp_grad::<T>,
+            |g, x| if (x > T::of(-0.5)) & (x < T::of(2.5)) { g } else { T::zero() },
+            Saved::Any,
+            false,
+        ),
+        (
+            "sum_squares_grad",
+            <Sim as Kernels<T>>::sum_squares_grad,
+            |g, x| T::of(2.0) * x * g,
+            Saved::Any,
+            false,
+        ),
+    ]
+}
+
+fn rules_match_the_cpu<T: Float>()
+where
+    Sim: Kernels<T>,
+{
+    for (name, kernel, formula, saved, cpu_sigmoid) in rules::<T>() {
+        let (rtol, atol) = if cpu_sigmoid { (T::MATH_RTOL, underflow::<T>()) } else { (0.0, 0.0) };
+        for &n in SIZES {
+            let g = values::<T>(n, 1.5, 5);
+            let x: Vec<T> = match saved {
+                Saved::Any => values(n, 3.0, 6),
+                Saved::Positive => positive(n, 6),
+                Saved::Unit => values::<T>(n, 3.0, 6).into_iter().map(|v| v.tanh()).collect(),
+            };
+            let want =
+                Tensor::from_vec(g.clone(), &[n]).zip_with(&Tensor::from_vec(x.clone(), &[n]), name, formula);
+            for (l, got) in
+                each_launch(n, T::nan(), |out| unsafe { kernel(n as i64, g.as_ptr(), x.as_ptr(), out) })
+            {
+                check(&format!("{name}_{} n={n} launch {l:?}", T::NAME), &got, want.data(), rtol, atol);
+            }
+        }
+    }
+}
+
+#[test]
+fn backward_formula_kernels_match_the_rules_f32() {
+    rules_match_the_cpu::<f32>();
+}
+
+#[test]
+fn backward_formula_kernels_match_the_rules_f64() {
+    rules_match_the_cpu::<f64>();
+}
+
+/// relu_grad and abs_grad give NaN where x is NaN (as relu and abs do);
+/// clamp_grad gives 0 there (outside the open interval).
+#[test]
+fn nan_in_x_gives_nan_gradients_except_through_clamp() {
+    let (g, x) = ([1.0f64, 1.0], [f64::NAN, 1.0]);
+    let mut out = [0.0f64; 2];
+    for (name, k) in [
+        ("relu_grad", <Sim as Kernels<f64>>::relu_grad as Grad<f64>),
+        ("abs_grad", <Sim as Kernels<f64>>::abs_grad),
+    ] {
+        launch(1, 2, || unsafe { k(2, g.as_ptr(), x.as_ptr(), out.as_mut_ptr()) });
+        assert!(out[0].is_nan() && out[1] == 1.0, "{name}: {out:?}");
+    }
+    launch(1, 2, || unsafe {
+        <Sim as Kernels<f64>>::clamp_grad(2, g.as_ptr(), x.as_ptr(), 0.0, 2.0, out.as_mut_ptr())
+    });
+    assert_eq!(out, [0.0, 1.0]);
+}

@@ -1,0 +1,175 @@
+//! optim.cu against the optimisers' update formulas as the CPU runs them
+//! (models/src/optim/adam.rs and sgd.rs, restated here over slices: this
+//! crate cannot depend on gradtape-models), over several steps, in place.
+
+use crate::helpers::*;
+use gradtape_kernels::cuda_sim::{launch, Kernels, Sim};
+use gradtape_kernels::elementwise::update3_flush_denormals;
+use gradtape_kernels::Element;
+
+/// Adam's per-step scalars, worked out in f64 as adam.rs does.
+struct AdamStep<T> {
+    beta1: T,
+    keep1: T,
+    beta2: T,
+    keep2: T,
+    eps: T,
+    step_size: T,
+    bc2_sqrt: T,
+    wd: T,
+    decay: bool,
+}
+
+fn adam_step<T: Element>(t: u64, weight_decay: f64) -> AdamStep<T> {
+    let (lr, b1, b2, eps) = (1e-3, 0.9f64, 0.999f64, 1e-8);
+    AdamStep {
+        beta1: T::of(b1),
+        keep1: T::of(1.0 - b1),
+        beta2: T::of(b2),
+        keep2: T::of(1.0 - b2),
+        eps: T::of(eps),
+        step_size: T::of(lr / (1.0 - b1.powf(t as f64))),
+        bc2_sqrt: T::of((1.0 - b2.powf(t as f64)).sqrt()),
+        wd: T::of(weight_decay),
+        decay: weight_decay != 0.0,
+    }
+}
+
+fn adam_matches_the_cpu<T: Float>()
+where
+    Sim: Kernels<T>,
+{
+    for &n in SIZES {
+        for weight_decay in [0.0, 0.01] {
+            for &(grid, block) in LAUNCHES {
+                let (mut p, mut m, mut v) = (values::<T>(n, 1.0, 20), vec![T::zero(); n], vec![T::zero(); n]);
+                let (mut cp, mut cm, mut cv) = (p.clone(), m.clone(), v.clone());
+                for t in 1..=3u64 {
+                    let g = values::<T>(n, 0.1, 20 + t);
+                    let s = adam_step::<T>(t, weight_decay);
+                    update3_flush_denormals(&mut cp, &mut cm, &mut cv, &g, |p, m, v, g| {
+                        let g = if s.decay { g + s.wd * *p } else { g };
+                        *m = s.beta1 * *m + s.keep1 * g;
+                        *v = s.beta2 * *v + s.keep2 * g * g;
+                        *p = *p - s.step_size * (*m / (v.sqrt() / s.bc2_sqrt + s.eps));
+                    });
+                    let (pp, mp, vp) = (p.as_mut_ptr(), m.as_mut_ptr(), v.as_mut_ptr());
+                    launch(grid, block, || unsafe {
+                        <Sim as Kernels<T>>::adam(
+                            n as i64,
+                            pp,
+                            mp,
+                            vp,
+                            g.as_ptr(),
+                            s.beta1,
+                            s.keep1,
+                            s.beta2,
+                            s.keep2,
+                            s.eps,
+                            s.step_size,
+                            s.bc2_sqrt,
+                            s.wd,
+                            s.decay as i32,
+                        )
+                    });
+                    let what = |x: &str| {
+                        format!("adam_{} {x} n={n} wd={weight_decay} step {t} launch {grid}x{block}", T::NAME)
+                    };
+                    check_exact(&what("p"), &p, &cp);
+                    check_exact(&what("m"), &m, &cm);
+                    check_exact(&what("v"), &v, &cv);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn adam_kernel_matches_the_cpu_update_over_three_steps_f32() {
+    adam_matches_the_cpu::<f32>();
+}
+
+#[test]
+fn adam_kernel_matches_the_cpu_update_over_three_steps_f64() {
+    adam_matches_the_cpu::<f64>();
+}
+
+fn sgd_matches_the_cpu<T: Float>()
+where
+    Sim: Kernels<T>,
+{
+    let (lr, momentum, dampening) = (T::of(0.05), T::of(0.9), 0.1);
+    let keep = T::of(1.0 - dampening);
+    for &n in SIZES {
+        for weight_decay in [0.0, 1e-3] {
+            let (wd, decay) = (T::of(weight_decay), weight_decay != 0.0);
+            for &(grid, block) in LAUNCHES {
+                // Plain SGD.
+                let mut p = values::<T>(n, 1.0, 30);
+                let mut cp = p.clone();
+                for t in 1..=2u64 {
+                    let g = values::<T>(n, 0.1, 30 + t);
+                    for (p, &g) in cp.iter_mut().zip(&g) {
+                        let g = if decay { g + wd * *p } else { g };
+                        *p = *p - lr * g;
+                    }
+                    let pp = p.as_mut_ptr();
+                    launch(grid, block, || unsafe {
+                        <Sim as Kernels<T>>::sgd(n as i64, pp, g.as_ptr(), lr, wd, decay as i32)
+                    });
+                    check_exact(
+                        &format!("sgd_{} n={n} wd={weight_decay} step {t} launch {grid}x{block}", T::NAME),
+                        &p,
+                        &cp,
+                    );
+                }
+                // With momentum, plain and Nesterov; the first step copies g.
+                for nesterov in [false, true] {
+                    let (mut p, mut buf) = (values::<T>(n, 1.0, 40), vec![T::nan(); n]);
+                    let (mut cp, mut cbuf) = (p.clone(), buf.clone());
+                    for t in 1..=3u64 {
+                        let g = values::<T>(n, 0.1, 40 + t);
+                        let first = t == 1;
+                        for ((p, &g), b) in cp.iter_mut().zip(&g).zip(cbuf.iter_mut()) {
+                            let g = if decay { g + wd * *p } else { g };
+                            *b = if first { g } else { momentum * *b + keep * g };
+                            let d = if nesterov { g + momentum * *b } else { *b };
+                            *p = *p - lr * d;
+                        }
+                        let (pp, bp) = (p.as_mut_ptr(), buf.as_mut_ptr());
+                        launch(grid, block, || unsafe {
+                            <Sim as Kernels<T>>::sgd_momentum(
+                                n as i64,
+                                pp,
+                                bp,
+                                g.as_ptr(),
+                                lr,
+                                wd,
+                                decay as i32,
+                                momentum,
+                                keep,
+                                nesterov as i32,
+                                first as i32,
+                            )
+                        });
+                        let what = |x: &str| {
+                            format!("sgd_momentum_{} {x} n={n} wd={weight_decay} nesterov={nesterov} step {t} launch {grid}x{block}", T::NAME)
+                        };
+                        check_exact(&what("p"), &p, &cp);
+                        check_exact(&what("buf"), &buf, &cbuf);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn sgd_kernels_match_the_cpu_update_with_and_without_momentum_f32() {
+    sgd_matches_the_cpu::<f32>();
+}
+
+#[test]
+fn sgd_kernels_match_the_cpu_update_with_and_without_momentum_f64() {
+    sgd_matches_the_cpu::<f64>();
+}

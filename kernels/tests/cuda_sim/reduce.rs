@@ -1,0 +1,251 @@
+//! reduce.cu against `Tensor`'s reductions, max_mask and sum_to.
+
+use crate::elementwise::BROADCASTS;
+use crate::helpers::*;
+use gradtape_kernels::cuda_sim::{launch, Kernels, Sim};
+use gradtape_kernels::cuda_source::Strided6;
+use gradtape_kernels::shape::broadcast_shapes;
+use gradtape_kernels::Tensor;
+
+type Partials<T> = unsafe fn(i64, *const T, *mut T);
+type Finish<T> = unsafe fn(i64, *const T, *mut T);
+
+/// A whole-tensor reduction in its two launches: partials with
+/// `(grid, block)`, one per thread, then the finish with a launch of its own.
+fn two_launches<T: Float>(x: &[T], (grid, block): (u32, u32), partials: Partials<T>, finish: Finish<T>) -> T {
+    let parts = (grid * block) as usize;
+    let mut part = vec![T::nan(); parts];
+    let p = part.as_mut_ptr();
+    launch(grid, block, || unsafe { partials(x.len() as i64, x.as_ptr(), p) });
+    let mut out = [T::nan()];
+    launch(2, 32, || unsafe { finish(parts as i64, part.as_ptr(), out.as_mut_ptr()) });
+    out[0]
+}
+
+fn whole_tensor_reductions_match_the_cpu<T: Float>()
+where
+    Sim: Kernels<T>,
+{
+    for &n in SIZES {
+        let x = values::<T>(n, 2.0, 7);
+        let t = Tensor::from_vec(x.clone(), &[n]);
+        let magnitude: f64 = x.iter().map(|v| v.as_f64().abs()).sum();
+        let squares: f64 = x.iter().map(|v| v.as_f64() * v.as_f64()).sum();
+        for &l in LAUNCHES {
+            let what = |name: &str| format!("{name}_{} n={n} launch {l:?}", T::NAME);
+            let sum = two_launches(&x, l, <Sim as Kernels<T>>::sum_partials, <Sim as Kernels<T>>::sum_finish);
+            check(&what("sum"), &[sum], &[t.sum_all().item()], 0.0, T::SUM_RTOL * magnitude);
+            let again =
+                two_launches(&x, l, <Sim as Kernels<T>>::sum_partials, <Sim as Kernels<T>>::sum_finish);
+            assert_eq!(
+                sum.to_f64().unwrap().to_bits(),
+                again.to_f64().unwrap().to_bits(),
+                "{}",
+                what("sum twice")
+            );
+            let sq = two_launches(
+                &x,
+                l,
+                <Sim as Kernels<T>>::sum_squares_partials,
+                <Sim as Kernels<T>>::sum_finish,
+            );
+            check(&what("sum_squares"), &[sq], &[t.sum_squares().item()], 0.0, T::SUM_RTOL * squares);
+            let max = two_launches(&x, l, <Sim as Kernels<T>>::max_partials, <Sim as Kernels<T>>::max_finish);
+            check_exact(&what("max"), &[max], &[t.max_all().item()]);
+        }
+    }
+}
+
+#[test]
+fn whole_tensor_sum_sum_squares_and_max_match_the_cpu_f32() {
+    whole_tensor_reductions_match_the_cpu::<f32>();
+}
+
+#[test]
+fn whole_tensor_sum_sum_squares_and_max_match_the_cpu_f64() {
+    whole_tensor_reductions_match_the_cpu::<f64>();
+}
+
+/// The one-hot mask of the first maximum over the whole tensor, in three
+/// launches: (value, index) partials, the winning index, the mask.
+fn max_mask_all<T: Float>(x: &[T], (grid, block): (u32, u32)) -> Vec<T>
+where
+    Sim: Kernels<T>,
+{
+    let parts = (grid * block) as usize;
+    let (mut values, mut indices) = (vec![T::nan(); parts], vec![-2i64; parts]);
+    let (v, i) = (values.as_mut_ptr(), indices.as_mut_ptr());
+    launch(grid, block, || unsafe { <Sim as Kernels<T>>::argmax_partials(x.len() as i64, x.as_ptr(), v, i) });
+    let mut at = [-2i64];
+    launch(1, 3, || unsafe {
+        <Sim as Kernels<T>>::argmax_finish(parts as i64, values.as_ptr(), indices.as_ptr(), at.as_mut_ptr())
+    });
+    let mut out = vec![T::nan(); x.len()];
+    let o = out.as_mut_ptr();
+    launch(grid, block, || unsafe { <Sim as Kernels<T>>::one_hot(x.len() as i64, at.as_ptr(), o) });
+    out
+}
+
+/// Shapes for the per-axis reductions: every axis of each is reduced.
+const AXIS_SHAPES: &[&[usize]] =
+    &[&[1], &[7], &[3, 11, 31], &[5, 5, 41], &[100_003], &[2, 3, 4, 5, 6, 7], &[4, 1, 3]];
+
+/// `[outer, axis_len, inner]` of `shape` around `axis`.
+fn around(shape: &[usize], axis: usize) -> (usize, usize, usize) {
+    let outer = shape[..axis].iter().product();
+    (outer, shape[axis], shape[axis + 1..].iter().product())
+}
+
+fn axis_reductions_match_the_cpu<T: Float>()
+where
+    Sim: Kernels<T>,
+{
+    type Axis<T> = unsafe fn(i64, i64, i64, *const T, *mut T);
+    for &shape in AXIS_SHAPES {
+        let n: usize = shape.iter().product();
+        // Halves: many ties, so "the first maximum" is tested.
+        let x: Vec<T> =
+            values::<f64>(n, 3.0, 8).into_iter().map(|v| T::of((v * 2.0).round() / 2.0)).collect();
+        let t = Tensor::from_vec(x.clone(), shape);
+        for &l in LAUNCHES {
+            let what = |name: &str, axis: Option<usize>| {
+                format!("{name}_{} {shape:?} axis {axis:?} launch {l:?}", T::NAME)
+            };
+            check_exact(&what("max_mask", None), &max_mask_all(&x, l), t.max_mask(None).data());
+        }
+        for axis in 0..shape.len() {
+            let (outer, len, inner) = around(shape, axis);
+            let n_out = outer * inner;
+            let lanes_abs =
+                Tensor::from_vec(x.iter().map(|v| v.abs()).collect(), shape).sum_axis(axis, false);
+            let sums: [(&str, Axis<T>, Tensor<T>, f64); 2] = [
+                ("sum_axis", <Sim as Kernels<T>>::sum_axis, t.sum_axis(axis, false), 1.0),
+                ("mean_axis", <Sim as Kernels<T>>::mean_axis, t.mean_axis(axis, false), 1.0 / len as f64),
+            ];
+            for (name, kernel, want, scale) in sums {
+                for (l, got) in each_launch(n_out, T::nan(), |out| unsafe {
+                    kernel(n_out as i64, len as i64, inner as i64, x.as_ptr(), out)
+                }) {
+                    for o in 0..n_out {
+                        let tol = T::SUM_RTOL * lanes_abs.data()[o].as_f64() * scale;
+                        check(
+                            &format!("{name} {shape:?} axis {axis} launch {l:?} out {o}"),
+                            &got[o..=o],
+                            &want.data()[o..=o],
+                            0.0,
+                            tol,
+                        );
+                    }
+                }
+            }
+            let want = t.max_axis(axis, false);
+            for (l, got) in each_launch(n_out, T::nan(), |out| unsafe {
+                <Sim as Kernels<T>>::max_axis(n_out as i64, len as i64, inner as i64, x.as_ptr(), out)
+            }) {
+                check_exact(&format!("max_axis {shape:?} axis {axis} launch {l:?}"), &got, want.data());
+            }
+            let want = t.max_mask(Some(axis));
+            for (l, got) in each_launch(n, T::nan(), |out| unsafe {
+                <Sim as Kernels<T>>::max_mask_axis(n_out as i64, len as i64, inner as i64, x.as_ptr(), out)
+            }) {
+                check_exact(&format!("max_mask_axis {shape:?} axis {axis} launch {l:?}"), &got, want.data());
+            }
+        }
+    }
+}
+
+#[test]
+fn axis_sum_mean_max_and_first_max_masks_match_the_cpu_f32() {
+    axis_reductions_match_the_cpu::<f32>();
+}
+
+#[test]
+fn axis_sum_mean_max_and_first_max_masks_match_the_cpu_f64() {
+    axis_reductions_match_the_cpu::<f64>();
+}
+
+fn sum_to_matches_the_cpu<T: Float>()
+where
+    Sim: Kernels<T>,
+{
+    // (big, small): big is the broadcast shape of each pair, summed back to
+    // each operand's shape.
+    for &(sa, sb) in BROADCASTS {
+        let big_shape = broadcast_shapes(sa, sb).unwrap();
+        let n: usize = big_shape.iter().product();
+        let big = values::<T>(n, 1.0, 9);
+        let big_t = Tensor::from_vec(big.clone(), &big_shape);
+        let big_abs = Tensor::from_vec(big.iter().map(|v| v.abs()).collect(), &big_shape);
+        for (small, other) in [(sa, sb), (sb, sa)] {
+            let m: usize = small.iter().product();
+            let o = values::<T>(other.iter().product(), 1.0, 10);
+            let o_t = Tensor::from_vec(o.clone(), other);
+            // sum_to onto a shape with fewer elements needs a tolerance (the
+            // order of the sum differs); the bound is the sum of magnitudes.
+            let bound = big_abs.sum_to(small);
+            let bound_mul =
+                big_abs.mul_sum_to(&Tensor::from_vec(o.iter().map(|v| v.abs()).collect(), other), small);
+            let want = big_t.sum_to(small);
+            let want_mul = big_t.mul_sum_to(&o_t, small);
+            let idx = Strided6::sum_to(&big_shape, small, &[]);
+            let idx_mul = Strided6::sum_to(&big_shape, small, other);
+            for (l, got) in each_launch(m, T::nan(), |out| unsafe {
+                <Sim as Kernels<T>>::sum_to(m as i64, idx, big.as_ptr(), out)
+            }) {
+                for k in 0..m {
+                    let what = format!("sum_to_{} {big_shape:?} -> {small:?} launch {l:?} out {k}", T::NAME);
+                    check(
+                        &what,
+                        &got[k..=k],
+                        &want.data()[k..=k],
+                        0.0,
+                        T::SUM_RTOL * bound.data()[k].as_f64(),
+                    );
+                }
+            }
+            for (l, got) in each_launch(m, T::nan(), |out| unsafe {
+                <Sim as Kernels<T>>::mul_sum_to(m as i64, idx_mul, big.as_ptr(), o.as_ptr(), out)
+            }) {
+                for k in 0..m {
+                    let what = format!(
+                        "mul_sum_to_{} {big_shape:?} * {other:?} -> {small:?} launch {l:?} out {k}",
+                        T::NAME
+                    );
+                    check(
+                        &what,
+                        &got[k..=k],
+                        &want_mul.data()[k..=k],
+                        0.0,
+                        T::SUM_RTOL * bound_mul.data()[k].as_f64(),
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn sum_to_and_mul_sum_to_match_the_cpu_f32() {
+    sum_to_matches_the_cpu::<f32>();
+}
+
+#[test]
+fn sum_to_and_mul_sum_to_match_the_cpu_f64() {
+    sum_to_matches_the_cpu::<f64>();
+}
+
+/// max propagates NaN, and the mask of the maximum marks the first NaN.
+#[test]
+fn max_and_its_mask_propagate_nan() {
+    let x = [1.0f64, f64::NAN, 5.0, f64::NAN, 2.0, 3.0];
+    let m = two_launches(&x, (2, 2), <Sim as Kernels<f64>>::max_partials, <Sim as Kernels<f64>>::max_finish);
+    assert!(m.is_nan(), "max {m}");
+    assert_eq!(max_mask_all(&x, (2, 2)), [0.0, 1.0, 0.0, 0.0, 0.0, 0.0]);
+    // As [2, 3] along axis 1: lanes [1, NaN, 5] and [NaN, 2, 3].
+    let mut out = [0.0f64; 2];
+    launch(1, 1, || unsafe { <Sim as Kernels<f64>>::max_axis(2, 3, 1, x.as_ptr(), out.as_mut_ptr()) });
+    assert!(out[0].is_nan() && out[1].is_nan(), "max_axis {out:?}");
+    let mut mask = [9.0f64; 6];
+    launch(1, 1, || unsafe { <Sim as Kernels<f64>>::max_mask_axis(2, 3, 1, x.as_ptr(), mask.as_mut_ptr()) });
+    assert_eq!(mask, [0.0, 1.0, 0.0, 1.0, 0.0, 0.0]);
+}
