@@ -10,9 +10,77 @@ use num_traits::{Float, FromPrimitive, ToPrimitive};
 use std::fmt::{Debug, Display};
 use std::iter::Sum;
 
+/// What a GPU buffer needs of its elements (cudarc's marker traits); with
+/// the `cuda` feature off, nothing.
+#[cfg(feature = "cuda")]
+pub trait DeviceElement: cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroBits + Sized {
+    /// cuBLAS's strided-batched gemm for this type (`Sgemm` or `Dgemm`).
+    ///
+    /// # Safety
+    /// As cuBLAS's: the configuration must describe matrices inside the
+    /// three buffers, and `c` must not alias `a` or `b`.
+    unsafe fn gemm_strided_batched<
+        A: cudarc::driver::DevicePtr<Self>,
+        B: cudarc::driver::DevicePtr<Self>,
+        C: cudarc::driver::DevicePtrMut<Self>,
+    >(
+        blas: &cudarc::cublas::CudaBlas,
+        cfg: cudarc::cublas::StridedBatchedConfig<Self>,
+        a: &A,
+        b: &B,
+        c: &mut C,
+    ) -> Result<(), cudarc::cublas::result::CublasError>;
+}
+/// What a GPU buffer needs of its elements; with the `cuda` feature off,
+/// nothing.
+#[cfg(not(feature = "cuda"))]
+pub trait DeviceElement {}
+#[cfg(not(feature = "cuda"))]
+impl DeviceElement for f32 {}
+#[cfg(not(feature = "cuda"))]
+impl DeviceElement for f64 {}
+
+/// Both precisions forward to cuBLAS's own implementation for the type.
+#[cfg(feature = "cuda")]
+macro_rules! device_element {
+    ($t:ty) => {
+        impl DeviceElement for $t {
+            unsafe fn gemm_strided_batched<
+                A: cudarc::driver::DevicePtr<Self>,
+                B: cudarc::driver::DevicePtr<Self>,
+                C: cudarc::driver::DevicePtrMut<Self>,
+            >(
+                blas: &cudarc::cublas::CudaBlas,
+                cfg: cudarc::cublas::StridedBatchedConfig<Self>,
+                a: &A,
+                b: &B,
+                c: &mut C,
+            ) -> Result<(), cudarc::cublas::result::CublasError> {
+                use cudarc::cublas::Gemm;
+                blas.gemm_strided_batched(cfg, a, b, c)
+            }
+        }
+    };
+}
+#[cfg(feature = "cuda")]
+device_element!(f32);
+#[cfg(feature = "cuda")]
+device_element!(f64);
+
 /// A floating-point element type: `f32` or `f64`.
 pub trait Element:
-    Float + FromPrimitive + ToPrimitive + Sum + Debug + Display + Default + Send + Sync + Pooled + 'static
+    Float
+    + FromPrimitive
+    + ToPrimitive
+    + Sum
+    + Debug
+    + Display
+    + Default
+    + Send
+    + Sync
+    + Pooled
+    + DeviceElement
+    + 'static
 {
     /// `"f32"` or `"f64"`, for messages.
     const NAME: &'static str;

@@ -212,7 +212,12 @@ pub(crate) fn zip_wide<T: Element>(a: &[T], b: &[T], out: &mut [T], f: &impl Fn(
 
 impl<T: Element> Tensor<T> {
     /// Applies `f` to every element.
+    ///
+    /// A Rust closure runs on the CPU only: on a GPU tensor this panics
+    /// (use a named op, which has a kernel, or [`Tensor::to_cpu`]).
+    #[track_caller]
     pub fn map(&self, f: impl Fn(T) -> T + Sync) -> Tensor<T> {
+        self.refuse_closure_on_cuda("map");
         Tensor::from_fill_shape(self.dims(), |out| map_into(self.data(), out, f))
     }
 
@@ -221,6 +226,8 @@ impl<T: Element> Tensor<T> {
     /// broadcast.
     #[track_caller]
     pub fn zip_with(&self, other: &Tensor<T>, op: &str, f: impl Fn(T, T) -> T + Sync) -> Tensor<T> {
+        self.same_device(other, op);
+        self.refuse_closure_on_cuda(op);
         if self.same_shape(other) {
             return Tensor::from_fill_shape(self.dims(), |out| zip_into(self.data(), other.data(), out, f));
         }
@@ -237,77 +244,161 @@ impl<T: Element> Tensor<T> {
         Tensor::from_fill_shape(shape, |out| zip_rows(&rows, self.data(), other.data(), out, f))
     }
 
+    /// Panics if this tensor is on a GPU: `op` was given a Rust closure.
+    #[inline(always)]
+    #[track_caller]
+    fn refuse_closure_on_cuda(&self, op: &str) {
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            panic!(
+                "{op}: a Rust closure cannot run on {} (shape {:?}): use a named op, or .to_cpu() first",
+                self.device(),
+                self.shape()
+            );
+        }
+        let _ = op;
+    }
+
+    /// The GPU result of a named binary op, if both operands are on a GPU;
+    /// panics naming the op if they are on two devices, or do not
+    /// broadcast.
+    #[cfg(feature = "cuda")]
+    #[track_caller]
+    fn binary_on_cuda(&self, other: &Tensor<T>, op: &str) -> Option<Tensor<T>> {
+        if !self.same_device(other, op).is_cuda() {
+            return None;
+        }
+        let shape = broadcast_or_panic(op, self.shape(), other.shape());
+        Some(crate::cuda::ops::binary(self, other, op, shape))
+    }
+
     /// Elementwise sum, broadcasting.
     #[track_caller]
     pub fn add(&self, other: &Tensor<T>) -> Tensor<T> {
+        #[cfg(feature = "cuda")]
+        if let Some(out) = self.binary_on_cuda(other, "add") {
+            return out;
+        }
         self.zip_with(other, "add", |a, b| a + b)
     }
 
     /// Elementwise difference, broadcasting.
     #[track_caller]
     pub fn sub(&self, other: &Tensor<T>) -> Tensor<T> {
+        #[cfg(feature = "cuda")]
+        if let Some(out) = self.binary_on_cuda(other, "sub") {
+            return out;
+        }
         self.zip_with(other, "sub", |a, b| a - b)
     }
 
     /// Elementwise product, broadcasting.
     #[track_caller]
     pub fn mul(&self, other: &Tensor<T>) -> Tensor<T> {
+        #[cfg(feature = "cuda")]
+        if let Some(out) = self.binary_on_cuda(other, "mul") {
+            return out;
+        }
         self.zip_with(other, "mul", |a, b| a * b)
     }
 
     /// Elementwise quotient, broadcasting.
     #[track_caller]
     pub fn div(&self, other: &Tensor<T>) -> Tensor<T> {
+        #[cfg(feature = "cuda")]
+        if let Some(out) = self.binary_on_cuda(other, "div") {
+            return out;
+        }
         self.zip_with(other, "div", |a, b| a / b)
     }
 
     /// `-x`.
     pub fn neg(&self) -> Tensor<T> {
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            return crate::cuda::ops::unary(self, "neg");
+        }
         self.map(|x| -x)
     }
 
     /// `x + s`.
     pub fn add_scalar(&self, s: T) -> Tensor<T> {
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            return crate::cuda::ops::unary_scalar(self, "add_scalar", s);
+        }
         self.map(|x| x + s)
     }
 
     /// `x * s`.
     pub fn mul_scalar(&self, s: T) -> Tensor<T> {
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            return crate::cuda::ops::unary_scalar(self, "mul_scalar", s);
+        }
         self.map(|x| x * s)
     }
 
     /// `e^x`.
     pub fn exp(&self) -> Tensor<T> {
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            return crate::cuda::ops::unary(self, "exp");
+        }
         self.map(T::exp_k)
     }
 
     /// Natural logarithm.
     pub fn ln(&self) -> Tensor<T> {
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            return crate::cuda::ops::unary(self, "ln");
+        }
         self.map(T::ln_k)
     }
 
     /// `x^p` for a constant exponent.
     pub fn powf(&self, p: T) -> Tensor<T> {
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            return crate::cuda::ops::unary_scalar(self, "powf", p);
+        }
         self.map(|x| x.powf(p))
     }
 
     /// Square root.
     pub fn sqrt(&self) -> Tensor<T> {
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            return crate::cuda::ops::unary(self, "sqrt");
+        }
         self.map(|x| x.sqrt())
     }
 
     /// `x^2`.
     pub fn square(&self) -> Tensor<T> {
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            return crate::cuda::ops::unary(self, "square");
+        }
         self.map(|x| x * x)
     }
 
     /// `|x|`.
     pub fn abs(&self) -> Tensor<T> {
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            return crate::cuda::ops::unary(self, "abs");
+        }
         self.map(|x| x.abs())
     }
 
     /// -1, 0 or 1 by the sign of `x` (0 at 0).
     pub fn sign(&self) -> Tensor<T> {
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            return crate::cuda::ops::unary(self, "sign");
+        }
         self.map(|x| {
             if x > T::zero() {
                 T::one()
@@ -322,37 +413,65 @@ impl<T: Element> Tensor<T> {
     /// The logistic function `1 / (1 + e^-x)`, computed without overflow for
     /// large negative `x`.
     pub fn sigmoid(&self) -> Tensor<T> {
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            return crate::cuda::ops::unary(self, "sigmoid");
+        }
         self.map(sigmoid)
     }
 
     /// Hyperbolic tangent.
     pub fn tanh(&self) -> Tensor<T> {
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            return crate::cuda::ops::unary(self, "tanh");
+        }
         self.map(T::tanh_k)
     }
 
     /// `max(x, 0)`.
     pub fn relu(&self) -> Tensor<T> {
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            return crate::cuda::ops::unary(self, "relu");
+        }
         self.map(|x| if x > T::zero() { x } else { T::zero() })
     }
 
     /// 1 where `x > 0`, else 0 (the derivative of ReLU, taking 0 at 0).
     pub fn step(&self) -> Tensor<T> {
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            return crate::cuda::ops::unary(self, "step");
+        }
         self.map(|x| if x > T::zero() { T::one() } else { T::zero() })
     }
 
     /// `ln(1 + e^x)`, computed as `max(x, 0) + ln(1 + e^-|x|)` so it neither
     /// overflows nor loses precision.
     pub fn softplus(&self) -> Tensor<T> {
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            return crate::cuda::ops::unary(self, "softplus");
+        }
         self.map(|x| x.max(T::zero()) + (-x.abs()).exp().ln_1p())
     }
 
     /// Clamps every element into `[lo, hi]`.
     pub fn clamp(&self, lo: T, hi: T) -> Tensor<T> {
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            return crate::cuda::ops::unary_range(self, "clamp", lo, hi);
+        }
         self.map(|x| x.max(lo).min(hi))
     }
 
     /// 1 where `lo < x < hi`, else 0 (the derivative of clamp).
     pub fn inside_mask(&self, lo: T, hi: T) -> Tensor<T> {
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            return crate::cuda::ops::unary_range(self, "inside_mask", lo, hi);
+        }
         // `&`, not `&&`: branch-free, so the loop vectorises.
         self.map(|x| if (x > lo) & (x < hi) { T::one() } else { T::zero() })
     }

@@ -15,6 +15,10 @@ impl<T: Element> Tensor<T> {
     pub fn transpose(&self) -> Tensor<T> {
         let r = self.rank();
         assert!(r >= 2, "transpose: needs at least 2 axes, got shape {:?}", self.shape());
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            return crate::cuda::ops::transpose(self);
+        }
         let mut v = self.view();
         v.swap_axes(r - 2, r - 1);
         Tensor::from_array(v.as_standard_layout().into_owned())
@@ -32,6 +36,10 @@ impl<T: Element> Tensor<T> {
         );
         if self.shape() == shape {
             return self.clone();
+        }
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            return crate::cuda::ops::broadcast_to(self, shape);
         }
         if self.len() == 1 {
             return Tensor::full(shape, self.data()[0]);
@@ -54,6 +62,10 @@ impl<T: Element> Tensor<T> {
         );
         if self.shape() == shape {
             return self.clone();
+        }
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            return crate::cuda::ops::sum_to(self, None, shape);
         }
         if numel(shape) == 1 {
             return self.sum_all().reshape(shape);
@@ -78,6 +90,10 @@ impl<T: Element> Tensor<T> {
             shape,
             self.shape()
         );
+        #[cfg(feature = "cuda")]
+        if self.same_device(other, "mul_sum_to").is_cuda() {
+            return crate::cuda::ops::sum_to(self, Some(other), shape);
+        }
         let rows = Rows::new(self.shape(), shape, other.shape());
         Tensor::from_fill(shape, |out| {
             out.fill(T::zero());
@@ -95,6 +111,10 @@ impl<T: Element> Tensor<T> {
             "select: index {index} out of range for axis {axis} of shape {:?}",
             self.shape()
         );
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            return crate::cuda::ops::select(self, axis, index, self.shape()[axis], false);
+        }
         Tensor::from_array(self.view().index_axis(Axis(axis), index).as_standard_layout().into_owned())
     }
 
@@ -104,6 +124,10 @@ impl<T: Element> Tensor<T> {
     pub fn unselect(&self, axis: usize, index: usize, len: usize) -> Tensor<T> {
         assert!(axis <= self.rank(), "unselect: axis {axis} out of range for shape {:?}", self.shape());
         assert!(index < len, "unselect: index {index} out of range for length {len}");
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            return crate::cuda::ops::select(self, axis, index, len, true);
+        }
         let mut shape = Shape::from_slice(self.shape());
         shape.insert(axis, len);
         let mut out = ArrayD::<T>::zeros(IxDyn(&shape));
@@ -121,6 +145,10 @@ impl<T: Element> Tensor<T> {
             start + len,
             self.shape()
         );
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            return crate::cuda::ops::slice_or_pad(self, axis, start, len, false);
+        }
         let v = self.view();
         let s = v.slice_axis(Axis(axis), Slice::from(start..start + len));
         Tensor::from_array(s.as_standard_layout().into_owned())
@@ -133,6 +161,10 @@ impl<T: Element> Tensor<T> {
         check_axis("pad", self.shape(), axis);
         let len = self.shape()[axis];
         assert!(start + len <= total, "pad: {len} elements at {start} do not fit in {total}");
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            return crate::cuda::ops::slice_or_pad(self, axis, start, total, true);
+        }
         let mut shape = Shape::from_slice(self.shape());
         shape[axis] = total;
         let mut out = ArrayD::<T>::zeros(IxDyn(&shape));

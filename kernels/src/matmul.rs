@@ -139,7 +139,7 @@ fn matrix_strides(shape: &[usize], transposed: bool) -> (isize, isize) {
 
 /// Offset of the matrix at flat batch index `flat` of the broadcast batch
 /// shape `batch`, inside an operand whose own batch shape is `own`.
-fn batch_offset(flat: usize, batch: &[usize], own: &[usize], matrix_len: usize) -> usize {
+pub(crate) fn batch_offset(flat: usize, batch: &[usize], own: &[usize], matrix_len: usize) -> usize {
     let mut rem = flat;
     let mut offset = 0;
     let mut stride = matrix_len;
@@ -190,6 +190,10 @@ impl<T: Element> Tensor<T> {
         let mut out_shape: Shape = batch;
         out_shape.push(m);
         out_shape.push(n);
+        #[cfg(feature = "cuda")]
+        if self.same_device(other, "matmul").is_cuda() {
+            return crate::cuda::ops::matmul(self, other, ta, tb, (m, k, n), &batch, out_shape);
+        }
         let (rsa, csa) = matrix_strides(sa, ta);
         let (rsb, csb) = matrix_strides(sb, tb);
         let b_op = |offset: usize| Operand { ptr: other.data()[offset..].as_ptr(), rs: rsb, cs: csb };

@@ -59,12 +59,20 @@ pub(crate) fn lane_sum<T: Element>(a: &[T], f: impl Fn(T) -> T) -> T {
 impl<T: Element> Tensor<T> {
     /// Sum of all elements, as a 0-d tensor.
     pub fn sum_all(&self) -> Tensor<T> {
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            return crate::cuda::ops::reduce_all(self, "sum_partials", "sum_finish");
+        }
         Tensor::scalar(self.chunked_sum(|x| x))
     }
 
     /// Sum of the squares of all elements (the squared L2 or Frobenius
     /// norm), as a 0-d tensor, in one pass.
     pub fn sum_squares(&self) -> Tensor<T> {
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            return crate::cuda::ops::reduce_all(self, "sum_squares_partials", "sum_finish");
+        }
         Tensor::scalar(self.chunked_sum(|x| x * x))
     }
 
@@ -83,6 +91,10 @@ impl<T: Element> Tensor<T> {
     /// Mean of all elements, as a 0-d tensor.
     pub fn mean_all(&self) -> Tensor<T> {
         let n = T::of(self.len() as f64);
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            return self.sum_all().mul_scalar(T::one() / n);
+        }
         Tensor::scalar(self.sum_all().item() / n)
     }
 
@@ -90,6 +102,10 @@ impl<T: Element> Tensor<T> {
     #[track_caller]
     pub fn max_all(&self) -> Tensor<T> {
         assert!(!self.is_empty(), "max: tensor of shape {:?} is empty", self.shape());
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            return crate::cuda::ops::reduce_all(self, "max_partials", "max_finish");
+        }
         Tensor::scalar(self.data().iter().copied().fold(T::neg_infinity(), T::max))
     }
 
@@ -97,6 +113,10 @@ impl<T: Element> Tensor<T> {
     #[track_caller]
     pub fn sum_axis(&self, axis: usize, keepdim: bool) -> Tensor<T> {
         check_axis("sum", self.shape(), axis);
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            return crate::cuda::ops::reduce_axis(self, axis, "sum_axis", reduced_shape(self.shape(), axis, keepdim));
+        }
         let out = self.view().sum_axis(Axis(axis));
         Tensor::from_array(out).reshape(&reduced_shape(self.shape(), axis, keepdim))
     }
@@ -105,6 +125,10 @@ impl<T: Element> Tensor<T> {
     #[track_caller]
     pub fn mean_axis(&self, axis: usize, keepdim: bool) -> Tensor<T> {
         check_axis("mean", self.shape(), axis);
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            return crate::cuda::ops::reduce_axis(self, axis, "mean_axis", reduced_shape(self.shape(), axis, keepdim));
+        }
         let n = T::of(self.shape()[axis] as f64);
         self.sum_axis(axis, keepdim).map(|x| x / n)
     }
@@ -114,6 +138,10 @@ impl<T: Element> Tensor<T> {
     pub fn max_axis(&self, axis: usize, keepdim: bool) -> Tensor<T> {
         check_axis("max", self.shape(), axis);
         assert!(self.shape()[axis] > 0, "max: axis {axis} of shape {:?} is empty", self.shape());
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            return crate::cuda::ops::reduce_axis(self, axis, "max_axis", reduced_shape(self.shape(), axis, keepdim));
+        }
         let out = self.view().fold_axis(Axis(axis), T::neg_infinity(), |&m, &x| m.max(x));
         Tensor::from_array(out).reshape(&reduced_shape(self.shape(), axis, keepdim))
     }
@@ -123,6 +151,13 @@ impl<T: Element> Tensor<T> {
     /// gradient of max flows: only to the element that won.
     #[track_caller]
     pub fn max_mask(&self, axis: Option<usize>) -> Tensor<T> {
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            if let Some(axis) = axis {
+                check_axis("max", self.shape(), axis);
+            }
+            return crate::cuda::ops::max_mask(self, axis);
+        }
         let mut out = Tensor::zeros(self.shape());
         match axis {
             None => {

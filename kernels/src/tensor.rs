@@ -6,7 +6,17 @@
 //! [`Tensor::data_mut`] copies the buffer only if someone else still shares
 //! it (`Arc::make_mut`), so an optimiser that updates a parameter after the
 //! tape is gone writes in place.
+//!
+//! The buffer lives on a [`Device`]: host memory, or (with the `cuda`
+//! feature) a GPU's memory. A tensor's ops run where its numbers are, so a
+//! model moved to a GPU with [`Tensor::to`] computes there without any
+//! change above this crate. The accessors that hand out host memory
+//! ([`Tensor::data`], [`Tensor::data_mut`], [`Tensor::view`]) panic on a GPU
+//! tensor, saying to call [`Tensor::to_cpu`] first; those that return owned
+//! values ([`Tensor::to_vec`], [`Tensor::item`], [`Tensor::at`]) copy from
+//! the GPU (a synchronisation, like PyTorch's `.item()`).
 
+use crate::device::Device;
 use crate::element::Element;
 use crate::shape::{numel, Shape};
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, IxDyn};
@@ -21,23 +31,41 @@ use std::sync::Arc;
 /// An n-dimensional array of `f32` or `f64`, row-major and contiguous.
 pub struct Tensor<T: Element> {
     shape: Shape,
-    /// Never dropped in place: [`Drop`] hands a uniquely owned buffer back
-    /// to the thread's [`crate::pool`] instead.
-    data: ManuallyDrop<Arc<Vec<T>>>,
+    store: Store<T>,
+}
+
+/// Where a tensor's elements are. Without the `cuda` feature there is one
+/// variant, and matching on it costs nothing.
+enum Store<T: Element> {
+    /// Host memory. Never dropped in place: [`Drop`] hands a uniquely owned
+    /// buffer back to the thread's [`crate::pool`] instead.
+    Host(ManuallyDrop<Arc<Vec<T>>>),
+    /// Memory on a CUDA device, shared between clones like the host buffer.
+    #[cfg(feature = "cuda")]
+    Cuda(crate::cuda::Buffer<T>),
 }
 
 impl<T: Element> Clone for Tensor<T> {
     fn clone(&self) -> Self {
-        Tensor { shape: self.shape, data: ManuallyDrop::new(Arc::clone(&self.data)) }
+        let store = match &self.store {
+            Store::Host(data) => Store::Host(ManuallyDrop::new(Arc::clone(data))),
+            #[cfg(feature = "cuda")]
+            Store::Cuda(buffer) => Store::Cuda(buffer.clone()),
+        };
+        Tensor { shape: self.shape, store }
     }
 }
 
 impl<T: Element> Drop for Tensor<T> {
+    // Without the `cuda` feature the store is always on the host.
+    #[allow(irrefutable_let_patterns)]
     fn drop(&mut self) {
-        // SAFETY: `data` is taken exactly once, here, and never used again.
-        let data = unsafe { ManuallyDrop::take(&mut self.data) };
-        if Arc::strong_count(&data) == 1 && Arc::weak_count(&data) == 0 {
-            T::with_pool(|pool| pool.give(data));
+        if let Store::Host(data) = &mut self.store {
+            // SAFETY: `data` is taken exactly once, here, and never used again.
+            let data = unsafe { ManuallyDrop::take(data) };
+            if Arc::strong_count(&data) == 1 && Arc::weak_count(&data) == 0 {
+                T::with_pool(|pool| pool.give(data));
+            }
         }
     }
 }
@@ -60,6 +88,117 @@ fn fill_mask<T: Element>(out: &mut [T], threshold: u64, rng: &mut impl Rng) {
 }
 
 impl<T: Element> Tensor<T> {
+    /// A host tensor over `data`.
+    fn host(shape: Shape, data: Arc<Vec<T>>) -> Self {
+        Tensor { shape, store: Store::Host(ManuallyDrop::new(data)) }
+    }
+
+    /// A tensor over a GPU buffer holding `numel(shape)` elements.
+    #[cfg(feature = "cuda")]
+    pub(crate) fn from_cuda(shape: Shape, buffer: crate::cuda::Buffer<T>) -> Self {
+        debug_assert_eq!(buffer.len(), numel(&shape));
+        Tensor { shape, store: Store::Cuda(buffer) }
+    }
+
+    /// The GPU buffer, if this tensor is on a GPU.
+    #[cfg(feature = "cuda")]
+    pub(crate) fn cuda_buffer(&self) -> Option<&crate::cuda::Buffer<T>> {
+        match &self.store {
+            Store::Host(_) => None,
+            Store::Cuda(buffer) => Some(buffer),
+        }
+    }
+
+    /// The GPU buffer for writing (copied first if shared), if this tensor
+    /// is on a GPU.
+    #[cfg(feature = "cuda")]
+    pub(crate) fn cuda_buffer_mut(&mut self) -> &mut crate::cuda::Buffer<T> {
+        match &mut self.store {
+            Store::Cuda(buffer) => buffer,
+            Store::Host(_) => panic!("cuda_buffer_mut: a host tensor"),
+        }
+    }
+
+    /// Whether this tensor is on a GPU (always false without the `cuda`
+    /// feature).
+    #[inline(always)]
+    pub fn is_cuda(&self) -> bool {
+        match &self.store {
+            Store::Host(_) => false,
+            #[cfg(feature = "cuda")]
+            Store::Cuda(_) => true,
+        }
+    }
+
+    /// The device both operands of `op` are on; panics at the caller naming
+    /// the op and both devices if they differ.
+    #[inline(always)]
+    #[track_caller]
+    pub fn same_device(&self, other: &Tensor<T>, op: &str) -> Device {
+        let (a, b) = (self.device(), other.device());
+        if a != b {
+            panic!("{op}: operands on different devices: {a} and {b} (shapes {:?} and {:?})", self.shape, other.shape);
+        }
+        a
+    }
+
+    /// The host buffer; panics at the caller on a GPU tensor, naming `op`.
+    #[inline(always)]
+    #[track_caller]
+    fn host_buffer(&self, op: &str) -> &Arc<Vec<T>> {
+        let _ = op; // named in the GPU case only
+        match &self.store {
+            Store::Host(data) => data,
+            #[cfg(feature = "cuda")]
+            Store::Cuda(_) => panic!(
+                "{op}: this tensor (shape {:?}) is on {}; its numbers are not in host memory: \
+                 call .to_cpu() first",
+                self.shape,
+                self.device()
+            ),
+        }
+    }
+
+    /// Where the elements are.
+    pub fn device(&self) -> Device {
+        match &self.store {
+            Store::Host(_) => Device::Cpu,
+            #[cfg(feature = "cuda")]
+            Store::Cuda(buffer) => Device::Cuda(buffer.ordinal()),
+        }
+    }
+
+    /// The same tensor on `device`: shared (no copy) if it is already there,
+    /// else copied. Panics if `device` cannot be used (a CUDA device in a
+    /// build without CUDA, or one [`Device::cuda`] would refuse): get the
+    /// device from [`Device::cuda`] first, which reports why as an error.
+    #[track_caller]
+    pub fn to(&self, device: Device) -> Tensor<T> {
+        if self.device() == device {
+            return self.clone();
+        }
+        match device {
+            Device::Cpu => self.to_cpu(),
+            #[cfg(feature = "cuda")]
+            Device::Cuda(ordinal) => {
+                let gpu = crate::cuda::open(ordinal).unwrap_or_else(|e| panic!("to({device}): {e}"));
+                let host = self.to_cpu();
+                Tensor::from_cuda(self.shape, crate::cuda::Buffer::upload(&gpu, host.data()))
+            }
+            #[cfg(not(feature = "cuda"))]
+            Device::Cuda(_) => panic!("to({device}): {}", crate::device::DeviceError::NotBuilt),
+        }
+    }
+
+    /// The same tensor in host memory (shared if it already is).
+    pub fn to_cpu(&self) -> Tensor<T> {
+        match &self.store {
+            Store::Host(_) => self.clone(),
+            #[cfg(feature = "cuda")]
+            Store::Cuda(buffer) => Tensor::from_vec(buffer.download(), &self.shape),
+        }
+    }
+
     /// Builds a tensor from its elements in row-major order.
     ///
     /// Panics (at the caller) if `data.len()` is not the product of `shape`.
@@ -73,7 +212,7 @@ impl<T: Element> Tensor<T> {
             shape,
             numel(shape)
         );
-        Tensor { shape: Shape::from_slice(shape), data: ManuallyDrop::new(Arc::new(data)) }
+        Tensor::host(Shape::from_slice(shape), Arc::new(data))
     }
 
     /// A tensor of `shape` whose elements are written by `fill`, which must
@@ -89,7 +228,7 @@ impl<T: Element> Tensor<T> {
         let mut data =
             T::with_pool(|pool| pool.take(len)).flatten().unwrap_or_else(|| Arc::new(vec![T::zero(); len]));
         fill(Arc::get_mut(&mut data).expect("a pooled buffer is uniquely owned"));
-        Tensor { shape, data: ManuallyDrop::new(data) }
+        Tensor::host(shape, data)
     }
 
     /// Like [`Tensor::from_vec`], but returns an error instead of panicking;
@@ -196,6 +335,67 @@ impl<T: Element> Tensor<T> {
         })
     }
 
+    /// A tensor whose every element is `value`, on `device`.
+    #[track_caller]
+    pub fn full_on(shape: &[usize], value: T, device: Device) -> Self {
+        match device {
+            Device::Cpu => Self::full(shape, value),
+            #[cfg(feature = "cuda")]
+            Device::Cuda(n) => {
+                let gpu = crate::cuda::open(n).unwrap_or_else(|e| panic!("full_on({device}): {e}"));
+                crate::cuda::ops::full(&gpu, shape, value)
+            }
+            #[cfg(not(feature = "cuda"))]
+            Device::Cuda(_) => panic!("full_on({device}): {}", crate::device::DeviceError::NotBuilt),
+        }
+    }
+
+    /// All zeros, on `device`.
+    #[track_caller]
+    pub fn zeros_on(shape: &[usize], device: Device) -> Self {
+        Self::full_on(shape, T::zero(), device)
+    }
+
+    /// A Bernoulli mask (ones with probability `p_one`) on `device`.
+    ///
+    /// On the CPU this is [`Tensor::bernoulli_with`]. On a GPU the mask is
+    /// drawn where it is used, by the counter-based generator in the kernel
+    /// source (`kernels/cuda/philox.cuh`), keyed by one 64-bit draw from
+    /// `rng`: the same `rng` state gives the same mask on every run and for
+    /// any launch shape, though not the same mask as the CPU draws.
+    #[track_caller]
+    pub fn bernoulli_on(shape: &[usize], p_one: f64, rng: &mut impl Rng, device: Device) -> Self {
+        match device {
+            Device::Cpu => Self::bernoulli_with(shape, p_one, rng),
+            #[cfg(feature = "cuda")]
+            Device::Cuda(n) => {
+                assert!((0.0..=1.0).contains(&p_one), "bernoulli: p = {p_one} is not a probability");
+                let gpu = crate::cuda::open(n).unwrap_or_else(|e| panic!("bernoulli_on({device}): {e}"));
+                let threshold = (p_one * 4_294_967_296.0).round() as u64;
+                crate::cuda::ops::bernoulli(&gpu, shape, rng.next_u64(), 0, threshold)
+            }
+            #[cfg(not(feature = "cuda"))]
+            Device::Cuda(_) => panic!("bernoulli_on({device}): {}", crate::device::DeviceError::NotBuilt),
+        }
+    }
+
+    /// Normal numbers on `device`: [`Tensor::normal_with`] on the CPU, the
+    /// kernels' counter-based generator keyed by one draw from `rng` on a
+    /// GPU (see [`Tensor::bernoulli_on`]).
+    #[track_caller]
+    pub fn normal_on(shape: &[usize], mean: f64, std: f64, rng: &mut impl Rng, device: Device) -> Self {
+        match device {
+            Device::Cpu => Self::normal_with(shape, mean, std, rng),
+            #[cfg(feature = "cuda")]
+            Device::Cuda(n) => {
+                let gpu = crate::cuda::open(n).unwrap_or_else(|e| panic!("normal_on({device}): {e}"));
+                crate::cuda::ops::normal(&gpu, shape, rng.next_u64(), 0, mean, std)
+            }
+            #[cfg(not(feature = "cuda"))]
+            Device::Cuda(_) => panic!("normal_on({device}): {}", crate::device::DeviceError::NotBuilt),
+        }
+    }
+
     /// The axis lengths.
     pub fn shape(&self) -> &[usize] {
         &self.shape
@@ -219,45 +419,71 @@ impl<T: Element> Tensor<T> {
 
     /// The number of elements.
     pub fn len(&self) -> usize {
-        self.data.len()
+        numel(&self.shape)
     }
 
     /// Whether the tensor has no elements.
     pub fn is_empty(&self) -> bool {
-        self.data.is_empty()
+        self.len() == 0
     }
 
-    /// The elements in row-major order.
+    /// The elements in row-major order. Panics on a GPU tensor (see the
+    /// module docs): call [`Tensor::to_cpu`] first, or [`Tensor::to_vec`].
+    #[track_caller]
     pub fn data(&self) -> &[T] {
-        &self.data
+        self.host_buffer("data")
     }
 
     /// Mutable access to the elements; copies the buffer first only if it is
     /// shared with another tensor (copy on write).
+    #[track_caller]
     pub fn data_mut(&mut self) -> &mut [T] {
-        Arc::make_mut(&mut *self.data).as_mut_slice()
+        self.host_buffer("data_mut");
+        match &mut self.store {
+            Store::Host(data) => Arc::make_mut(&mut **data).as_mut_slice(),
+            #[cfg(feature = "cuda")]
+            Store::Cuda(_) => unreachable!("checked by host_buffer"),
+        }
     }
 
     /// Whether this tensor's buffer is shared with another tensor.
     pub fn is_shared(&self) -> bool {
-        Arc::strong_count(&self.data) > 1
+        match &self.store {
+            Store::Host(data) => Arc::strong_count(data) > 1,
+            #[cfg(feature = "cuda")]
+            Store::Cuda(buffer) => buffer.is_shared(),
+        }
     }
 
     /// Whether two tensors use the same buffer (no copy was made).
     pub fn shares_storage_with(&self, other: &Tensor<T>) -> bool {
-        Arc::ptr_eq(&*self.data, &*other.data)
+        match (&self.store, &other.store) {
+            (Store::Host(a), Store::Host(b)) => Arc::ptr_eq(a, b),
+            #[cfg(feature = "cuda")]
+            (Store::Cuda(a), Store::Cuda(b)) => a.same_as(b),
+            #[cfg(feature = "cuda")]
+            _ => false,
+        }
     }
 
-    /// The elements, copied out.
+    /// The elements, copied out (from the GPU too).
     pub fn to_vec(&self) -> Vec<T> {
-        self.data.to_vec()
+        match &self.store {
+            Store::Host(data) => data.to_vec(),
+            #[cfg(feature = "cuda")]
+            Store::Cuda(buffer) => buffer.download(),
+        }
     }
 
     /// The only element of a one-element tensor.
     #[track_caller]
     pub fn item(&self) -> T {
         assert_eq!(self.len(), 1, "item: tensor of shape {:?} has {} elements", self.shape, self.len());
-        self.data[0]
+        match &self.store {
+            Store::Host(data) => data[0],
+            #[cfg(feature = "cuda")]
+            Store::Cuda(buffer) => buffer.download()[0],
+        }
     }
 
     /// The element at a multi-index.
@@ -269,31 +495,40 @@ impl<T: Element> Tensor<T> {
             assert!(i < d, "at: index {index:?} out of range for shape {:?}", self.shape);
             flat = flat * d + i;
         }
-        self.data[flat]
+        match &self.store {
+            Store::Host(data) => data[flat],
+            #[cfg(feature = "cuda")]
+            Store::Cuda(_) => self.to_vec()[flat],
+        }
     }
 
     /// Same elements, new shape with the same number of elements (no copy).
     #[track_caller]
     pub fn reshape(&self, shape: &[usize]) -> Self {
         assert_eq!(numel(shape), self.len(), "reshape: cannot reshape {:?} into {:?}", self.shape, shape);
-        Tensor { shape: Shape::from_slice(shape), data: ManuallyDrop::new(Arc::clone(&self.data)) }
+        let mut out = self.clone();
+        out.shape = Shape::from_slice(shape);
+        out
     }
 
     /// Converts every element to another precision.
     pub fn cast<U: Element>(&self) -> Tensor<U> {
-        Tensor::from_vec(self.data.iter().map(|&x| U::of(x.as_f64())).collect(), &self.shape)
+        let host = self.to_cpu();
+        let cast = Tensor::from_vec(host.data().iter().map(|&x| U::of(x.as_f64())).collect(), &self.shape);
+        cast.to(self.device())
     }
 
     /// A read-only ndarray view of this tensor (no copy).
+    #[track_caller]
     pub fn view(&self) -> ArrayViewD<'_, T> {
-        ArrayViewD::from_shape(IxDyn(&self.shape), &self.data).expect("contiguous storage")
+        ArrayViewD::from_shape(IxDyn(&self.shape), self.host_buffer("view")).expect("contiguous storage")
     }
 
     /// A mutable ndarray view (copy on write, like [`Tensor::data_mut`]).
+    #[track_caller]
     pub fn view_mut(&mut self) -> ArrayViewMutD<'_, T> {
         let shape = self.shape;
-        ArrayViewMutD::from_shape(IxDyn(&shape), Arc::make_mut(&mut *self.data).as_mut_slice())
-            .expect("contiguous storage")
+        ArrayViewMutD::from_shape(IxDyn(&shape), self.data_mut()).expect("contiguous storage")
     }
 
     /// Takes an ndarray array, copying only if it is not already row-major.
@@ -306,7 +541,7 @@ impl<T: Element> Tensor<T> {
         } else {
             array.iter().copied().collect()
         };
-        Tensor { shape, data: ManuallyDrop::new(Arc::new(data)) }
+        Tensor::host(shape, Arc::new(data))
     }
 
     /// Largest absolute elementwise difference to another tensor of the same
@@ -314,24 +549,30 @@ impl<T: Element> Tensor<T> {
     #[track_caller]
     pub fn max_abs_diff(&self, other: &Tensor<T>) -> T {
         assert_eq!(self.shape(), other.shape(), "max_abs_diff: shapes differ");
-        self.data.iter().zip(other.data.iter()).fold(T::zero(), |m, (&a, &b)| m.max((a - b).abs()))
+        let (a, b) = (self.to_cpu(), other.to_cpu());
+        a.data().iter().zip(b.data()).fold(T::zero(), |m, (&a, &b)| m.max((a - b).abs()))
     }
 }
 
 impl<T: Element> fmt::Debug for Tensor<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Tensor<{}>{:?} ", std::any::type_name::<T>(), self.shape.as_slice())?;
-        if self.data.len() <= 64 {
-            write!(f, "{:?}", self.data.as_slice())
+        if self.device() != Device::Cpu {
+            write!(f, "on {} ", self.device())?;
+        }
+        let host = self.to_cpu();
+        let data = host.data();
+        if data.len() <= 64 {
+            write!(f, "{data:?}")
         } else {
-            write!(f, "[{:?}, ... {} elements]", &self.data[..8], self.data.len())
+            write!(f, "[{:?}, ... {} elements]", &data[..8], data.len())
         }
     }
 }
 
 impl<T: Element> PartialEq for Tensor<T> {
     fn eq(&self, other: &Self) -> bool {
-        self.shape == other.shape && self.data() == other.data()
+        self.shape == other.shape && self.to_cpu().data() == other.to_cpu().data()
     }
 }
 

@@ -7,7 +7,12 @@
 //! ([`nvrtc`]) and sets up cuBLAS. The result is kept for the life of the
 //! process, one per device, so later calls cost a map lookup.
 
+mod buffer;
 pub mod nvrtc;
+pub mod ops;
+
+pub use buffer::Buffer;
+use buffer::DevicePool;
 
 use crate::cuda_source::{HEADERS, SOURCES};
 use crate::device::DeviceError;
@@ -28,6 +33,7 @@ pub struct Gpu {
     pub stream: Arc<CudaStream>,
     pub blas: CudaBlas,
     modules: HashMap<&'static str, Arc<CudaModule>>,
+    pool: DevicePool,
 }
 
 impl Gpu {
@@ -89,6 +95,10 @@ fn start(ordinal: usize) -> Result<Gpu, DeviceError> {
         return Err(DeviceError::NoCublas);
     }
     let context = CudaContext::new(ordinal).map_err(driver)?;
+    // Every op is queued on the one default stream, in order, so cudarc's
+    // per-buffer events (which order work across streams) are not needed.
+    // SAFETY: no other stream ever touches these buffers.
+    unsafe { context.disable_event_tracking() };
     let (major, minor) = context.compute_capability().map_err(driver)?;
     let arch = format!("sm_{major}{minor}");
     let mut modules = HashMap::new();
@@ -99,7 +109,7 @@ fn start(ordinal: usize) -> Result<Gpu, DeviceError> {
     let stream = context.default_stream();
     let blas = CudaBlas::new(Arc::clone(&stream)).map_err(|e| DeviceError::Driver(format!("cuBLAS: {e}")))?;
     let name = context.name().map_err(driver)?;
-    Ok(Gpu { ordinal, arch, name, context, stream, blas, modules })
+    Ok(Gpu { ordinal, arch, name, context, stream, blas, modules, pool: DevicePool::default() })
 }
 
 /// Compiles every kernel source for `arch` without a GPU (NVRTC only),

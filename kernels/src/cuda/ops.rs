@@ -46,19 +46,28 @@ fn kernel_name<T: Element>(name: &str) -> String {
     format!("{name}_{}", T::NAME)
 }
 
-/// Queues a launch built by `args` (which pushes the kernel's arguments) for
-/// `n` elements; a launch of nothing is skipped.
+/// Queues kernel `$name` from `$file` with launch shape `$cfg` and the
+/// given arguments, in order. Each argument is bound to a local first (the
+/// builder keeps pointers to them until the launch).
 macro_rules! launch {
-    ($gpu:expr, $file:expr, $name:expr, $n:expr, $cfg:expr; $($arg:expr),* $(,)?) => {{
+    ($gpu:expr, $file:expr, $name:expr, $cfg:expr; $($arg:expr),* $(,)?) => {{
         let gpu: &Arc<Gpu> = $gpu;
-        let func = gpu.function($file, &$name);
+        let name = $name;
+        let func = gpu.function($file, &name);
         let mut builder = gpu.stream.launch_builder(&func);
-        $( builder.arg($arg); )*
+        launch!(@push builder, name, $cfg; $($arg),*);
+    }};
+    (@push $b:ident, $name:ident, $cfg:expr; $first:expr $(, $rest:expr)*) => {{
+        let value = $first;
+        $b.arg(value);
+        launch!(@push $b, $name, $cfg; $($rest),*);
+    }};
+    (@push $b:ident, $name:ident, $cfg:expr;) => {
         // SAFETY: the arguments match the kernel's signature in
         // kernels/cuda (checked against the CPU kernels by the simulation
         // tests), and every buffer holds the elements the kernel indexes.
-        expect_ok(unsafe { builder.launch($cfg) }, &format!("launch of {}", $name));
-    }};
+        expect_ok(unsafe { $b.launch($cfg) }, &format!("launch of {}", $name))
+    };
 }
 
 /// The GPU a tensor is on (it must be on one).
@@ -75,7 +84,7 @@ pub fn unary<T: Element>(x: &Tensor<T>, name: &str) -> Tensor<T> {
     let (gpu, n) = (gpu_of(x), x.len());
     let mut out = Buffer::<T>::uninit(gpu, n);
     if n > 0 {
-        launch!(gpu, "elementwise.cu", kernel_name::<T>(name), n, launch_for(n);
+        launch!(gpu, "elementwise.cu", kernel_name::<T>(name), launch_for(n);
             &(n as i64), buf(x).slice(), out.slice_mut());
     }
     Tensor::from_cuda(x.dims(), out)
@@ -87,7 +96,7 @@ pub fn unary_scalar<T: Element>(x: &Tensor<T>, name: &str, s: T) -> Tensor<T> {
     let (gpu, n) = (gpu_of(x), x.len());
     let mut out = Buffer::<T>::uninit(gpu, n);
     if n > 0 {
-        launch!(gpu, "elementwise.cu", kernel_name::<T>(name), n, launch_for(n);
+        launch!(gpu, "elementwise.cu", kernel_name::<T>(name), launch_for(n);
             &(n as i64), buf(x).slice(), &s, out.slice_mut());
     }
     Tensor::from_cuda(x.dims(), out)
@@ -98,7 +107,7 @@ pub fn unary_range<T: Element>(x: &Tensor<T>, name: &str, lo: T, hi: T) -> Tenso
     let (gpu, n) = (gpu_of(x), x.len());
     let mut out = Buffer::<T>::uninit(gpu, n);
     if n > 0 {
-        launch!(gpu, "elementwise.cu", kernel_name::<T>(name), n, launch_for(n);
+        launch!(gpu, "elementwise.cu", kernel_name::<T>(name), launch_for(n);
             &(n as i64), buf(x).slice(), &lo, &hi, out.slice_mut());
     }
     Tensor::from_cuda(x.dims(), out)
@@ -111,11 +120,11 @@ pub fn binary<T: Element>(a: &Tensor<T>, b: &Tensor<T>, name: &str, shape: Shape
     let mut out = Buffer::<T>::uninit(gpu, n);
     if n > 0 {
         if a.shape() == b.shape() {
-            launch!(gpu, "elementwise.cu", kernel_name::<T>(name), n, launch_for(n);
+            launch!(gpu, "elementwise.cu", kernel_name::<T>(name), launch_for(n);
                 &(n as i64), buf(a).slice(), buf(b).slice(), out.slice_mut());
         } else {
             let idx = Strided6::broadcast(&shape, a.shape(), b.shape());
-            launch!(gpu, "elementwise.cu", kernel_name::<T>(&format!("{name}_bcast")), n, launch_for(n);
+            launch!(gpu, "elementwise.cu", kernel_name::<T>(&format!("{name}_bcast")), launch_for(n);
                 &(n as i64), &idx, buf(a).slice(), buf(b).slice(), out.slice_mut());
         }
     }
@@ -132,10 +141,10 @@ pub fn formula<T: Element>(g: &Tensor<T>, x: &Tensor<T>, name: &str, params: &[T
         let (gs, xs, n64) = (buf(g).slice(), buf(x).slice(), n as i64);
         let name = kernel_name::<T>(name);
         match params {
-            [] => launch!(gpu, "activations.cu", name, n, launch_for(n); &n64, gs, xs, out.slice_mut()),
-            [p] => launch!(gpu, "activations.cu", name, n, launch_for(n); &n64, gs, xs, p, out.slice_mut()),
+            [] => launch!(gpu, "activations.cu", name, launch_for(n); &n64, gs, xs, out.slice_mut()),
+            [p] => launch!(gpu, "activations.cu", name, launch_for(n); &n64, gs, xs, p, out.slice_mut()),
             [lo, hi] => {
-                launch!(gpu, "activations.cu", name, n, launch_for(n); &n64, gs, xs, lo, hi, out.slice_mut())
+                launch!(gpu, "activations.cu", name, launch_for(n); &n64, gs, xs, lo, hi, out.slice_mut())
             }
             _ => unreachable!("formulas take at most two scalars"),
         }
@@ -151,10 +160,10 @@ pub fn reduce_all<T: Element>(x: &Tensor<T>, partials_kernel: &str, finish_kerne
     let cfg = LaunchConfig { grid_dim: (REDUCE_GRID, 1, 1), block_dim: (BLOCK, 1, 1), shared_mem_bytes: 0 };
     let parts = (REDUCE_GRID * BLOCK) as usize;
     let mut partials = Buffer::<T>::uninit(gpu, parts);
-    launch!(gpu, "reduce.cu", kernel_name::<T>(partials_kernel), n, cfg;
+    launch!(gpu, "reduce.cu", kernel_name::<T>(partials_kernel), cfg;
         &(n as i64), buf(x).slice(), partials.slice_mut());
     let mut out = Buffer::<T>::uninit(gpu, 1);
-    launch!(gpu, "reduce.cu", kernel_name::<T>(finish_kernel), 1, launch_for(1);
+    launch!(gpu, "reduce.cu", kernel_name::<T>(finish_kernel), launch_for(1);
         &(parts as i64), partials.slice(), out.slice_mut());
     Tensor::from_cuda(Shape::from_slice(&[]), out)
 }
@@ -173,7 +182,7 @@ pub fn reduce_axis<T: Element>(x: &Tensor<T>, axis: usize, name: &str, out_shape
     let n_out = outer * inner;
     let mut out = Buffer::<T>::uninit(gpu, n_out);
     if n_out > 0 {
-        launch!(gpu, "reduce.cu", kernel_name::<T>(name), n_out, launch_for(n_out);
+        launch!(gpu, "reduce.cu", kernel_name::<T>(name), launch_for(n_out);
             &(n_out as i64), &(len as i64), &(inner as i64), buf(x).slice(), out.slice_mut());
     }
     Tensor::from_cuda(out_shape, out)
@@ -190,7 +199,7 @@ pub fn max_mask<T: Element>(x: &Tensor<T>, axis: Option<usize>) -> Tensor<T> {
         Some(axis) => {
             let (outer, len, inner) = around_axis(x.shape(), axis);
             let lanes = outer * inner;
-            launch!(gpu, "reduce.cu", kernel_name::<T>("max_mask_axis"), lanes, launch_for(lanes);
+            launch!(gpu, "reduce.cu", kernel_name::<T>("max_mask_axis"), launch_for(lanes);
                 &(lanes as i64), &(len as i64), &(inner as i64), buf(x).slice(), out.slice_mut());
         }
         None => {
@@ -198,12 +207,12 @@ pub fn max_mask<T: Element>(x: &Tensor<T>, axis: Option<usize>) -> Tensor<T> {
             let parts = (REDUCE_GRID * BLOCK) as usize;
             let mut values = Buffer::<T>::uninit(gpu, parts);
             let mut indices = Buffer::<i64>::uninit(gpu, parts);
-            launch!(gpu, "reduce.cu", kernel_name::<T>("argmax_partials"), n, cfg;
+            launch!(gpu, "reduce.cu", kernel_name::<T>("argmax_partials"), cfg;
                 &(n as i64), buf(x).slice(), values.slice_mut(), indices.slice_mut());
             let mut at = Buffer::<i64>::uninit(gpu, 1);
-            launch!(gpu, "reduce.cu", kernel_name::<T>("argmax_finish"), 1, launch_for(1);
+            launch!(gpu, "reduce.cu", kernel_name::<T>("argmax_finish"), launch_for(1);
                 &(parts as i64), values.slice(), indices.slice(), at.slice_mut());
-            launch!(gpu, "reduce.cu", kernel_name::<T>("one_hot"), n, launch_for(n);
+            launch!(gpu, "reduce.cu", kernel_name::<T>("one_hot"), launch_for(n);
                 &(n as i64), at.slice(), out.slice_mut());
         }
     }
@@ -219,12 +228,12 @@ pub fn sum_to<T: Element>(x: &Tensor<T>, other: Option<&Tensor<T>>, shape: &[usi
         match other {
             None => {
                 let idx = Strided6::sum_to(x.shape(), shape, &[]);
-                launch!(gpu, "reduce.cu", kernel_name::<T>("sum_to"), n_out, launch_for(n_out);
+                launch!(gpu, "reduce.cu", kernel_name::<T>("sum_to"), launch_for(n_out);
                     &(n_out as i64), &idx, buf(x).slice(), out.slice_mut());
             }
             Some(other) => {
                 let idx = Strided6::sum_to(x.shape(), shape, other.shape());
-                launch!(gpu, "reduce.cu", kernel_name::<T>("mul_sum_to"), n_out, launch_for(n_out);
+                launch!(gpu, "reduce.cu", kernel_name::<T>("mul_sum_to"), launch_for(n_out);
                     &(n_out as i64), &idx, buf(x).slice(), buf(other).slice(), out.slice_mut());
             }
         }
@@ -238,7 +247,7 @@ pub fn broadcast_to<T: Element>(x: &Tensor<T>, shape: &[usize]) -> Tensor<T> {
     let mut out = Buffer::<T>::uninit(gpu, n);
     if n > 0 {
         let idx = Strided6::broadcast(shape, x.shape(), &[]);
-        launch!(gpu, "shape.cu", kernel_name::<T>("broadcast_to"), n, launch_for(n);
+        launch!(gpu, "shape.cu", kernel_name::<T>("broadcast_to"), launch_for(n);
             &(n as i64), &idx, buf(x).slice(), out.slice_mut());
     }
     Tensor::from_cuda(Shape::from_slice(shape), out)
@@ -252,7 +261,7 @@ pub fn transpose<T: Element>(x: &Tensor<T>) -> Tensor<T> {
     shape.swap(r - 2, r - 1);
     let mut out = Buffer::<T>::uninit(gpu, n);
     if n > 0 {
-        launch!(gpu, "shape.cu", kernel_name::<T>("transpose"), n, launch_for(n);
+        launch!(gpu, "shape.cu", kernel_name::<T>("transpose"), launch_for(n);
             &(n as i64), &(rows as i64), &(cols as i64), buf(x).slice(), out.slice_mut());
     }
     Tensor::from_cuda(shape, out)
@@ -273,7 +282,7 @@ pub fn select<T: Element>(x: &Tensor<T>, axis: usize, index: usize, len: usize, 
     let n_out = numel(&shape);
     let mut out = Buffer::<T>::uninit(gpu, n_out);
     if n_out > 0 {
-        launch!(gpu, "shape.cu", kernel_name::<T>(name), n_out, launch_for(n_out);
+        launch!(gpu, "shape.cu", kernel_name::<T>(name), launch_for(n_out);
             &(n_out as i64), &(len as i64), &(inner as i64), &(index as i64), buf(x).slice(), out.slice_mut());
     }
     Tensor::from_cuda(shape, out)
@@ -290,7 +299,7 @@ pub fn slice_or_pad<T: Element>(x: &Tensor<T>, axis: usize, start: usize, len: u
     let name = if pad { "pad_axis" } else { "slice_axis" };
     let mut out = Buffer::<T>::uninit(gpu, n_out);
     if n_out > 0 {
-        launch!(gpu, "shape.cu", kernel_name::<T>(name), n_out, launch_for(n_out);
+        launch!(gpu, "shape.cu", kernel_name::<T>(name), launch_for(n_out);
             &(n_out as i64), &(src_len as i64), &(len as i64), &(inner as i64), &(start as i64),
             buf(x).slice(), out.slice_mut());
     }
@@ -304,7 +313,7 @@ pub fn bernoulli<T: Element>(gpu: &Arc<Gpu>, shape: &[usize], seed: u64, counter
     let n = numel(shape);
     let mut out = Buffer::<T>::uninit(gpu, n);
     if n > 0 {
-        launch!(gpu, "masks.cu", kernel_name::<T>("bernoulli"), n, launch_for(n);
+        launch!(gpu, "masks.cu", kernel_name::<T>("bernoulli"), launch_for(n);
             &(n as i64), &seed, &counter, &threshold, out.slice_mut());
     }
     Tensor::from_cuda(Shape::from_slice(shape), out)
@@ -315,7 +324,7 @@ pub fn normal<T: Element>(gpu: &Arc<Gpu>, shape: &[usize], seed: u64, counter: u
     let n = numel(shape);
     let mut out = Buffer::<T>::uninit(gpu, n);
     if n > 0 {
-        launch!(gpu, "masks.cu", kernel_name::<T>("normal"), n, launch_for(n);
+        launch!(gpu, "masks.cu", kernel_name::<T>("normal"), launch_for(n);
             &(n as i64), &seed, &counter, &mean, &std, out.slice_mut());
     }
     Tensor::from_cuda(Shape::from_slice(shape), out)
@@ -421,7 +430,7 @@ pub fn adam<T: Element>(p: &mut Tensor<T>, m: &mut Tensor<T>, v: &mut Tensor<T>,
     let gpu = Arc::clone(gpu_of(p));
     let [beta1, keep1, beta2, keep2, eps, step_size, bc2_sqrt, wd] = s;
     let (ps, ms, vs) = (p.cuda_buffer_mut(), m.cuda_buffer_mut(), v.cuda_buffer_mut());
-    launch!(&gpu, "optim.cu", kernel_name::<T>("adam"), n, launch_for(n);
+    launch!(&gpu, "optim.cu", kernel_name::<T>("adam"), launch_for(n);
         &(n as i64), ps.slice_mut(), ms.slice_mut(), vs.slice_mut(), buf(g).slice(),
         beta1, keep1, beta2, keep2, eps, step_size, bc2_sqrt, wd, &i32::from(decay));
 }
@@ -445,11 +454,11 @@ pub fn sgd<T: Element>(
     let gpu = Arc::clone(gpu_of(p));
     let ps = p.cuda_buffer_mut();
     match buffer {
-        None => launch!(&gpu, "optim.cu", kernel_name::<T>("sgd"), n, launch_for(n);
+        None => launch!(&gpu, "optim.cu", kernel_name::<T>("sgd"), launch_for(n);
             &(n as i64), ps.slice_mut(), buf(g).slice(), &lr, &wd, &i32::from(decay)),
         Some(b) => {
             let bs = b.cuda_buffer_mut();
-            launch!(&gpu, "optim.cu", kernel_name::<T>("sgd_momentum"), n, launch_for(n);
+            launch!(&gpu, "optim.cu", kernel_name::<T>("sgd_momentum"), launch_for(n);
                 &(n as i64), ps.slice_mut(), bs.slice_mut(), buf(g).slice(), &lr, &wd, &i32::from(decay),
                 &momentum, &keep, &i32::from(nesterov), &i32::from(first));
         }
