@@ -17,6 +17,7 @@
 //! and both shapes; functions that read outside data return `Result`.
 
 mod broadcast;
+pub mod compare;
 pub mod denormal;
 pub mod element;
 pub mod elementwise;
