@@ -60,7 +60,19 @@ pub trait Algebra<T: Element>: Clone {
     /// function of numbers (`pointwise`, evaluated by tensors in one pass
     /// over memory) and as a composition of recorded ops (`recorded`, used
     /// by variables so the result can be differentiated again). The two
-    /// must agree; gradcheck exercises the first, gradgradcheck the second.
+    /// must agree, and each check proves one thing only:
+    ///
+    /// - gradcheck runs the plain sweep, so it proves `pointwise` right
+    ///   (against finite differences of the forward op);
+    /// - gradgradcheck differentiates the recorded sweep against finite
+    ///   differences of the recorded sweep itself, so it proves that
+    ///   `recorded` is differentiated correctly, *not* that it computes the
+    ///   right value: a `recorded` off by a constant factor passes it;
+    /// - `recorded_matches_plain` (gradtape-verify) runs both sweeps on the
+    ///   same inputs and proves that `recorded` gives the value of
+    ///   `pointwise`; the op tests run it on every op, and demand equal bits
+    ///   where the two forms are the same formula in the same order, as
+    ///   every rule written through this method is.
     fn fused(
         &self,
         other: &Self,

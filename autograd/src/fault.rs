@@ -3,18 +3,36 @@
 //! which is off by default: no ordinary build contains this module, and
 //! `gradtape-verify` turns the feature on for its tests alone.
 //!
-//! One switch for now: [`set_broken_sigmoid_rule`]. While it is on, the
-//! backward rule of `sigmoid` multiplies its derivative by 1.01, a 1% error
-//! of the kind a typo in a derivation makes. The switch is process-wide, so
-//! a test that flips it must run in a test binary of its own and turn it off
-//! again even when it fails (a guard whose `Drop` resets it does that).
+//! Three switches, each process-wide:
+//!
+//! - [`set_broken_sigmoid_rule`]: the backward rule of `sigmoid` multiplies
+//!   its derivative by 1.01 in both of its forms, a 1% error of the kind a
+//!   typo in a derivation makes.
+//! - [`set_broken_recorded_tanh_rule`]: only the *recorded* form of `tanh`'s
+//!   rule (the one a `create_graph = true` sweep records) is scaled by
+//!   1.01; the plain form stays right. gradcheck uses the plain form and
+//!   gradgradcheck differentiates the recorded form against finite
+//!   differences of itself, so neither can see this; only comparing the two
+//!   sweeps can.
+//! - [`set_nan_in_gradients`]: [`crate::grad_values`] returns NaN in the
+//!   first entry of the first input's gradient, to show that no comparison
+//!   passes a non-finite gradient.
+//!
+//! A test that flips a switch must run in a test binary of its own and turn
+//! it off again even when it fails (a guard whose `Drop` resets it does
+//! that).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
 static BROKEN_SIGMOID_RULE: AtomicBool = AtomicBool::new(false);
+static BROKEN_RECORDED_TANH_RULE: AtomicBool = AtomicBool::new(false);
+static NAN_IN_GRADIENTS: AtomicBool = AtomicBool::new(false);
 
 /// The factor the broken sigmoid rule multiplies `s (1 - s)` by.
 pub const BROKEN_SIGMOID_FACTOR: f64 = 1.01;
+
+/// The factor the broken recorded tanh rule multiplies `1 - t^2` by.
+pub const BROKEN_TANH_FACTOR: f64 = 1.01;
 
 /// Turns the deliberately wrong sigmoid backward rule on or off.
 pub fn set_broken_sigmoid_rule(broken: bool) {
@@ -24,4 +42,24 @@ pub fn set_broken_sigmoid_rule(broken: bool) {
 /// Whether the sigmoid backward rule is currently broken.
 pub fn broken_sigmoid_rule() -> bool {
     BROKEN_SIGMOID_RULE.load(Ordering::SeqCst)
+}
+
+/// Turns the deliberately wrong *recorded* form of tanh's rule on or off.
+pub fn set_broken_recorded_tanh_rule(broken: bool) {
+    BROKEN_RECORDED_TANH_RULE.store(broken, Ordering::SeqCst);
+}
+
+/// Whether the recorded form of tanh's rule is currently broken.
+pub fn broken_recorded_tanh_rule() -> bool {
+    BROKEN_RECORDED_TANH_RULE.load(Ordering::SeqCst)
+}
+
+/// Turns the NaN in [`crate::grad_values`]'s first gradient on or off.
+pub fn set_nan_in_gradients(on: bool) {
+    NAN_IN_GRADIENTS.store(on, Ordering::SeqCst);
+}
+
+/// Whether [`crate::grad_values`] currently plants a NaN.
+pub fn nan_in_gradients() -> bool {
+    NAN_IN_GRADIENTS.load(Ordering::SeqCst)
 }

@@ -102,7 +102,16 @@ pub fn grad_values<'t, T: Element>(
         }
         None => ones_for_scalars(tape, &ids.outputs),
     };
-    swept_values(tape, &ids, seeds, Lead::none())
+    #[allow(unused_mut)]
+    let mut grads = swept_values(tape, &ids, seeds, Lead::none());
+    #[cfg(feature = "fault-injection")]
+    if crate::fault::nan_in_gradients() {
+        // Deliberately wrong (test builds only): one NaN entry.
+        if let Some(first) = grads.first_mut().filter(|g| !g.is_empty()) {
+            first.data_mut()[0] = T::nan();
+        }
+    }
+    grads
 }
 
 /// [`grad_batched`] on plain tensors, recording nothing.

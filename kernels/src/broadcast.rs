@@ -261,7 +261,7 @@ fn reduce_rows<T: Element>(rows: &Rows, out: &mut [T], add_row: impl Fn(usize, &
 
 #[cfg(test)]
 mod tests {
-    use crate::elementwise::set_parallel_threshold;
+    use crate::elementwise::with_parallel_threshold;
     use crate::tensor::Tensor;
     use proptest::prelude::*;
 
@@ -307,16 +307,17 @@ mod tests {
     proptest! {
         #[test]
         fn broadcast_kernels_match_the_index_definition((out, a, b) in shapes(), parallel in any::<bool>()) {
-            // parallel: force the threaded paths even on tiny tensors.
-            set_parallel_threshold(if parallel { 1 } else { usize::MAX });
+            // parallel: force the threaded paths even on tiny tensors (on
+            // this test's thread only; other tests keep the default).
             let ta = Tensor::<f64>::normal(&a, 0.0, 1.0, 1);
             let tb = Tensor::<f64>::normal(&b, 0.0, 1.0, 2);
-            let prod = ta.mul(&tb).sub(&tb);
-            let full = ta.broadcast_to(&crate::shape::broadcast_shapes(&a, &out).unwrap());
             let big = Tensor::<f64>::normal(&out, 0.0, 1.0, 3);
-            let summed = big.sum_to(&a);
-            let mul_summed = big.mul_sum_to(&tb, &a);
-            set_parallel_threshold(crate::elementwise::DEFAULT_PARALLEL_THRESHOLD);
+            let (prod, full, summed, mul_summed) =
+                with_parallel_threshold(if parallel { 1 } else { usize::MAX }, || {
+                    let prod = ta.mul(&tb).sub(&tb);
+                    let full = ta.broadcast_to(&crate::shape::broadcast_shapes(&a, &out).unwrap());
+                    (prod, full, big.sum_to(&a), big.mul_sum_to(&tb, &a))
+                });
             let shape = crate::shape::broadcast_shapes(&a, &b).unwrap();
             prop_assert_eq!(prod.shape(), shape.as_slice());
             for idx in indices(&shape) {

@@ -14,6 +14,7 @@ use crate::element::Element;
 use crate::shape::broadcast_or_panic;
 use crate::tensor::Tensor;
 use rayon::prelude::*;
+use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Elements below which elementwise kernels and reductions stay on one
@@ -25,14 +26,43 @@ const CHUNK: usize = 1 << 13;
 
 static PARALLEL_THRESHOLD: AtomicUsize = AtomicUsize::new(DEFAULT_PARALLEL_THRESHOLD);
 
-/// The current size threshold for parallel elementwise work.
-pub fn parallel_threshold() -> usize {
-    PARALLEL_THRESHOLD.load(Ordering::Relaxed)
+thread_local! {
+    /// A threshold for the calling thread alone, set by
+    /// [`with_parallel_threshold`] for the length of one closure.
+    static LOCAL_THRESHOLD: Cell<Option<usize>> = const { Cell::new(None) };
 }
 
-/// Changes the threshold (the benchmark uses this to measure both sides).
+/// The current size threshold for parallel elementwise work: the calling
+/// thread's own (inside [`with_parallel_threshold`]) if it has one, else the
+/// process-wide one. Kernels read it on the calling thread, before they hand
+/// any work to rayon's workers.
+pub fn parallel_threshold() -> usize {
+    LOCAL_THRESHOLD.with(Cell::get).unwrap_or_else(|| PARALLEL_THRESHOLD.load(Ordering::Relaxed))
+}
+
+/// Changes the process-wide threshold, for every thread (the benchmark uses
+/// this to measure both sides). Tests use [`with_parallel_threshold`]
+/// instead: a test that changed the process-wide value would change it
+/// under the tests running beside it.
 pub fn set_parallel_threshold(elements: usize) {
     PARALLEL_THRESHOLD.store(elements, Ordering::Relaxed);
+}
+
+/// Runs `f` with the threshold set to `elements` on the calling thread
+/// only, and puts the thread's previous setting back afterwards (also when
+/// `f` panics). `1` forces the threaded paths even on tiny tensors,
+/// `usize::MAX` keeps everything on one thread; other threads, and so other
+/// tests running at the same time, are not affected.
+pub fn with_parallel_threshold<R>(elements: usize, f: impl FnOnce() -> R) -> R {
+    /// Puts the previous per-thread setting back when dropped.
+    struct Restore(Option<usize>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            LOCAL_THRESHOLD.with(|local| local.set(self.0));
+        }
+    }
+    let _restore = Restore(LOCAL_THRESHOLD.with(|local| local.replace(Some(elements))));
+    f()
 }
 
 /// `out[i] = f(src[i])`, in parallel above the threshold.
@@ -393,21 +423,13 @@ impl<T: Element> Tensor<T> {
         self.map(|x| x.abs())
     }
 
-    /// -1, 0 or 1 by the sign of `x` (0 at 0).
+    /// -1, 0 or 1 by the sign of `x` (0 at 0, NaN at NaN).
     pub fn sign(&self) -> Tensor<T> {
         #[cfg(feature = "cuda")]
         if self.is_cuda() {
             return crate::cuda::ops::unary(self, "sign");
         }
-        self.map(|x| {
-            if x > T::zero() {
-                T::one()
-            } else if x < T::zero() {
-                -T::one()
-            } else {
-                T::zero()
-            }
-        })
+        self.map(sign)
     }
 
     /// The logistic function `1 / (1 + e^-x)`, computed without overflow for
@@ -429,22 +451,23 @@ impl<T: Element> Tensor<T> {
         self.map(T::tanh_k)
     }
 
-    /// `max(x, 0)`.
+    /// `max(x, 0)`, and NaN at NaN (as PyTorch's `relu`).
     pub fn relu(&self) -> Tensor<T> {
         #[cfg(feature = "cuda")]
         if self.is_cuda() {
             return crate::cuda::ops::unary(self, "relu");
         }
-        self.map(|x| if x > T::zero() { x } else { T::zero() })
+        self.map(relu)
     }
 
-    /// 1 where `x > 0`, else 0 (the derivative of ReLU, taking 0 at 0).
+    /// 1 where `x > 0`, 0 where `x <= 0` (the derivative of ReLU, taking 0
+    /// at 0), NaN at NaN.
     pub fn step(&self) -> Tensor<T> {
         #[cfg(feature = "cuda")]
         if self.is_cuda() {
             return crate::cuda::ops::unary(self, "step");
         }
-        self.map(|x| if x > T::zero() { T::one() } else { T::zero() })
+        self.map(step)
     }
 
     /// `ln(1 + e^x)`, computed as `max(x, 0) + ln(1 + e^-|x|)` so it neither
@@ -454,26 +477,93 @@ impl<T: Element> Tensor<T> {
         if self.is_cuda() {
             return crate::cuda::ops::unary(self, "softplus");
         }
-        self.map(|x| x.max(T::zero()) + (-x.abs()).exp().ln_1p())
+        self.map(|x| relu(x) + (-x.abs()).exp().ln_1p())
     }
 
-    /// Clamps every element into `[lo, hi]`.
+    /// Clamps every element into `[lo, hi]`; NaN stays NaN (as PyTorch's
+    /// `clamp`; `x.max(lo).min(hi)` would turn it into `lo`).
     pub fn clamp(&self, lo: T, hi: T) -> Tensor<T> {
         #[cfg(feature = "cuda")]
         if self.is_cuda() {
             return crate::cuda::ops::unary_range(self, "clamp", lo, hi);
         }
-        self.map(|x| x.max(lo).min(hi))
+        self.map(|x| clamp(x, lo, hi))
     }
 
-    /// 1 where `lo < x < hi`, else 0 (the derivative of clamp).
+    /// 1 where `lo < x < hi`, 0 where `x <= lo` or `x >= hi` (the derivative
+    /// of clamp), NaN at NaN.
     pub fn inside_mask(&self, lo: T, hi: T) -> Tensor<T> {
         #[cfg(feature = "cuda")]
         if self.is_cuda() {
             return crate::cuda::ops::unary_range(self, "inside_mask", lo, hi);
         }
-        // `&`, not `&&`: branch-free, so the loop vectorises.
-        self.map(|x| if (x > lo) & (x < hi) { T::one() } else { T::zero() })
+        self.map(|x| inside(x, lo, hi))
+    }
+}
+
+// ---- the piecewise functions, one number at a time ------------------------
+//
+// Each is written as a chain of selects (no `&&`, no early return), so the
+// loops that apply them stay branch-free and vectorise, and each lets NaN
+// through: a comparison with NaN is false, so the last arm, which returns
+// `x` itself, is the one NaN takes. (`x > 0 ? x : 0` would turn NaN into 0,
+// and `f64::max` drops NaN.)
+
+/// `max(x, 0)`, NaN at NaN.
+#[inline(always)]
+pub fn relu<T: Element>(x: T) -> T {
+    if x < T::zero() {
+        T::zero()
+    } else {
+        x
+    }
+}
+
+/// The derivative of ReLU: 1 for `x > 0`, 0 for `x <= 0`, NaN at NaN.
+#[inline(always)]
+pub fn step<T: Element>(x: T) -> T {
+    let s = if x > T::zero() { T::one() } else { x };
+    if x <= T::zero() {
+        T::zero()
+    } else {
+        s
+    }
+}
+
+/// -1, 0 or 1 by the sign of `x`, NaN at NaN.
+#[inline(always)]
+pub fn sign<T: Element>(x: T) -> T {
+    let s = if x > T::zero() { T::one() } else { x };
+    let s = if x < T::zero() { -T::one() } else { s };
+    // `x == 0` (either zero) leaves `s = x`, a zero; give +0.
+    if x == T::zero() {
+        T::zero()
+    } else {
+        s
+    }
+}
+
+/// `x` clamped into `[lo, hi]`, NaN at NaN.
+#[inline(always)]
+pub fn clamp<T: Element>(x: T, lo: T, hi: T) -> T {
+    let y = if x < lo { lo } else { x };
+    if x > hi {
+        hi
+    } else {
+        y
+    }
+}
+
+/// The derivative of clamp: 1 strictly inside `(lo, hi)`, 0 at or beyond
+/// the bounds, NaN at NaN.
+#[inline(always)]
+pub fn inside<T: Element>(x: T, lo: T, hi: T) -> T {
+    // `|`, not `||`: both comparisons always run, so there is no branch.
+    let m = if (x > lo) & (x < hi) { T::one() } else { x };
+    if (x <= lo) | (x >= hi) {
+        T::zero()
+    } else {
+        m
     }
 }
 
@@ -529,8 +619,9 @@ mod tests {
 
     #[test]
     fn update3_updates_every_element_once_serially_and_in_parallel_alike() {
-        let n = parallel_threshold(); // above the pass's own (quarter) threshold: parallel
-        let [a, b, c] = run_update3(n);
+        let n = 1 << 15;
+        // Above the pass's own (quarter) threshold: parallel.
+        let [a, b, c] = with_parallel_threshold(4 * n, || run_update3(n));
         for i in [0, 1, 4, 5, 8191, 8192, n - 1] {
             let d = (i % 7) as f32 - 3.0;
             // The subnormal input reads as 0 under the flush.
@@ -540,7 +631,7 @@ mod tests {
             assert_eq!((a[i], b[i], c[i]), (want_a, want_b, want_c), "element {i}");
         }
         // Serial (short) and parallel (long) runs agree element for element.
-        let short = run_update3(1000);
+        let short = with_parallel_threshold(usize::MAX, || run_update3(1000));
         for k in 0..3 {
             assert_eq!(&short[k][..], &[a.as_slice(), b.as_slice(), c.as_slice()][k][..1000]);
         }
@@ -577,9 +668,81 @@ mod tests {
     fn parallel_and_serial_paths_agree() {
         let a = Tensor::<f32>::normal(&[100_000], 0.0, 1.0, 1);
         let b = Tensor::<f32>::normal(&[100_000], 0.0, 1.0, 2);
-        let par = a.mul(&b).sigmoid();
-        let serial: Vec<f32> = a.data().iter().zip(b.data()).map(|(x, y)| sigmoid(x * y)).collect();
-        assert_eq!(par.to_vec(), serial);
+        // Both sides forced, so that neither depends on the default
+        // threshold (100,000 elements is below it).
+        let par = with_parallel_threshold(1, || a.mul(&b).sigmoid());
+        let serial = with_parallel_threshold(usize::MAX, || a.mul(&b).sigmoid());
+        let by_hand: Vec<f32> = a.data().iter().zip(b.data()).map(|(x, y)| sigmoid(x * y)).collect();
+        assert_eq!(par.to_vec(), by_hand);
+        assert_eq!(serial.to_vec(), by_hand);
+    }
+
+    #[test]
+    fn a_thread_local_threshold_holds_inside_the_closure_only_and_on_this_thread_only() {
+        let outside = parallel_threshold();
+        with_parallel_threshold(7, || {
+            assert_eq!(parallel_threshold(), 7);
+            with_parallel_threshold(9, || assert_eq!(parallel_threshold(), 9));
+            assert_eq!(parallel_threshold(), 7, "the inner setting is undone");
+            let other = std::thread::spawn(parallel_threshold).join().unwrap();
+            assert_ne!(other, 7, "another thread does not see this thread's setting");
+        });
+        assert_eq!(parallel_threshold(), outside);
+        let caught = std::panic::catch_unwind(|| with_parallel_threshold(3, || panic!("inside")));
+        assert!(caught.is_err());
+        assert_eq!(parallel_threshold(), outside, "undone after a panic too");
+    }
+
+    #[test]
+    fn nan_goes_through_every_elementwise_kernel_and_mask() {
+        // PyTorch gives NaN for each of these at NaN; `x > 0 ? x : 0` and
+        // `f64::max` would have given a number.
+        let t = Tensor::<f64>::from_vec(vec![f64::NAN, -2.0, 0.0, 3.0], &[4]);
+        let t32 = t.cast::<f32>();
+        type Kernel = (&'static str, fn(&Tensor<f64>) -> Tensor<f64>);
+        let kernels: [Kernel; 12] = [
+            ("relu", Tensor::relu),
+            ("step", Tensor::step),
+            ("sign", Tensor::sign),
+            ("abs", Tensor::abs),
+            ("clamp", |t| t.clamp(-1.0, 1.0)),
+            ("inside_mask", |t| t.inside_mask(-1.0, 1.0)),
+            ("softplus", Tensor::softplus),
+            ("sigmoid", Tensor::sigmoid),
+            ("tanh", Tensor::tanh),
+            ("exp", Tensor::exp),
+            ("sqrt of abs", |t| t.abs().sqrt()),
+            ("square", Tensor::square),
+        ];
+        for (name, k) in kernels {
+            let out = k(&t);
+            assert!(out.data()[0].is_nan(), "{name}(NaN) = {}", out.data()[0]);
+            assert!(out.data()[1..].iter().all(|v| !v.is_nan()), "{name}: {:?}", out.data());
+        }
+        // f32 has its own fast kernels.
+        for (name, out) in [
+            ("exp", t32.exp()),
+            ("ln", t32.ln()),
+            ("tanh", t32.tanh()),
+            ("sigmoid", t32.sigmoid()),
+            ("softplus", t32.softplus()),
+            ("relu", t32.relu()),
+            ("clamp", t32.clamp(-1.0, 1.0)),
+        ] {
+            assert!(out.data()[0].is_nan(), "{name}(NaN) in f32 = {}", out.data()[0]);
+        }
+        // Away from NaN the values are the usual ones.
+        assert_eq!(t.relu().to_vec()[1..], [0.0, 0.0, 3.0]);
+        assert_eq!(t.step().to_vec()[1..], [0.0, 0.0, 1.0]);
+        assert_eq!(t.sign().to_vec()[1..], [-1.0, 0.0, 1.0]);
+        assert_eq!(t.clamp(-1.0, 1.0).to_vec()[1..], [-1.0, 0.0, 1.0]);
+        assert_eq!(t.inside_mask(-1.0, 1.0).to_vec()[1..], [0.0, 1.0, 0.0]);
+        let edges = Tensor::<f64>::from_vec(vec![-1.0, 1.0, f64::NEG_INFINITY, f64::INFINITY, -0.0], &[5]);
+        assert_eq!(edges.inside_mask(-1.0, 1.0).to_vec(), [0.0, 0.0, 0.0, 0.0, 1.0]);
+        assert_eq!(edges.step().to_vec(), [0.0, 1.0, 0.0, 1.0, 0.0]);
+        assert_eq!(edges.sign().to_vec(), [-1.0, 1.0, -1.0, 1.0, 0.0]);
+        assert_eq!(edges.relu().to_vec(), [0.0, 1.0, 0.0, f64::INFINITY, 0.0]);
+        assert_eq!(edges.clamp(-0.5, 0.5).to_vec(), [-0.5, 0.5, -0.5, 0.5, 0.0]);
     }
 
     #[test]

@@ -166,8 +166,10 @@ pub fn ln(x: f32) -> f32 {
 /// Hyperbolic tangent.
 #[inline(always)]
 pub fn tanh(x: f32) -> f32 {
-    // Past 9, tanh rounds to 1 in f32.
-    let e = expm1(2.0 * x.abs().min(9.0));
+    // Past 9, tanh rounds to 1 in f32. A select, not `f32::min`, which
+    // would turn NaN into 9 (and tanh(NaN) into 1).
+    let a = x.abs();
+    let e = expm1(2.0 * if a > 9.0 { 9.0 } else { a });
     (e / (e + 2.0)).copysign(x)
 }
 

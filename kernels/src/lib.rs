@@ -29,6 +29,7 @@ mod broadcast;
 pub mod cuda;
 #[cfg(feature = "kernel-sim")]
 pub mod cuda_sim;
+pub mod compare;
 pub mod cuda_source;
 pub mod denormal;
 pub mod device;

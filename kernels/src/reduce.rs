@@ -98,7 +98,8 @@ impl<T: Element> Tensor<T> {
         Tensor::scalar(self.sum_all().item() / n)
     }
 
-    /// Largest element, as a 0-d tensor.
+    /// Largest element, as a 0-d tensor; NaN if any element is NaN (as
+    /// PyTorch's `max`).
     #[track_caller]
     pub fn max_all(&self) -> Tensor<T> {
         assert!(!self.is_empty(), "max: tensor of shape {:?} is empty", self.shape());
@@ -106,7 +107,7 @@ impl<T: Element> Tensor<T> {
         if self.is_cuda() {
             return crate::cuda::ops::reduce_all(self, "max_partials", "max_finish");
         }
-        Tensor::scalar(self.data().iter().copied().fold(T::neg_infinity(), T::max))
+        Tensor::scalar(self.data().iter().copied().fold(T::neg_infinity(), max_nan))
     }
 
     /// Sum along `axis`.
@@ -133,7 +134,7 @@ impl<T: Element> Tensor<T> {
         self.sum_axis(axis, keepdim).map(|x| x / n)
     }
 
-    /// Largest element along `axis`.
+    /// Largest element along `axis`; NaN in a lane that holds one.
     #[track_caller]
     pub fn max_axis(&self, axis: usize, keepdim: bool) -> Tensor<T> {
         check_axis("max", self.shape(), axis);
@@ -142,13 +143,18 @@ impl<T: Element> Tensor<T> {
         if self.is_cuda() {
             return crate::cuda::ops::reduce_axis(self, axis, "max_axis", reduced_shape(self.shape(), axis, keepdim));
         }
-        let out = self.view().fold_axis(Axis(axis), T::neg_infinity(), |&m, &x| m.max(x));
+        let out = self.view().fold_axis(Axis(axis), T::neg_infinity(), |&m, &x| max_nan(m, x));
         Tensor::from_array(out).reshape(&reduced_shape(self.shape(), axis, keepdim))
     }
 
     /// A one-hot mask marking the first largest element, over the whole
     /// tensor (`axis = None`) or along each lane of `axis`. It is how the
     /// gradient of max flows: only to the element that won.
+    ///
+    /// NaN wins, as it does in [`Tensor::max_all`]: where the tensor (or a
+    /// lane) holds NaN, the first NaN is marked, and marked with NaN rather
+    /// than 1, like the other masks (`step`, `sign`, `inside_mask`), so that
+    /// the gradient it lets through is NaN too.
     #[track_caller]
     pub fn max_mask(&self, axis: Option<usize>) -> Tensor<T> {
         #[cfg(feature = "cuda")]
@@ -163,13 +169,13 @@ impl<T: Element> Tensor<T> {
             None => {
                 let (mut best, mut at) = (T::neg_infinity(), 0);
                 for (i, &x) in self.data().iter().enumerate() {
-                    if x > best || i == 0 {
+                    if beats(x, best) || i == 0 {
                         best = x;
                         at = i;
                     }
                 }
                 if !self.is_empty() {
-                    out.data_mut()[at] = T::one();
+                    out.data_mut()[at] = mark(best);
                 }
             }
             Some(axis) => {
@@ -179,12 +185,12 @@ impl<T: Element> Tensor<T> {
                 Zip::from(dst.lanes_mut(Axis(axis))).and(src.lanes(Axis(axis))).for_each(|mut o, l| {
                     let mut at = 0;
                     for (i, &x) in l.iter().enumerate() {
-                        if x > l[at] {
+                        if beats(x, l[at]) {
                             at = i;
                         }
                     }
                     if !l.is_empty() {
-                        o[at] = T::one();
+                        o[at] = mark(l[at]);
                     }
                 });
             }
@@ -193,9 +199,37 @@ impl<T: Element> Tensor<T> {
     }
 }
 
+/// The larger of two numbers, NaN if either is (`f64::max` drops NaN).
+#[inline(always)]
+fn max_nan<T: Element>(m: T, x: T) -> T {
+    if x > m || x.is_nan() {
+        x
+    } else {
+        m
+    }
+}
+
+/// Whether `x` takes the place of the current winner `best` of a max: it is
+/// larger, or it is the first NaN.
+#[inline(always)]
+fn beats<T: Element>(x: T, best: T) -> bool {
+    x > best || (x.is_nan() && !best.is_nan())
+}
+
+/// The mask entry of a max's winner: 1, or NaN for a NaN winner.
+#[inline(always)]
+fn mark<T: Element>(winner: T) -> T {
+    if winner.is_nan() {
+        winner
+    } else {
+        T::one()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::elementwise::with_parallel_threshold;
 
     #[test]
     fn reductions_over_all_and_one_axis() {
@@ -213,11 +247,41 @@ mod tests {
     }
 
     #[test]
+    fn max_and_its_mask_let_nan_through() {
+        let nan = f64::NAN;
+        let t = Tensor::<f64>::from_vec(vec![1.0, nan, 5.0, 2.0, 3.0, nan], &[2, 3]);
+        assert!(t.max_all().item().is_nan());
+        let along_rows = t.max_axis(1, false).to_vec();
+        assert!(along_rows[0].is_nan() && along_rows[1].is_nan(), "{along_rows:?}");
+        let down = t.max_axis(0, false).to_vec();
+        assert_eq!(down[0], 2.0);
+        assert!(down[1].is_nan() && down[2].is_nan(), "{down:?}");
+        // The first NaN is marked, with NaN; every other entry is 0.
+        let mask = t.max_mask(None).to_vec();
+        assert!(mask[1].is_nan());
+        assert!([0, 2, 3, 4, 5].iter().all(|&i| mask[i] == 0.0), "{mask:?}");
+        let mask = t.max_mask(Some(1)).to_vec();
+        assert!(mask[1].is_nan() && mask[5].is_nan());
+        assert!([0, 2, 3, 4].iter().all(|&i| mask[i] == 0.0), "{mask:?}");
+        // A NaN first in a lane still wins against a larger number after it.
+        let first = Tensor::<f64>::from_vec(vec![nan, 9.0], &[2]);
+        assert!(first.max_all().item().is_nan());
+        assert!(first.max_mask(None).to_vec()[0].is_nan());
+        assert_eq!(first.max_mask(None).to_vec()[1], 0.0);
+        assert!(first.max_mask(Some(0)).to_vec()[0].is_nan());
+        let sum = t.sum_all().item();
+        assert!(sum.is_nan(), "sums propagate by IEEE arithmetic: {sum}");
+    }
+
+    #[test]
     fn parallel_sum_is_deterministic_and_close_to_serial() {
         let t = Tensor::<f32>::uniform(&[300_000], 0.0, 1.0, 9);
-        let a = t.sum_all().item();
-        let b = t.sum_all().item();
+        let a = with_parallel_threshold(1, || t.sum_all().item());
+        let b = with_parallel_threshold(1, || t.sum_all().item());
         assert_eq!(a.to_bits(), b.to_bits());
+        // One thread adds the same chunks' partial sums in the same order.
+        let one_thread = with_parallel_threshold(usize::MAX, || t.sum_all().item());
+        assert_eq!(a.to_bits(), one_thread.to_bits());
         let serial: f64 = t.data().iter().map(|&x| x as f64).sum();
         assert!(((a as f64) - serial).abs() / serial < 1e-5);
     }

@@ -545,12 +545,24 @@ impl<T: Element> Tensor<T> {
     }
 
     /// Largest absolute elementwise difference to another tensor of the same
-    /// shape.
+    /// shape. NaN if any pair differs by NaN (a NaN on either side, or the
+    /// same infinity on both), infinity if a pair differs by infinity: a
+    /// non-finite value never hides behind a finite maximum, so
+    /// `a.max_abs_diff(b) <= tol` fails for it. [`crate::compare`] says
+    /// which element it was.
     #[track_caller]
     pub fn max_abs_diff(&self, other: &Tensor<T>) -> T {
         assert_eq!(self.shape(), other.shape(), "max_abs_diff: shapes differ");
         let (a, b) = (self.to_cpu(), other.to_cpu());
-        a.data().iter().zip(b.data()).fold(T::zero(), |m, (&a, &b)| m.max((a - b).abs()))
+        // `f64::max` would drop NaN; this keeps the first one it meets.
+        a.data().iter().zip(b.data()).fold(T::zero(), |m, (&a, &b)| {
+            let d = (a - b).abs();
+            if d > m || d.is_nan() {
+                d
+            } else {
+                m
+            }
+        })
     }
 }
 
@@ -634,6 +646,25 @@ mod tests {
     #[should_panic(expected = "from_vec: 5 elements cannot have shape [2, 3]")]
     fn from_vec_checks_the_shape() {
         let _ = Tensor::<f32>::from_vec(vec![0.0; 5], &[2, 3]);
+    }
+
+    #[test]
+    fn max_abs_diff_is_nan_or_infinite_when_a_pair_is() {
+        let r = Tensor::<f64>::from_vec(vec![1.0, 2.0, 3.0], &[3]);
+        let with = |i: usize, v: f64| {
+            let mut t = r.clone();
+            t.data_mut()[i] = v;
+            t
+        };
+        assert_eq!(with(0, 1.5).max_abs_diff(&r), 0.5);
+        assert!(with(1, f64::NAN).max_abs_diff(&r).is_nan(), "a NaN in the middle");
+        assert!(r.max_abs_diff(&with(0, f64::NAN)).is_nan(), "a NaN first, on the other side");
+        let two = with(0, f64::NAN);
+        assert!(with(2, 100.0).max_abs_diff(&two).is_nan(), "a larger finite difference after a NaN");
+        assert_eq!(with(2, f64::INFINITY).max_abs_diff(&r), f64::INFINITY);
+        let inf = with(1, f64::INFINITY);
+        assert!(inf.max_abs_diff(&inf).is_nan(), "the same infinity on both sides");
+        assert!(!(with(1, f64::NAN).max_abs_diff(&r) <= 1e-10), "so `<= tol` fails");
     }
 
     #[test]

@@ -10,15 +10,24 @@
 //! that is nearly zero by cancellation has a large relative error in any
 //! floating-point computation, and that says nothing about the derivation.
 
+//!
+//! A NaN or an infinity on either side is never within any tolerance: the
+//! difference records the first index where one sits
+//! ([`Diff::non_finite`]), and the messages name it.
+
 use gradtape::{Element, Tensor};
+use gradtape_kernels::compare::first_non_finite;
 
 /// The difference between a gradient and a reference for it.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Diff {
-    /// `max |a - r|`.
+    /// `max |a - r|` (NaN or infinite when a value is).
     pub abs: f64,
     /// `max |a - r| / max |r|` (0 when both are all zeros).
     pub rel: f64,
+    /// The first index where either side holds NaN or an infinity, and the
+    /// value there; `None` when both are finite throughout.
+    pub non_finite: Option<(usize, f64)>,
 }
 
 impl Diff {
@@ -28,23 +37,46 @@ impl Diff {
         assert_eq!(a.shape(), r.shape(), "compare: shapes differ");
         let abs = a.max_abs_diff(r).as_f64();
         let scale = r.data().iter().fold(0.0f64, |m, v| m.max(v.as_f64().abs()));
-        Diff { abs, rel: relative(abs, scale) }
+        let non_finite = match (first_non_finite(a.data()), first_non_finite(r.data())) {
+            (Some(i), Some(j)) if j < i => Some((j, r.data()[j].as_f64())),
+            (Some(i), _) => Some((i, a.data()[i].as_f64())),
+            (None, Some(j)) => Some((j, r.data()[j].as_f64())),
+            (None, None) => None,
+        };
+        Diff { abs, rel: relative(abs, scale), non_finite }
     }
 
     /// Compares two numbers (a loss value with its reference).
     pub fn of_values<T: Element>(a: T, r: T) -> Diff {
         let abs = (a - r).abs().as_f64();
-        Diff { abs, rel: relative(abs, r.abs().as_f64()) }
+        let non_finite = [a, r].into_iter().find(|v| !v.as_f64().is_finite()).map(|v| (0, v.as_f64()));
+        Diff { abs, rel: relative(abs, r.abs().as_f64()), non_finite }
     }
 
-    /// The larger of two differences, field by field.
+    /// The larger of two differences, field by field (NaN wins), and the
+    /// first non-finite entry of either.
     pub fn max(self, other: Diff) -> Diff {
-        Diff { abs: self.abs.max(other.abs), rel: self.rel.max(other.rel) }
+        let larger = |a: f64, b: f64| if a.is_nan() || a >= b { a } else { b };
+        Diff {
+            abs: larger(self.abs, other.abs),
+            rel: larger(self.rel, other.rel),
+            non_finite: self.non_finite.or(other.non_finite),
+        }
     }
 
-    /// Whether the relative difference is within `tol` (NaN never is).
+    /// Whether the relative difference is within `tol`: never when either
+    /// side holds NaN or an infinity.
     pub fn within(&self, tol: f64) -> bool {
-        self.rel <= tol
+        self.non_finite.is_none() && self.rel <= tol
+    }
+
+    /// What is wrong in words: the non-finite value and its index, or the
+    /// relative difference.
+    pub fn describe(&self) -> String {
+        match self.non_finite {
+            Some((index, value)) => format!("{value} at index {index}"),
+            None => format!("relative difference {:.2e}", self.rel),
+        }
     }
 }
 
@@ -107,10 +139,10 @@ impl Comparison {
         let mut parts: Vec<String> = self
             .failures(tol)
             .iter()
-            .map(|p| format!("{} (relative difference {:.2e})", p.parameter, p.diff.rel))
+            .map(|p| format!("{} ({})", p.parameter, p.diff.describe()))
             .collect();
         if !self.loss.within(tol) {
-            parts.insert(0, format!("the loss (relative difference {:.2e})", self.loss.rel));
+            parts.insert(0, format!("the loss ({})", self.loss.describe()));
         }
         if parts.is_empty() {
             "nothing".to_string()

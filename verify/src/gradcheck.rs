@@ -20,10 +20,19 @@
 //! the function `(x, v) -> grad(f(x), x, v, create_graph = true)`, which is
 //! only differentiable if the backward rules were recorded on the tape.
 //!
+//! Neither check compares the two forms of a backward rule with each other:
+//! gradcheck runs the plain sweep (`create_graph = false`), and
+//! gradgradcheck differentiates the recorded sweep against finite
+//! differences *of the recorded sweep itself*, so a recorded rule that is
+//! off by a constant factor passes both. [`recorded_matches_plain`] closes
+//! that gap: it runs both sweeps with the same `grad_outputs` and demands
+//! the same gradients.
+//!
 //! Only `f64` is accepted: with `f32` the finite differences are too noisy
 //! to mean anything at these tolerances.
 
 use gradtape::{grad, grad_values, Tape, Tensor, Var};
+use gradtape_kernels::compare::{check_close, Mismatch, Tol};
 use std::fmt;
 
 /// Tolerances and step, with torch.autograd.gradcheck's defaults.
@@ -243,9 +252,7 @@ where
 {
     let n = inputs.len();
     let mut all = inputs.to_vec();
-    for (k, out) in evaluate(&f, inputs).iter().enumerate() {
-        all.push(Tensor::normal(out.shape(), 0.0, 1.0, 0x5eed + k as u64));
-    }
+    all.extend(random_grad_outputs(&f, inputs));
     gradcheck_with(
         |vars| {
             let (xs, vs) = vars.split_at(n);
@@ -255,4 +262,47 @@ where
         &all,
         opts,
     )
+}
+
+/// The seeded random `grad_outputs` of [`gradgradcheck`] and
+/// [`recorded_matches_plain`], one per output of `f` at `inputs`.
+fn random_grad_outputs<F>(f: &F, inputs: &[Tensor<f64>]) -> Vec<Tensor<f64>>
+where
+    F: for<'t> Fn(&[Var<'t, f64>]) -> Vec<Var<'t, f64>>,
+{
+    evaluate(f, inputs)
+        .iter()
+        .enumerate()
+        .map(|(k, out)| Tensor::normal(out.shape(), 0.0, 1.0, 0x5eed + k as u64))
+        .collect()
+}
+
+/// Checks that the recorded backward sweep (`grad` with
+/// `create_graph = true`, values read) gives the same gradients as the
+/// plain one (`grad_values`), for seeded random `grad_outputs`, within
+/// `tol` (relative to each gradient's largest entry; [`Tol::EXACT`] for
+/// rules whose two forms are the same formula). A NaN or infinity in either
+/// is a failure. The error names the input.
+pub fn recorded_matches_plain<F>(f: F, inputs: &[Tensor<f64>], tol: Tol) -> Result<(), Mismatch>
+where
+    F: for<'t> Fn(&[Var<'t, f64>]) -> Vec<Var<'t, f64>>,
+{
+    let seeds = random_grad_outputs(&f, inputs);
+    let plain = {
+        let tape = Tape::new();
+        let vars: Vec<_> = inputs.iter().map(|x| tape.param(x)).collect();
+        grad_values(&f(&vars), &vars, Some(&seeds))
+    };
+    let recorded: Vec<Tensor<f64>> = {
+        let tape = Tape::new();
+        let vars: Vec<_> = inputs.iter().map(|x| tape.param(x)).collect();
+        let seed_vars: Vec<_> = seeds.iter().map(|v| tape.param(v)).collect();
+        grad(&f(&vars), &vars, Some(&seed_vars), true).iter().map(|g| g.value()).collect()
+    };
+    assert_eq!(plain.len(), inputs.len(), "one plain gradient per input");
+    assert_eq!(recorded.len(), inputs.len(), "one recorded gradient per input");
+    for (i, (r, p)) in recorded.iter().zip(&plain).enumerate() {
+        check_close(&format!("recorded gradient of input {i}"), r, p, tol)?;
+    }
+    Ok(())
 }

@@ -34,5 +34,6 @@ pub mod reference;
 pub mod report;
 
 pub use gradcheck::{
-    gradcheck, gradcheck_with, gradgradcheck, gradgradcheck_with, GradcheckError, GradcheckOptions,
+    gradcheck, gradcheck_with, gradgradcheck, gradgradcheck_with, recorded_matches_plain, GradcheckError,
+    GradcheckOptions,
 };

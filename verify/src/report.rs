@@ -225,7 +225,9 @@ pub fn gradgradcheck_row(kind: CaseKind) -> Row {
 }
 
 fn check(why: &mut Vec<String>, diff: Diff, tol: f64, what: &str) {
-    if !diff.within(tol) {
+    if let Some((index, value)) = diff.non_finite {
+        why.push(format!("{what}: {value} at index {index}"));
+    } else if !diff.within(tol) {
         why.push(format!("{what}: relative difference {:.1e} > {tol:.0e}", diff.rel));
     }
 }

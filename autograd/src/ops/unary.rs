@@ -13,11 +13,17 @@
 //!
 //! Non-smooth points: `relu` and `abs` use derivative 0 at 0 (as PyTorch
 //! does), `clamp` uses 0 at the bounds.
+//!
+//! NaN: every op and every rule gives NaN where IEEE arithmetic would. The
+//! masks (`step`, `sign`, `inside`) are NaN at NaN, and a rule multiplies
+//! the incoming gradient by its mask in both forms (`g * step(x)`, not
+//! `x > 0 ? g : 0`), so a NaN in either the input or the incoming gradient
+//! comes out as NaN, and the two forms are the same formula.
 
 use crate::algebra::Algebra;
 use crate::op::Op;
 use crate::tape::Var;
-use gradtape_kernels::elementwise::sigmoid;
+use gradtape_kernels::elementwise::{inside, sigmoid, sign, step};
 use gradtape_kernels::Element;
 
 impl<'t, T: Element> Var<'t, T> {
@@ -94,7 +100,9 @@ pub(crate) fn log_grad<T: Element, A: Algebra<T>>(g: &A, x: &A) -> A {
 /// d/dx x^p = p x^(p-1).
 pub(crate) fn pow_grad<T: Element, A: Algebra<T>>(g: &A, x: &A, p: T) -> A {
     let q = p - T::one();
-    g.fused(x, |g, x| g * x.powf(q) * p, |g, x| g.mul(&x.powf(q).scale(p)))
+    // The same order of operations in both forms, g * (x^q * p), so the two
+    // sweeps give the same bits.
+    g.fused(x, |g, x| g * (x.powf(q) * p), |g, x| g.mul(&x.powf(q).scale(p)))
 }
 
 /// d/dx sqrt(x) = 1 / (2 sqrt(x)) = 0.5 / y.
@@ -109,22 +117,9 @@ pub(crate) fn square_grad<T: Element, A: Algebra<T>>(g: &A, x: &A) -> A {
     g.fused(x, |g, x| g * x * two, |g, x| g.mul(x).scale(two))
 }
 
-/// d/dx |x| = sign(x) (0 at 0).
+/// d/dx |x| = sign(x) (0 at 0, NaN at NaN).
 pub(crate) fn abs_grad<T: Element, A: Algebra<T>>(g: &A, x: &A) -> A {
-    let zero = T::zero();
-    g.fused(
-        x,
-        |g, x| {
-            if x > zero {
-                g
-            } else if x < zero {
-                -g
-            } else {
-                zero
-            }
-        },
-        |g, x| g.mul(&x.sign()),
-    )
+    g.fused(x, |g, x| g * sign(x), |g, x| g.mul(&x.sign()))
 }
 
 /// d/dx sigmoid(x) = s (1 - s), with s the output.
@@ -146,13 +141,23 @@ pub(crate) fn sigmoid_grad<T: Element, A: Algebra<T>>(g: &A, s: &A) -> A {
 /// d/dx tanh(x) = 1 - t^2, with t the output.
 pub(crate) fn tanh_grad<T: Element, A: Algebra<T>>(g: &A, t: &A) -> A {
     let one = T::one();
+    #[cfg(feature = "fault-injection")]
+    if crate::fault::broken_recorded_tanh_rule() {
+        // Deliberately wrong (test builds only), in the recorded form alone:
+        // (1 - t^2) * 1.01 when the sweep is recorded, right when it is not.
+        let k = T::of(crate::fault::BROKEN_TANH_FACTOR);
+        return g.fused(
+            t,
+            |g, t| g * (one - t * t),
+            |g, t| g.mul(&t.mul(t).neg().add_scalar(one)).scale(k),
+        );
+    }
     g.fused(t, |g, t| g * (one - t * t), |g, t| g.mul(&t.mul(t).neg().add_scalar(one)))
 }
 
-/// d/dx relu(x) = 1 if x > 0 else 0 (0 at the kink).
+/// d/dx relu(x) = 1 if x > 0 else 0 (0 at the kink, NaN at NaN).
 pub(crate) fn relu_grad<T: Element, A: Algebra<T>>(g: &A, x: &A) -> A {
-    let zero = T::zero();
-    g.fused(x, |g, x| if x > zero { g } else { zero }, |g, x| g.mul(&x.step()))
+    g.fused(x, |g, x| g * step(x), |g, x| g.mul(&x.step()))
 }
 
 /// d/dx ln(1 + e^x) = sigmoid(x).
@@ -160,10 +165,7 @@ pub(crate) fn softplus_grad<T: Element, A: Algebra<T>>(g: &A, x: &A) -> A {
     g.fused(x, |g, x| g * sigmoid(x), |g, x| g.mul(&x.sigmoid()))
 }
 
-/// d/dx clamp(x, lo, hi) = 1 strictly inside (lo, hi), else 0.
+/// d/dx clamp(x, lo, hi) = 1 strictly inside (lo, hi), else 0 (NaN at NaN).
 pub(crate) fn clamp_grad<T: Element, A: Algebra<T>>(g: &A, x: &A, lo: T, hi: T) -> A {
-    let zero = T::zero();
-    // `&`, not `&&`: both comparisons always run, so the loop has no
-    // branch and vectorises.
-    g.fused(x, |g, x| if (x > lo) & (x < hi) { g } else { zero }, |g, x| g.mul(&x.inside(lo, hi)))
+    g.fused(x, move |g, x| g * inside(x, lo, hi), |g, x| g.mul(&x.inside(lo, hi)))
 }

@@ -115,25 +115,43 @@ fn a_matmul_shape_error_names_both_shapes() {
     let _ = a.matmul(a);
 }
 
+thread_local! {
+    /// Where the last panic on this thread happened (file, line).
+    static LAST_PANIC: std::cell::RefCell<Option<(String, u32)>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Installs, once per process, a panic hook that notes each panic's
+/// location for the panicking thread and then hands the panic on to the
+/// hook that was there before (so other tests print as usual). The note is
+/// per thread: tests running in parallel never see each other's panics,
+/// and no test swaps the process-wide hook back and forth.
+fn note_panic_locations() {
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let at = info.location().map(|l| (l.file().to_string(), l.line()));
+            LAST_PANIC.with(|last| *last.borrow_mut() = at);
+            previous(info);
+        }));
+    });
+}
+
 #[test]
 fn shape_errors_point_at_the_callers_line() {
     // Every function between the user's line and the panic is
     // `#[track_caller]`, so the reported location is the user's own line.
-    let recorded = std::sync::Arc::new(std::sync::Mutex::new(None));
-    let sink = recorded.clone();
-    let old = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        *sink.lock().unwrap() = info.location().map(|l| (l.file().to_string(), l.line()));
-    }));
+    note_panic_locations();
+    LAST_PANIC.with(|last| *last.borrow_mut() = None);
     let line = line!() + 5;
-    let _ = std::panic::catch_unwind(|| {
+    let outcome = std::panic::catch_unwind(|| {
         let tape = Tape::<f32>::new();
         let a = tape.constant(&Tensor::zeros(&[2, 3]));
         let b = tape.constant(&Tensor::zeros(&[3, 2]));
         let _ = a * b;
     });
-    std::panic::set_hook(old);
-    let (file, at) = recorded.lock().unwrap().clone().expect("a panic location");
+    assert!(outcome.is_err(), "multiplying [2, 3] by [3, 2] elementwise must panic");
+    let (file, at) = LAST_PANIC.with(|last| last.borrow().clone()).expect("a panic location");
     assert!(file.ends_with("grad_api.rs"), "panic reported in {file}");
     assert_eq!(at, line, "panic reported at line {at}");
 }

@@ -1,4 +1,4 @@
-//! The engine's integration tests: the public API, batched cotangents, Jacobian rows.
+//! The engine's integration tests: the public API, batched cotangents, Jacobian rows, NaN.
 //!
 //! One test binary per crate: each separate file under tests/ would be
 //! compiled and linked as a program of its own, which dominated CI's time.
@@ -6,3 +6,4 @@
 mod batched;
 mod grad_api;
 mod jacobian_rows;
+mod nan;

@@ -1,12 +1,17 @@
 //! gradcheck and gradgradcheck on every op of the engine, on random shapes
 //! (proptest), including broadcasting, at points away from kinks.
 //!
-//! Every op is checked twice: its first derivative against central
-//! differences (`gradcheck`), and its backward rule's own derivative, which
-//! exists only because the rule is recorded on the tape (`gradgradcheck`).
+//! Every op is checked three times: its first derivative against central
+//! differences (`gradcheck`), its backward rule's own derivative, which
+//! exists only because the rule is recorded on the tape (`gradgradcheck`),
+//! and the recorded rule's value against the plain rule's
+//! (`recorded_matches_plain`): gradgradcheck compares the recorded rule only
+//! with finite differences of itself, so a recorded rule off by a constant
+//! factor would pass it.
 
 use gradtape::{grad, grad_values, Tape, Tensor, Var};
-use gradtape_verify::{gradcheck, gradgradcheck, GradcheckError};
+use gradtape_kernels::compare::Tol;
+use gradtape_verify::{gradcheck, gradgradcheck, recorded_matches_plain, GradcheckError};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use rand::rngs::StdRng;
@@ -27,7 +32,28 @@ fn check(name: &str, f: &Func, inputs: &[Tensor<f64>]) -> Result<(), TestCaseErr
         .map_err(|e| TestCaseError::fail(format!("{name} on {shapes:?}: gradcheck: {e}")))?;
     gradgradcheck(|v| f(v), inputs)
         .map_err(|e| TestCaseError::fail(format!("{name} on {shapes:?}: gradgradcheck: {e}")))?;
+    recorded_matches_plain(|v| f(v), inputs, agreement(name))
+        .map_err(|e| TestCaseError::fail(format!("{name} on {shapes:?}: recorded against plain: {e}")))?;
     Ok(())
+}
+
+/// How closely the recorded sweep must reproduce the plain one for op
+/// `name`. The elementwise rules evaluate one formula both ways (through
+/// `Algebra::fused`, in the same order of operations), so their results
+/// must be equal. Rules whose plain form sums differently (a broadcast
+/// operand's gradient through `mul_sum_to`, reductions, matmul) may differ
+/// in the last bits: 1e-14 relative to the gradient's largest entry.
+fn agreement(name: &str) -> Tol {
+    const SAME_FORMULA: &[&str] = &[
+        "neg", "add_scalar", "sub_scalar", "mul_scalar", "div_scalar", "scalar_sub", "scalar_div",
+        "scalar_add_mul", "exp", "log", "pow_2.5", "pow_-1.5", "sqrt", "square", "abs", "sigmoid", "tanh",
+        "relu", "softplus", "clamp",
+    ];
+    if SAME_FORMULA.contains(&name) {
+        Tol::EXACT
+    } else {
+        Tol::rel(1e-14)
+    }
 }
 
 /// Values in (-1.7, -0.2] U [0.2, 1.7): away from the kinks at 0.
@@ -89,7 +115,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 8, ..ProptestConfig::default() })]
 
     #[test]
-    fn elementwise_unary_ops_pass_gradcheck_and_gradgradcheck(shape in shape_strategy(0), seed in any::<u64>()) {
+    fn elementwise_unary_ops_pass_all_three_checks(shape in shape_strategy(0), seed in any::<u64>()) {
         let any = Tensor::uniform(&shape, -1.5, 1.5, seed);
         let nz = away_from_zero(&shape, seed);
         let pos = positive(&shape, seed);
@@ -122,7 +148,7 @@ proptest! {
     }
 
     #[test]
-    fn binary_ops_pass_both_checks_with_broadcasting((sa, sb) in broadcast_pair(), seed in any::<u64>()) {
+    fn binary_ops_pass_all_three_checks_with_broadcasting((sa, sb) in broadcast_pair(), seed in any::<u64>()) {
         let a = Tensor::uniform(&sa, -1.5, 1.5, seed);
         let b = Tensor::uniform(&sb, -1.5, 1.5, seed.wrapping_add(1));
         let bnz = away_from_zero(&sb, seed.wrapping_add(2));
@@ -135,7 +161,7 @@ proptest! {
     }
 
     #[test]
-    fn reductions_pass_both_checks(shape in shape_strategy(1), seed in any::<u64>(), keepdim in any::<bool>()) {
+    fn reductions_pass_all_three_checks(shape in shape_strategy(1), seed in any::<u64>(), keepdim in any::<bool>()) {
         let x = Tensor::uniform(&shape, -1.5, 1.5, seed);
         let d = distinct(&shape, seed);
         check("sum", &op(|v| vec![v[0].sum()]), std::slice::from_ref(&x))?;
@@ -150,7 +176,7 @@ proptest! {
     }
 
     #[test]
-    fn layout_ops_pass_both_checks((full, small) in broadcast_pair(), seed in any::<u64>()) {
+    fn layout_ops_pass_all_three_checks((full, small) in broadcast_pair(), seed in any::<u64>()) {
         // broadcast_pair may swap; make `full` the larger shape.
         let (full, small) = if full.iter().product::<usize>() >= small.iter().product::<usize>()
             && gradtape::Shape::from_slice(&full) == gradtape_kernels_broadcast(&full, &small) {
@@ -184,7 +210,7 @@ proptest! {
     }
 
     #[test]
-    fn matmul_passes_both_checks_in_every_transpose_combination(
+    fn matmul_passes_all_three_checks_in_every_transpose_combination(
         m in 1usize..=3, k in 1usize..=3, n in 1usize..=3, seed in any::<u64>(), ta in any::<bool>(), tb in any::<bool>()
     ) {
         let a_shape = if ta { [k, m] } else { [m, k] };
@@ -195,7 +221,7 @@ proptest! {
     }
 
     #[test]
-    fn batched_matmul_with_broadcast_batch_axes_passes_both_checks(
+    fn batched_matmul_with_broadcast_batch_axes_passes_all_three_checks(
         batch in 1usize..=2, m in 1usize..=2, k in 1usize..=3, n in 1usize..=2, seed in any::<u64>(), shared in any::<bool>()
     ) {
         let a = Tensor::uniform(&[batch, m, k], -1.0, 1.0, seed);
@@ -207,7 +233,7 @@ proptest! {
     }
 
     #[test]
-    fn outer_product_and_norms_pass_both_checks(m in 1usize..=4, n in 1usize..=4, seed in any::<u64>()) {
+    fn outer_product_and_norms_pass_all_three_checks(m in 1usize..=4, n in 1usize..=4, seed in any::<u64>()) {
         let a = Tensor::uniform(&[m], -1.5, 1.5, seed);
         let b = Tensor::uniform(&[n], -1.5, 1.5, seed.wrapping_add(1));
         check("outer", &op(|v| vec![v[0].outer(v[1])]), &[a, b])?;
