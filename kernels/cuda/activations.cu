@@ -9,8 +9,10 @@
 // bit wherever the maths library does.
 //
 // Entry points: <rule>_f32 / <rule>_f64 (n, g, x, [scalars], out).
-// NaN: relu_grad and abs_grad give NaN where x is NaN (as the forward ops
-// do); clamp_grad gives 0 there (the comparison fails).
+// NaN: the masked rules (relu_grad, abs_grad, clamp_grad) are the
+// gradient times a mask that is NaN where x is NaN, as the CPU rules and
+// the recorded ones (g * step(x), ...) are: NaN in, NaN out, as in IEEE
+// arithmetic and PyTorch.
 //
 // exp_grad (g * y) and log_grad (g / x) are plain mul and div
 // (elementwise.cu).
@@ -35,14 +37,11 @@ __device__ __forceinline__ T rule_square_grad(T g, T x) {
     return g * x * T(2);
 }
 
-// d/dx |x| = sign(x), 0 at 0:           g, -g or 0
+// d/dx |x| = sign(x), 0 at 0:           g * sign(x)  (NaN where x is NaN)
 template <typename T>
 __device__ __forceinline__ T rule_abs_grad(T g, T x) {
-    if (x > T(0)) return g;
-    if (x < T(0)) return -g;
-    return is_nan(x) ? x : T(0);
+    return g * sign_of(x);
 }
-
 // d/dx sigmoid(x) = s (1 - s):          g * (s * (1 - s)), s the output
 template <typename T>
 __device__ __forceinline__ T rule_sigmoid_grad(T g, T s) {
@@ -55,25 +54,23 @@ __device__ __forceinline__ T rule_tanh_grad(T g, T t) {
     return g * (T(1) - t * t);
 }
 
-// d/dx relu(x) = 1 if x > 0 else 0:     x > 0 ? g : 0
+// d/dx relu(x) = 1 if x > 0 else 0:     g * step(x)  (NaN where x is NaN)
 template <typename T>
 __device__ __forceinline__ T rule_relu_grad(T g, T x) {
-    if (x > T(0)) return g;
-    return is_nan(x) ? x : T(0);
+    return g * step_of(x);
 }
-
 // d/dx ln(1 + e^x) = sigmoid(x):        g * sigmoid(x)
 template <typename T>
 __device__ __forceinline__ T rule_softplus_grad(T g, T x) {
     return g * sigmoid_of(x);
 }
 
-// d/dx clamp(x, lo, hi) = 1 strictly inside (lo, hi), else 0
+// d/dx clamp(x, lo, hi) = 1 strictly inside (lo, hi), else 0:
+//                                       g * inside(x)  (NaN where x is NaN)
 template <typename T>
 __device__ __forceinline__ T rule_clamp_grad(T g, T x, T lo, T hi) {
-    return (x > lo && x < hi) ? g : T(0);
+    return g * inside_of(x, lo, hi);
 }
-
 // d/dx_i sum_j x_j^2 = 2 x_i:           2 * x * g
 template <typename T>
 __device__ __forceinline__ T rule_sum_squares_grad(T g, T x) {

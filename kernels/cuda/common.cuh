@@ -95,6 +95,33 @@ __device__ __forceinline__ T sigmoid_of(T x) {
     return e / (T(1) + e);  // also NaN for NaN
 }
 
+// ---- masks (the derivatives of the piecewise functions) ---------------------
+//
+// Each lets NaN through, as kernels/src/elementwise.rs's relu, step, sign
+// and inside do: a comparison with NaN is false, so NaN takes the last arm.
+
+// 1 where x > 0, 0 where x <= 0, NaN at NaN.
+template <typename T>
+__device__ __forceinline__ T step_of(T x) {
+    if (x > T(0)) return T(1);
+    return is_nan(x) ? x : T(0);
+}
+
+// -1, 0 or 1 by the sign of x (0 at +-0), NaN at NaN.
+template <typename T>
+__device__ __forceinline__ T sign_of(T x) {
+    if (x > T(0)) return T(1);
+    if (x < T(0)) return T(-1);
+    return is_nan(x) ? x : T(0);
+}
+
+// 1 strictly inside (lo, hi), 0 at or beyond the bounds, NaN at NaN.
+template <typename T>
+__device__ __forceinline__ T inside_of(T x, T lo, T hi) {
+    if (x > lo && x < hi) return T(1);
+    return is_nan(x) ? x : T(0);
+}
+
 // ---- strided and broadcast indexing ----------------------------------------
 //
 // Up to MAX_RANK axes, passed by value. `shape` is the row-major shape being

@@ -11,8 +11,8 @@
 // read and written by the same thread.
 //
 // NaN follows IEEE, as PyTorch does: a NaN input gives a NaN output for
-// every op here (relu, clamp, abs, sign and step included), except the
-// comparison mask inside_mask, which is 0 where the comparison fails.
+// every op here (relu, clamp, abs, sign, step and inside_mask included), as
+// on the CPU.
 
 #include "common.cuh"
 
@@ -119,10 +119,10 @@ __device__ __forceinline__ T op_clamp(T x, T lo, T hi) {
     if (x > hi) return hi;
     return x;
 }
-// 1 where lo < x < hi, else 0 (the derivative of clamp); 0 for NaN.
+// 1 where lo < x < hi, else 0 (the derivative of clamp), NaN for NaN.
 template <typename T>
 __device__ __forceinline__ T op_inside_mask(T x, T lo, T hi) {
-    return (x > lo && x < hi) ? T(1) : T(0);
+    return inside_of(x, lo, hi);
 }
 
 // out[i] = op_<name>(x[i], s)

@@ -25,11 +25,11 @@
 //! and both shapes; functions that read outside data return `Result`.
 
 mod broadcast;
+pub mod compare;
 #[cfg(feature = "cuda")]
 pub mod cuda;
 #[cfg(feature = "kernel-sim")]
 pub mod cuda_sim;
-pub mod compare;
 pub mod cuda_source;
 pub mod denormal;
 pub mod device;

@@ -116,7 +116,12 @@ impl<T: Element> Tensor<T> {
         check_axis("sum", self.shape(), axis);
         #[cfg(feature = "cuda")]
         if self.is_cuda() {
-            return crate::cuda::ops::reduce_axis(self, axis, "sum_axis", reduced_shape(self.shape(), axis, keepdim));
+            return crate::cuda::ops::reduce_axis(
+                self,
+                axis,
+                "sum_axis",
+                reduced_shape(self.shape(), axis, keepdim),
+            );
         }
         let out = self.view().sum_axis(Axis(axis));
         Tensor::from_array(out).reshape(&reduced_shape(self.shape(), axis, keepdim))
@@ -128,7 +133,12 @@ impl<T: Element> Tensor<T> {
         check_axis("mean", self.shape(), axis);
         #[cfg(feature = "cuda")]
         if self.is_cuda() {
-            return crate::cuda::ops::reduce_axis(self, axis, "mean_axis", reduced_shape(self.shape(), axis, keepdim));
+            return crate::cuda::ops::reduce_axis(
+                self,
+                axis,
+                "mean_axis",
+                reduced_shape(self.shape(), axis, keepdim),
+            );
         }
         let n = T::of(self.shape()[axis] as f64);
         self.sum_axis(axis, keepdim).map(|x| x / n)
@@ -141,7 +151,12 @@ impl<T: Element> Tensor<T> {
         assert!(self.shape()[axis] > 0, "max: axis {axis} of shape {:?} is empty", self.shape());
         #[cfg(feature = "cuda")]
         if self.is_cuda() {
-            return crate::cuda::ops::reduce_axis(self, axis, "max_axis", reduced_shape(self.shape(), axis, keepdim));
+            return crate::cuda::ops::reduce_axis(
+                self,
+                axis,
+                "max_axis",
+                reduced_shape(self.shape(), axis, keepdim),
+            );
         }
         let out = self.view().fold_axis(Axis(axis), T::neg_infinity(), |&m, &x| max_nan(m, x));
         Tensor::from_array(out).reshape(&reduced_shape(self.shape(), axis, keepdim))

@@ -137,7 +137,10 @@ impl<T: Element> Tensor<T> {
     pub fn same_device(&self, other: &Tensor<T>, op: &str) -> Device {
         let (a, b) = (self.device(), other.device());
         if a != b {
-            panic!("{op}: operands on different devices: {a} and {b} (shapes {:?} and {:?})", self.shape, other.shape);
+            panic!(
+                "{op}: operands on different devices: {a} and {b} (shapes {:?} and {:?})",
+                self.shape, other.shape
+            );
         }
         a
     }

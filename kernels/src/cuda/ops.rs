@@ -203,7 +203,8 @@ pub fn max_mask<T: Element>(x: &Tensor<T>, axis: Option<usize>) -> Tensor<T> {
                 &(lanes as i64), &(len as i64), &(inner as i64), buf(x).slice(), out.slice_mut());
         }
         None => {
-            let cfg = LaunchConfig { grid_dim: (REDUCE_GRID, 1, 1), block_dim: (BLOCK, 1, 1), shared_mem_bytes: 0 };
+            let cfg =
+                LaunchConfig { grid_dim: (REDUCE_GRID, 1, 1), block_dim: (BLOCK, 1, 1), shared_mem_bytes: 0 };
             let parts = (REDUCE_GRID * BLOCK) as usize;
             let mut values = Buffer::<T>::uninit(gpu, parts);
             let mut indices = Buffer::<i64>::uninit(gpu, parts);
@@ -290,7 +291,13 @@ pub fn select<T: Element>(x: &Tensor<T>, axis: usize, index: usize, len: usize, 
 
 /// `slice_axis` (`pad = false`: elements `start..start + len` of `axis`) or
 /// `pad_axis` (`pad = true`: `x` at `start` in an axis of length `len`).
-pub fn slice_or_pad<T: Element>(x: &Tensor<T>, axis: usize, start: usize, len: usize, pad: bool) -> Tensor<T> {
+pub fn slice_or_pad<T: Element>(
+    x: &Tensor<T>,
+    axis: usize,
+    start: usize,
+    len: usize,
+    pad: bool,
+) -> Tensor<T> {
     let gpu = gpu_of(x);
     let (_, src_len, inner) = around_axis(x.shape(), axis);
     let mut shape = x.dims();
@@ -309,7 +316,13 @@ pub fn slice_or_pad<T: Element>(x: &Tensor<T>, axis: usize, start: usize, len: u
 /// A mask of ones (where the element's 32 counter-based random bits fall
 /// below `threshold`) and zeros: element `i` depends on `(seed, counter,
 /// i)` alone.
-pub fn bernoulli<T: Element>(gpu: &Arc<Gpu>, shape: &[usize], seed: u64, counter: u64, threshold: u64) -> Tensor<T> {
+pub fn bernoulli<T: Element>(
+    gpu: &Arc<Gpu>,
+    shape: &[usize],
+    seed: u64,
+    counter: u64,
+    threshold: u64,
+) -> Tensor<T> {
     let n = numel(shape);
     let mut out = Buffer::<T>::uninit(gpu, n);
     if n > 0 {
@@ -320,7 +333,14 @@ pub fn bernoulli<T: Element>(gpu: &Arc<Gpu>, shape: &[usize], seed: u64, counter
 }
 
 /// Normal draws `mean + std z` from the same counter-based generator.
-pub fn normal<T: Element>(gpu: &Arc<Gpu>, shape: &[usize], seed: u64, counter: u64, mean: f64, std: f64) -> Tensor<T> {
+pub fn normal<T: Element>(
+    gpu: &Arc<Gpu>,
+    shape: &[usize],
+    seed: u64,
+    counter: u64,
+    mean: f64,
+    std: f64,
+) -> Tensor<T> {
     let n = numel(shape);
     let mut out = Buffer::<T>::uninit(gpu, n);
     if n > 0 {
@@ -402,7 +422,9 @@ pub fn matmul<T: Element>(
         // SAFETY: the strides and leading dimensions describe matrices inside
         // the operands' buffers (shapes checked by Tensor::matmul_t).
         expect_ok(
-            unsafe { T::gemm_strided_batched(&gpu.blas, cfg, buf(b).slice(), buf(a).slice(), out.slice_mut()) },
+            unsafe {
+                T::gemm_strided_batched(&gpu.blas, cfg, buf(b).slice(), buf(a).slice(), out.slice_mut())
+            },
             "cuBLAS gemm",
         );
     } else {
@@ -422,7 +444,14 @@ pub fn matmul<T: Element>(
 /// Adam's update of one parameter, in place on the device (see
 /// `optim.cu`); the scalars are the step's, worked out on the host.
 #[allow(clippy::too_many_arguments)]
-pub fn adam<T: Element>(p: &mut Tensor<T>, m: &mut Tensor<T>, v: &mut Tensor<T>, g: &Tensor<T>, s: &[T; 8], decay: bool) {
+pub fn adam<T: Element>(
+    p: &mut Tensor<T>,
+    m: &mut Tensor<T>,
+    v: &mut Tensor<T>,
+    g: &Tensor<T>,
+    s: &[T; 8],
+    decay: bool,
+) {
     let n = p.len();
     if n == 0 {
         return;
