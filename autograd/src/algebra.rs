@@ -23,12 +23,14 @@
 //! almost everywhere; on the tape they are recorded as constants.
 
 use crate::tape::Var;
-use gradtape_kernels::{Element, Shape, Tensor};
+use gradtape_kernels::{Device, Element, Formula, Shape, Tensor};
 
 /// Operations available to backward rules. Implemented eagerly by
 /// [`Tensor`] and recordedly by [`Var`].
 pub trait Algebra<T: Element>: Clone {
     fn shape(&self) -> Shape;
+    /// Where the value is (constants a rule makes go there too).
+    fn device(&self) -> Device;
     fn add(&self, o: &Self) -> Self;
     fn sub(&self, o: &Self) -> Self;
     fn mul(&self, o: &Self) -> Self;
@@ -73,9 +75,14 @@ pub trait Algebra<T: Element>: Clone {
     ///   `pointwise`; the op tests run it on every op, and demand equal bits
     ///   where the two forms are the same formula in the same order, as
     ///   every rule written through this method is.
+    ///
+    /// `formula` names the same formula once more, for devices that cannot
+    /// run a Rust closure: on a GPU, tensors run its kernel instead of
+    /// `pointwise` (see `gradtape_kernels::formula`).
     fn fused(
         &self,
         other: &Self,
+        formula: Formula<T>,
         pointwise: impl Fn(T, T) -> T + Sync,
         recorded: impl FnOnce(&Self, &Self) -> Self,
     ) -> Self;
@@ -96,6 +103,9 @@ pub trait Algebra<T: Element>: Clone {
 impl<T: Element> Algebra<T> for Tensor<T> {
     fn shape(&self) -> Shape {
         self.dims()
+    }
+    fn device(&self) -> Device {
+        Tensor::device(self)
     }
     fn add(&self, o: &Self) -> Self {
         Tensor::add(self, o)
@@ -166,10 +176,11 @@ impl<T: Element> Algebra<T> for Tensor<T> {
     fn fused(
         &self,
         other: &Self,
+        formula: Formula<T>,
         pointwise: impl Fn(T, T) -> T + Sync,
         _recorded: impl FnOnce(&Self, &Self) -> Self,
     ) -> Self {
-        self.zip_with(other, "fused", pointwise)
+        self.zip_formula(other, formula, pointwise)
     }
     fn mul_sum_to(&self, other: &Self, shape: &[usize]) -> Self {
         Tensor::mul_sum_to(self, other, shape)
@@ -177,9 +188,7 @@ impl<T: Element> Algebra<T> for Tensor<T> {
     fn accumulate(mut self, other: &Self) -> Self {
         if self.same_shape(other) {
             // Copy on write: in place unless the buffer is shared.
-            for (a, &b) in self.data_mut().iter_mut().zip(other.data()) {
-                *a = *a + b;
-            }
+            self.add_assign(other);
             self
         } else {
             Tensor::add(&self, other)
@@ -190,6 +199,9 @@ impl<T: Element> Algebra<T> for Tensor<T> {
 impl<'t, T: Element> Algebra<T> for Var<'t, T> {
     fn shape(&self) -> Shape {
         Var::shape(self)
+    }
+    fn device(&self) -> Device {
+        self.value().device()
     }
     fn add(&self, o: &Self) -> Self {
         *self + *o
@@ -260,6 +272,7 @@ impl<'t, T: Element> Algebra<T> for Var<'t, T> {
     fn fused(
         &self,
         other: &Self,
+        _formula: Formula<T>,
         _pointwise: impl Fn(T, T) -> T + Sync,
         recorded: impl FnOnce(&Self, &Self) -> Self,
     ) -> Self {

@@ -165,7 +165,7 @@ fn swept_vars<'t, T: Element>(
     found
         .into_iter()
         .zip(&ids.inputs)
-        .map(|(g, &x)| g.unwrap_or_else(|| tape.constant(&Tensor::zeros(&lead.shape(&tape.value(x).dims())))))
+        .map(|(g, &x)| g.unwrap_or_else(|| tape.constant(&zeros_for(tape, x, lead))))
         .collect()
 }
 
@@ -173,11 +173,14 @@ fn swept_vars<'t, T: Element>(
 fn swept_values<T: Element>(tape: &Tape<T>, ids: &Ids, seeds: Vec<Tensor<T>>, lead: Lead) -> Vec<Tensor<T>> {
     let fetch = |id: usize| tape.value(id);
     let found = sweep(tape, &ids.outputs, seeds, &ids.inputs, fetch, lead);
-    found
-        .into_iter()
-        .zip(&ids.inputs)
-        .map(|(g, &x)| g.unwrap_or_else(|| Tensor::zeros(&lead.shape(&tape.value(x).dims()))))
-        .collect()
+    found.into_iter().zip(&ids.inputs).map(|(g, &x)| g.unwrap_or_else(|| zeros_for(tape, x, lead))).collect()
+}
+
+/// The gradient of an input the outputs do not depend on: zeros of its
+/// shape (behind the batch axes, if any), on its device.
+fn zeros_for<T: Element>(tape: &Tape<T>, x: usize, lead: Lead) -> Tensor<T> {
+    let value = tape.value(x);
+    Tensor::zeros_on(&lead.shape(&value.dims()), value.device())
 }
 
 /// The gradients of a scalar loss with respect to every parameter leaf on its
@@ -304,7 +307,7 @@ fn ones_for_scalars<T: Element>(tape: &Tape<T>, out_ids: &[usize]) -> Vec<Tensor
                 nodes[o].value.len() == 1,
                 "grad: output {k} has shape {shape:?}; pass grad_outputs for outputs that are not scalars"
             );
-            Tensor::ones(shape)
+            Tensor::full_on(shape, T::one(), nodes[o].value.device())
         })
         .collect()
 }

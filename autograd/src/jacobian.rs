@@ -104,7 +104,8 @@ pub fn jacobian_rows<'t, T: Element>(
 /// The rows for an input no output depends on: zeros of shape `[H, x...]`.
 fn zero_rows<T: Element>(tape: &Tape<T>, out_shape: &[usize], x: usize) -> Tensor<T> {
     let h = out_shape[out_shape.len() - 1];
-    Tensor::zeros(&Lead(Shape::from_slice(&[h])).shape(&tape.value(x).dims()))
+    let value = tape.value(x);
+    Tensor::zeros_on(&Lead(Shape::from_slice(&[h])).shape(&value.dims()), value.device())
 }
 
 /// The rows of a Jacobian as [`jacobian_rows_factored`] returns them.
@@ -271,7 +272,8 @@ fn diagonal_phase<T: Element, A: Algebra<T>>(
     let shape_of = |id: usize| tape.value(id).dims();
     let h = shape_of(output).last().copied().unwrap_or(1);
     let mut diag: Vec<Option<A>> = vec![None; output - lo + 1];
-    diag[output - lo] = Some(lift(Tensor::ones(&shape_of(output))));
+    let ones = Tensor::full_on(&shape_of(output), T::one(), tape.value(output).device());
+    diag[output - lo] = Some(lift(ones));
 
     for i in (lo..=output).rev() {
         let Some(d) = diag[i - lo].take() else { continue };
@@ -370,7 +372,7 @@ fn densify<T: Element, A: Algebra<T>>(d: &A, h: usize, lift: &impl Fn(Tensor<T>)
             e[l * h + l] = T::one();
         }
     });
-    lift(e).mul(d)
+    lift(e.to(d.device())).mul(d)
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@
 //! drops the tape.
 
 use crate::op::Op;
-use gradtape_kernels::{Element, Shape, Tensor};
+use gradtape_kernels::{Device, Element, Shape, Tensor};
 use std::cell::RefCell;
 use std::fmt;
 
@@ -75,6 +75,11 @@ impl<T: Element> Tape<T> {
     /// A 0-d constant.
     pub fn scalar(&self, value: T) -> Var<'_, T> {
         self.constant(&Tensor::scalar(value))
+    }
+
+    /// A 0-d constant on `device` (to combine with values there).
+    pub fn scalar_on(&self, value: T, device: Device) -> Var<'_, T> {
+        self.constant(&Tensor::full_on(&[], value, device))
     }
 
     /// Number of recorded nodes.

@@ -36,8 +36,10 @@ pub mod device;
 pub mod element;
 pub mod elementwise;
 pub mod fastmath;
+pub mod formula;
 pub mod layout;
 pub mod matmul;
+pub mod optim;
 pub mod philox;
 pub mod pool;
 pub mod reduce;
@@ -47,5 +49,6 @@ pub mod workers;
 
 pub use device::{Device, DeviceError};
 pub use element::Element;
+pub use formula::Formula;
 pub use shape::{broadcast_shapes, Shape};
 pub use tensor::Tensor;

@@ -11,7 +11,7 @@ use crate::lead::Lead;
 use crate::op::Op;
 use crate::tape::Var;
 use gradtape_kernels::reduce::reduced_shape;
-use gradtape_kernels::Element;
+use gradtape_kernels::{Element, Formula};
 
 impl<'t, T: Element> Var<'t, T> {
     /// Sum of all elements (a 0-d result).
@@ -70,7 +70,7 @@ pub(crate) fn sum_all_grad<T: Element, A: Algebra<T>>(g: &A, x: &A, lead: &Lead)
 pub(crate) fn sum_squares_grad<T: Element, A: Algebra<T>>(g: &A, x: &A, lead: &Lead) -> A {
     let two = T::of(2.0);
     let g = if lead.is_none() { g.clone() } else { lead.broadcast_to(g, &x.shape()) };
-    x.fused(&g, move |x, g| two * x * g, |x, g| x.mul(g).scale(two))
+    g.fused(x, Formula::SumSquaresGrad, move |g, x| two * x * g, |g, x| x.mul(g).scale(two))
 }
 
 /// d/dx_i mean(x) = 1/n.

@@ -24,7 +24,7 @@ use crate::algebra::Algebra;
 use crate::op::Op;
 use crate::tape::Var;
 use gradtape_kernels::elementwise::{inside, sigmoid, sign, step};
-use gradtape_kernels::Element;
+use gradtape_kernels::{Element, Formula};
 
 impl<'t, T: Element> Var<'t, T> {
     /// `e^x`.
@@ -102,24 +102,24 @@ pub(crate) fn pow_grad<T: Element, A: Algebra<T>>(g: &A, x: &A, p: T) -> A {
     let q = p - T::one();
     // The same order of operations in both forms, g * (x^q * p), so the two
     // sweeps give the same bits.
-    g.fused(x, |g, x| g * (x.powf(q) * p), |g, x| g.mul(&x.powf(q).scale(p)))
+    g.fused(x, Formula::PowGrad(p), |g, x| g * (x.powf(q) * p), |g, x| g.mul(&x.powf(q).scale(p)))
 }
 
 /// d/dx sqrt(x) = 1 / (2 sqrt(x)) = 0.5 / y.
 pub(crate) fn sqrt_grad<T: Element, A: Algebra<T>>(g: &A, y: &A) -> A {
     let half = T::of(0.5);
-    g.fused(y, |g, y| g / y * half, |g, y| g.div(y).scale(half))
+    g.fused(y, Formula::SqrtGrad, |g, y| g / y * half, |g, y| g.div(y).scale(half))
 }
 
 /// d/dx x^2 = 2x.
 pub(crate) fn square_grad<T: Element, A: Algebra<T>>(g: &A, x: &A) -> A {
     let two = T::of(2.0);
-    g.fused(x, |g, x| g * x * two, |g, x| g.mul(x).scale(two))
+    g.fused(x, Formula::SquareGrad, |g, x| g * x * two, |g, x| g.mul(x).scale(two))
 }
 
 /// d/dx |x| = sign(x) (0 at 0, NaN at NaN).
 pub(crate) fn abs_grad<T: Element, A: Algebra<T>>(g: &A, x: &A) -> A {
-    g.fused(x, |g, x| g * sign(x), |g, x| g.mul(&x.sign()))
+    g.fused(x, Formula::AbsGrad, |g, x| g * sign(x), |g, x| g.mul(&x.sign()))
 }
 
 /// d/dx sigmoid(x) = s (1 - s), with s the output.
@@ -131,11 +131,17 @@ pub(crate) fn sigmoid_grad<T: Element, A: Algebra<T>>(g: &A, s: &A) -> A {
         let k = T::of(crate::fault::BROKEN_SIGMOID_FACTOR);
         return g.fused(
             s,
+            Formula::SigmoidGrad,
             move |g, s| g * (s * (one - s)) * k,
             |g, s| g.mul(&s.mul(&s.neg().add_scalar(one))).scale(k),
         );
     }
-    g.fused(s, |g, s| g * (s * (one - s)), |g, s| g.mul(&s.mul(&s.neg().add_scalar(one))))
+    g.fused(
+        s,
+        Formula::SigmoidGrad,
+        |g, s| g * (s * (one - s)),
+        |g, s| g.mul(&s.mul(&s.neg().add_scalar(one))),
+    )
 }
 
 /// d/dx tanh(x) = 1 - t^2, with t the output.
@@ -146,22 +152,27 @@ pub(crate) fn tanh_grad<T: Element, A: Algebra<T>>(g: &A, t: &A) -> A {
         // Deliberately wrong (test builds only), in the recorded form alone:
         // (1 - t^2) * 1.01 when the sweep is recorded, right when it is not.
         let k = T::of(crate::fault::BROKEN_TANH_FACTOR);
-        return g.fused(t, |g, t| g * (one - t * t), |g, t| g.mul(&t.mul(t).neg().add_scalar(one)).scale(k));
+        return g.fused(
+            t,
+            Formula::TanhGrad,
+            |g, t| g * (one - t * t),
+            |g, t| g.mul(&t.mul(t).neg().add_scalar(one)).scale(k),
+        );
     }
-    g.fused(t, |g, t| g * (one - t * t), |g, t| g.mul(&t.mul(t).neg().add_scalar(one)))
+    g.fused(t, Formula::TanhGrad, |g, t| g * (one - t * t), |g, t| g.mul(&t.mul(t).neg().add_scalar(one)))
 }
 
 /// d/dx relu(x) = 1 if x > 0 else 0 (0 at the kink, NaN at NaN).
 pub(crate) fn relu_grad<T: Element, A: Algebra<T>>(g: &A, x: &A) -> A {
-    g.fused(x, |g, x| g * step(x), |g, x| g.mul(&x.step()))
+    g.fused(x, Formula::ReluGrad, |g, x| g * step(x), |g, x| g.mul(&x.step()))
 }
 
 /// d/dx ln(1 + e^x) = sigmoid(x).
 pub(crate) fn softplus_grad<T: Element, A: Algebra<T>>(g: &A, x: &A) -> A {
-    g.fused(x, |g, x| g * sigmoid(x), |g, x| g.mul(&x.sigmoid()))
+    g.fused(x, Formula::SoftplusGrad, |g, x| g * sigmoid(x), |g, x| g.mul(&x.sigmoid()))
 }
 
 /// d/dx clamp(x, lo, hi) = 1 strictly inside (lo, hi), else 0 (NaN at NaN).
 pub(crate) fn clamp_grad<T: Element, A: Algebra<T>>(g: &A, x: &A, lo: T, hi: T) -> A {
-    g.fused(x, move |g, x| g * inside(x, lo, hi), |g, x| g.mul(&x.inside(lo, hi)))
+    g.fused(x, Formula::ClampGrad(lo, hi), move |g, x| g * inside(x, lo, hi), |g, x| g.mul(&x.inside(lo, hi)))
 }

@@ -8,7 +8,7 @@
 //! `1 - beta^t` corrects that.
 
 use super::{check_lr, check_pairs, check_state, numbered, reject_unknown, Optimizer};
-use gradtape_kernels::elementwise::update3_flush_denormals;
+use gradtape_kernels::optim::AdamStep;
 use gradtape_kernels::{Element, Tensor};
 
 /// Adam with PyTorch's defaults and exact update rule.
@@ -146,7 +146,7 @@ impl<T: Element> Optimizer<T> for Adam<T> {
             panic!("{e}");
         }
         if self.m.is_empty() {
-            self.m = params.iter().map(|p| Tensor::zeros(p.shape())).collect();
+            self.m = params.iter().map(|p| Tensor::zeros_on(p.shape(), p.device())).collect();
             self.v = self.m.clone();
         } else {
             check_state("Adam::step", "first moments", &self.m, params);
@@ -158,26 +158,25 @@ impl<T: Element> Optimizer<T> for Adam<T> {
         let t = self.step as f64;
         let bias_correction1 = 1.0 - self.beta1.powf(t);
         let bias_correction2 = 1.0 - self.beta2.powf(t);
-        let step_size = T::of(self.lr / bias_correction1);
-        let bc2_sqrt = T::of(bias_correction2.sqrt());
-        let (beta1, keep1) = (T::of(self.beta1), T::of(1.0 - self.beta1));
-        let (beta2, keep2) = (T::of(self.beta2), T::of(1.0 - self.beta2));
-        let eps = T::of(self.eps);
-        let wd = T::of(self.weight_decay);
-        let decay = self.weight_decay != 0.0;
-
-        // Converged models drive the moments into subnormal range, where
-        // every operation stalls; flushing them cannot move the update (see
-        // `gradtape_kernels::denormal`), so the pass runs with them flushed.
+        let scalars = AdamStep {
+            beta1: T::of(self.beta1),
+            keep1: T::of(1.0 - self.beta1),
+            beta2: T::of(self.beta2),
+            keep2: T::of(1.0 - self.beta2),
+            eps: T::of(self.eps),
+            step_size: T::of(self.lr / bias_correction1),
+            bc2_sqrt: T::of(bias_correction2.sqrt()),
+            wd: T::of(self.weight_decay),
+            decay: self.weight_decay != 0.0,
+        };
         for (((p, g), m), v) in params.iter_mut().zip(grads).zip(&mut self.m).zip(&mut self.v) {
-            // One pass: read p, g, m, v once, write p, m, v (in place unless
-            // the storage is shared).
-            update3_flush_denormals(p.data_mut(), m.data_mut(), v.data_mut(), g.data(), |p, m, v, g| {
-                let g = if decay { g + wd * *p } else { g };
-                *m = beta1 * *m + keep1 * g;
-                *v = beta2 * *v + keep2 * g * g;
-                *p = *p - step_size * (*m / (v.sqrt() / bc2_sqrt + eps));
-            });
+            // State loaded from a checkpoint is on the host: it follows its
+            // parameter to its device once.
+            if m.device() != p.device() {
+                *m = m.to(p.device());
+                *v = v.to(p.device());
+            }
+            p.adam_update(m, v, g, &scalars);
         }
     }
 

@@ -5,7 +5,7 @@
 //! steps which agree build up speed and steps which disagree cancel out.
 
 use super::{check_lr, check_pairs, check_state, numbered, reject_unknown, Optimizer};
-use gradtape_kernels::denormal::FlushDenormals;
+use gradtape_kernels::optim::SgdStep;
 use gradtape_kernels::{Element, Tensor};
 
 /// Stochastic gradient descent with PyTorch's exact semantics.
@@ -136,41 +136,36 @@ impl<T: Element> Optimizer<T> for Sgd<T> {
         if let Err(e) = self.validate() {
             panic!("{e}");
         }
-        let lr = T::of(self.lr);
-        let wd = T::of(self.weight_decay);
-        let decay = self.weight_decay != 0.0;
-        // See `Adam::step`: subnormal momentum only costs time.
-        let _flush = FlushDenormals::new();
-
-        if self.momentum == 0.0 {
-            for (p, g) in params.iter_mut().zip(grads) {
-                for (p, &g) in p.data_mut().iter_mut().zip(g.data()) {
-                    let g = if decay { g + wd * *p } else { g };
-                    *p = *p - lr * g;
-                }
-            }
-            return;
-        }
-
-        let momentum = T::of(self.momentum);
-        let keep = T::of(1.0 - self.dampening);
-        let nesterov = self.nesterov;
-        // PyTorch makes the buffer at the first step, as a copy of g.
-        let first = self.buffers.is_empty();
+        // PyTorch makes the momentum buffer at the first step, as a copy
+        // of g.
+        let with_momentum = self.momentum != 0.0;
+        let first = with_momentum && self.buffers.is_empty();
         if first {
-            self.buffers = params.iter().map(|p| Tensor::zeros(p.shape())).collect();
-        } else {
+            self.buffers = params.iter().map(|p| Tensor::zeros_on(p.shape(), p.device())).collect();
+        } else if with_momentum {
             check_state("Sgd::step", "momentum buffers", &self.buffers, params);
         }
-        for ((p, g), buf) in params.iter_mut().zip(grads).zip(&mut self.buffers) {
-            let p = p.data_mut();
-            let buf = buf.data_mut();
-            for ((p, &g), b) in p.iter_mut().zip(g.data()).zip(buf.iter_mut()) {
-                let g = if decay { g + wd * *p } else { g };
-                *b = if first { g } else { momentum * *b + keep * g };
-                let d = if nesterov { g + momentum * *b } else { *b };
-                *p = *p - lr * d;
-            }
+        let scalars = SgdStep {
+            lr: T::of(self.lr),
+            wd: T::of(self.weight_decay),
+            decay: self.weight_decay != 0.0,
+            momentum: T::of(self.momentum),
+            keep: T::of(1.0 - self.dampening),
+            nesterov: self.nesterov,
+            first,
+        };
+        for (k, (p, g)) in params.iter_mut().zip(grads).enumerate() {
+            let buffer = match self.buffers.get_mut(k) {
+                Some(b) if with_momentum => {
+                    // Loaded from a checkpoint on the host: follow the parameter.
+                    if b.device() != p.device() {
+                        *b = b.to(p.device());
+                    }
+                    Some(b)
+                }
+                _ => None,
+            };
+            p.sgd_update(g, buffer, &scalars);
         }
     }
 

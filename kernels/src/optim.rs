@@ -1,0 +1,134 @@
+//! The optimisers' updates as named ops: one pass over a parameter, its
+//! gradient and the optimiser's state, in place, on the CPU or on a GPU
+//! (the kernels in `kernels/cuda/optim.cu`).
+//!
+//! The optimisers themselves (`gradtape_models::optim`) work out the step's
+//! scalars (bias corrections, `1 - beta`, in f64 as PyTorch does) and call
+//! these once per parameter; the per-element arithmetic is here, so that
+//! it can run wherever the parameter lives.
+
+use crate::denormal::FlushDenormals;
+use crate::element::Element;
+use crate::elementwise::update3_flush_denormals;
+use crate::tensor::Tensor;
+
+/// The scalars of one Adam step (see `gradtape_models::optim::Adam`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AdamStep<T> {
+    pub beta1: T,
+    /// `1 - beta1`.
+    pub keep1: T,
+    pub beta2: T,
+    /// `1 - beta2`.
+    pub keep2: T,
+    pub eps: T,
+    /// `lr / (1 - beta1^t)`.
+    pub step_size: T,
+    /// `sqrt(1 - beta2^t)`.
+    pub bc2_sqrt: T,
+    /// L2 weight decay, added to the gradient when `decay`.
+    pub wd: T,
+    pub decay: bool,
+}
+
+/// The scalars of one SGD step (see `gradtape_models::optim::Sgd`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SgdStep<T> {
+    pub lr: T,
+    pub wd: T,
+    pub decay: bool,
+    pub momentum: T,
+    /// `1 - dampening`.
+    pub keep: T,
+    pub nesterov: bool,
+    /// The first step with momentum sets the buffer to the gradient.
+    pub first: bool,
+}
+
+/// Panics at the caller unless every tensor has `p`'s shape and device.
+#[track_caller]
+fn check_alike<T: Element>(op: &str, p: &Tensor<T>, others: &[(&str, &Tensor<T>)]) {
+    for (what, t) in others {
+        assert!(p.same_shape(t), "{op}: {what} has shape {:?}, the parameter {:?}", t.shape(), p.shape());
+        p.same_device(t, op);
+    }
+}
+
+impl<T: Element> Tensor<T> {
+    /// Adam's update of this parameter, with first and second moments `m`
+    /// and `v` and gradient `g`, all in place:
+    ///
+    /// ```text
+    /// g <- g + wd p                                    (if decay)
+    /// m <- beta1 m + (1 - beta1) g
+    /// v <- beta2 v + (1 - beta2) g^2
+    /// p <- p - step_size m / (sqrt(v) / bc2_sqrt + eps)
+    /// ```
+    ///
+    /// On the CPU subnormal numbers are flushed to zero meanwhile (see
+    /// [`crate::denormal`]).
+    #[track_caller]
+    pub fn adam_update(&mut self, m: &mut Tensor<T>, v: &mut Tensor<T>, g: &Tensor<T>, s: &AdamStep<T>) {
+        check_alike(
+            "adam_update",
+            self,
+            &[("the first moment", m), ("the second moment", v), ("the gradient", g)],
+        );
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            let scalars = [s.beta1, s.keep1, s.beta2, s.keep2, s.eps, s.step_size, s.bc2_sqrt, s.wd];
+            return crate::cuda::ops::adam(self, m, v, g, &scalars, s.decay);
+        }
+        let s = *s;
+        // One pass: read p, g, m, v once, write p, m, v (in place unless the
+        // storage is shared).
+        update3_flush_denormals(self.data_mut(), m.data_mut(), v.data_mut(), g.data(), |p, m, v, g| {
+            let g = if s.decay { g + s.wd * *p } else { g };
+            *m = s.beta1 * *m + s.keep1 * g;
+            *v = s.beta2 * *v + s.keep2 * g * g;
+            *p = *p - s.step_size * (*m / (v.sqrt() / s.bc2_sqrt + s.eps));
+        });
+    }
+
+    /// SGD's update of this parameter with gradient `g`, in place; with
+    /// momentum (buffer `buffer`, as `torch.optim.SGD`) when given:
+    ///
+    /// ```text
+    /// g   <- g + wd p                                  (if decay)
+    /// buf <- g  (first step)  or  momentum buf + (1 - dampening) g
+    /// d   <- g + momentum buf  (nesterov)  or  buf
+    /// p   <- p - lr d                                  (d = g without momentum)
+    /// ```
+    #[track_caller]
+    pub fn sgd_update(&mut self, g: &Tensor<T>, buffer: Option<&mut Tensor<T>>, s: &SgdStep<T>) {
+        check_alike("sgd_update", self, &[("the gradient", g)]);
+        if let Some(b) = &buffer {
+            check_alike("sgd_update", self, &[("the momentum buffer", b)]);
+        }
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            let scalars = [s.lr, s.wd, s.momentum, s.keep];
+            return crate::cuda::ops::sgd(self, g, buffer, scalars, s.decay, s.nesterov, s.first);
+        }
+        // Subnormal momentum only costs time (see `crate::denormal`).
+        let _flush = FlushDenormals::new();
+        let s = *s;
+        let p = self.data_mut();
+        match buffer {
+            None => {
+                for (p, &g) in p.iter_mut().zip(g.data()) {
+                    let g = if s.decay { g + s.wd * *p } else { g };
+                    *p = *p - s.lr * g;
+                }
+            }
+            Some(buffer) => {
+                for ((p, &g), b) in p.iter_mut().zip(g.data()).zip(buffer.data_mut()) {
+                    let g = if s.decay { g + s.wd * *p } else { g };
+                    *b = if s.first { g } else { s.momentum * *b + s.keep * g };
+                    let d = if s.nesterov { g + s.momentum * *b } else { *b };
+                    *p = *p - s.lr * d;
+                }
+            }
+        }
+    }
+}
