@@ -156,7 +156,11 @@ pub fn assert_close_slices<T: Element>(name: &str, actual: &[T], expected: &[T],
 /// non-zero length: a loop over pairs that checks each one proves nothing
 /// when there are no pairs, or when `zip` silently stops at the shorter.
 #[track_caller]
-pub fn pairs<'a, A, B>(what: &str, a: &'a [A], b: &'a [B]) -> std::iter::Zip<std::slice::Iter<'a, A>, std::slice::Iter<'a, B>> {
+pub fn pairs<'a, A, B>(
+    what: &str,
+    a: &'a [A],
+    b: &'a [B],
+) -> std::iter::Zip<std::slice::Iter<'a, A>, std::slice::Iter<'a, B>> {
     assert!(!a.is_empty(), "{what}: nothing to compare (no elements)");
     assert_eq!(a.len(), b.len(), "{what}: {} against {} elements", a.len(), b.len());
     a.iter().zip(b)
@@ -185,7 +189,8 @@ mod tests {
         let err = check_close("b", &good, &t(&[1.0, 2.0, f64::INFINITY]), Tol::rel(1.0)).unwrap_err();
         assert!(err.to_string().starts_with("b: inf at index 2 (expected side)"), "{err}");
         // The first bad index of either side is the one named.
-        let err = check_close("c", &t(&[1.0, 2.0, f64::NAN]), &t(&[1.0, f64::NEG_INFINITY, 3.0]), Tol::abs(1.0));
+        let err =
+            check_close("c", &t(&[1.0, 2.0, f64::NAN]), &t(&[1.0, f64::NEG_INFINITY, 3.0]), Tol::abs(1.0));
         assert!(err.unwrap_err().to_string().starts_with("c: -inf at index 1"));
         // Infinity against the same infinity is still a failure.
         assert!(check_close("d", &t(&[f64::INFINITY]), &t(&[f64::INFINITY]), Tol::EXACT).is_err());

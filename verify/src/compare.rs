@@ -136,11 +136,8 @@ impl Comparison {
 
     /// A one-line account of what disagrees, naming the parameters.
     pub fn describe_failures(&self, tol: f64) -> String {
-        let mut parts: Vec<String> = self
-            .failures(tol)
-            .iter()
-            .map(|p| format!("{} ({})", p.parameter, p.diff.describe()))
-            .collect();
+        let mut parts: Vec<String> =
+            self.failures(tol).iter().map(|p| format!("{} ({})", p.parameter, p.diff.describe())).collect();
         if !self.loss.within(tol) {
             parts.insert(0, format!("the loss ({})", self.loss.describe()));
         }

@@ -160,7 +160,7 @@ impl Reference {
             *target = stored.clone();
         }
         case.x = self.tensor(&format!("{name}/x"))?.clone();
-        if case.x.shape() != own_batch.shape() || case.x.max_abs_diff(&own_batch) > 1e-12 {
+        if case.x.shape() != own_batch.shape() || !(case.x.max_abs_diff(&own_batch) <= 1e-12) {
             return Err(format!("{PATH}: the batch of {name} is not the first real digits, shrunk"));
         }
         let optional = |key: &str| self.tensors.get(&format!("{name}/{key}")).cloned();

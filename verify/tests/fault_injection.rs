@@ -168,7 +168,8 @@ fn a_recorded_rule_broken_alone_passes_gradcheck_and_gradgradcheck_but_not_the_s
     // differentiates the (wrong) recorded rule against finite differences
     // of the same wrong rule: it passes too.
     gradcheck(tanh, std::slice::from_ref(&x)).expect("gradcheck cannot see a fault in the recorded form");
-    gradgradcheck(tanh, std::slice::from_ref(&x)).expect("gradgradcheck checks the recorded form against itself");
+    gradgradcheck(tanh, std::slice::from_ref(&x))
+        .expect("gradgradcheck checks the recorded form against itself");
     // Comparing the two sweeps catches it, at any tolerance short of 1%.
     let err = recorded_matches_plain(tanh, std::slice::from_ref(&x), Tol::rel(1e-3)).unwrap_err();
     match &err {

@@ -146,11 +146,7 @@ pub(crate) fn tanh_grad<T: Element, A: Algebra<T>>(g: &A, t: &A) -> A {
         // Deliberately wrong (test builds only), in the recorded form alone:
         // (1 - t^2) * 1.01 when the sweep is recorded, right when it is not.
         let k = T::of(crate::fault::BROKEN_TANH_FACTOR);
-        return g.fused(
-            t,
-            |g, t| g * (one - t * t),
-            |g, t| g.mul(&t.mul(t).neg().add_scalar(one)).scale(k),
-        );
+        return g.fused(t, |g, t| g * (one - t * t), |g, t| g.mul(&t.mul(t).neg().add_scalar(one)).scale(k));
     }
     g.fused(t, |g, t| g * (one - t * t), |g, t| g.mul(&t.mul(t).neg().add_scalar(one)))
 }

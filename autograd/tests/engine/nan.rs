@@ -138,6 +138,10 @@ fn reductions_broadcasting_and_matmul_let_nan_through() {
     let recorded: Vec<Tensor<f64>> = grad(&[loss], &[b, w], None, true).iter().map(|g| g.value()).collect();
     for (sweep, g) in [("plain", &plain), ("recorded", &recorded)] {
         assert!(g[0].data()[0].is_nan(), "{sweep}: d loss / d b[0] is {:?}", g[0].data());
-        assert!(g[1].data()[0].is_nan() && g[1].data()[1].is_nan(), "{sweep}: d loss / d w[0, :] {:?}", g[1].data());
+        assert!(
+            g[1].data()[0].is_nan() && g[1].data()[1].is_nan(),
+            "{sweep}: d loss / d w[0, :] {:?}",
+            g[1].data()
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! the contractive penalty's two forms agree, and runs are reproducible.
 
 use gradtape::{grad_values, Tape, Tensor};
+use gradtape_kernels::compare::{assert_close, pairs, Tol};
 use gradtape_models::autoencoders::*;
 use gradtape_models::data::{Dataset, MnistSplit};
 use gradtape_models::optim::{Adam, Optimizer};
@@ -103,16 +104,36 @@ fn contractive_penalties_by_double_backward_and_closed_form_agree() {
     let gc = grad_values(&[closed], p.vars(), None);
     let gb = grad_values(&[batched], p.vars(), None);
     let gr = grad_values(&[rows], p.vars(), None);
-    for (i, (((a, c), b), r)) in ga.iter().zip(&gc).zip(&gb).zip(&gr).enumerate() {
-        let name = &model.params().names()[i];
-        let scale = c.data().iter().fold(1e-30f64, |m, v| m.max(v.abs()));
-        assert!(a.max_abs_diff(c) <= 1e-10 * scale, "{name}: {}", a.max_abs_diff(c));
-        assert!(b.max_abs_diff(a) <= 1e-12 * scale, "batched {name}: {}", b.max_abs_diff(a));
-        assert!(r.max_abs_diff(a) <= 1e-12 * scale, "written-out rows {name}: {}", r.max_abs_diff(a));
+    let names = model.params().names();
+    for g in [&ga, &gc, &gb, &gr] {
+        assert_eq!(g.len(), names.len(), "one gradient per parameter");
     }
-    // The mean Jacobian norm is the square root of the per-sample penalty.
+    for (i, (a, c)) in pairs("gradients", &ga, &gc).enumerate() {
+        let name = &names[i];
+        // Relative to the closed form's largest entry, as before.
+        let scale = c.data().iter().fold(1e-30f64, |m, v| m.max(v.abs()));
+        assert_close(name, a, c, Tol::abs(1e-10 * scale));
+        assert_close(&format!("batched {name}"), &gb[i], a, Tol::abs(1e-12 * scale));
+        assert_close(&format!("written-out rows {name}"), &gr[i], a, Tol::abs(1e-12 * scale));
+    }
+    // The mean Jacobian norm is the mean over samples of the square root of
+    // each sample's penalty (the closed form on that sample alone).
     let per_sample_mean = model.mean_jacobian_norm(&x);
-    assert!(per_sample_mean > 0.0 && per_sample_mean.is_finite());
+    let n = x.shape()[0];
+    let mut sum_of_roots = 0.0;
+    for row in 0..n {
+        let tape = Tape::new();
+        let p = model.params().bind(&tape);
+        let xr = tape.constant(&x.slice_axis(0, row, 1));
+        let h = model.encode(&p, xr, &mut StepCtx::seeded(0));
+        sum_of_roots += model.penalty_closed_form(&p, h).item().sqrt();
+    }
+    let want = sum_of_roots / n as f64;
+    assert!(want > 0.0, "a sigmoid encoder has a non-zero Jacobian");
+    assert!(
+        (per_sample_mean - want).abs() <= 1e-10 * want,
+        "mean Jacobian norm {per_sample_mean} vs mean sqrt(per-sample penalty) {want}"
+    );
 }
 
 #[test]

@@ -45,9 +45,26 @@ fn check(name: &str, f: &Func, inputs: &[Tensor<f64>]) -> Result<(), TestCaseErr
 /// in the last bits: 1e-14 relative to the gradient's largest entry.
 fn agreement(name: &str) -> Tol {
     const SAME_FORMULA: &[&str] = &[
-        "neg", "add_scalar", "sub_scalar", "mul_scalar", "div_scalar", "scalar_sub", "scalar_div",
-        "scalar_add_mul", "exp", "log", "pow_2.5", "pow_-1.5", "sqrt", "square", "abs", "sigmoid", "tanh",
-        "relu", "softplus", "clamp",
+        "neg",
+        "add_scalar",
+        "sub_scalar",
+        "mul_scalar",
+        "div_scalar",
+        "scalar_sub",
+        "scalar_div",
+        "scalar_add_mul",
+        "exp",
+        "log",
+        "pow_2.5",
+        "pow_-1.5",
+        "sqrt",
+        "square",
+        "abs",
+        "sigmoid",
+        "tanh",
+        "relu",
+        "softplus",
+        "clamp",
     ];
     if SAME_FORMULA.contains(&name) {
         Tol::EXACT
