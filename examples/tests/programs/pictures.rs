@@ -70,9 +70,9 @@ fn dot_pixels_per_digit(img: &image::RgbImage) -> [usize; 10] {
         for (digit, colour) in TAB10.iter().enumerate() {
             // The opacity each channel implies, where the colour differs
             // from white; all must agree.
-            let mut alphas = (0..3).filter(|&k| colour[k] < 250).map(|k| {
-                (255.0 - p.0[k] as f64) / (255.0 - colour[k] as f64)
-            });
+            let mut alphas = (0..3)
+                .filter(|&k| colour[k] < 250)
+                .map(|k| (255.0 - p.0[k] as f64) / (255.0 - colour[k] as f64));
             let first = alphas.next().expect("no tab10 colour is white");
             let white_channels_stay_white = (0..3).filter(|&k| colour[k] >= 250).all(|k| p.0[k] >= 245);
             if (0.5..=1.05).contains(&first)
