@@ -206,3 +206,22 @@ fn parameters_have_state_dict_names() {
     assert!(reg.params().by_name("decoder.3.weight").is_some());
     let _ = Tensor::<f32>::zeros(&[1]);
 }
+
+/// A model whose first weight is all NaN (a diverged checkpoint) must not
+/// report a finite loss: ReLU used to map NaN to 0, so the NaN weights
+/// vanished and the deep autoencoder reconstructed with a finite error.
+#[test]
+fn nan_weights_give_a_nan_loss_for_every_model() {
+    let (digits, _) = small_split(16, 0);
+    let zero_digit = Dataset::new(ZeroDigit::<f32>::digit(), vec![0], 5, 5);
+    for kind in ModelKind::ALL {
+        let mut model = gradtape_models::spec::ModelSpec::default_for(kind).build(0);
+        let data = if model.input_dim() == 25 { &zero_digit } else { &digits };
+        assert!(evaluate(model.as_mut(), data, 16, 1).is_finite(), "{kind:?}: finite weights");
+        let (name, first) = model.params_mut().named_mut().into_iter().next().unwrap();
+        let name = name.to_string();
+        first.data_mut().fill(f32::NAN);
+        let loss = evaluate(model.as_mut(), data, 16, 1);
+        assert!(loss.is_nan(), "{kind:?} with {name} all NaN: loss {loss}");
+    }
+}
