@@ -614,6 +614,13 @@ mod tests {
         let b = Tensor::<f64>::normal(&[10], 0.0, 1.0, 7);
         let c = Tensor::<f32>::normal(&[10], 0.0, 1.0, 7);
         assert_eq!(a, b);
+        assert_ne!(a, Tensor::<f64>::normal(&[10], 0.0, 1.0, 8), "another seed, other numbers");
+        assert_ne!(
+            Tensor::<f32>::uniform(&[10], 0.0, 1.0, 7),
+            Tensor::<f32>::uniform(&[10], 0.0, 1.0, 8),
+            "another seed, other numbers"
+        );
+        assert_eq!((a.len(), c.len()), (10, 10));
         for (x, y) in a.data().iter().zip(c.data()) {
             assert_eq!(*x as f32, *y);
         }
@@ -621,6 +628,7 @@ mod tests {
         let frac = m.data().iter().sum::<f32>() / 10_000.0;
         assert!((frac - 0.3).abs() < 0.02, "fraction of ones {frac}");
         assert_eq!(m, Tensor::<f32>::bernoulli(&[10_000], 0.3, 1));
+        assert_ne!(m, Tensor::<f32>::bernoulli(&[10_000], 0.3, 2), "another seed, another mask");
         assert!(m.data().iter().all(|&x| x == 0.0 || x == 1.0));
         // The ends are exact, and a length that is not a whole number of
         // blocks is filled to the end.
@@ -635,6 +643,7 @@ mod tests {
         let n = 3 * MASK_STREAM + 1000;
         let long = Tensor::<f32>::bernoulli(&[n], 0.25, 4);
         assert_eq!(long, Tensor::<f32>::bernoulli(&[n], 0.25, 4));
+        assert_ne!(long, Tensor::<f32>::bernoulli(&[n], 0.25, 5));
         let pieces: Vec<&[f32]> = long.data().chunks(MASK_STREAM).collect();
         for piece in &pieces {
             let frac = piece.iter().sum::<f32>() / piece.len() as f32;
@@ -667,7 +676,8 @@ mod tests {
         assert_eq!(with(2, f64::INFINITY).max_abs_diff(&r), f64::INFINITY);
         let inf = with(1, f64::INFINITY);
         assert!(inf.max_abs_diff(&inf).is_nan(), "the same infinity on both sides");
-        assert!(!(with(1, f64::NAN).max_abs_diff(&r) <= 1e-10), "so `<= tol` fails");
+        let nan_diff = with(1, f64::NAN).max_abs_diff(&r);
+        assert!(nan_diff.partial_cmp(&1e-10).is_none(), "so `<= tol` fails");
     }
 
     #[test]

@@ -107,6 +107,8 @@ mod tests {
         let a: Tensor<f32> = Init::XavierNormal.weight(5, 3, &mut StdRng::seed_from_u64(9));
         let b: Tensor<f32> = Init::XavierNormal.weight(5, 3, &mut StdRng::seed_from_u64(9));
         assert_eq!(a, b);
+        let c: Tensor<f32> = Init::XavierNormal.weight(5, 3, &mut StdRng::seed_from_u64(10));
+        assert_ne!(a, c, "another seed, other weights");
         assert_eq!(a.shape(), &[3, 5]);
     }
 }

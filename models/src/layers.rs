@@ -150,5 +150,8 @@ mod tests {
         let a: Tensor<f32> = d.mask(&[4, 8], &mut StdRng::seed_from_u64(11));
         let b: Tensor<f32> = d.mask(&[4, 8], &mut StdRng::seed_from_u64(11));
         assert_eq!(a, b);
+        // And the seed matters: a mask that ignored it would pass the above.
+        let c: Tensor<f32> = d.mask(&[4, 8], &mut StdRng::seed_from_u64(12));
+        assert_ne!(a, c);
     }
 }

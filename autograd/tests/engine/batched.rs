@@ -2,16 +2,12 @@
 //! for every op, with and without `create_graph`.
 
 use gradtape::{grad, grad_batched, grad_values, grad_values_batched, Tape, Tensor, Var};
+use gradtape_kernels::compare::{assert_close, pairs, Tol};
 
 type Func = Box<dyn for<'t> Fn(&[Var<'t, f64>]) -> Var<'t, f64>>;
 
 fn f(g: impl for<'t> Fn(&[Var<'t, f64>]) -> Var<'t, f64> + 'static) -> Func {
     Box::new(g)
-}
-
-fn rel_diff(a: &Tensor<f64>, b: &Tensor<f64>) -> f64 {
-    let scale = b.data().iter().fold(1e-300f64, |m, v| m.max(v.abs()));
-    a.max_abs_diff(b) / scale
 }
 
 /// Every op family, applied to inputs of shapes [3, 4] and [4] (a bias).
@@ -50,13 +46,9 @@ fn a_batched_sweep_equals_one_sweep_per_cotangent_for_every_op() {
         let batched = grad_values_batched(&[out], &[xv, bv], std::slice::from_ref(&cot));
         for k in 0..batch {
             let one = grad_values(&[out], &[xv, bv], Some(&[cot.select(0, k)]));
-            for (i, g) in one.iter().enumerate() {
-                let got = batched[i].select(0, k);
-                assert!(
-                    rel_diff(&got, g) <= 1e-12,
-                    "{name}: input {i}, cotangent {k}: {}",
-                    rel_diff(&got, g)
-                );
+            for (i, (all, g)) in pairs(name, &batched, &one).enumerate() {
+                let what = format!("{name}: input {i}, cotangent {k}");
+                assert_close(&what, &all.select(0, k), g, Tol::rel(1e-12));
             }
         }
     }
@@ -99,8 +91,8 @@ fn batched_gradients_can_be_differentiated_again() {
     let (p1, g1) = penalty_and_grads(true);
     let (p2, g2) = penalty_and_grads(false);
     assert!((p1 - p2).abs() <= 1e-12 * p2.abs(), "{p1} vs {p2}");
-    for (a, b) in g1.iter().zip(&g2) {
-        assert!(rel_diff(a, b) <= 1e-12, "{}", rel_diff(a, b));
+    for (i, (a, b)) in pairs("penalty gradients", &g1, &g2).enumerate() {
+        assert_close(&format!("penalty gradient {i}"), a, b, Tol::rel(1e-12));
     }
 }
 

@@ -5,6 +5,7 @@ use gradtape::{
     grad_batched, grad_values, grad_values_batched, jacobian_rows, jacobian_rows_factored, JacobianRows,
     Tape, Tensor, Var,
 };
+use gradtape_kernels::compare::{assert_close, pairs, Tol};
 
 type Func = Box<dyn for<'t> Fn(&[Var<'t, f64>]) -> Var<'t, f64>>;
 
@@ -104,9 +105,8 @@ fn assert_same_penalty(
 ) {
     let ((p1, g1), (p2, g2)) = (a, b);
     assert!((p1 - p2).abs() <= penalty_rtol * p2.abs(), "{what}: {p1} vs {p2}");
-    for (a, b) in g1.iter().zip(&g2) {
-        let scale = b.data().iter().fold(1e-300f64, |m, v| m.max(v.abs()));
-        assert!(a.max_abs_diff(b) / scale <= 1e-12, "{what}: {}", a.max_abs_diff(b) / scale);
+    for (i, (a, b)) in pairs(what, &g1, &g2).enumerate() {
+        assert_close(&format!("{what}: gradient {i}"), a, b, Tol::rel(1e-12));
     }
 }
 
@@ -115,10 +115,9 @@ fn jacobian_rows_equal_the_dense_one_hot_sweep_bit_for_bit() {
     for_each_case(|name, create_graph, out, xs| {
         let fast = jacobian_rows(out, &xs, create_graph);
         let dense = grad_values_batched(&[out], &xs, &[one_hot_seed(&out.shape())]);
-        for (k, (a, b)) in fast.iter().zip(&dense).enumerate() {
-            assert_eq!(a.shape(), b.dims(), "{name}: input {k}");
-            let diff = a.value().max_abs_diff(b);
-            assert!(diff == 0.0, "{name} (create_graph {create_graph}): input {k} differs by {diff}");
+        for (k, (a, b)) in pairs(name, &fast, &dense).enumerate() {
+            let what = format!("{name} (create_graph {create_graph}): input {k}");
+            assert_close(&what, &a.value(), b, Tol::EXACT);
         }
     });
 }
@@ -184,8 +183,12 @@ fn factored_rows_written_out_equal_the_rows_bit_for_bit() {
         let expect_outer = matches!(name, "sigmoid_layer" | "plain_product" | "weight_and_bias");
         assert_eq!(matches!(factored, JacobianRows::Outer { .. }), expect_outer, "{name}");
         let rows = jacobian_rows(out, &[x], create_graph)[0].value();
-        let diff = factored.dense().value().max_abs_diff(&rows);
-        assert!(diff == 0.0, "{name} (create_graph {create_graph}): differs by {diff}");
+        assert_close(
+            &format!("{name} (create_graph {create_graph})"),
+            &factored.dense().value(),
+            &rows,
+            Tol::EXACT,
+        );
     });
 }
 

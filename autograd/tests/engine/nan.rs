@@ -29,7 +29,7 @@ fn run(func: &Func, x: &Tensor<f64>, seed: &Tensor<f64>) -> (Tensor<f64>, Tensor
     let v = tape.param(x);
     let y = func(v);
     let go = seed.broadcast_to(&y.shape());
-    let plain = grad_values(&[y], &[v], Some(&[go.clone()])).remove(0);
+    let plain = grad_values(&[y], &[v], Some(std::slice::from_ref(&go))).remove(0);
     let recorded = grad(&[y], &[v], Some(&[tape.constant(&go)]), true)[0].value();
     (y.value(), plain, recorded)
 }

@@ -39,6 +39,63 @@ fn images(n: usize, h: usize, w: usize, value: impl Fn(usize) -> f32) -> Tensor<
     Tensor::from_vec(data, &[n, h * w])
 }
 
+/// The latent map's digit colours ("tab10") and legend width, as
+/// `pictures::plots` draws them.
+const TAB10: [[u8; 3]; 10] = [
+    [31, 119, 180],
+    [255, 127, 14],
+    [44, 160, 44],
+    [214, 39, 40],
+    [148, 103, 189],
+    [140, 86, 75],
+    [227, 119, 194],
+    [127, 127, 127],
+    [188, 189, 34],
+    [23, 190, 207],
+];
+const LEGEND_WIDTH: u32 = 100;
+
+/// For each digit, the number of pixels inside the latent map's chart (away
+/// from the axis labels, the title and the legend) that have the digit's
+/// colour at some opacity over white: a dot is drawn at 70%, and dots drawn
+/// over each other are darker, but always on the line from white to the
+/// digit's colour.
+fn dot_pixels_per_digit(img: &image::RgbImage) -> [usize; 10] {
+    let (w, h) = pictures::LATENT_MAP_SIZE;
+    let mut counts = [0; 10];
+    for (x, y, p) in img.enumerate_pixels() {
+        if x < 85 || x >= w - LEGEND_WIDTH - 15 || y < 60 || y >= h - 60 {
+            continue;
+        }
+        for (digit, colour) in TAB10.iter().enumerate() {
+            // The opacity each channel implies, where the colour differs
+            // from white; all must agree.
+            let mut alphas = (0..3)
+                .filter(|&k| colour[k] < 250)
+                .map(|k| (255.0 - p.0[k] as f64) / (255.0 - colour[k] as f64));
+            let first = alphas.next().expect("no tab10 colour is white");
+            let white_channels_stay_white = (0..3).filter(|&k| colour[k] >= 250).all(|k| p.0[k] >= 245);
+            if (0.5..=1.05).contains(&first)
+                && alphas.all(|a| (a - first).abs() < 0.06)
+                && white_channels_stay_white
+            {
+                counts[digit] += 1;
+            }
+        }
+    }
+    counts
+}
+
+/// Asserts that drawing failed with an error whose message contains
+/// `expected` (so that a different failure does not pass for this one).
+#[track_caller]
+fn assert_error(result: Result<(), PictureError>, expected: &str) {
+    match result {
+        Ok(()) => panic!("expected an error containing {expected:?}, got Ok"),
+        Err(e) => assert!(e.to_string().contains(expected), "expected {expected:?} in: {e}"),
+    }
+}
+
 /// Number of distinct colours in the picture (to see that something was drawn).
 fn colour_count(img: &image::RgbImage) -> usize {
     let mut seen: Vec<[u8; 3]> = img.pixels().map(|p| p.0).collect();
@@ -114,9 +171,12 @@ fn image_grid_rejects_bad_input_without_panicking() {
     assert!(matches!(err, PictureError::BadInput { .. }), "{err}");
     assert!(err.to_string().contains("bad.png"), "{err}");
     let wrong_len = vec![vec![0.0f32; 3]];
-    assert!(pictures::image_grid(&wrong_len, 1, 1, 2, 2, 1, &path).is_err());
-    assert!(pictures::image_grid(&[vec![0.0f32; 4]], 0, 1, 2, 2, 1, &path).is_err());
-    assert!(pictures::image_grid(&[vec![0.0f32; 4]], 1, 1, 2, 2, 0, &path).is_err());
+    assert_error(
+        pictures::image_grid(&wrong_len, 1, 1, 2, 2, 1, &path),
+        "image 0 has 3 values, expected 2 x 2 = 4",
+    );
+    assert_error(pictures::image_grid(&[vec![0.0f32; 4]], 0, 1, 2, 2, 1, &path), "rows (0), cols (1)");
+    assert_error(pictures::image_grid(&[vec![0.0f32; 4]], 1, 1, 2, 2, 0, &path), "and scale (0) must all be");
     assert!(!path.exists());
 }
 
@@ -206,7 +266,10 @@ fn reconstructions_layout_and_pixels() {
     let err = pictures::reconstructions(&images(3, h, w, |_| 0.0), &images(4, h, w, |_| 0.0), h, w, &path)
         .unwrap_err();
     assert!(err.to_string().contains("recon23.png"), "{err}");
-    assert!(pictures::reconstructions(&inputs, &outputs, 27, 28, &path).is_err());
+    assert_error(
+        pictures::reconstructions(&inputs, &outputs, 27, 28, &path),
+        "inputs should hold images of 27 x 28 pixels",
+    );
 }
 
 #[test]
@@ -262,7 +325,10 @@ fn generations_grid() {
     assert_eq!(grey(&img, 3 * pitch + 5, 3 * pitch + 5), 255);
     assert_eq!(grey(&img, pitch + 5, 5), 17);
     // More images than the grid holds is an error.
-    assert!(pictures::generations(&images(17, h, w, |_| 0.0), side, h, w, &path).is_err());
+    assert_error(
+        pictures::generations(&images(17, h, w, |_| 0.0), side, h, w, &path),
+        "17 images don't fit in a grid of 4 x 4 tiles",
+    );
 }
 
 #[test]
@@ -317,9 +383,10 @@ fn latent_map_for_1_2_and_12_dimensional_codes() {
         pictures::latent_map(&codes, &labels, &path, "latent codes").unwrap();
         let img = assert_size(&path, pictures::LATENT_MAP_SIZE);
         assert!(colour_count(&img) > 20, "d = {d}: the picture looks empty");
-        // Every digit colour appears somewhere (dots or legend).
-        let tab10_first = [31u8, 119, 180];
-        assert!(img.pixels().any(|p| p.0 == tab10_first), "d = {d}: no dot of digit 0's colour");
+        // Every digit has dots in the chart itself (not only in the legend,
+        // which draws every digit's colour whatever the chart holds).
+        let counts = dot_pixels_per_digit(&img);
+        assert!(counts.iter().all(|&c| c >= 10), "d = {d}: pixels of each digit's dots: {counts:?}");
     }
     // A single code works too.
     let one = Tensor::from_vec(vec![0.5f32, -0.5], &[1, 2]);
@@ -337,11 +404,12 @@ fn latent_map_rejects_bad_input() {
     let codes = Tensor::from_vec(vec![0.0f32, 1.0, 2.0, 3.0], &[2, 2]);
     let err = pictures::latent_map(&codes, &[1], &path, "t").unwrap_err();
     assert!(err.to_string().contains("bad.png"), "{err}");
-    assert!(pictures::latent_map(&codes, &[1, 10], &path, "t").is_err());
+    assert!(err.to_string().contains("2 codes but 1 labels"), "{err}");
+    assert_error(pictures::latent_map(&codes, &[1, 10], &path, "t"), "label 10 is not a digit 0-9");
     let nan = Tensor::from_vec(vec![0.0f32, f32::NAN, 2.0, 3.0], &[2, 2]);
-    assert!(pictures::latent_map(&nan, &[1, 2], &path, "t").is_err());
+    assert_error(pictures::latent_map(&nan, &[1, 2], &path, "t"), "codes contain NaN or infinity");
     let empty = Tensor::from_vec(Vec::<f32>::new(), &[0, 2]);
-    assert!(pictures::latent_map(&empty, &[], &path, "t").is_err());
+    assert_error(pictures::latent_map(&empty, &[], &path, "t"), "codes should have shape [n, d], not [0, 2]");
     assert!(!path.exists());
 }
 
@@ -367,8 +435,14 @@ fn loss_curves_for_1_and_10_epochs() {
     pictures::loss_curves(&[1.0; 5], &[1.0; 5], dir.join("flat.png"), "flat").unwrap();
     pictures::loss_curves(&[1.0, f64::NAN, 0.5], &[0.9], dir.join("nan.png"), "nan").unwrap();
     // Nothing to draw is an error.
-    assert!(pictures::loss_curves(&[], &[], dir.join("none.png"), "none").is_err());
-    assert!(pictures::loss_curves(&[f64::NAN], &[], dir.join("none.png"), "none").is_err());
+    assert_error(
+        pictures::loss_curves(&[], &[], dir.join("none.png"), "none"),
+        "no finite loss values to draw",
+    );
+    assert_error(
+        pictures::loss_curves(&[f64::NAN], &[], dir.join("none.png"), "none"),
+        "no finite loss values to draw",
+    );
 }
 
 /// Points on a tilted plane in 5-D: `x = mean + a * u + b * v`.
@@ -543,5 +617,10 @@ fn latent_map_with_a_full_test_set_of_32_d_codes() {
     pictures::latent_map(&Tensor::from_vec(data, &[n, d]), &labels, dir.join("big.png"), "latent codes")
         .unwrap();
     assert_size(&dir.join("big.png"), pictures::LATENT_MAP_SIZE);
-    eprintln!("latent map of {n} x {d} codes: {:.2} s", t0.elapsed().as_secs_f64());
+    let seconds = t0.elapsed().as_secs_f64();
+    eprintln!("latent map of {n} x {d} codes: {seconds:.2} s");
+    // The CLI draws this after every run; a second or so in an optimised
+    // test build. The bound is loose (a shared, loaded machine) but catches
+    // an accidentally quadratic PCA or plot.
+    assert!(seconds < 30.0, "latent map of {n} x {d} codes took {seconds:.1} s");
 }

@@ -2,6 +2,7 @@
 //! the contractive penalty's two forms agree, and runs are reproducible.
 
 use gradtape::{grad_values, Tape, Tensor};
+use gradtape_kernels::compare::{assert_close, pairs, Tol};
 use gradtape_models::autoencoders::*;
 use gradtape_models::data::{Dataset, MnistSplit};
 use gradtape_models::optim::{Adam, Optimizer};
@@ -103,16 +104,36 @@ fn contractive_penalties_by_double_backward_and_closed_form_agree() {
     let gc = grad_values(&[closed], p.vars(), None);
     let gb = grad_values(&[batched], p.vars(), None);
     let gr = grad_values(&[rows], p.vars(), None);
-    for (i, (((a, c), b), r)) in ga.iter().zip(&gc).zip(&gb).zip(&gr).enumerate() {
-        let name = &model.params().names()[i];
-        let scale = c.data().iter().fold(1e-30f64, |m, v| m.max(v.abs()));
-        assert!(a.max_abs_diff(c) <= 1e-10 * scale, "{name}: {}", a.max_abs_diff(c));
-        assert!(b.max_abs_diff(a) <= 1e-12 * scale, "batched {name}: {}", b.max_abs_diff(a));
-        assert!(r.max_abs_diff(a) <= 1e-12 * scale, "written-out rows {name}: {}", r.max_abs_diff(a));
+    let names = model.params().names();
+    for g in [&ga, &gc, &gb, &gr] {
+        assert_eq!(g.len(), names.len(), "one gradient per parameter");
     }
-    // The mean Jacobian norm is the square root of the per-sample penalty.
+    for (i, (a, c)) in pairs("gradients", &ga, &gc).enumerate() {
+        let name = &names[i];
+        // Relative to the closed form's largest entry, as before.
+        let scale = c.data().iter().fold(1e-30f64, |m, v| m.max(v.abs()));
+        assert_close(name, a, c, Tol::abs(1e-10 * scale));
+        assert_close(&format!("batched {name}"), &gb[i], a, Tol::abs(1e-12 * scale));
+        assert_close(&format!("written-out rows {name}"), &gr[i], a, Tol::abs(1e-12 * scale));
+    }
+    // The mean Jacobian norm is the mean over samples of the square root of
+    // each sample's penalty (the closed form on that sample alone).
     let per_sample_mean = model.mean_jacobian_norm(&x);
-    assert!(per_sample_mean > 0.0 && per_sample_mean.is_finite());
+    let n = x.shape()[0];
+    let mut sum_of_roots = 0.0;
+    for row in 0..n {
+        let tape = Tape::new();
+        let p = model.params().bind(&tape);
+        let xr = tape.constant(&x.slice_axis(0, row, 1));
+        let h = model.encode(&p, xr, &mut StepCtx::seeded(0));
+        sum_of_roots += model.penalty_closed_form(&p, h).item().sqrt();
+    }
+    let want = sum_of_roots / n as f64;
+    assert!(want > 0.0, "a sigmoid encoder has a non-zero Jacobian");
+    assert!(
+        (per_sample_mean - want).abs() <= 1e-10 * want,
+        "mean Jacobian norm {per_sample_mean} vs mean sqrt(per-sample penalty) {want}"
+    );
 }
 
 #[test]
@@ -184,4 +205,23 @@ fn parameters_have_state_dict_names() {
     let reg = RegularizedAutoencoder::<f32>::new(&RegularizedConfig::default(), 0);
     assert!(reg.params().by_name("decoder.3.weight").is_some());
     let _ = Tensor::<f32>::zeros(&[1]);
+}
+
+/// A model whose first weight is all NaN (a diverged checkpoint) must not
+/// report a finite loss: ReLU used to map NaN to 0, so the NaN weights
+/// vanished and the deep autoencoder reconstructed with a finite error.
+#[test]
+fn nan_weights_give_a_nan_loss_for_every_model() {
+    let (digits, _) = small_split(16, 0);
+    let zero_digit = Dataset::new(ZeroDigit::<f32>::digit(), vec![0], 5, 5);
+    for kind in ModelKind::ALL {
+        let mut model = gradtape_models::spec::ModelSpec::default_for(kind).build(0);
+        let data = if model.input_dim() == 25 { &zero_digit } else { &digits };
+        assert!(evaluate(model.as_mut(), data, 16, 1).is_finite(), "{kind:?}: finite weights");
+        let (name, first) = model.params_mut().named_mut().into_iter().next().unwrap();
+        let name = name.to_string();
+        first.data_mut().fill(f32::NAN);
+        let loss = evaluate(model.as_mut(), data, 16, 1);
+        assert!(loss.is_nan(), "{kind:?} with {name} all NaN: loss {loss}");
+    }
 }

@@ -349,6 +349,7 @@ fn noise_is_reproducible_by_seed_and_generator() {
     let mut rng = StdRng::seed_from_u64(1);
     assert_eq!(masking_noise(&x, 0.4, &mut rng), masking_noise_seeded(&x, 0.4, 1));
     assert_eq!(gaussian_noise_seeded(&x, 0.2, true, 3), gaussian_noise_seeded(&x, 0.2, true, 3));
+    assert_ne!(gaussian_noise_seeded(&x, 0.2, true, 3), gaussian_noise_seeded(&x, 0.2, true, 4));
 }
 
 #[test]

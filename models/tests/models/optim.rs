@@ -439,7 +439,8 @@ fn invalid_hyperparameters_are_rejected_with_a_message() {
     let msg = panic_message(|| run(&mut opt.clone(), &mut tensors(&initial()), 0, 1));
     assert!(msg.contains("Nesterov momentum needs momentum > 0"), "{msg}");
     let opt = Sgd::<f64>::new(0.1).momentum(0.9).dampening(0.1).nesterov(true);
-    assert!(opt.validate().is_err());
+    let err = opt.validate().unwrap_err();
+    assert!(err.contains("dampening = 0 (got momentum 0.9, dampening 0.1)"), "{err}");
     assert!(Sgd::<f64>::new(0.1).momentum(0.9).nesterov(true).validate().is_ok());
 }
 

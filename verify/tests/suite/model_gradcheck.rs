@@ -4,6 +4,7 @@
 //! same central differences, and `gradgradcheck` through the contractive
 //! autoencoder's double-backward Jacobian penalty.
 
+use gradtape_kernels::compare::pairs;
 use gradtape_models::autoencoders::Autoencoder;
 use gradtape_models::params::Bound;
 use gradtape_verify::cases::{Case, CaseKind, Model, Size};
@@ -28,8 +29,10 @@ macro_rules! model_gradcheck {
                 let case = Case::<f64>::new($kind, Size::Small, 7);
                 let hand = case.by_hand();
                 let fd = case.finite_differences(1e-6);
-                for ((name, h), n) in case.params().names().iter().zip(&hand.grads).zip(&fd) {
-                    for (j, (a, b)) in h.data().iter().zip(n.data()).enumerate() {
+                let names = case.params().names();
+                assert_eq!(hand.grads.len(), names.len(), "{}: one hand gradient per parameter", $kind);
+                for (name, (h, n)) in names.iter().zip(pairs("gradients", &hand.grads, &fd)) {
+                    for (j, (a, b)) in pairs(name, h.data(), n.data()).enumerate() {
                         assert!(
                             (a - b).abs() <= 1e-5 + 1e-3 * b.abs(),
                             "{}: {name}[{j}]: hand {a:e}, finite differences {b:e}",
