@@ -58,6 +58,20 @@ impl Device {
         }
     }
 
+    /// `cpu`, or `cuda:N (name, sm_XY)` for an opened GPU.
+    pub fn describe(self) -> String {
+        match self {
+            Device::Cpu => "cpu".to_string(),
+            #[cfg(feature = "cuda")]
+            Device::Cuda(n) => match crate::cuda::open(n) {
+                Ok(gpu) => format!("{self} ({}, {})", gpu.name, gpu.arch),
+                Err(e) => format!("{self} ({e})"),
+            },
+            #[cfg(not(feature = "cuda"))]
+            Device::Cuda(_) => self.to_string(),
+        }
+    }
+
     /// Whether this is a CUDA device.
     pub fn is_cuda(self) -> bool {
         matches!(self, Device::Cuda(_))

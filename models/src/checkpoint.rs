@@ -197,7 +197,9 @@ impl<T: CheckpointElement> Checkpoint<T> {
     /// Copies the stored numbers into checked targets.
     fn write<S: AsRef<str>>(&self, targets: &mut [(S, &mut Tensor<T>)]) {
         for (name, target) in targets.iter_mut() {
-            target.data_mut().copy_from_slice(self.tensors[name.as_ref()].data());
+            // Onto the target's device: a GPU run resumes from a checkpoint
+            // read into host memory, and a CPU run from one a GPU wrote.
+            **target = self.tensors[name.as_ref()].to(target.device());
         }
     }
 }
@@ -249,7 +251,8 @@ pub fn save<T: CheckpointElement, S: AsRef<str>>(
             return Err(CheckpointError::BadName { path: path.to_path_buf(), name: name.to_string(), why });
         }
         let mut bytes = Vec::with_capacity(tensor.len() * std::mem::size_of::<T>());
-        for &x in tensor.data() {
+        // Copied to the host first when it is on a GPU.
+        for &x in tensor.to_cpu().data() {
             x.push_le_bytes(&mut bytes);
         }
         let raw = Raw { dtype: T::DTYPE, shape: tensor.shape().to_vec(), bytes };

@@ -7,6 +7,7 @@
 use crate::init::Init;
 use crate::params::{Bound, ParamId, Params};
 use gradtape::{Element, Tensor, Var};
+use gradtape_kernels::Device;
 use rand::Rng;
 
 /// `y = x W^T + b`, with `W` stored `[out, in]` as in PyTorch.
@@ -88,8 +89,13 @@ impl Dropout {
     /// The scaled keep-mask for a tensor of `shape`: `1/(1-p)` with
     /// probability `1-p`, else 0.
     pub fn mask<T: Element>(&self, shape: &[usize], rng: &mut impl Rng) -> Tensor<T> {
+        self.mask_on(shape, rng, Device::Cpu)
+    }
+
+    /// [`Dropout::mask`] drawn on `device` (see `Tensor::bernoulli_on`).
+    pub fn mask_on<T: Element>(&self, shape: &[usize], rng: &mut impl Rng, device: Device) -> Tensor<T> {
         let scale = T::of(1.0 / (1.0 - self.p));
-        Tensor::bernoulli_with(shape, 1.0 - self.p, rng).mul_scalar(scale)
+        Tensor::bernoulli_on(shape, 1.0 - self.p, rng, device).mul_scalar(scale)
     }
 
     /// Applies dropout in training mode (drawing a mask from `rng`), or
@@ -98,7 +104,7 @@ impl Dropout {
         if !training || self.p == 0.0 {
             return x;
         }
-        let mask = self.mask(&x.shape(), rng);
+        let mask = self.mask_on(&x.shape(), rng, x.value().device());
         x * x.tape().constant(&mask)
     }
 }

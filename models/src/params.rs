@@ -9,6 +9,7 @@
 //! what an optimiser's `step` takes.
 
 use gradtape::{Element, Tape, Tensor, Var};
+use gradtape_kernels::Device;
 use std::ops::Index;
 
 /// The position of a parameter in its [`Params`].
@@ -95,6 +96,22 @@ impl<T: Element> Params<T> {
 
     /// The same parameters converted to another precision (f32 training
     /// weights checked in f64, say).
+    /// Where the parameters are (the first one's device; the CPU if there
+    /// are none).
+    pub fn device(&self) -> Device {
+        self.tensors.first().map_or(Device::Cpu, |t| t.device())
+    }
+
+    /// Moves every parameter to `device` (a copy where it is not there yet).
+    /// A model's forward pass, loss and gradients then run there, and an
+    /// optimiser's state follows at its next step.
+    #[track_caller]
+    pub fn to_device(&mut self, device: Device) {
+        for t in &mut self.tensors {
+            *t = t.to(device);
+        }
+    }
+
     pub fn cast<U: Element>(&self) -> Params<U> {
         Params { names: self.names.clone(), tensors: self.tensors.iter().map(|t| t.cast()).collect() }
     }

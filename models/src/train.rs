@@ -104,9 +104,12 @@ pub fn train_step<M: Autoencoder<f32> + ?Sized>(
 ) -> f64 {
     tape.clear();
     let (loss, grads) = {
+        // The step runs where the parameters are; the batch comes from the
+        // host and is copied there (a no-op on the CPU).
+        let device = model.params().device();
         let p = model.params().bind(tape);
-        let x = tape.constant(batch);
-        let mut ctx = StepCtx::seeded(step_seed);
+        let x = tape.constant(&batch.to(device));
+        let mut ctx = StepCtx::on(step_seed, device);
         let loss = model.loss(&p, x, &mut ctx).total;
         (loss.item() as f64, grad_values(&[loss], p.vars(), None))
     };
@@ -131,9 +134,10 @@ pub fn evaluate<M: Autoencoder<f32> + ?Sized>(
     let mut total = 0.0;
     for (i, batch) in Batches::in_order(data, batch_size, LastBatch::Keep).enumerate() {
         tape.clear();
+        let device = model.params().device();
         let p = model.params().bind(&tape);
-        let x = tape.constant(&batch.images);
-        let mut ctx = StepCtx::seeded(derive_seed(seed, u64::MAX, i as u64));
+        let x = tape.constant(&batch.images.to(device));
+        let mut ctx = StepCtx::on(derive_seed(seed, u64::MAX, i as u64), device);
         total += model.loss(&p, x, &mut ctx).total.item() as f64 * batch.images.shape()[0] as f64;
     }
     model.set_training(was_training);

@@ -78,21 +78,15 @@ pub enum Device {
     Cuda,
 }
 
-/// Refuses devices this machine or build cannot use, naming the flag and
-/// the cause: no `cuda` feature, no driver, no GPU, no NVRTC or cuBLAS, a
-/// kernel that did not compile (see `gradtape_kernels::device`).
-pub fn check_device(device: Device) -> Result<(), CliError> {
+/// The device `--device` names, once it is known to work; refuses devices
+/// this machine or build cannot use, naming the flag and the cause: no
+/// `cuda` feature, no driver, no GPU, no NVRTC or cuBLAS, a kernel that did
+/// not compile (see `gradtape_kernels::device`).
+pub fn check_device(device: Device) -> Result<gradtape_kernels::Device, CliError> {
     match device {
-        Device::Cpu => Ok(()),
-        Device::Cuda => match gradtape_kernels::Device::cuda(0) {
-            Err(e) => Err(CliError::usage(format!("--device cuda: {e}; use --device cpu"))),
-            // The device opened and its kernels compiled, but tensors cannot
-            // live on it yet: say so rather than train on the CPU unasked.
-            Ok(found) => Err(CliError::usage(format!(
-                "--device cuda: {found} is usable, but this gradtape cannot yet keep tensors on a GPU \
-                 (the CUDA storage is not built yet); use --device cpu"
-            ))),
-        },
+        Device::Cpu => Ok(gradtape_kernels::Device::Cpu),
+        Device::Cuda => gradtape_kernels::Device::cuda(0)
+            .map_err(|e| CliError::usage(format!("--device cuda: {e}; use --device cpu"))),
     }
 }
 

@@ -94,6 +94,8 @@ struct Plan {
     epochs: usize,
     out: PathBuf,
     resume: Option<snapshot::Loaded>,
+    /// Where the training runs (`--device`).
+    device: gradtape_kernels::Device,
 }
 
 /// Applies the model options given on the command line to `spec`.
@@ -153,7 +155,7 @@ fn resume_mismatch(a: &TrainArgs, wanted: &ModelSpec, saved: &ModelSpec) -> CliE
 
 fn plan(a: &TrainArgs) -> Result<Plan, CliError> {
     let kind: ModelKind = a.model.parse().map_err(|e| CliError::usage(format!("MODEL: {e}")))?;
-    check_device(a.device)?;
+    let device = check_device(a.device)?;
     let out = a.out.clone().unwrap_or_else(|| default_out(kind.name()));
     let ckpt = checkpoint_path(&out);
     let defaults = ModelSpec::train_defaults(kind);
@@ -209,7 +211,7 @@ fn plan(a: &TrainArgs) -> Result<Plan, CliError> {
     if epochs == 0 {
         return Err(CliError::usage("--epochs must be at least 1"));
     }
-    Ok(Plan { spec, seed, lr, batch_size, epochs, out, resume })
+    Ok(Plan { spec, seed, lr, batch_size, epochs, out, resume, device })
 }
 
 /// The training and test sets for a model.
@@ -258,10 +260,16 @@ pub fn run(a: TrainArgs) -> Result<(), CliError> {
             .map_err(|e| CliError::usage(format!("--resume: optimiser state: {e}")))?;
         info = loaded.info.clone();
     }
+    // Built (and restored) on the host, then moved: the training runs where
+    // the parameters are, and checkpoints are copied back when written.
+    model.params_mut().to_device(plan.device);
     std::fs::create_dir_all(&plan.out)
         .map_err(|e| CliError::usage(format!("--out: cannot create {}: {e}", plan.out.display())))?;
 
     println!("{}", model.describe());
+    if plan.device != gradtape_kernels::Device::Cpu {
+        println!("on {}", plan.device.describe());
+    }
     println!(
         "{} parameters; {} training and {} test images; batch {}, Adam lr {}, seed {}; run folder {}",
         model.params().count(),
@@ -295,6 +303,8 @@ pub fn run(a: TrainArgs) -> Result<(), CliError> {
         snapshot::save(&ckpt, &plan.spec, model.as_ref(), &opt, &info)?;
     }
     let seconds = started.elapsed().as_secs_f64();
+    // The pictures are drawn on the host.
+    model.params_mut().to_device(gradtape_kernels::Device::Cpu);
     let data_name = a
         .data
         .as_ref()

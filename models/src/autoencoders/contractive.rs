@@ -171,7 +171,7 @@ impl<T: Element> ContractiveAutoencoder<T> {
                 None => sq,
             });
         }
-        total.unwrap_or_else(|| x.tape().scalar(T::zero()))
+        total.unwrap_or_else(|| x.tape().scalar_on(T::zero(), x.value().device()))
     }
 
     /// `sum_n sum_j (h_nj (1 - h_nj))^2 sum_i W_ji^2`, the same quantity in
@@ -195,7 +195,9 @@ impl<T: Element> ContractiveAutoencoder<T> {
 /// holding only the parameters (a checkpoint, a `dyn Autoencoder`) can
 /// measure it without rebuilding the model.
 pub fn mean_jacobian_norm<T: Element>(weight: &Tensor<T>, bias: &Tensor<T>, data: &Tensor<T>) -> f64 {
-    let h = data.matmul_t(weight, false, true).add(bias).sigmoid();
+    // A measurement read back to the host: computed there.
+    let (weight, bias, data) = (weight.to_cpu(), bias.to_cpu(), data.to_cpu());
+    let h = data.matmul_t(&weight, false, true).add(&bias).sigmoid();
     let slope2 = h.map(|h| (h * (T::one() - h)).powi(2));
     let s = weight.square().sum_axis(1, true); // [H, 1]: sum_i W_ji^2
     let per_sample = slope2.matmul(&s); // [n, 1]

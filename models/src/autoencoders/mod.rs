@@ -38,21 +38,41 @@ pub use vae::{Vae, VaeConfig};
 pub use zero_digit::{ZeroDigit, ZeroDigitConfig};
 
 use crate::params::{Bound, ParamId, Params};
-use gradtape::{Element, Var};
+use gradtape::{Element, Tensor, Var};
+use gradtape_kernels::Device;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::fmt;
 use std::str::FromStr;
 
-/// Randomness for one training or evaluation step.
+/// Randomness for one training or evaluation step, and the device the
+/// step runs on (where masks and noise are drawn).
 pub struct StepCtx {
     pub rng: StdRng,
+    pub device: Device,
 }
 
 impl StepCtx {
-    /// A context whose generator is seeded by `seed`.
+    /// A context for the CPU whose generator is seeded by `seed`.
     pub fn seeded(seed: u64) -> StepCtx {
-        StepCtx { rng: StdRng::seed_from_u64(seed) }
+        StepCtx::on(seed, Device::Cpu)
+    }
+
+    /// A context for `device` whose generator is seeded by `seed`. On a GPU
+    /// each mask is drawn there, keyed by one draw from the generator (see
+    /// `Tensor::bernoulli_on`).
+    pub fn on(seed: u64, device: Device) -> StepCtx {
+        StepCtx { rng: StdRng::seed_from_u64(seed), device }
+    }
+
+    /// A Bernoulli mask (ones with probability `p_one`) on the step's device.
+    pub fn bernoulli<T: Element>(&mut self, shape: &[usize], p_one: f64) -> Tensor<T> {
+        Tensor::bernoulli_on(shape, p_one, &mut self.rng, self.device)
+    }
+
+    /// Standard normal draws on the step's device.
+    pub fn normal<T: Element>(&mut self, shape: &[usize]) -> Tensor<T> {
+        Tensor::normal_on(shape, 0.0, 1.0, &mut self.rng, self.device)
     }
 }
 

@@ -112,7 +112,7 @@ impl<T: Element> RegularizedAutoencoder<T> {
 
     /// A masking-noise mask (1 keeps a pixel, 0 drops it) for `shape`.
     pub fn noise_mask(&self, shape: &[usize], ctx: &mut StepCtx) -> Tensor<T> {
-        Tensor::bernoulli_with(shape, 1.0 - self.noise, &mut ctx.rng)
+        ctx.bernoulli(shape, 1.0 - self.noise)
     }
 
     /// The loss with the random parts given: `noise_mask` multiplies the

@@ -134,7 +134,7 @@ impl<T: Element> Autoencoder<T> for Vae<T> {
     fn encode<'t>(&self, p: &Bound<'t, T>, x: Var<'t, T>, ctx: &mut StepCtx) -> Var<'t, T> {
         let q = self.posterior(p, x);
         if self.training {
-            let eps = Tensor::normal_with(&q.mu.shape(), 0.0, 1.0, &mut ctx.rng);
+            let eps = ctx.normal(&q.mu.shape());
             self.reparameterize(&q, &eps)
         } else {
             q.mu
@@ -144,7 +144,7 @@ impl<T: Element> Autoencoder<T> for Vae<T> {
         self.decode_var(p, z)
     }
     fn loss<'t>(&self, p: &Bound<'t, T>, x: Var<'t, T>, ctx: &mut StepCtx) -> LossParts<'t, T> {
-        let eps = Tensor::normal_with(&[x.shape()[0], self.latent_dim()], 0.0, 1.0, &mut ctx.rng);
+        let eps = ctx.normal(&[x.shape()[0], self.latent_dim()]);
         self.loss_with_eps(p, x, &eps)
     }
     fn describe(&self) -> String {
