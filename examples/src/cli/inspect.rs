@@ -3,7 +3,7 @@
 use super::report::{decode_all, encode_all, generation_codes, reconstruct_all};
 use super::snapshot;
 use super::train::load_data;
-use super::CliError;
+use super::{check_device, CliError, Device};
 use crate::pictures;
 use gradtape::Tensor;
 use gradtape_models::autoencoders::Autoencoder;
@@ -26,6 +26,9 @@ pub struct SampleArgs {
     /// A checkpoint written by `gradtape train`.
     #[arg(long)]
     pub checkpoint: PathBuf,
+    /// Where to compute.
+    #[arg(long, value_enum, default_value = "cpu")]
+    pub device: Device,
     /// Latent points to decode, `;`-separated, numbers `,`-separated
     /// (e.g. "0,0;1.5,-2" for a 2-D code). Default: random points (the prior
     /// for a VAE, a grid or a fitted normal otherwise).
@@ -48,6 +51,9 @@ pub struct ReconstructArgs {
     /// A checkpoint written by `gradtape train`.
     #[arg(long)]
     pub checkpoint: PathBuf,
+    /// Where to compute.
+    #[arg(long, value_enum, default_value = "cpu")]
+    pub device: Device,
     /// Test images to reconstruct, by index (e.g. 0,5,7); default the first --n.
     #[arg(long, value_delimiter = ',')]
     pub indices: Option<Vec<usize>>,
@@ -68,6 +74,9 @@ pub struct EncodeArgs {
     /// A checkpoint written by `gradtape train`.
     #[arg(long)]
     pub checkpoint: PathBuf,
+    /// Where to compute.
+    #[arg(long, value_enum, default_value = "cpu")]
+    pub device: Device,
     /// Data folder (default: built-in digits).
     #[arg(long)]
     pub data: Option<PathBuf>,
@@ -116,7 +125,9 @@ fn image_side(data: &Dataset) -> (usize, usize) {
 
 /// `gradtape sample`.
 pub fn sample(a: SampleArgs) -> Result<(), CliError> {
+    let device = check_device(a.device)?;
     let (mut model, loaded) = load_model(&a.checkpoint)?;
+    model.params_mut().to_device(device);
     let (_, test) = load_data(loaded.spec.kind, a.data.as_deref(), "--data")?;
     let (h, w) = image_side(&test);
     let (codes, side) = match &a.points {
@@ -140,7 +151,9 @@ pub fn sample(a: SampleArgs) -> Result<(), CliError> {
 
 /// `gradtape reconstruct`.
 pub fn reconstruct(a: ReconstructArgs) -> Result<(), CliError> {
+    let device = check_device(a.device)?;
     let (mut model, loaded) = load_model(&a.checkpoint)?;
+    model.params_mut().to_device(device);
     let (_, test) = load_data(loaded.spec.kind, a.data.as_deref(), "--data")?;
     let chosen = match &a.indices {
         Some(ix) => {
@@ -165,7 +178,9 @@ pub fn reconstruct(a: ReconstructArgs) -> Result<(), CliError> {
 
 /// `gradtape encode`.
 pub fn encode(a: EncodeArgs) -> Result<(), CliError> {
+    let device = check_device(a.device)?;
     let (mut model, loaded) = load_model(&a.checkpoint)?;
+    model.params_mut().to_device(device);
     let (train, test) = load_data(loaded.spec.kind, a.data.as_deref(), "--data")?;
     let data = if a.split == Split::Train { train } else { test };
     let codes = encode_all(model.as_mut(), &data.images);

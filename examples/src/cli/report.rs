@@ -23,11 +23,14 @@ where
 {
     let was = model.is_training();
     model.set_training(false);
+    // Computed where the parameters are; the result comes back to the host
+    // for the pictures and files.
+    let device = model.params().device();
     let out = {
         let tape = Tape::new();
         let p = model.params().bind(&tape);
-        let x = tape.constant(input);
-        f(&*model, &p, x, &mut StepCtx::seeded(seed)).value()
+        let x = tape.constant(&input.to(device));
+        f(&*model, &p, x, &mut StepCtx::on(seed, device)).value().to_cpu()
     };
     model.set_training(was);
     out
