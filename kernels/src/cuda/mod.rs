@@ -13,6 +13,7 @@ pub mod ops;
 
 pub use buffer::Buffer;
 use buffer::DevicePool;
+pub use ops::launches;
 
 use crate::cuda_source::{HEADERS, SOURCES};
 use crate::device::DeviceError;

@@ -20,7 +20,25 @@ use crate::tensor::Tensor;
 use cudarc::cublas::sys::cublasOperation_t;
 use cudarc::cublas::{GemmConfig, StridedBatchedConfig};
 use cudarc::driver::{DeviceRepr, LaunchConfig, PushKernelArg};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+
+/// Kernel launches and cuBLAS calls queued so far, on every device: the
+/// benchmark reads it before and after a training step to report launches
+/// per step (the figure that bounds a small network's speed on a GPU).
+static LAUNCHES: AtomicU64 = AtomicU64::new(0);
+
+/// How many kernels and cuBLAS calls this process has queued so far (all
+/// devices, all threads). Take the difference of two readings to count
+/// the launches of the work between them.
+pub fn launches() -> u64 {
+    LAUNCHES.load(Ordering::Relaxed)
+}
+
+/// Counts one launch (a kernel or a cuBLAS call).
+fn count_launch() {
+    LAUNCHES.fetch_add(1, Ordering::Relaxed);
+}
 
 // SAFETY: `Strided6` is `#[repr(C)]` plain data laid out as the kernels'
 // `struct Strided6` (see `cuda_source`).
@@ -66,6 +84,7 @@ macro_rules! launch {
         // SAFETY: the arguments match the kernel's signature in
         // kernels/cuda (checked against the CPU kernels by the simulation
         // tests), and every buffer holds the elements the kernel indexes.
+        count_launch();
         expect_ok(unsafe { $b.launch($cfg) }, &format!("launch of {}", $name))
     };
 }
@@ -421,6 +440,7 @@ pub fn matmul<T: Element>(
         };
         // SAFETY: the strides and leading dimensions describe matrices inside
         // the operands' buffers (shapes checked by Tensor::matmul_t).
+        count_launch();
         expect_ok(
             unsafe {
                 T::gemm_strided_batched(&gpu.blas, cfg, buf(b).slice(), buf(a).slice(), out.slice_mut())
@@ -435,6 +455,7 @@ pub fn matmul<T: Element>(
             let (sa, sb) = (buf(a).slice().slice(oa..), buf(b).slice().slice(ob..));
             let mut sc = out.slice_mut().slice_mut(i * m * n..);
             // SAFETY: as above, one batch at a time.
+            count_launch();
             expect_ok(unsafe { T::gemm_strided_batched(&gpu.blas, cfg, &sb, &sa, &mut sc) }, "cuBLAS gemm");
         }
     }
