@@ -30,9 +30,16 @@
 //!
 //! Only `f64` is accepted: with `f32` the finite differences are too noisy
 //! to mean anything at these tolerances.
+//!
+//! The inputs may live on a GPU (all on the same device): the function then
+//! runs there, the one-hot and random `grad_outputs` are made there, and
+//! only the numbers being compared are copied to the host. A nudged input
+//! is made on the host and copied back, one element at a time (slow, but
+//! gradcheck's inputs are a handful of numbers).
 
 use gradtape::{grad, grad_values, Tape, Tensor, Var};
 use gradtape_kernels::compare::{check_close, Mismatch, Tol};
+use gradtape_kernels::Device;
 use std::fmt;
 
 /// Tolerances and step, with torch.autograd.gradcheck's defaults.
@@ -98,14 +105,27 @@ impl fmt::Display for GradcheckError {
 
 impl std::error::Error for GradcheckError {}
 
-/// Evaluates `f` on fresh leaves and returns the output values.
+/// Where the inputs live (the CPU when there are none).
+fn device_of(inputs: &[Tensor<f64>]) -> Device {
+    inputs.first().map_or(Device::Cpu, |x| x.device())
+}
+
+/// Evaluates `f` on fresh leaves and returns the output values, on the
+/// host.
 fn evaluate<F>(f: &F, inputs: &[Tensor<f64>]) -> Vec<Tensor<f64>>
 where
     F: for<'t> Fn(&[Var<'t, f64>]) -> Vec<Var<'t, f64>>,
 {
     let tape = Tape::new();
     let vars: Vec<_> = inputs.iter().map(|x| tape.param(x)).collect();
-    f(&vars).iter().map(|v| v.value()).collect()
+    f(&vars).iter().map(|v| v.value().to_cpu()).collect()
+}
+
+/// A zero tensor of `shape` with a one at flat index `at`, on `device`.
+fn one_hot(shape: &[usize], at: usize, device: Device) -> Tensor<f64> {
+    let mut host = Tensor::zeros(shape);
+    host.data_mut()[at] = 1.0;
+    host.to(device)
 }
 
 /// `jacobian[o][i]` is a row-major `numel(out_o) x numel(in_i)` matrix.
@@ -121,7 +141,11 @@ where
         for j in 0..x.len() {
             let nudged = |delta: f64| {
                 let mut xs = inputs.to_vec();
-                xs[i].data_mut()[j] += delta;
+                // On the CPU `to_cpu` shares the storage and `data_mut`
+                // copies it; on a GPU the nudged copy goes back there.
+                let mut host = x.to_cpu();
+                host.data_mut()[j] += delta;
+                xs[i] = host.to(x.device());
                 evaluate(f, &xs)
             };
             let (plus, minus) = (nudged(eps), nudged(-eps));
@@ -144,17 +168,18 @@ where
     let tape = Tape::new();
     let vars: Vec<_> = inputs.iter().map(|x| tape.param(x)).collect();
     let outs = f(&vars);
-    let zeros: Vec<Tensor<f64>> = outs.iter().map(|o| Tensor::zeros(&o.shape())).collect();
+    let device = device_of(inputs);
+    let zeros: Vec<Tensor<f64>> = outs.iter().map(|o| Tensor::zeros_on(&o.shape(), device)).collect();
     let mut jac: Jacobian =
         outs.iter().map(|o| inputs.iter().map(|x| vec![0.0; o.value().len() * x.len()]).collect()).collect();
     for (o, out) in outs.iter().enumerate() {
         for e in 0..out.value().len() {
             let mut seeds = zeros.clone();
-            seeds[o].data_mut()[e] = 1.0;
+            seeds[o] = one_hot(&out.shape(), e, device);
             let row = grad_values(&outs, &vars, Some(&seeds));
             for (i, g) in row.iter().enumerate() {
                 let n = inputs[i].len();
-                jac[o][i][e * n..(e + 1) * n].copy_from_slice(g.data());
+                jac[o][i][e * n..(e + 1) * n].copy_from_slice(g.to_cpu().data());
             }
         }
     }
@@ -180,9 +205,10 @@ where
         let tape = Tape::new();
         let vars: Vec<_> = inputs.iter().map(|x| tape.param(x)).collect();
         let outs = f(&vars);
-        let zeros: Vec<Tensor<f64>> = outs.iter().map(|o| Tensor::zeros(&o.shape())).collect();
+        let device = device_of(inputs);
+        let zeros: Vec<Tensor<f64>> = outs.iter().map(|o| Tensor::zeros_on(&o.shape(), device)).collect();
         for (i, g) in grad_values(&outs, &vars, Some(&zeros)).iter().enumerate() {
-            if let Some((j, &v)) = g.data().iter().enumerate().find(|(_, &v)| v != 0.0) {
+            if let Some((j, &v)) = g.to_cpu().data().iter().enumerate().find(|(_, &v)| v != 0.0) {
                 return Err(GradcheckError::NonZeroForZeroGradOutputs {
                     input: i,
                     input_element: j,
@@ -265,15 +291,17 @@ where
 }
 
 /// The seeded random `grad_outputs` of [`gradgradcheck`] and
-/// [`recorded_matches_plain`], one per output of `f` at `inputs`.
+/// [`recorded_matches_plain`], one per output of `f` at `inputs`, on the
+/// inputs' device (drawn on the host, so the same on every device).
 fn random_grad_outputs<F>(f: &F, inputs: &[Tensor<f64>]) -> Vec<Tensor<f64>>
 where
     F: for<'t> Fn(&[Var<'t, f64>]) -> Vec<Var<'t, f64>>,
 {
+    let device = device_of(inputs);
     evaluate(f, inputs)
         .iter()
         .enumerate()
-        .map(|(k, out)| Tensor::normal(out.shape(), 0.0, 1.0, 0x5eed + k as u64))
+        .map(|(k, out)| Tensor::normal(out.shape(), 0.0, 1.0, 0x5eed + k as u64).to(device))
         .collect()
 }
 
@@ -302,7 +330,7 @@ where
     assert_eq!(plain.len(), inputs.len(), "one plain gradient per input");
     assert_eq!(recorded.len(), inputs.len(), "one recorded gradient per input");
     for (i, (r, p)) in recorded.iter().zip(&plain).enumerate() {
-        check_close(&format!("recorded gradient of input {i}"), r, p, tol)?;
+        check_close(&format!("recorded gradient of input {i}"), &r.to_cpu(), &p.to_cpu(), tol)?;
     }
     Ok(())
 }
