@@ -10,8 +10,11 @@
 //!    either on plain tensors or on recorded variables.
 //! 4. [`grad()`]: the backward sweep, and `create_graph`, which is all a
 //!    double backward is.
-//! 5. [`jacobian`]: all rows of a Jacobian in one sweep, keeping the
-//!    identity seed in its structured form.
+//! 5. [`jacobian`](mod@jacobian): all rows of a Jacobian in one sweep,
+//!    keeping the identity seed in its structured form.
+//! 6. [`functional`]: `vjp`, `jvp`, `hvp`, `jacobian` and `hessian`, one
+//!    call each, built from the sweeps above (forward mode from two reverse
+//!    passes, curvature from a gradient of a gradient).
 //!
 //! ```
 //! use gradtape::{grad, Tape, Tensor};
@@ -30,6 +33,7 @@
 pub mod algebra;
 #[cfg(feature = "fault-injection")]
 pub mod fault;
+pub mod functional;
 pub mod grad;
 pub mod jacobian;
 mod lead;
@@ -38,6 +42,7 @@ pub mod ops;
 pub mod tape;
 
 pub use algebra::Algebra;
+pub use functional::{hessian, hvp, jacobian, jvp, vjp};
 pub use grad::{grad, grad_batched, grad_values, grad_values_batched, Gradients};
 pub use gradtape_kernels::{Element, Shape, Tensor};
 pub use jacobian::{jacobian_rows, jacobian_rows_factored, JacobianRows};
