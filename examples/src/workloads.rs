@@ -3,10 +3,15 @@
 //! the same way (see [`crate::timing::rate`]), each returning its rate and
 //! the final loss so that a comparison can check both engines did the same
 //! work.
+//!
+//! [`deep_ae_on`] and [`vae_on`] run the `deep_ae` and `vae` workloads on a
+//! chosen device and batch size (the GPU benchmark), and also count the
+//! kernel launches of one training step.
 
 use crate::timing::rate;
 use gradtape::{Tape, Tensor};
 use gradtape_kernels::workers::on_worker;
+use gradtape_kernels::Device;
 use gradtape_models::autoencoders::*;
 use gradtape_models::data::MnistSplit;
 use gradtape_models::optim::{Adam, Optimizer, Sgd};
@@ -135,4 +140,67 @@ pub fn dae() -> (f64, f64) {
     let mut model = RegularizedAutoencoder::<f32>::new(&config, 0);
     let mut opt = Adam::new(1e-3);
     time_training(&mut model, &mut opt, &batches(&mnist(), 256), true, 3.0, 5)
+}
+
+/// A training workload measured on a device.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DeviceRun {
+    /// Median samples per second.
+    pub rate: f64,
+    /// The last step's loss.
+    pub loss: f64,
+    /// Kernel launches (and cuBLAS calls) of one training step; `None`
+    /// where launches are not counted (the CPU, or a build without CUDA).
+    pub launches_per_step: Option<u64>,
+}
+
+/// `deep_ae` (784-128-64-12-64-128-784, Adam 1e-3) at batch `batch`, with
+/// the weights and the data on `device`.
+pub fn deep_ae_on(device: Device, batch: usize) -> DeviceRun {
+    let mut model = DeepAutoencoder::<f32>::new(&DeepConfig::default(), 0);
+    train_on(device, &mut model, batch)
+}
+
+/// `vae` (784-128-(100,100) / 100-128-784, Adam 1e-3) at batch `batch`,
+/// with the weights and the data on `device`.
+pub fn vae_on(device: Device, batch: usize) -> DeviceRun {
+    let mut model = Vae::<f32>::new(&VaeConfig::default(), 0);
+    train_on(device, &mut model, batch)
+}
+
+/// Times `train_step` on `device` as [`time_training`] does on the CPU: the
+/// batches are copied to the device once, up front (as the PyTorch script
+/// keeps its data on the GPU); each step reads its loss back, which waits
+/// for the GPU, so the clock is read only after the work is done. Then one
+/// more step is taken between two readings of the launch counter.
+fn train_on(device: Device, model: &mut dyn Autoencoder<f32>, batch: usize) -> DeviceRun {
+    model.params_mut().to_device(device);
+    let mut opt = Adam::new(1e-3);
+    let data: Vec<Tensor<f32>> = batches(&mnist(), batch).iter().map(|b| b.to(device)).collect();
+    let mut tape = Tape::with_capacity(1024);
+    let mut step = 0usize;
+    let mut one_step = || {
+        let b = &data[step % data.len()];
+        step += 1;
+        train_step(&mut *model, &mut opt, &mut tape, b, step as u64)
+    };
+    let (rate, loss) = rate(&mut one_step, batch as f64, 3.0, 5);
+    let launches_per_step = launch_count().and_then(|before| {
+        one_step();
+        Some(launch_count()? - before)
+    });
+    DeviceRun { rate, loss, launches_per_step }
+}
+
+/// Kernel launches so far on every GPU (`None` without the `cuda`
+/// feature).
+fn launch_count() -> Option<u64> {
+    #[cfg(feature = "cuda")]
+    {
+        Some(gradtape_kernels::cuda::launches())
+    }
+    #[cfg(not(feature = "cuda"))]
+    {
+        None
+    }
 }

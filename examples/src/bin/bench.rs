@@ -15,13 +15,21 @@
 //! one thread), `elementwise` and `gemm_threshold` (the serial-versus-parallel
 //! measurements behind the kernels' thresholds), and `memory` (resident
 //! memory over a 10-epoch deep-autoencoder run).
+//!
+//! GPU workloads, run only when named (`gpu` names all three):
+//! `gpu_deep_ae_256`, `gpu_deep_ae_4096` and `gpu_vae_64` train `deep_ae`
+//! and `vae` on CUDA device 0 at those batch sizes and print samples/s and
+//! the kernel launches (kernels plus cuBLAS calls) of one training step.
+//! They need a build with `--features cuda` and a GPU; without either they
+//! print a `# ... skipped` line saying why.
 
 use gradtape::{Tape, Tensor};
 use gradtape_examples::timing::rate;
-use gradtape_examples::workloads::WORKLOADS;
+use gradtape_examples::workloads::{deep_ae_on, vae_on, DeviceRun, WORKLOADS};
 use gradtape_kernels::elementwise::{parallel_threshold, set_parallel_threshold};
 use gradtape_kernels::matmul::{set_gemm_parallel_macs, DEFAULT_GEMM_PARALLEL_MACS};
 use gradtape_kernels::workers::on_worker;
+use gradtape_kernels::Device;
 use std::hint::black_box;
 
 fn gemm_rate(m: usize, k: usize, n: usize, seconds: f64) -> f64 {
@@ -162,6 +170,33 @@ fn memory() {
     println!("memory_deep_ae_10_epochs\tMB\t{peak:.1}\tper_epoch_rss_mb={}", per_epoch.join(","));
 }
 
+/// The GPU workloads: name, model and batch size.
+const GPU_WORKLOADS: [(&str, fn(Device, usize) -> DeviceRun, usize); 3] = [
+    ("gpu_deep_ae_256", deep_ae_on, 256),
+    ("gpu_deep_ae_4096", deep_ae_on, 4096),
+    ("gpu_vae_64", vae_on, 64),
+];
+
+/// Runs GPU workload `name` on CUDA device 0, or says why it cannot.
+fn gpu_workload(name: &str) {
+    let (_, run, batch) = GPU_WORKLOADS.iter().find(|w| w.0 == name).expect("a GPU workload name");
+    let device = match Device::cuda(0) {
+        Ok(device) => device,
+        Err(e) => {
+            println!("# {name}: skipped: {e}");
+            return;
+        }
+    };
+    let r = run(device, *batch);
+    let launches = r.launches_per_step.map_or("n/a".to_string(), |n| n.to_string());
+    println!(
+        "{name}\tsamples/s\t{:.1}\tloss={:.5}\tlaunches_per_step={launches}\tdevice={}",
+        r.rate,
+        r.loss,
+        device.describe()
+    );
+}
+
 fn main() {
     let mut all: Vec<&str> = WORKLOADS.iter().map(|w| w.0).collect();
     all.extend([
@@ -174,8 +209,11 @@ fn main() {
         "memory",
     ]);
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let names: Vec<&str> =
+    let mut names: Vec<&str> =
         if args.is_empty() { all.clone() } else { args.iter().map(|s| s.as_str()).collect() };
+    if let Some(i) = names.iter().position(|&n| n == "gpu") {
+        names.splice(i..=i, GPU_WORKLOADS.iter().map(|w| w.0));
+    }
     println!("# gradtape bench, rayon threads={}", rayon::current_num_threads());
     for name in names {
         match name {
@@ -186,13 +224,19 @@ fn main() {
             "elementwise" => elementwise(),
             "gemm_threshold" => gemm_threshold(),
             "memory" => memory(),
+            gpu if GPU_WORKLOADS.iter().any(|w| w.0 == gpu) => gpu_workload(gpu),
             other if WORKLOADS.iter().any(|w| w.0 == other) => {
                 let (_, unit, run) = WORKLOADS.iter().find(|w| w.0 == other).expect("checked");
                 let (r, loss) = run();
                 println!("{other}\t{unit}\t{r:.1}\tloss={loss:.5}");
             }
             other => {
-                eprintln!("bench: unknown workload '{other}'; known: {}", all.join(", "));
+                let gpu: Vec<&str> = GPU_WORKLOADS.iter().map(|w| w.0).collect();
+                eprintln!(
+                    "bench: unknown workload '{other}'; known: {}, and on a GPU: gpu ({})",
+                    all.join(", "),
+                    gpu.join(", ")
+                );
                 std::process::exit(2);
             }
         }
