@@ -23,10 +23,13 @@ impl<T: DeviceRepr + ValidAsZeroBits + Copy + Send + Sync + 'static> DeviceValue
 /// device.
 const MAX_PER_LENGTH: usize = 32;
 
+/// Idle buffers (each a boxed `CudaSlice<T>`) by element type and length.
+type FreeLists = HashMap<(TypeId, usize), Vec<Box<dyn Any + Send>>>;
+
 /// Idle device buffers of one device, by element type and length.
 #[derive(Default)]
 pub(crate) struct DevicePool {
-    free: Mutex<HashMap<(TypeId, usize), Vec<Box<dyn Any + Send>>>>,
+    free: Mutex<FreeLists>,
 }
 
 impl DevicePool {
