@@ -11,3 +11,4 @@ mod model_gradcheck;
 mod notebook_cae;
 mod ops_gradcheck;
 mod pytorch_reference;
+mod transforms;
