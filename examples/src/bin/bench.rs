@@ -170,8 +170,12 @@ fn memory() {
     println!("memory_deep_ae_10_epochs\tMB\t{peak:.1}\tper_epoch_rss_mb={}", per_epoch.join(","));
 }
 
-/// The GPU workloads: name, model and batch size.
-const GPU_WORKLOADS: [(&str, fn(Device, usize) -> DeviceRun, usize); 3] = [
+/// A GPU workload: its name, the workload run on a device at a batch size,
+/// and the batch size.
+type GpuWorkload = (&'static str, fn(Device, usize) -> DeviceRun, usize);
+
+/// The GPU workloads.
+const GPU_WORKLOADS: [GpuWorkload; 3] = [
     ("gpu_deep_ae_256", deep_ae_on, 256),
     ("gpu_deep_ae_4096", deep_ae_on, 4096),
     ("gpu_vae_64", vae_on, 64),

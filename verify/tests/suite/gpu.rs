@@ -423,8 +423,9 @@ fn every_op_forward_and_backward_matches_the_cpu_in_f64() {
 /// representative op of each family (they are slow: one sweep per Jacobian
 /// row and two evaluations per input element).
 fn gradchecks_pass_on(device: Device) {
+    type Check = (&'static str, Func<f64>, Vec<Tensor<f64>>);
     let on = |x: Tensor<f64>| x.to(device);
-    let cases: Vec<(&str, Func<f64>, Vec<Tensor<f64>>)> = vec![
+    let cases: Vec<Check> = vec![
         ("sigmoid", op(|v| vec![v[0].sigmoid()]), vec![on(any(&[2, 3], 1))]),
         ("softplus", op(|v| vec![v[0].softplus()]), vec![on(any(&[5], 2))]),
         ("log", op(|v| vec![v[0].log()]), vec![on(positive(&[4], 3))]),
