@@ -34,6 +34,27 @@
 //! a recorded variable instead: write the two [`grad()`](crate::grad())
 //! calls of the transform yourself, both with `create_graph = true`.
 //!
+//! To apply several transforms to one function, write it as a `fn` with
+//! its lifetime spelled out and pass it by name:
+//!
+//! ```
+//! use gradtape::{functional::{hessian, hvp}, Tape, Tensor, Var};
+//!
+//! fn f<'t>(_tape: &'t Tape<f64>, xs: &[Var<'t, f64>]) -> Var<'t, f64> {
+//!     (xs[0] * xs[1]).sum()
+//! }
+//! let (x, y) = (Tensor::from_vec(vec![2.0], &[1]), Tensor::from_vec(vec![3.0], &[1]));
+//! let h = hessian(f, &[x.clone(), y.clone()]);
+//! let (_, hv) = hvp(f, &[x, y], &[Tensor::ones(&[1]), Tensor::zeros(&[1])]);
+//! assert_eq!((h[0][1].data(), hv[1].data()), (&[1.0][..], &[1.0][..]));
+//! ```
+//!
+//! A closure stored with `let` does not do: Rust infers its signature
+//! without the link between the tape's lifetime and the output's, and the
+//! call is refused with "one type is more general than the other". Written
+//! inline in the call, or cast to `&dyn for<'t> Fn(&'t Tape<T>, &[Var<'t,
+//! T>]) -> Var<'t, T>`, a closure is fine.
+//!
 //! Each transform takes several inputs at once, `f(x_1, ..., x_k)`, and
 //! returns one result per input (for `hessian`, one block per pair). The
 //! output of `f` is one variable: any shape for `vjp`, `jvp` and
