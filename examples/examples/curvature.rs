@@ -68,7 +68,7 @@ fn rosenbrock() -> bool {
     let (_, jvs) = jvp(rosenbrock_f, &at, &v);
 
     println!(
-        "Part 1. Rosenbrock f(x, y) = (1 - x)^2 + 100 (y - x^2)^2 at (x, y) = ({x}, {y}), f = {}",
+        "Part 1. Rosenbrock f(x, y) = (1 - x)^2 + 100 (y - x^2)^2 at (x, y) = ({x}, {y}), f = {:.6}",
         num(&f)
     );
     println!("        v = ({vx}, {vy})");
