@@ -35,6 +35,11 @@ pub struct Gpu {
     pub blas: CudaBlas,
     modules: HashMap<&'static str, Arc<CudaModule>>,
     pool: DevicePool,
+    /// Kernels looked up so far, by name: a lookup is a driver call, and a
+    /// small network's step launches hundreds of kernels. (Names are unique
+    /// across the files: the kernel simulation links them all into one
+    /// library, where two `extern "C"` kernels of one name would clash.)
+    functions: Mutex<HashMap<String, CudaFunction>>,
 }
 
 impl Gpu {
@@ -44,8 +49,14 @@ impl Gpu {
     /// code, so a wrong one is a programming error, not bad input.
     #[track_caller]
     pub fn function(&self, file: &str, name: &str) -> CudaFunction {
+        let mut functions = self.functions.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(f) = functions.get(name) {
+            return f.clone();
+        }
         let module = self.modules.get(file).unwrap_or_else(|| panic!("no CUDA kernel file {file}"));
-        module.load_function(name).unwrap_or_else(|e| panic!("no CUDA kernel {name} in {file}: {e}"))
+        let f = module.load_function(name).unwrap_or_else(|e| panic!("no CUDA kernel {name} in {file}: {e}"));
+        functions.insert(name.to_string(), f.clone());
+        f
     }
 }
 
@@ -110,7 +121,8 @@ fn start(ordinal: usize) -> Result<Gpu, DeviceError> {
     let stream = context.default_stream();
     let blas = CudaBlas::new(Arc::clone(&stream)).map_err(|e| DeviceError::Driver(format!("cuBLAS: {e}")))?;
     let name = context.name().map_err(driver)?;
-    Ok(Gpu { ordinal, arch, name, context, stream, blas, modules, pool: DevicePool::default() })
+    let (pool, functions) = (DevicePool::default(), Mutex::new(HashMap::new()));
+    Ok(Gpu { ordinal, arch, name, context, stream, blas, modules, pool, functions })
 }
 
 /// Compiles every kernel source for `arch` without a GPU (NVRTC only),
