@@ -2,7 +2,8 @@
 //!
 //! - [`data`]: MNIST-format IDX files, the built-in 10,000 digits, seeded
 //!   mini-batches and input noise;
-//! - [`checkpoint`]: saving and loading named parameters as safetensors.
+//! - [`checkpoint`]: saving and loading named parameters as safetensors;
+//! - [`state_dict`]: building a model from named tensors (PyTorch weights in).
 
 pub mod autoencoders;
 pub mod checkpoint;
@@ -13,4 +14,5 @@ pub mod losses;
 pub mod optim;
 pub mod params;
 pub mod spec;
+pub mod state_dict;
 pub mod train;

@@ -8,6 +8,8 @@
 //! defaults are the tutorials' (and `torch_train_ref.py`'s) settings.
 
 use crate::autoencoders::*;
+use crate::state_dict::{load_state_dict, StateDict, StateDictError};
+use gradtape::Element;
 use std::collections::HashMap;
 
 /// Everything needed to build one autoencoder.
@@ -148,6 +150,71 @@ impl ModelSpec {
 
     /// Builds the model with seeded initial weights.
     pub fn build(&self, seed: u64) -> Box<dyn Autoencoder<f32>> {
+        self.build_in::<f32>(seed)
+    }
+
+    /// Builds the model from named tensors (a PyTorch `state_dict`), checked
+    /// like `load_state_dict(strict=True)`: the error lists every missing,
+    /// unexpected and mis-shaped name. The model is in training mode, as
+    /// [`ModelSpec::build`] leaves it. Use [`ModelSpec::sized_from`] first to
+    /// take the sizes from the tensors.
+    pub fn build_from<T: Element, U: Element>(
+        &self,
+        tensors: &StateDict<U>,
+    ) -> Result<Box<dyn Autoencoder<T>>, StateDictError> {
+        let mut model = self.build_in::<T>(0);
+        let widths: Vec<String> = self.widths.iter().map(|w| w.to_string()).collect();
+        let name = format!("{} ({})", self.kind, widths.join("-"));
+        load_state_dict(model.params_mut(), tensors, &name)?;
+        Ok(model)
+    }
+
+    /// The tutorial's settings for `kind` with the layer sizes read off the
+    /// shapes of a state dict's weights (`encoder.0.weight` is
+    /// `[hidden, input]`, ...), so that a PyTorch model of any width builds
+    /// without its sizes being given. Sizes whose tensor is absent or not a
+    /// matrix keep their default; [`ModelSpec::build_from`] then names it.
+    pub fn sized_from<U: Element>(kind: ModelKind, tensors: &StateDict<U>) -> ModelSpec {
+        let mut spec = ModelSpec::default_for(kind);
+        let dims = |name: &str| -> Option<(usize, usize)> {
+            let t = tensors.get(&format!("{name}.weight"))?;
+            (t.shape().len() == 2).then(|| (t.shape()[0], t.shape()[1]))
+        };
+        let read = |first: &str, rest: &[&str]| -> Option<Vec<usize>> {
+            let (out, inp) = dims(first)?;
+            let mut widths = vec![inp, out];
+            for name in rest {
+                widths.push(dims(name)?.0);
+            }
+            Some(widths)
+        };
+        let widths = match kind {
+            ModelKind::ZeroDigit => read("encoder", &[]),
+            ModelKind::Contractive => read("encoder", &[]),
+            ModelKind::Regularized | ModelKind::Denoising => read("encoder.0", &["encoder.2"]),
+            ModelKind::Vae => read("encoder.hidden", &["encoder.mu"]),
+            ModelKind::Deep => {
+                let layers = (0..).take_while(|i| dims(&format!("encoder.{}", 2 * i)).is_some()).count();
+                let rest: Vec<String> = (1..layers).map(|i| format!("encoder.{}", 2 * i)).collect();
+                let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
+                read("encoder.0", &rest)
+            }
+        };
+        // The zero-digit model's input is fixed at 25; a file that says
+        // otherwise is reported as mis-shaped by `build_from`.
+        if let Some(mut w) = widths {
+            if kind == ModelKind::ZeroDigit {
+                w[0] = 25;
+            }
+            if !w.contains(&0) {
+                spec.widths = w;
+            }
+        }
+        spec
+    }
+
+    /// [`ModelSpec::build`] in any precision (f64 for checking).
+    pub fn build_in<T: Element>(&self, seed: u64) -> Box<dyn Autoencoder<T>> {
         let w = &self.widths;
         match self.kind {
             ModelKind::ZeroDigit => Box::new(ZeroDigit::new(&ZeroDigitConfig { hidden: w[1] }, seed)),
@@ -252,6 +319,62 @@ mod tests {
             assert_eq!(model.kind(), kind);
             assert_eq!(model.latent_dim(), 3, "{kind}");
         }
+    }
+
+    /// A model's own parameters as a state dict.
+    fn state_dict_of(model: &dyn Autoencoder<f32>) -> StateDict<f32> {
+        model.params().named().into_iter().map(|(n, t)| (n.to_string(), t.clone())).collect()
+    }
+
+    #[test]
+    fn every_kind_builds_from_its_state_dict_with_the_sizes_read_off_the_shapes() {
+        for kind in ModelKind::ALL {
+            let mut spec = ModelSpec::default_for(kind);
+            spec.widths = match kind {
+                ModelKind::ZeroDigit => vec![25, 3],
+                ModelKind::Contractive => vec![20, 5],
+                ModelKind::Deep => vec![20, 9, 7, 4],
+                _ => vec![20, 6, 3],
+            };
+            let source = spec.build(7);
+            let dict = state_dict_of(source.as_ref());
+            let sized = ModelSpec::sized_from(kind, &dict);
+            assert_eq!(sized.widths, spec.widths, "{kind}");
+            let built = sized.build_from::<f64, f32>(&dict).unwrap();
+            assert_eq!(built.kind(), kind);
+            for ((n, a), (m, b)) in built.params().named().into_iter().zip(source.params().named()) {
+                assert_eq!(n, m);
+                assert_eq!(a, &b.cast::<f64>(), "{kind} {n}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_state_dict_that_does_not_fit_is_refused_with_every_problem_named() {
+        let spec = ModelSpec { widths: vec![16, 8, 6, 3], ..ModelSpec::default_for(ModelKind::Deep) };
+        let mut dict = state_dict_of(spec.build(0).as_ref());
+        dict.remove("encoder.2.bias");
+        dict.remove("decoder.4.weight");
+        dict.insert("encoder.1.weight".into(), gradtape::Tensor::zeros(&[2, 2]));
+        dict.insert("decoder.0.bias".into(), gradtape::Tensor::zeros(&[5]));
+        dict.insert("encoder.0.weight".into(), gradtape::Tensor::zeros(&[16, 8]));
+        let err = spec.build_from::<f32, f32>(&dict).err().expect("refused");
+        assert_eq!(err.missing, ["encoder.2.bias", "decoder.4.weight"]);
+        assert_eq!(err.unexpected, ["encoder.1.weight"]);
+        assert_eq!(
+            err.mis_shaped,
+            [
+                ("encoder.0.weight".to_string(), vec![8, 16], vec![16, 8]),
+                ("decoder.0.bias".to_string(), vec![6], vec![5])
+            ]
+        );
+        let message = err.to_string();
+        for name in
+            ["encoder.2.bias", "decoder.4.weight", "encoder.1.weight", "encoder.0.weight", "decoder.0.bias"]
+        {
+            assert!(message.contains(&format!("`{name}`")), "{message}");
+        }
+        assert!(message.contains("deep (16-8-6-3)"), "{message}");
     }
 
     #[test]
