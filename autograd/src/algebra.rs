@@ -31,6 +31,8 @@ pub trait Algebra<T: Element>: Clone {
     fn shape(&self) -> Shape;
     /// Where the value is (constants a rule makes go there too).
     fn device(&self) -> Device;
+    /// The value as a tensor (for anomaly mode's checks).
+    fn to_tensor(&self) -> Tensor<T>;
     fn add(&self, o: &Self) -> Self;
     fn sub(&self, o: &Self) -> Self;
     fn mul(&self, o: &Self) -> Self;
@@ -106,6 +108,9 @@ impl<T: Element> Algebra<T> for Tensor<T> {
     }
     fn device(&self) -> Device {
         Tensor::device(self)
+    }
+    fn to_tensor(&self) -> Tensor<T> {
+        self.clone()
     }
     fn add(&self, o: &Self) -> Self {
         Tensor::add(self, o)
@@ -202,6 +207,9 @@ impl<'t, T: Element> Algebra<T> for Var<'t, T> {
     }
     fn device(&self) -> Device {
         self.value().device()
+    }
+    fn to_tensor(&self) -> Tensor<T> {
+        self.value()
     }
     fn add(&self, o: &Self) -> Self {
         *self + *o

@@ -176,6 +176,23 @@ fn swept_values<T: Element>(tape: &Tape<T>, ids: &Ids, seeds: Vec<Tensor<T>>, le
     found.into_iter().zip(&ids.inputs).map(|(g, &x)| g.unwrap_or_else(|| zeros_for(tape, x, lead))).collect()
 }
 
+/// Anomaly mode's forward checks switched off for the length of a sweep,
+/// and back on when it ends (or panics).
+struct PausedAnomaly<'a, T: Element>(&'a Tape<T>);
+
+impl<'a, T: Element> PausedAnomaly<'a, T> {
+    fn new(tape: &'a Tape<T>) -> Self {
+        tape.detect_anomaly(false);
+        PausedAnomaly(tape)
+    }
+}
+
+impl<T: Element> Drop for PausedAnomaly<'_, T> {
+    fn drop(&mut self) {
+        self.0.detect_anomaly(true);
+    }
+}
+
 /// The gradient of an input the outputs do not depend on: zeros of its
 /// shape (behind the batch axes, if any), on its device.
 fn zeros_for<T: Element>(tape: &Tape<T>, x: usize, lead: Lead) -> Tensor<T> {
@@ -379,7 +396,15 @@ pub(crate) fn sweep<T: Element, A: Algebra<T>>(
             None => g,
         });
     };
+    // Anomaly mode checks each rule's result here, against the op it
+    // belongs to; the ops a recorded sweep makes are not checked again as
+    // forward ops (that would blame a line inside a rule).
+    let anomaly = tape.anomaly_detection();
+    let _forward_checks_paused = anomaly.then(|| PausedAnomaly::new(tape));
     for (&o, seed) in outputs.iter().zip(seeds) {
+        if anomaly {
+            tape.check_seed(o, &seed.to_tensor());
+        }
         if needed(o) {
             accumulate(&mut grads, o, seed);
         }
@@ -395,7 +420,13 @@ pub(crate) fn sweep<T: Element, A: Algebra<T>>(
                 }
             }
         }
-        for (p, gp) in vjp(tape.op(i), i, &g, &fetch, &needed, &lead).into_iter().flatten() {
+        let produced = vjp(tape.op(i), i, &g, &fetch, &needed, &lead);
+        if anomaly {
+            let values: Vec<(usize, Tensor<T>)> =
+                produced.iter().flatten().map(|(p, gp)| (*p, gp.to_tensor())).collect();
+            tape.check_backward(i, &g.to_tensor(), &values);
+        }
+        for (p, gp) in produced.into_iter().flatten() {
             accumulate(&mut grads, p, gp);
         }
     }

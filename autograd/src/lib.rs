@@ -12,7 +12,9 @@
 //!    double backward is.
 //! 5. [`jacobian`](mod@jacobian): all rows of a Jacobian in one sweep,
 //!    keeping the identity seed in its structured form.
-//! 6. [`functional`]: `vjp`, `jvp`, `hvp`, `jacobian` and `hessian`, one
+//! 6. [`anomaly`]: finding the first op that made a NaN, forward or
+//!    backward (`Tape::detect_anomaly`).
+//! 7. [`functional`]: `vjp`, `jvp`, `hvp`, `jacobian` and `hessian`, one
 //!    call each, built from the sweeps above (forward mode from two reverse
 //!    passes, curvature from a gradient of a gradient).
 //!
@@ -31,6 +33,7 @@
 //! ```
 
 pub mod algebra;
+pub mod anomaly;
 #[cfg(feature = "fault-injection")]
 pub mod fault;
 pub mod functional;

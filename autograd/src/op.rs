@@ -79,6 +79,49 @@ pub(crate) enum Op<T> {
 }
 
 impl<T> Op<T> {
+    /// The op's name, as messages give it (the method that records it).
+    pub(crate) fn name(&self) -> &'static str {
+        use Op::*;
+        match self {
+            Leaf { param: true } => "parameter",
+            Leaf { param: false } => "constant",
+            Add(..) => "add",
+            Sub(..) => "sub",
+            Mul(..) => "mul",
+            Div(..) => "div",
+            Neg(..) => "neg",
+            AddScalar(..) => "add_scalar",
+            MulScalar(..) => "mul_scalar",
+            Exp(..) => "exp",
+            Log(..) => "log",
+            Pow(..) => "powf",
+            Sqrt(..) => "sqrt",
+            Square(..) => "square",
+            Abs(..) => "abs",
+            Sigmoid(..) => "sigmoid",
+            Tanh(..) => "tanh",
+            Relu(..) => "relu",
+            Softplus(..) => "softplus",
+            Clamp(..) => "clamp",
+            SumAll(..) => "sum",
+            SumSquares(..) => "sum_squares",
+            MeanAll(..) => "mean",
+            MaxAll(..) => "max",
+            SumAxis { .. } => "sum_axis",
+            MeanAxis { .. } => "mean_axis",
+            MaxAxis { .. } => "max_axis",
+            Reshape(..) => "reshape",
+            Transpose(..) => "transpose",
+            BroadcastTo(..) => "broadcast_to",
+            SumTo(..) => "sum_to",
+            Select { .. } => "select",
+            Unselect { .. } => "unselect",
+            Slice { .. } => "slice_axis",
+            Pad { .. } => "pad_axis",
+            MatMul { .. } => "matmul",
+        }
+    }
+
     /// The input node indices (none for a leaf, one or two otherwise).
     pub(crate) fn inputs(&self) -> [Option<usize>; 2] {
         use Op::*;

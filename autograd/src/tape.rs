@@ -16,11 +16,17 @@
 //! tape, reads each parameter in as a leaf with [`Tape::param`] (the tensor's
 //! storage is shared, not copied), computes a loss, asks for gradients, and
 //! drops the tape.
+//!
+//! For debugging, [`Tape::detect_anomaly`] makes the tape remember where in
+//! your code each node was recorded and stop at the first NaN or infinity
+//! (see [`crate::anomaly`]).
 
+use crate::anomaly::Site;
 use crate::op::Op;
 use gradtape_kernels::{Device, Element, Shape, Tensor};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
+use std::panic::Location;
 
 /// One recorded value and how it was made.
 pub(crate) struct Node<T: Element> {
@@ -31,6 +37,11 @@ pub(crate) struct Node<T: Element> {
 /// A recording of a computation, one node per value.
 pub struct Tape<T: Element> {
     pub(crate) nodes: RefCell<Vec<Node<T>>>,
+    /// Anomaly mode (see [`crate::anomaly`]): off unless asked for.
+    anomaly: Cell<bool>,
+    /// Where each node was recorded, kept only while anomaly mode is on
+    /// (shorter than `nodes` when it was off for the last ones).
+    sites: RefCell<Vec<Site>>,
 }
 
 /// A handle to one value on a tape: cheap to copy, used like a number.
@@ -49,17 +60,42 @@ impl<T: Element> Default for Tape<T> {
 impl<T: Element> Tape<T> {
     /// An empty tape.
     pub fn new() -> Self {
-        Tape { nodes: RefCell::new(Vec::new()) }
+        Tape::with_capacity(0)
     }
 
     /// An empty tape with room for `nodes` nodes before it reallocates.
     pub fn with_capacity(nodes: usize) -> Self {
-        Tape { nodes: RefCell::new(Vec::with_capacity(nodes)) }
+        Tape {
+            nodes: RefCell::new(Vec::with_capacity(nodes)),
+            anomaly: Cell::new(false),
+            sites: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Turns anomaly mode on or off (like `torch.autograd.detect_anomaly`):
+    /// while it is on, every node remembers the line of code that recorded
+    /// it, and the first op, forward or backward, that makes a NaN or an
+    /// infinity from finite numbers panics with a message naming it, its
+    /// call site and where in its output the bad number is. See
+    /// [`crate::anomaly`].
+    pub fn detect_anomaly(&self, on: bool) {
+        self.anomaly.set(on);
+    }
+
+    /// Whether anomaly mode is on.
+    pub fn anomaly_detection(&self) -> bool {
+        self.anomaly.get()
+    }
+
+    /// Where node `id` was recorded, if anomaly mode was on then.
+    pub(crate) fn site(&self, id: usize) -> Site {
+        self.sites.borrow().get(id).copied().flatten()
     }
 
     /// Reads a trainable parameter in as a leaf. The storage is shared with
     /// `value`, not copied. [`Var::backward`] returns a gradient for every
     /// parameter leaf.
+    #[track_caller]
     pub fn param(&self, value: &Tensor<T>) -> Var<'_, T> {
         self.push(value.clone(), Op::Leaf { param: true })
     }
@@ -68,16 +104,19 @@ impl<T: Element> Tape<T> {
     /// ask [`crate::grad()`] for the gradient with respect to it (the
     /// contractive autoencoder differentiates with respect to its input), but
     /// [`Var::backward`] skips it.
+    #[track_caller]
     pub fn constant(&self, value: &Tensor<T>) -> Var<'_, T> {
         self.push(value.clone(), Op::Leaf { param: false })
     }
 
     /// A 0-d constant.
+    #[track_caller]
     pub fn scalar(&self, value: T) -> Var<'_, T> {
         self.constant(&Tensor::scalar(value))
     }
 
     /// A 0-d constant on `device` (to combine with values there).
+    #[track_caller]
     pub fn scalar_on(&self, value: T, device: Device) -> Var<'_, T> {
         self.constant(&Tensor::full_on(&[], value, device))
     }
@@ -97,10 +136,21 @@ impl<T: Element> Tape<T> {
     /// guarantees that no `Var` of the old recording is still alive.
     pub fn clear(&mut self) {
         self.nodes.get_mut().clear();
+        self.sites.get_mut().clear();
     }
 
-    /// Appends a node and returns its handle.
+    /// Appends a node and returns its handle. In anomaly mode the value is
+    /// checked first, and the caller's location is kept.
+    #[track_caller]
     pub(crate) fn push(&self, value: Tensor<T>, op: Op<T>) -> Var<'_, T> {
+        if self.anomaly.get() {
+            let site = Some(Location::caller());
+            self.check_forward(&value, &op, site);
+            let id = self.nodes.borrow().len();
+            let mut sites = self.sites.borrow_mut();
+            sites.resize(id, None);
+            sites.push(site);
+        }
         let mut nodes = self.nodes.borrow_mut();
         nodes.push(Node { value, op });
         Var { tape: self, id: nodes.len() - 1 }
@@ -150,12 +200,14 @@ impl<'t, T: Element> Var<'t, T> {
     }
 
     /// Records `value`, made by `op`, on this variable's tape.
+    #[track_caller]
     pub(crate) fn record(&self, value: Tensor<T>, op: Op<T>) -> Var<'t, T> {
         self.tape.push(value, op)
     }
 
     /// A constant with the same value: gradients stop here
     /// (`torch.Tensor.detach`).
+    #[track_caller]
     pub fn detach(self) -> Var<'t, T> {
         self.tape.constant(&self.value())
     }

@@ -52,31 +52,37 @@ impl<'t, T: Element> Var<'t, T> {
     }
 
     /// `-self`.
+    #[track_caller]
     pub fn neg(self) -> Var<'t, T> {
         self.record(self.value().neg(), Op::Neg(self.id))
     }
 
     /// `self + s` for a constant `s`.
+    #[track_caller]
     pub fn add_scalar(self, s: T) -> Var<'t, T> {
         self.record(self.value().add_scalar(s), Op::AddScalar(self.id))
     }
 
     /// `self * s` for a constant `s`.
+    #[track_caller]
     pub fn mul_scalar(self, s: T) -> Var<'t, T> {
         self.record(self.value().mul_scalar(s), Op::MulScalar(self.id, s))
     }
 
     /// `self / s` for a constant `s` (recorded as a multiplication by `1/s`).
+    #[track_caller]
     pub fn div_scalar(self, s: T) -> Var<'t, T> {
         self.mul_scalar(T::one() / s)
     }
 
     /// `s - self` for a constant `s`.
+    #[track_caller]
     pub fn rsub_scalar(self, s: T) -> Var<'t, T> {
         self.neg().add_scalar(s)
     }
 
     /// `s / self` for a constant `s`.
+    #[track_caller]
     pub fn rdiv_scalar(self, s: T) -> Var<'t, T> {
         self.powf(-T::one()).mul_scalar(s)
     }
@@ -161,6 +167,7 @@ impl<'t, T: Element> Sub<Var<'t, T>> for Var<'t, T> {
 
 impl<'t, T: Element> Sub<T> for Var<'t, T> {
     type Output = Var<'t, T>;
+    #[track_caller]
     fn sub(self, rhs: T) -> Var<'t, T> {
         self.add_scalar(-rhs)
     }
@@ -168,6 +175,7 @@ impl<'t, T: Element> Sub<T> for Var<'t, T> {
 
 impl<'t, T: Element> Neg for Var<'t, T> {
     type Output = Var<'t, T>;
+    #[track_caller]
     fn neg(self) -> Var<'t, T> {
         Var::neg(self)
     }
@@ -177,24 +185,28 @@ macro_rules! scalar_on_the_left {
     ($t:ty) => {
         impl<'t> Add<Var<'t, $t>> for $t {
             type Output = Var<'t, $t>;
+            #[track_caller]
             fn add(self, rhs: Var<'t, $t>) -> Var<'t, $t> {
                 rhs.add_scalar(self)
             }
         }
         impl<'t> Sub<Var<'t, $t>> for $t {
             type Output = Var<'t, $t>;
+            #[track_caller]
             fn sub(self, rhs: Var<'t, $t>) -> Var<'t, $t> {
                 rhs.rsub_scalar(self)
             }
         }
         impl<'t> Mul<Var<'t, $t>> for $t {
             type Output = Var<'t, $t>;
+            #[track_caller]
             fn mul(self, rhs: Var<'t, $t>) -> Var<'t, $t> {
                 rhs.mul_scalar(self)
             }
         }
         impl<'t> Div<Var<'t, $t>> for $t {
             type Output = Var<'t, $t>;
+            #[track_caller]
             fn div(self, rhs: Var<'t, $t>) -> Var<'t, $t> {
                 rhs.rdiv_scalar(self)
             }

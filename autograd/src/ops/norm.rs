@@ -7,11 +7,13 @@ use gradtape_kernels::Element;
 
 impl<'t, T: Element> Var<'t, T> {
     /// The Euclidean (L2) norm of all elements, `sqrt(sum x^2)`.
+    #[track_caller]
     pub fn norm(self) -> Var<'t, T> {
         self.sum_squares().sqrt()
     }
 
     /// The Frobenius norm of a matrix: the L2 norm of its elements.
+    #[track_caller]
     pub fn frobenius_norm(self) -> Var<'t, T> {
         self.norm()
     }

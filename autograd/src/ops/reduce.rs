@@ -15,17 +15,20 @@ use gradtape_kernels::{Element, Formula};
 
 impl<'t, T: Element> Var<'t, T> {
     /// Sum of all elements (a 0-d result).
+    #[track_caller]
     pub fn sum(self) -> Var<'t, T> {
         self.record(self.value().sum_all(), Op::SumAll(self.id))
     }
 
     /// Sum of the squares of all elements (a 0-d result): the squared L2
     /// norm, `(x ** 2).sum()` in one pass and one node.
+    #[track_caller]
     pub fn sum_squares(self) -> Var<'t, T> {
         self.record(self.value().sum_squares(), Op::SumSquares(self.id))
     }
 
     /// Mean of all elements (a 0-d result).
+    #[track_caller]
     pub fn mean(self) -> Var<'t, T> {
         self.record(self.value().mean_all(), Op::MeanAll(self.id))
     }

@@ -28,51 +28,61 @@ use gradtape_kernels::{Element, Formula};
 
 impl<'t, T: Element> Var<'t, T> {
     /// `e^x`.
+    #[track_caller]
     pub fn exp(self) -> Var<'t, T> {
         self.record(self.value().exp(), Op::Exp(self.id))
     }
 
     /// Natural logarithm.
+    #[track_caller]
     pub fn log(self) -> Var<'t, T> {
         self.record(self.value().ln(), Op::Log(self.id))
     }
 
     /// `x^p` for a constant exponent `p`.
+    #[track_caller]
     pub fn powf(self, p: T) -> Var<'t, T> {
         self.record(self.value().powf(p), Op::Pow(self.id, p))
     }
 
     /// Square root.
+    #[track_caller]
     pub fn sqrt(self) -> Var<'t, T> {
         self.record(self.value().sqrt(), Op::Sqrt(self.id))
     }
 
     /// `x^2`.
+    #[track_caller]
     pub fn square(self) -> Var<'t, T> {
         self.record(self.value().square(), Op::Square(self.id))
     }
 
     /// `|x|`.
+    #[track_caller]
     pub fn abs(self) -> Var<'t, T> {
         self.record(self.value().abs(), Op::Abs(self.id))
     }
 
     /// The logistic sigmoid `1 / (1 + e^-x)`.
+    #[track_caller]
     pub fn sigmoid(self) -> Var<'t, T> {
         self.record(self.value().sigmoid(), Op::Sigmoid(self.id))
     }
 
     /// Hyperbolic tangent.
+    #[track_caller]
     pub fn tanh(self) -> Var<'t, T> {
         self.record(self.value().tanh(), Op::Tanh(self.id))
     }
 
     /// `max(x, 0)`.
+    #[track_caller]
     pub fn relu(self) -> Var<'t, T> {
         self.record(self.value().relu(), Op::Relu(self.id))
     }
 
     /// `ln(1 + e^x)`, a smooth ReLU.
+    #[track_caller]
     pub fn softplus(self) -> Var<'t, T> {
         self.record(self.value().softplus(), Op::Softplus(self.id))
     }

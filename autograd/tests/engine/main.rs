@@ -1,8 +1,9 @@
-//! The engine's integration tests: the public API, batched cotangents, Jacobian rows, NaN.
+//! The engine's integration tests: the public API, batched cotangents, Jacobian rows, NaN, anomaly mode.
 //!
 //! One test binary per crate: each separate file under tests/ would be
 //! compiled and linked as a program of its own, which dominated CI's time.
 
+mod anomaly;
 mod batched;
 mod grad_api;
 mod jacobian_rows;
