@@ -1,4 +1,5 @@
-//! `sample`, `reconstruct` and `encode`: using a trained checkpoint.
+//! `sample`, `reconstruct` and `encode`: using a trained checkpoint, or
+//! weights from elsewhere (a PyTorch `state_dict`) with `--weights`.
 
 use super::report::{decode_all, encode_all, generation_codes, reconstruct_all};
 use super::snapshot;
@@ -6,26 +7,61 @@ use super::train::load_data;
 use super::{check_device, CliError, Device};
 use crate::pictures;
 use gradtape::Tensor;
-use gradtape_models::autoencoders::Autoencoder;
+use gradtape_models::autoencoders::{Autoencoder, ModelKind};
 use gradtape_models::data::Dataset;
+use gradtape_models::spec::ModelSpec;
+use gradtape_models::state_dict::read_state_dict;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// Rebuilds the model stored in a checkpoint.
-fn load_model(path: &Path) -> Result<(Box<dyn Autoencoder<f32>>, snapshot::Loaded), CliError> {
-    let loaded = snapshot::load(path, "--checkpoint")?;
-    let mut model = loaded.spec.build(0);
-    loaded.restore_model(model.as_mut(), "--checkpoint")?;
-    model.set_training(false);
-    Ok((model, loaded))
+/// Where a command's model comes from: `--checkpoint` (a `gradtape train`
+/// checkpoint), or `--weights` and `--model` (named tensors from anywhere,
+/// such as a PyTorch `state_dict` saved with safetensors).
+#[derive(clap::Args, Debug, Clone)]
+pub struct ModelSource {
+    /// A checkpoint written by `gradtape train`.
+    #[arg(long, required_unless_present = "weights", conflicts_with_all = ["weights", "model"])]
+    pub checkpoint: Option<PathBuf>,
+    /// Weights as named tensors, such as PyTorch's
+    /// `safetensors.torch.save_file(model.state_dict(), FILE)` (float32 or
+    /// float64); needs --model. The sizes are read off the tensors' shapes.
+    #[arg(long, value_name = "FILE", requires = "model")]
+    pub weights: Option<PathBuf>,
+    /// The model the --weights are for: zero-digit, deep, regularized,
+    /// denoising, contractive or vae.
+    #[arg(long, value_name = "KIND", requires = "weights")]
+    pub model: Option<String>,
+}
+
+/// Rebuilds the model of a checkpoint, or of `--weights`, in evaluation mode.
+fn load_model(source: &ModelSource) -> Result<(Box<dyn Autoencoder<f32>>, ModelSpec), CliError> {
+    let mut model = match (&source.checkpoint, &source.weights, &source.model) {
+        (Some(path), _, _) => {
+            let loaded = snapshot::load(path, "--checkpoint")?;
+            let mut model = loaded.spec.build(0);
+            loaded.restore_model(model.as_mut(), "--checkpoint")?;
+            (model, loaded.spec)
+        }
+        (None, Some(path), Some(kind)) => {
+            let kind: ModelKind = kind.parse().map_err(|e| CliError::usage(format!("--model: {e}")))?;
+            let tensors = read_state_dict(path).map_err(|e| CliError::usage(format!("--weights: {e}")))?;
+            let spec = ModelSpec::sized_from(kind, &tensors);
+            let model = spec
+                .build_from::<f32, f32>(&tensors)
+                .map_err(|e| CliError::usage(format!("--weights: {}: {e}", path.display())))?;
+            (model, spec)
+        }
+        _ => return Err(CliError::usage("give --checkpoint, or --weights with --model")),
+    };
+    model.0.set_training(false);
+    Ok(model)
 }
 
 /// Options of `gradtape sample`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct SampleArgs {
-    /// A checkpoint written by `gradtape train`.
-    #[arg(long)]
-    pub checkpoint: PathBuf,
+    #[command(flatten)]
+    pub source: ModelSource,
     /// Where to compute.
     #[arg(long, value_enum, default_value = "cpu")]
     pub device: Device,
@@ -48,9 +84,8 @@ pub struct SampleArgs {
 /// Options of `gradtape reconstruct`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct ReconstructArgs {
-    /// A checkpoint written by `gradtape train`.
-    #[arg(long)]
-    pub checkpoint: PathBuf,
+    #[command(flatten)]
+    pub source: ModelSource,
     /// Where to compute.
     #[arg(long, value_enum, default_value = "cpu")]
     pub device: Device,
@@ -66,14 +101,17 @@ pub struct ReconstructArgs {
     /// Output PNG.
     #[arg(long, default_value = "reconstructions.png")]
     pub out: PathBuf,
+    /// Also write the reconstructions' numbers to this CSV
+    /// (index,label,x0,x1,...; index into the test images).
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
 }
 
 /// Options of `gradtape encode`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct EncodeArgs {
-    /// A checkpoint written by `gradtape train`.
-    #[arg(long)]
-    pub checkpoint: PathBuf,
+    #[command(flatten)]
+    pub source: ModelSource,
     /// Where to compute.
     #[arg(long, value_enum, default_value = "cpu")]
     pub device: Device,
@@ -119,6 +157,19 @@ fn parse_points(text: &str, d: usize) -> Result<Tensor<f32>, CliError> {
     Ok(Tensor::from_vec(values, &[n, d]))
 }
 
+/// Refuses data whose images are not the model's input size (weights of
+/// another size given with --weights, say).
+fn check_input(model: &dyn Autoencoder<f32>, data: &Dataset) -> Result<(), CliError> {
+    if data.pixels() != model.input_dim() {
+        return Err(CliError::usage(format!(
+            "--data: the images have {} pixels but the model's input is {}",
+            data.pixels(),
+            model.input_dim()
+        )));
+    }
+    Ok(())
+}
+
 fn image_side(data: &Dataset) -> (usize, usize) {
     (data.rows, data.cols)
 }
@@ -126,9 +177,10 @@ fn image_side(data: &Dataset) -> (usize, usize) {
 /// `gradtape sample`.
 pub fn sample(a: SampleArgs) -> Result<(), CliError> {
     let device = check_device(a.device)?;
-    let (mut model, loaded) = load_model(&a.checkpoint)?;
+    let (mut model, spec) = load_model(&a.source)?;
     model.params_mut().to_device(device);
-    let (_, test) = load_data(loaded.spec.kind, a.data.as_deref(), "--data")?;
+    let (_, test) = load_data(spec.kind, a.data.as_deref(), "--data")?;
+    check_input(model.as_ref(), &test)?;
     let (h, w) = image_side(&test);
     let (codes, side) = match &a.points {
         Some(text) => {
@@ -138,7 +190,7 @@ pub fn sample(a: SampleArgs) -> Result<(), CliError> {
         }
         None => {
             let reference = encode_all(model.as_mut(), &test.take(test.len().min(2000)).images);
-            let (z, side, caption) = generation_codes(loaded.spec.kind, &reference, a.seed);
+            let (z, side, caption) = generation_codes(spec.kind, &reference, a.seed);
             println!("{caption}");
             (z, side)
         }
@@ -152,9 +204,10 @@ pub fn sample(a: SampleArgs) -> Result<(), CliError> {
 /// `gradtape reconstruct`.
 pub fn reconstruct(a: ReconstructArgs) -> Result<(), CliError> {
     let device = check_device(a.device)?;
-    let (mut model, loaded) = load_model(&a.checkpoint)?;
+    let (mut model, spec) = load_model(&a.source)?;
     model.params_mut().to_device(device);
-    let (_, test) = load_data(loaded.spec.kind, a.data.as_deref(), "--data")?;
+    let (_, test) = load_data(spec.kind, a.data.as_deref(), "--data")?;
+    check_input(model.as_ref(), &test)?;
     let chosen = match &a.indices {
         Some(ix) => {
             if let Some(bad) = ix.iter().find(|&&i| i >= test.len()) {
@@ -171,6 +224,15 @@ pub fn reconstruct(a: ReconstructArgs) -> Result<(), CliError> {
     let (h, w) = image_side(&test);
     pictures::reconstructions(&chosen.images, &recon, h, w, &a.out)
         .map_err(|e| CliError::failure(e.to_string()))?;
+    if let Some(path) = &a.csv {
+        let indices: Vec<usize> = match &a.indices {
+            Some(ix) => ix.clone(),
+            None => (0..chosen.len()).collect(),
+        };
+        let rows: Vec<(usize, u8)> = indices.iter().zip(&chosen.labels).map(|(&i, &l)| (i, l)).collect();
+        write_csv(path, "x", &rows, &recon)?;
+        println!("wrote their numbers to {}", path.display());
+    }
     let mse = recon.sub(&chosen.images).square().mean_all().item();
     println!("wrote {} reconstructions to {} (mean squared error {mse:.5})", chosen.len(), a.out.display());
     Ok(())
@@ -179,32 +241,42 @@ pub fn reconstruct(a: ReconstructArgs) -> Result<(), CliError> {
 /// `gradtape encode`.
 pub fn encode(a: EncodeArgs) -> Result<(), CliError> {
     let device = check_device(a.device)?;
-    let (mut model, loaded) = load_model(&a.checkpoint)?;
+    let (mut model, spec) = load_model(&a.source)?;
     model.params_mut().to_device(device);
-    let (train, test) = load_data(loaded.spec.kind, a.data.as_deref(), "--data")?;
+    let (train, test) = load_data(spec.kind, a.data.as_deref(), "--data")?;
+    check_input(model.as_ref(), &test)?;
     let data = if a.split == Split::Train { train } else { test };
     let codes = encode_all(model.as_mut(), &data.images);
     let d = codes.shape()[1];
+    let rows: Vec<(usize, u8)> = data.labels.iter().enumerate().map(|(i, &l)| (i, l)).collect();
+    write_csv(&a.out, "z", &rows, &codes)?;
+    println!("wrote {} codes of {d} numbers to {}", data.len(), a.out.display());
+    Ok(())
+}
+
+/// Writes `index,label,{prefix}0,{prefix}1,...` and one line per row of
+/// `values` (`[n, d]`), atomically (a temporary file, then a rename).
+fn write_csv(path: &Path, prefix: &str, rows: &[(usize, u8)], values: &Tensor<f32>) -> Result<(), CliError> {
+    let d = values.shape()[1];
     let mut csv = String::from("index,label");
     for j in 0..d {
-        csv.push_str(&format!(",z{j}"));
+        csv.push_str(&format!(",{prefix}{j}"));
     }
     csv.push('\n');
-    for i in 0..data.len() {
-        csv.push_str(&format!("{i},{}", data.labels[i]));
-        for &z in &codes.data()[i * d..(i + 1) * d] {
-            csv.push_str(&format!(",{z}"));
+    let values = values.to_cpu();
+    for (r, (index, label)) in rows.iter().enumerate() {
+        csv.push_str(&format!("{index},{label}"));
+        for &v in &values.data()[r * d..(r + 1) * d] {
+            csv.push_str(&format!(",{v}"));
         }
         csv.push('\n');
     }
     let write = || -> std::io::Result<()> {
-        let tmp = a.out.with_extension("csv.tmp");
+        let tmp = path.with_extension("csv.tmp");
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(csv.as_bytes())?;
         f.sync_all()?;
-        std::fs::rename(&tmp, &a.out)
+        std::fs::rename(&tmp, path)
     };
-    write().map_err(|e| CliError::failure(format!("writing {}: {e}", a.out.display())))?;
-    println!("wrote {} codes of {d} numbers to {}", data.len(), a.out.display());
-    Ok(())
+    write().map_err(|e| CliError::failure(format!("writing {}: {e}", path.display())))
 }

@@ -8,6 +8,8 @@
 //! gradtape sample --checkpoint runs/vae/checkpoint.safetensors
 //! gradtape reconstruct --checkpoint runs/deep/checkpoint.safetensors
 //! gradtape encode --checkpoint runs/regularized/checkpoint.safetensors --out codes.csv
+//! gradtape train deep --init-from torch_deep.safetensors   # weights saved by PyTorch
+//! gradtape reconstruct --weights torch_vae.safetensors --model vae --csv recon.csv
 //! ```
 //!
 //! Errors in what the user typed or pointed at print one line naming the

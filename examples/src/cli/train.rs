@@ -10,6 +10,7 @@ use gradtape_models::autoencoders::{ModelKind, ZeroDigit};
 use gradtape_models::data::{Dataset, MnistSplit};
 use gradtape_models::optim::{Adam, Optimizer};
 use gradtape_models::spec::ModelSpec;
+use gradtape_models::state_dict::{load_state_dict, read_state_dict, StateDict};
 use gradtape_models::train::{fit, TrainConfig};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -51,8 +52,15 @@ pub struct TrainArgs {
     #[arg(long, value_enum, default_value = "cpu")]
     pub device: Device,
     /// Continue the run whose checkpoint is in --out.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "init_from")]
     pub resume: bool,
+    /// Start from these weights instead of random ones: a safetensors file of
+    /// named tensors, such as PyTorch's
+    /// `safetensors.torch.save_file(model.state_dict(), FILE)` (float32 or
+    /// float64). The layer sizes are read off the tensors' shapes; every
+    /// missing, unexpected or mis-shaped name is reported.
+    #[arg(long, value_name = "FILE")]
+    pub init_from: Option<PathBuf>,
     /// Code penalty (deep) or Jacobian penalty (contractive) weight.
     #[arg(long, allow_negative_numbers = true)]
     pub lambda: Option<f64>,
@@ -94,6 +102,8 @@ struct Plan {
     epochs: usize,
     out: PathBuf,
     resume: Option<snapshot::Loaded>,
+    /// Starting weights (`--init-from`), already checked against the model.
+    init: Option<StateDict<f32>>,
     /// Where the training runs (`--device`).
     device: gradtape_kernels::Device,
 }
@@ -159,7 +169,7 @@ fn plan(a: &TrainArgs) -> Result<Plan, CliError> {
     let out = a.out.clone().unwrap_or_else(|| default_out(kind.name()));
     let ckpt = checkpoint_path(&out);
     let defaults = ModelSpec::train_defaults(kind);
-    let (spec, seed, lr, batch_size, resume) = if a.resume {
+    let (spec, seed, lr, batch_size, resume, init) = if a.resume {
         if !ckpt.exists() {
             return Err(CliError::usage(format!("--resume: no checkpoint at {}", ckpt.display())));
         }
@@ -190,7 +200,7 @@ fn plan(a: &TrainArgs) -> Result<Plan, CliError> {
                 }
             }
         }
-        (loaded.spec.clone(), info.seed, info.lr, info.batch_size, Some(loaded))
+        (loaded.spec.clone(), info.seed, info.lr, info.batch_size, Some(loaded), None)
     } else {
         if ckpt.exists() {
             return Err(CliError::usage(format!(
@@ -198,10 +208,25 @@ fn plan(a: &TrainArgs) -> Result<Plan, CliError> {
                 out.display()
             )));
         }
-        let mut spec = ModelSpec::default_for(kind);
+        let init = match &a.init_from {
+            Some(path) => {
+                let tensors =
+                    read_state_dict(path).map_err(|e| CliError::usage(format!("--init-from: {e}")))?;
+                Some(tensors)
+            }
+            None => None,
+        };
+        let mut spec = match &init {
+            Some(tensors) => ModelSpec::sized_from(kind, tensors),
+            None => ModelSpec::default_for(kind),
+        };
         apply_model_options(&mut spec, a)?;
+        if let (Some(tensors), Some(path)) = (&init, &a.init_from) {
+            spec.build_from::<f32, f32>(tensors)
+                .map_err(|e| CliError::usage(format!("--init-from: {}: {e}", path.display())))?;
+        }
         let lr = a.lr.unwrap_or(defaults.lr);
-        (spec, a.seed.unwrap_or(0), lr, a.batch_size.unwrap_or(defaults.batch_size), None)
+        (spec, a.seed.unwrap_or(0), lr, a.batch_size.unwrap_or(defaults.batch_size), None, init)
     };
     Adam::<f32>::try_new(lr).map_err(|e| CliError::usage(format!("--lr {lr}: {e}")))?;
     if batch_size == 0 {
@@ -211,7 +236,7 @@ fn plan(a: &TrainArgs) -> Result<Plan, CliError> {
     if epochs == 0 {
         return Err(CliError::usage("--epochs must be at least 1"));
     }
-    Ok(Plan { spec, seed, lr, batch_size, epochs, out, resume, device })
+    Ok(Plan { spec, seed, lr, batch_size, epochs, out, resume, init, device })
 }
 
 /// The training and test sets for a model.
@@ -238,8 +263,9 @@ pub fn run(a: TrainArgs) -> Result<(), CliError> {
         test = test.take(n);
     }
     if train.pixels() != plan.spec.widths[0] {
+        let flag = if a.init_from.is_some() { "--init-from" } else { "--data" };
         return Err(CliError::usage(format!(
-            "--data: images have {} pixels but the model's input is {}",
+            "{flag}: the images have {} pixels but the model's input is {}",
             train.pixels(),
             plan.spec.widths[0]
         )));
@@ -254,6 +280,15 @@ pub fn run(a: TrainArgs) -> Result<(), CliError> {
         train_losses: Vec::new(),
         test_losses: Vec::new(),
     };
+    if let Some(tensors) = &plan.init {
+        // Checked in `plan`: it fits.
+        load_state_dict(model.params_mut(), tensors, plan.spec.kind.name())
+            .map_err(|e| CliError::usage(format!("--init-from: {e}")))?;
+        println!(
+            "starting from the weights in {}",
+            a.init_from.as_deref().unwrap_or(Path::new("")).display()
+        );
+    }
     if let Some(loaded) = &plan.resume {
         loaded.restore_model(model.as_mut(), "--resume")?;
         opt.load_state(&loaded.optimizer_state())

@@ -435,12 +435,25 @@ fn sample_reconstruct_and_encode_a_trained_model() {
     assert_png(&dir.path().join("samples.png"), grid_size(15, 15, 28, 28, TILE_SCALE));
 
     let png = dir.path().join("recon.png");
+    let csv = dir.path().join("recon.csv");
     let stdout = assert_ok(
-        &gradtape(dir.path(), &["reconstruct", "--checkpoint", c, "--indices", "0,5,7", "--out", s(&png)]),
-        "reconstruct --indices",
+        &gradtape(
+            dir.path(),
+            &["reconstruct", "--checkpoint", c, "--indices", "0,5,7", "--out", s(&png), "--csv", s(&csv)],
+        ),
+        "reconstruct --indices --csv",
     );
     assert!(stdout.contains("wrote 3 reconstructions"), "{stdout}");
     assert_png(&png, reconstructions_size(3, 28, 28));
+    // The numbers, for comparing with another program (torch_load_checkpoint.py).
+    let values = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = values.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(header.len(), 2 + 784);
+    assert_eq!(header[..3], ["index", "label", "x0"]);
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.iter().map(|r| r[0]).collect::<Vec<_>>(), ["0", "5", "7"]);
+    assert!(rows.iter().all(|r| r.len() == 2 + 784 && r[2..].iter().all(|v| v.parse::<f32>().is_ok())));
 
     let png = dir.path().join("recon12.png");
     assert_ok(
@@ -593,4 +606,83 @@ fn interrupting_a_run_never_leaves_a_broken_checkpoint() {
         ],
     );
     assert_ok(&resumed, "resuming the interrupted run");
+}
+
+/// A zero-digit model's weights saved by PyTorch
+/// (`safetensors.torch.save_file(model.state_dict(), ...)`, made by
+/// `verify/reference/make_torch_interop.py`).
+fn torch_weights(model: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("../verify/reference/torch_weights/{model}.safetensors"))
+}
+
+#[test]
+fn reconstruct_with_pytorch_weights_gives_pytorchs_numbers() {
+    let dir = tmp();
+    let weights = torch_weights("zero-digit");
+    let (png, csv) = (dir.path().join("recon.png"), dir.path().join("recon.csv"));
+    let args = [
+        "reconstruct",
+        "--weights",
+        s(&weights),
+        "--model",
+        "zero-digit",
+        "--out",
+        s(&png),
+        "--csv",
+        s(&csv),
+    ];
+    assert_ok(&gradtape(dir.path(), &args), "reconstruct --weights");
+    assert_png(&png, reconstructions_size(1, 5, 5));
+    let values = std::fs::read_to_string(&csv).unwrap();
+    let row: Vec<f64> =
+        values.lines().nth(1).unwrap().split(',').skip(2).map(|v| v.parse().unwrap()).collect();
+    let bytes = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../verify/reference/torch_interop.safetensors"),
+    )
+    .unwrap();
+    let reference = gradtape_verify::reference::Reference::parse(&bytes).unwrap();
+    let expected = reference.tensor("zero-digit/digit_reconstruction").unwrap();
+    assert_eq!(row.len(), expected.len());
+    for (got, want) in row.iter().zip(expected.data()) {
+        assert!((got - want).abs() < 1e-6, "gradtape {got}, PyTorch {want}");
+    }
+
+    let codes = dir.path().join("codes.csv");
+    let args = ["encode", "--weights", s(&weights), "--model", "zero-digit", "--out", s(&codes)];
+    assert_ok(&gradtape(dir.path(), &args), "encode --weights");
+    assert_eq!(std::fs::read_to_string(&codes).unwrap().lines().next(), Some("index,label,z0,z1,z2,z3"));
+}
+
+#[test]
+fn train_from_pytorch_weights() {
+    let dir = tmp();
+    let run = dir.path().join("run");
+    let weights = torch_weights("zero-digit");
+    let stdout = train(dir.path(), "zero-digit", &run, &["--init-from", s(&weights), "--epochs", "2"]);
+    assert!(stdout.contains("starting from the weights"), "{stdout}");
+    // The sizes come from the file: 4 hidden units, not the default 10.
+    assert_eq!(spec_of(&run).widths, [25, 4]);
+}
+
+#[test]
+fn error_pytorch_weights_of_another_model_name_every_mismatch() {
+    let weights = torch_weights("zero-digit");
+    check_train_refused(
+        &["deep", "--init-from", s(&weights)],
+        &[
+            "--init-from",
+            "missing",
+            "`encoder.0.weight`",
+            "`decoder.4.bias`",
+            "unexpected",
+            "`encoder.weight`",
+            "`decoder.bias`",
+        ],
+    );
+    let dir = tmp();
+    let out = gradtape(dir.path(), &["sample", "--weights", s(&weights), "--model", "vae"]);
+    assert_bad_input(&out, &["--weights", "`encoder.mu.weight`", "`encoder.weight`"]);
+    let out = gradtape(dir.path(), &["train", "zero-digit", "--init-from", "nothing-here.safetensors"]);
+    assert_bad_input(&out, &["--init-from", "nothing-here.safetensors"]);
 }
