@@ -10,5 +10,6 @@ mod losses_gradcheck;
 mod model_gradcheck;
 mod notebook_cae;
 mod ops_gradcheck;
+mod pytorch_interop;
 mod pytorch_reference;
 mod transforms;
