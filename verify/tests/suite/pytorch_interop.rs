@@ -16,9 +16,11 @@
 //! 1e-6, and `gradtape::functional::hvp` must give `torch.func`'s product to
 //! 1e-10. A file that does not fit is refused with every bad name listed.
 
-use gradtape::Tape;
+use gradtape::functional::hvp;
+use gradtape::{Tape, Tensor};
 use gradtape_kernels::compare::{assert_close, Tol};
 use gradtape_models::autoencoders::{ModelKind, StepCtx};
+use gradtape_models::params::Bound;
 use gradtape_models::spec::ModelSpec;
 use gradtape_models::state_dict::{load_state_dict, read_state_dict, StateDict};
 use gradtape_verify::cases::{Case, CaseKind, Size};
@@ -28,6 +30,8 @@ use std::path::PathBuf;
 /// Agreement with PyTorch's outputs and loss (both sides in f64 from the
 /// same float32 weights).
 const OUTPUTS: Tol = Tol { abs: 1e-12, rel: 1e-6 };
+/// Agreement with `torch.func`'s Hessian-vector products.
+const HVP: Tol = Tol { abs: 1e-14, rel: 1e-10 };
 
 fn reference_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("reference")
@@ -152,4 +156,41 @@ fn pytorch_weights_of_another_model_are_refused_with_every_bad_name() {
     let before = case.params().tensors().to_vec();
     assert!(load_state_dict(case.params_mut(), &deep, "regularized").is_err());
     assert_eq!(case.params().tensors(), &before[..]);
+}
+
+/// gradtape's `H v` of the loss of `kind` against `torch.func`'s.
+fn check_hvp_against_torch_func(kind: ModelKind) {
+    let r = recorded();
+    let case = case_with_torch_weights(kind, &r);
+    let names = case.params().names();
+    let tangents: Vec<Tensor<f64>> =
+        names.iter().map(|n| r.tensor(&format!("{kind}/v/{n}")).unwrap().clone()).collect();
+    let (l, hv) = hvp(
+        |tape, ps| case.loss(&Bound::from_vars(ps.to_vec()), tape.constant(&case.x)),
+        case.params().tensors(),
+        &tangents,
+    );
+    let want = r.tensor(&format!("{kind}/loss")).unwrap().item();
+    assert!((l.item() - want).abs() <= 1e-12 * want.abs(), "{kind}: loss {}, PyTorch's {want}", l.item());
+    for (h, name) in hv.iter().zip(names) {
+        let expected = r.tensor(&format!("{kind}/hvp/{name}")).unwrap();
+        assert_close(&format!("{kind}: Hv for {name} against torch.func"), h, expected, HVP);
+    }
+}
+
+#[test]
+fn deep_loss_hvp_matches_torch_func() {
+    check_hvp_against_torch_func(ModelKind::Deep);
+}
+
+#[test]
+fn contractive_loss_hvp_through_the_double_backward_penalty_matches_torch_func() {
+    // The penalty is a gradient (of the code with respect to the input), so
+    // this Hessian-vector product is a third derivative of the forward pass.
+    check_hvp_against_torch_func(ModelKind::Contractive);
+}
+
+#[test]
+fn vae_loss_hvp_with_eps_fixed_matches_torch_func() {
+    check_hvp_against_torch_func(ModelKind::Vae);
 }
