@@ -21,7 +21,7 @@ and prints one line per model and a verdict (exit status 0 if all agree).
     python verify/reference/torch_load_checkpoint.py --checkpoint runs/vae/checkpoint.safetensors
 
 ``--gradtape`` names the program (default: ``target/release/gradtape``, built
-with cargo if it is not there). Needs PyTorch and safetensors.
+first with ``cargo build --release``). Needs PyTorch and safetensors.
 """
 
 import argparse
@@ -111,11 +111,13 @@ def check(gradtape, checkpoint, work):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--gradtape", type=Path, default=ROOT / "target" / "release" / "gradtape")
+    parser.add_argument("--gradtape", type=Path, help="the program (default: built with cargo, --release)")
     parser.add_argument("--checkpoint", type=Path, action="append", help="check these instead of training six")
     args = parser.parse_args()
-    if not args.gradtape.exists():
-        subprocess.run(["cargo", "build", "--release", "-p", "gradtape-examples", "--bin", "gradtape"], cwd=ROOT, check=True)
+    if args.gradtape is None:
+        build = ["cargo", "build", "--quiet", "--release", "-p", "gradtape-examples", "--bin", "gradtape"]
+        subprocess.run(build, cwd=ROOT, check=True)
+        args.gradtape = ROOT / "target" / "release" / "gradtape"
 
     print(f"PyTorch {torch.__version__}, {args.gradtape}")
     results = []
@@ -134,7 +136,7 @@ def main():
             print(message)
             results.append(ok)
     if all(results):
-        print(f"verdict: all {len(results)} gradtape checkpoints load into PyTorch with strict=True "
+        print(f"verdict: {len(results)} of {len(results)} gradtape checkpoints load into PyTorch with strict=True "
               f"and give gradtape's codes and reconstructions to {TOLERANCE:g}")  # fmt: skip
     else:
         print(f"verdict: FAILED for {results.count(False)} of {len(results)} checkpoints")
