@@ -161,7 +161,9 @@ fn swept_vars<'t, T: Element>(
         return swept_values(tape, ids, seeds, lead).iter().map(|g| tape.constant(g)).collect();
     }
     let fetch = |id: usize| Var { tape, id };
+    let start = tape.len();
     let found = sweep(tape, &ids.outputs, seeds, &ids.inputs, fetch, lead);
+    tape.note_recorded_sweep(start..tape.len());
     found
         .into_iter()
         .zip(&ids.inputs)

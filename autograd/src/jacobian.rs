@@ -87,7 +87,9 @@ pub fn jacobian_rows<'t, T: Element>(
     assert!(!out_shape.is_empty(), "jacobian_rows: the output must have at least one axis, got a scalar");
     let ids: Vec<usize> = inputs.iter().map(|v| v.id).collect();
     if create_graph {
+        let start = tape.len();
         let rows = rows_in(tape, output.id, &ids, |id| Var { tape, id }, |t| tape.constant(&t));
+        tape.note_recorded_sweep(start..tape.len());
         rows.iter()
             .zip(&ids)
             .map(|(g, &x)| g.unwrap_or_else(|| tape.constant(&zero_rows(tape, &out_shape, x))))
@@ -162,7 +164,10 @@ pub fn jacobian_rows_factored<'t, T: Element>(
     );
     let zeros = || zero_rows(tape, &out_shape, input.id);
     if create_graph {
-        match factored_in(tape, output.id, input.id, |id| Var { tape, id }, |t| tape.constant(&t)) {
+        let start = tape.len();
+        let found = factored_in(tape, output.id, input.id, |id| Var { tape, id }, |t| tape.constant(&t));
+        tape.note_recorded_sweep(start..tape.len());
+        match found {
             Factored::Outer { d, b } => JacobianRows::Outer { d, b },
             Factored::Dense(rows) => JacobianRows::Dense(rows.unwrap_or_else(|| tape.constant(&zeros()))),
         }

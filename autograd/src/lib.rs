@@ -14,7 +14,9 @@
 //!    keeping the identity seed in its structured form.
 //! 6. [`anomaly`]: finding the first op that made a NaN, forward or
 //!    backward (`Tape::detect_anomaly`).
-//! 7. [`functional`]: `vjp`, `jvp`, `hvp`, `jacobian` and `hessian`, one
+//! 7. [`dot`]: the tape drawn as a graph, with the nodes a `create_graph`
+//!    sweep recorded in their own colour.
+//! 8. [`functional`]: `vjp`, `jvp`, `hvp`, `jacobian` and `hessian`, one
 //!    call each, built from the sweeps above (forward mode from two reverse
 //!    passes, curvature from a gradient of a gradient).
 //!
@@ -34,6 +36,7 @@
 
 pub mod algebra;
 pub mod anomaly;
+pub mod dot;
 #[cfg(feature = "fault-injection")]
 pub mod fault;
 pub mod functional;

@@ -42,6 +42,9 @@ pub struct Tape<T: Element> {
     /// Where each node was recorded, kept only while anomaly mode is on
     /// (shorter than `nodes` when it was off for the last ones).
     sites: RefCell<Vec<Site>>,
+    /// The stretches of nodes that `create_graph` sweeps recorded (for
+    /// drawing the tape: see [`crate::dot`]).
+    sweeps: RefCell<Vec<std::ops::Range<usize>>>,
 }
 
 /// A handle to one value on a tape: cheap to copy, used like a number.
@@ -69,7 +72,21 @@ impl<T: Element> Tape<T> {
             nodes: RefCell::new(Vec::with_capacity(nodes)),
             anomaly: Cell::new(false),
             sites: RefCell::new(Vec::new()),
+            sweeps: RefCell::new(Vec::new()),
         }
+    }
+
+    /// Notes that the nodes in `range` were recorded by a `create_graph`
+    /// sweep.
+    pub(crate) fn note_recorded_sweep(&self, range: std::ops::Range<usize>) {
+        if !range.is_empty() {
+            self.sweeps.borrow_mut().push(range);
+        }
+    }
+
+    /// Whether node `id` was recorded by a `create_graph` sweep.
+    pub fn recorded_by_sweep(&self, id: usize) -> bool {
+        self.sweeps.borrow().iter().any(|r| r.contains(&id))
     }
 
     /// Turns anomaly mode on or off (like `torch.autograd.detect_anomaly`):
@@ -137,6 +154,7 @@ impl<T: Element> Tape<T> {
     pub fn clear(&mut self) {
         self.nodes.get_mut().clear();
         self.sites.get_mut().clear();
+        self.sweeps.get_mut().clear();
     }
 
     /// Appends a node and returns its handle. In anomaly mode the value is

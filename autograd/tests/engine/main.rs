@@ -1,4 +1,4 @@
-//! The engine's integration tests: the public API, batched cotangents, Jacobian rows, NaN, anomaly mode.
+//! The engine's integration tests: the public API, batched cotangents, Jacobian rows, NaN, anomaly mode, the tape as a graph.
 //!
 //! One test binary per crate: each separate file under tests/ would be
 //! compiled and linked as a program of its own, which dominated CI's time.
@@ -6,5 +6,6 @@
 mod anomaly;
 mod batched;
 mod grad_api;
+mod graph;
 mod jacobian_rows;
 mod nan;

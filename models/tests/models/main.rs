@@ -6,4 +6,5 @@
 mod autoencoders;
 mod checkpoint;
 mod data;
+mod graph;
 mod optim;

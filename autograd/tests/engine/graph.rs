@@ -1,0 +1,64 @@
+//! The tape drawn as DOT: one box per node and one edge per op input, the
+//! nodes of a `create_graph` sweep marked, and the restriction to the nodes
+//! between inputs and outputs.
+
+use gradtape::{grad, Tape, Tensor};
+
+fn count(dot: &str, needle: &str) -> usize {
+    dot.lines().filter(|l| l.contains(needle)).count()
+}
+
+#[test]
+fn the_drawing_has_a_node_per_value_and_an_edge_per_op_input() {
+    let tape = Tape::<f64>::new();
+    let x = tape.constant(&Tensor::from_vec(vec![1.0, 2.0], &[2]));
+    let w = tape.param(&Tensor::from_vec(vec![0.5, -1.0], &[2]));
+    let b = tape.param(&Tensor::scalar(0.1));
+    let y = ((x * w) + b).sigmoid().sum(); // mul 2, add 2, sigmoid 1, sum 1
+    let dot = tape.to_dot();
+    assert!(dot.starts_with("digraph tape {") && dot.trim_end().ends_with('}'), "{dot}");
+    assert_eq!(count(&dot, "[label="), tape.len());
+    assert_eq!(count(&dot, " -> "), 6);
+    assert_eq!(count(&dot, "fillcolor=\"#cfe2f3\""), 2, "two parameters");
+    assert_eq!(count(&dot, "fillcolor=\"#e6e6e6\""), 1, "one constant");
+    assert!(
+        dot.contains(&format!("n{} [label=\"#{} sigmoid\\n[2]\"", y.index() - 1, y.index() - 1)),
+        "{dot}"
+    );
+    assert!((0..tape.len()).all(|i| !tape.recorded_by_sweep(i)));
+}
+
+#[test]
+fn the_nodes_of_a_create_graph_sweep_are_marked_and_a_plain_sweep_adds_none() {
+    for create_graph in [false, true] {
+        let tape = Tape::<f64>::new();
+        let x = tape.param(&Tensor::from_vec(vec![0.3, -0.2], &[2]));
+        let y = x.sigmoid().sum();
+        let before = tape.len();
+        let dx = grad(&[y], &[x], None, create_graph)[0];
+        let marked: Vec<usize> = (0..tape.len()).filter(|&i| tape.recorded_by_sweep(i)).collect();
+        let dot = tape.to_dot();
+        if create_graph {
+            // The rule s (1 - s) g, recorded: a handful of nodes after the forward ones.
+            assert!(marked.len() >= 3 && marked.iter().all(|&i| i >= before), "{marked:?}");
+            assert!(marked.contains(&dx.index()) || marked.iter().any(|&i| i < dx.index()));
+            assert_eq!(count(&dot, "fillcolor=\"#fce5cd\""), marked.len());
+        } else {
+            assert!(marked.is_empty(), "{marked:?}");
+            assert_eq!(count(&dot, "fillcolor=\"#fce5cd\""), 0);
+        }
+    }
+}
+
+#[test]
+fn drawing_between_inputs_and_outputs_leaves_out_the_rest() {
+    let tape = Tape::<f64>::new();
+    let x = tape.param(&Tensor::from_vec(vec![1.0, 2.0], &[2]));
+    let unrelated = tape.param(&Tensor::from_vec(vec![3.0], &[1])).exp();
+    let y = x.square().sum();
+    let _ = unrelated;
+    let dot = tape.to_dot_between(&[x], &[y]);
+    assert_eq!(count(&dot, "[label="), 3, "x, square, sum: {dot}");
+    assert_eq!(count(&dot, " -> "), 2);
+    assert!(!dot.contains("exp"), "{dot}");
+}
