@@ -8,9 +8,8 @@
 //!   values white;
 //! - nodes recorded by a `create_graph` sweep (the gradient computed as a
 //!   new, differentiable graph, with the constants it made) are orange, so
-//!   a double backward shows as
-//!   what it is: a second graph, built from the first, that the final
-//!   backward sweep then walks.
+//!   a double backward shows as what it is: a second graph, built from the
+//!   first, that the final backward sweep then walks.
 //!
 //! [`Tape::to_dot_between`] keeps only the nodes on a path from some input
 //! to some output, as the backward sweep sees them.
