@@ -20,8 +20,10 @@
 //!   and that op's forward call site, like PyTorch's `detect_anomaly`.
 //!
 //! The stop is a panic, as PyTorch's anomaly mode raises: anomaly mode is a
-//! debugging switch, and the panic's message is the report. (A training
-//! loop that wants to recover runs the step under `std::panic::catch_unwind`.)
+//! debugging switch, and the panic's message is the report. A program that
+//! wants to go on (a training loop that stops cleanly and says why) uses
+//! [`Tape::record_anomalies`] instead: the same checks, but the first
+//! report is kept ([`Tape::first_anomaly`]) and the computation continues.
 //! With the mode off nothing is recorded or checked; the cost is one flag
 //! test per op, and the caller's location passed down, a pointer.
 
@@ -68,10 +70,32 @@ fn describe<T: Element>(x: T) -> &'static str {
 }
 
 impl<T: Element> Tape<T> {
+    /// Reports an anomaly: panics with `message`, or, when the tape records
+    /// anomalies quietly ([`Tape::record_anomalies`]), keeps the first one.
+    #[track_caller]
+    fn report(&self, message: String) {
+        if !self.anomaly_quiet.get() {
+            panic!("{message}");
+        }
+        let mut first = self.first_anomaly.borrow_mut();
+        if first.is_none() {
+            *first = Some(message);
+        }
+    }
+
+    /// Whether a quiet recording already holds its first anomaly (then
+    /// nothing more needs checking).
+    pub(crate) fn anomaly_already_found(&self) -> bool {
+        self.anomaly_quiet.get() && self.first_anomaly.borrow().is_some()
+    }
+
     /// Checks a value about to be recorded by `op` at `site` (anomaly mode):
     /// panics if it is the first non-finite one.
     #[track_caller]
     pub(crate) fn check_forward(&self, value: &Tensor<T>, op: &Op<T>, site: Site) {
+        if self.anomaly_already_found() {
+            return;
+        }
         let Some((bad, x)) = first_non_finite(value) else { return };
         let nodes = self.nodes.borrow();
         let inputs: Vec<usize> = op.inputs().into_iter().flatten().collect();
@@ -79,14 +103,14 @@ impl<T: Element> Tape<T> {
             if let Some((i, v)) = first_non_finite(&nodes[id].value) {
                 if let Op::Leaf { param } = nodes[id].op {
                     let what = if param { "parameter" } else { "constant" };
-                    panic!(
+                    return self.report(format!(
                         "anomaly: the {what} read in{} (node {id}, shape {:?}) holds {} at {}, before any op \
                          touched it",
                         at(self.site(id)),
                         nodes[id].value.shape(),
                         describe(v),
                         multi_index(i, nodes[id].value.shape())
-                    );
+                    ));
                 }
                 // A computed input that is already non-finite was checked when
                 // it was made (anomaly mode was off then): nothing to blame here.
@@ -95,13 +119,13 @@ impl<T: Element> Tape<T> {
         }
         if let Op::Leaf { param } = op {
             let what = if *param { "parameter" } else { "constant" };
-            panic!(
+            return self.report(format!(
                 "anomaly: the {what} read in{} (shape {:?}) holds {} at {}",
                 at(site),
                 value.shape(),
                 describe(x),
                 multi_index(bad, value.shape())
-            );
+            ));
         }
         let shapes: Vec<Vec<usize>> = inputs.iter().map(|&id| nodes[id].value.shape().to_vec()).collect();
         // The inputs' values at the same place, where that place is defined
@@ -124,33 +148,33 @@ impl<T: Element> Tape<T> {
             1 => format!(" from the input value {}", values[0]),
             _ => format!(" from the input values {}", values.join(", ")),
         };
-        panic!(
+        self.report(format!(
             "anomaly: {}{} produced {} at {}{from} (input shapes {shapes:?})",
             op.name(),
             at(site),
             describe(x),
             multi_index(bad, value.shape())
-        );
+        ));
     }
 
     /// Checks the gradients a backward rule returned for node `node` from a
     /// finite incoming gradient (anomaly mode): panics at the first
     /// non-finite one, naming the op and its forward call site.
     pub(crate) fn check_backward(&self, node: usize, incoming: &Tensor<T>, produced: &[(usize, Tensor<T>)]) {
-        if first_non_finite(incoming).is_some() {
+        if self.anomaly_already_found() || first_non_finite(incoming).is_some() {
             return; // reported where it was made
         }
         for (input, g) in produced {
             if let Some((i, x)) = first_non_finite(g) {
                 let op = self.op(node);
-                panic!(
+                return self.report(format!(
                     "anomaly: the backward rule of {} (node {node}, recorded{}) turned a finite gradient into {} \
                      at {} of the gradient for node {input}",
                     op.name(),
                     at(self.site(node)),
                     describe(x),
                     multi_index(i, g.shape())
-                );
+                ));
             }
         }
     }
@@ -159,11 +183,11 @@ impl<T: Element> Tape<T> {
     #[track_caller]
     pub(crate) fn check_seed(&self, output: usize, seed: &Tensor<T>) {
         if let Some((i, x)) = first_non_finite(seed) {
-            panic!(
+            self.report(format!(
                 "anomaly: the gradient given for output node {output} holds {} at {}",
                 describe(x),
                 multi_index(i, seed.shape())
-            );
+            ));
         }
     }
 }

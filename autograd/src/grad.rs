@@ -184,14 +184,14 @@ struct PausedAnomaly<'a, T: Element>(&'a Tape<T>);
 
 impl<'a, T: Element> PausedAnomaly<'a, T> {
     fn new(tape: &'a Tape<T>) -> Self {
-        tape.detect_anomaly(false);
+        tape.anomaly.set(false);
         PausedAnomaly(tape)
     }
 }
 
 impl<T: Element> Drop for PausedAnomaly<'_, T> {
     fn drop(&mut self) {
-        self.0.detect_anomaly(true);
+        self.0.anomaly.set(true);
     }
 }
 

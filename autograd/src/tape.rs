@@ -38,7 +38,11 @@ pub(crate) struct Node<T: Element> {
 pub struct Tape<T: Element> {
     pub(crate) nodes: RefCell<Vec<Node<T>>>,
     /// Anomaly mode (see [`crate::anomaly`]): off unless asked for.
-    anomaly: Cell<bool>,
+    pub(crate) anomaly: Cell<bool>,
+    /// In anomaly mode: keep the first report instead of panicking.
+    pub(crate) anomaly_quiet: Cell<bool>,
+    /// The first report of a quiet anomaly mode.
+    pub(crate) first_anomaly: RefCell<Option<String>>,
     /// Where each node was recorded, kept only while anomaly mode is on
     /// (shorter than `nodes` when it was off for the last ones).
     sites: RefCell<Vec<Site>>,
@@ -71,6 +75,8 @@ impl<T: Element> Tape<T> {
         Tape {
             nodes: RefCell::new(Vec::with_capacity(nodes)),
             anomaly: Cell::new(false),
+            anomaly_quiet: Cell::new(false),
+            first_anomaly: RefCell::new(None),
             sites: RefCell::new(Vec::new()),
             sweeps: RefCell::new(Vec::new()),
         }
@@ -97,6 +103,22 @@ impl<T: Element> Tape<T> {
     /// [`crate::anomaly`].
     pub fn detect_anomaly(&self, on: bool) {
         self.anomaly.set(on);
+        self.anomaly_quiet.set(false);
+    }
+
+    /// Anomaly mode without the panic: the same checks, but the first
+    /// report is kept for [`Tape::first_anomaly`] and the computation goes
+    /// on (with its NaNs). For a program that wants to stop cleanly and say
+    /// why, such as a training loop.
+    pub fn record_anomalies(&self, on: bool) {
+        self.anomaly.set(on);
+        self.anomaly_quiet.set(on);
+    }
+
+    /// The first anomaly found since the tape was made or cleared, in
+    /// [`Tape::record_anomalies`] mode.
+    pub fn first_anomaly(&self) -> Option<String> {
+        self.first_anomaly.borrow().clone()
     }
 
     /// Whether anomaly mode is on.
@@ -155,6 +177,7 @@ impl<T: Element> Tape<T> {
         self.nodes.get_mut().clear();
         self.sites.get_mut().clear();
         self.sweeps.get_mut().clear();
+        *self.first_anomaly.get_mut() = None;
     }
 
     /// Appends a node and returns its handle. In anomaly mode the value is

@@ -33,11 +33,15 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Batch size for measuring the test loss.
     pub eval_batch_size: usize,
+    /// Anomaly mode for every step (`gradtape train --detect-anomaly`):
+    /// the run stops at the first op that makes a NaN or an infinity, not
+    /// only at a non-finite loss. Slower; for finding what went wrong.
+    pub detect_anomaly: bool,
 }
 
 impl Default for TrainConfig {
     fn default() -> Self {
-        TrainConfig { epochs: 10, batch_size: 256, seed: 0, eval_batch_size: 500 }
+        TrainConfig { epochs: 10, batch_size: 256, seed: 0, eval_batch_size: 500, detect_anomaly: false }
     }
 }
 
@@ -60,6 +64,23 @@ pub struct EpochStats {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct History {
     pub epochs: Vec<EpochStats>,
+    /// Set when a step's loss was not finite: the run stopped there, with
+    /// the weights as they were before that step.
+    pub diverged: Option<Divergence>,
+}
+
+/// Where and how a training run diverged.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Divergence {
+    pub epoch: usize,
+    /// The step within the epoch, from 1.
+    pub step: usize,
+    /// The step's loss (NaN or infinite; finite only when anomaly mode
+    /// found a non-finite value on the way to a finite loss).
+    pub loss: f64,
+    /// The first op that made a non-finite value, as anomaly mode reports
+    /// it (`exp at models/src/autoencoders/vae.rs:88 produced inf at ...`).
+    pub first_anomaly: Option<String>,
 }
 
 impl History {
@@ -113,11 +134,36 @@ pub fn train_step<M: Autoencoder<f32> + ?Sized>(
         let loss = model.loss(&p, x, &mut ctx).total;
         (loss.item() as f64, grad_values(&[loss], p.vars(), None))
     };
+    // A non-finite loss (or, in anomaly mode, a non-finite value on the
+    // way) leaves the weights as they were: an update from it would only
+    // write NaN into them. The tape keeps the recording for the caller to
+    // read the anomaly from.
+    if !loss.is_finite() || tape.first_anomaly().is_some() {
+        return loss;
+    }
     // Drop the recording first: the tape's leaves share the parameters'
     // storage, and an update while they are shared would copy them.
     tape.clear();
     opt.step(&mut model.params_mut().tensors_mut(), &grads);
     loss
+}
+
+/// The first op that made a non-finite value in one step's loss and
+/// gradients: the step recomputed from the same weights, batch and seed with
+/// anomaly mode recording (see `gradtape::anomaly`). `None` if none did.
+pub fn first_anomaly<M: Autoencoder<f32> + ?Sized>(
+    model: &M,
+    batch: &Tensor<f32>,
+    step_seed: u64,
+) -> Option<String> {
+    let tape = Tape::new();
+    tape.record_anomalies(true);
+    let device = model.params().device();
+    let p = model.params().bind(&tape);
+    let x = tape.constant(&batch.to(device));
+    let loss = model.loss(&p, x, &mut StepCtx::on(step_seed, device)).total;
+    let _ = grad_values(&[loss], p.vars(), None);
+    tape.first_anomaly()
 }
 
 /// The mean loss over `data` in evaluation mode, in batches of
@@ -162,6 +208,7 @@ pub fn fit<M: Autoencoder<f32> + ?Sized>(
 ) -> History {
     on_worker(|| {
         let mut tape = Tape::with_capacity(1024);
+        tape.record_anomalies(config.detect_anomaly);
         let mut history = History::default();
         for epoch in start_epoch + 1..=config.epochs {
             model.set_training(true);
@@ -178,6 +225,16 @@ pub fn fit<M: Autoencoder<f32> + ?Sized>(
                 let step_seed = derive_seed(config.seed, epoch as u64, i as u64 + 1);
                 let n = batch.images.shape()[0];
                 let loss = train_step(model, opt, &mut tape, &batch.images, step_seed);
+                let found = tape.first_anomaly();
+                if !loss.is_finite() || found.is_some() {
+                    // Stop here, with the weights of before this step, and
+                    // name the op that went wrong (recomputing the step in
+                    // anomaly mode if it was not on).
+                    let first_anomaly = found.or_else(|| first_anomaly(&*model, &batch.images, step_seed));
+                    history.diverged = Some(Divergence { epoch, step: i + 1, loss, first_anomaly });
+                    model.set_training(true);
+                    return history;
+                }
                 loss_sum += loss * n as f64;
                 samples += n;
                 on_progress(Progress::Batch { epoch, batch: i + 1, batches: n_batches, loss, samples });

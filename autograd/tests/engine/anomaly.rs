@@ -139,3 +139,25 @@ fn large_but_finite_values_and_gradients_raise_no_alarm() {
     assert!(dx.value().to_vec()[0] > 1e303 && ddx[0].to_vec()[0] > 1e303);
     assert!(ddx[0].to_vec().iter().all(|v| v.is_finite()));
 }
+
+#[test]
+fn recording_anomalies_keeps_the_first_report_and_goes_on() {
+    let mut tape = Tape::<f64>::new();
+    tape.record_anomalies(true);
+    let x = tape.param(&Tensor::from_vec(vec![4.0, 0.0], &[2]));
+    let line = line!() + 1;
+    let y = x.log(); // -inf at [1]: the first report
+    let z = (y * 2.0).sum(); // -inf again: not a new first
+    assert_eq!(z.value().to_vec()[0], f64::NEG_INFINITY, "the computation went on");
+    let report = tape.first_anomaly().expect("a report");
+    assert!(report.starts_with(&format!("anomaly: log at {} produced -inf at [1]", here(line))), "{report}");
+    tape.clear();
+    assert_eq!(tape.first_anomaly(), None, "clear forgets the report");
+    // Panicking mode replaces the quiet one.
+    tape.detect_anomaly(true);
+    let x = tape.param(&Tensor::from_vec(vec![0.0], &[1]));
+    let msg = panic_message(|| {
+        let _ = x.log();
+    });
+    assert!(msg.starts_with("anomaly: log at "), "{msg}");
+}

@@ -157,7 +157,8 @@ fn memory() {
     let split = MnistSplit::embedded();
     let mut model = DeepAutoencoder::<f32>::new(&DeepConfig::default(), 0);
     let mut opt = Adam::new(1e-3);
-    let config = TrainConfig { epochs: 10, batch_size: 256, seed: 0, eval_batch_size: 500 };
+    let config =
+        TrainConfig { epochs: 10, batch_size: 256, seed: 0, eval_batch_size: 500, detect_anomaly: false };
     let mut peak = 0.0f64;
     let mut per_epoch = Vec::new();
     fit(&mut model, &mut opt, &split.train, &split.test, &config, 0, &mut |p| {

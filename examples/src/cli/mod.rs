@@ -65,6 +65,12 @@ impl CliError {
     pub fn failure(message: impl Into<String>) -> CliError {
         CliError { message: message.into(), code: 1 }
     }
+
+    /// Training diverged (a non-finite loss): exit code 3, so that a script
+    /// can tell it from a mistake in the input (2) or a failure (1).
+    pub fn diverged(message: impl Into<String>) -> CliError {
+        CliError { message: message.into(), code: 3 }
+    }
 }
 
 impl fmt::Display for CliError {

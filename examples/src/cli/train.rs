@@ -54,6 +54,11 @@ pub struct TrainArgs {
     /// Continue the run whose checkpoint is in --out.
     #[arg(long, conflicts_with = "init_from")]
     pub resume: bool,
+    /// Check every op of every step for NaN and infinity (slower): the run
+    /// stops at the first op that makes one and names it. Without it, a
+    /// NaN loss stops the run the same way, found by re-running that step.
+    #[arg(long)]
+    pub detect_anomaly: bool,
     /// Start from these weights instead of random ones: a safetensors file of
     /// named tensors, such as PyTorch's
     /// `safetensors.torch.save_file(model.state_dict(), FILE)` (float32 or
@@ -327,9 +332,25 @@ pub fn run(a: TrainArgs) -> Result<(), CliError> {
             batch_size: plan.batch_size,
             seed: plan.seed,
             eval_batch_size: 500,
+            detect_anomaly: a.detect_anomaly,
         };
         let history =
             fit(model.as_mut(), &mut opt, &train, &test, &config, epoch, &mut |p| reporter.update(p));
+        if let Some(d) = &history.diverged {
+            // The last checkpoint written (if any) held finite weights: it is
+            // left as it is, and no pictures are drawn from NaN weights.
+            let first = d.first_anomaly.as_deref().unwrap_or("no op found (the loss itself)");
+            let kept = if info.epoch > 0 {
+                format!("{} (epoch {}) is kept as it was", ckpt.display(), info.epoch)
+            } else {
+                "no checkpoint was written".to_string()
+            };
+            return Err(CliError::diverged(format!(
+                "training diverged at epoch {}, step {} (loss {}); first non-finite value: {first}; {kept}; \
+                 pictures not drawn; try a smaller --lr (now {})",
+                d.epoch, d.step, d.loss, plan.lr
+            )));
+        }
         for stats in &history.epochs {
             info.train_losses.push(stats.train_loss);
             info.test_losses.push(stats.test_loss);

@@ -686,3 +686,62 @@ fn error_pytorch_weights_of_another_model_name_every_mismatch() {
     let out = gradtape(dir.path(), &["train", "zero-digit", "--init-from", "nothing-here.safetensors"]);
     assert_bad_input(&out, &["--init-from", "nothing-here.safetensors"]);
 }
+
+/// Runs `train deep` at a learning rate that blows up, with or without
+/// `--detect-anomaly`, and checks that it stops at the first bad step with
+/// one line naming the op and its line of code, exits 3, keeps the last
+/// checkpoint with finite weights (or writes none), and draws no pictures.
+/// Returns the epoch it stopped in.
+fn check_divergence(extra: &[&str]) -> usize {
+    let dir = tmp();
+    let out_dir = dir.path().join("run");
+    let mut args = vec!["train", "deep", "--lr", "1e6", "--epochs", "3", "--out", s(&out_dir)];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(TINY);
+    let out = gradtape(dir.path(), &args);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "exit code; stdout:\n{}\nstderr:\n{stderr}", text(&out.stdout));
+    let line = stderr.lines().find(|l| l.contains("training diverged")).unwrap_or_else(|| panic!("{stderr}"));
+    let epoch: usize = line
+        .split("training diverged at epoch ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no epoch in: {line}"));
+    assert!(line.contains(", step "), "{line}");
+    assert!(line.contains("first non-finite value: anomaly: "), "the op should be named: {line}");
+    assert!(line.contains("models/src/"), "with its line of code: {line}");
+    assert!(line.contains("pictures not drawn; try a smaller --lr (now 1000000)"), "{line}");
+    assert!(!out_dir.join("index.html").exists(), "pictures of NaN weights were drawn");
+    let ckpt = out_dir.join("checkpoint.safetensors");
+    if epoch == 1 {
+        assert!(line.contains("no checkpoint was written") && !ckpt.exists(), "{line}");
+    } else {
+        // The checkpoint of the last whole epoch is kept, and its weights
+        // are finite: it reconstructs with a finite error.
+        assert!(line.contains(&format!("(epoch {}) is kept as it was", epoch - 1)), "{line}");
+        let rec =
+            gradtape(dir.path(), &["reconstruct", "--checkpoint", s(&ckpt), "--n", "4", "--out", "r.png"]);
+        let said = text(&rec.stdout);
+        assert_eq!(rec.status.code(), Some(0), "{said}{}", text(&rec.stderr));
+        let mse: f64 = said
+            .split("mean squared error ")
+            .nth(1)
+            .and_then(|rest| rest.trim_end().trim_end_matches(')').parse().ok())
+            .unwrap_or_else(|| panic!("no error in: {said}"));
+        assert!(mse.is_finite(), "the kept checkpoint's weights are not finite: {said}");
+    }
+    epoch
+}
+
+#[test]
+fn a_diverging_run_stops_at_the_first_nan_step_names_the_op_and_exits_3() {
+    // At lr 1e6 the first epoch's updates are huge but finite; the second
+    // epoch's first step overflows.
+    assert_eq!(check_divergence(&[]), 2);
+}
+
+#[test]
+fn a_run_with_detect_anomaly_stops_the_same_way() {
+    check_divergence(&["--detect-anomaly"]);
+}

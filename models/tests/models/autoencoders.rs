@@ -24,7 +24,7 @@ fn loss_before_and_after(
 ) -> (f64, f64) {
     let before = evaluate(model, train, 500, 1);
     let mut opt = Adam::new(lr);
-    let config = TrainConfig { epochs, batch_size, seed: 3, eval_batch_size: 500 };
+    let config = TrainConfig { epochs, batch_size, seed: 3, eval_batch_size: 500, detect_anomaly: false };
     let history = fit(model, &mut opt, train, train, &config, 0, &mut |_| {});
     (before, *history.test_losses().last().unwrap())
 }
@@ -142,7 +142,8 @@ fn the_same_seed_gives_bit_identical_histories_and_weights() {
     let run = || {
         let mut model = RegularizedAutoencoder::<f32>::new(&RegularizedConfig::denoising(), 7);
         let mut opt = Adam::new(1e-3);
-        let config = TrainConfig { epochs: 2, batch_size: 64, seed: 11, eval_batch_size: 500 };
+        let config =
+            TrainConfig { epochs: 2, batch_size: 64, seed: 11, eval_batch_size: 500, detect_anomaly: false };
         let h = fit(&mut model, &mut opt, &train, &test, &config, 0, &mut |_| {});
         (h.train_losses(), h.test_losses(), model.params().tensors().to_vec())
     };
@@ -161,7 +162,8 @@ fn the_same_seed_gives_bit_identical_histories_and_weights() {
 #[test]
 fn resuming_at_an_epoch_boundary_equals_an_uninterrupted_run() {
     let (train, test) = small_split(200, 100);
-    let config = TrainConfig { epochs: 3, batch_size: 64, seed: 2, eval_batch_size: 500 };
+    let config =
+        TrainConfig { epochs: 3, batch_size: 64, seed: 2, eval_batch_size: 500, detect_anomaly: false };
     let mut straight = Vae::<f32>::new(&VaeConfig::default(), 1);
     let mut opt = Adam::new(1e-3);
     fit(&mut straight, &mut opt, &train, &test, &config, 0, &mut |_| {});
@@ -223,5 +225,26 @@ fn nan_weights_give_a_nan_loss_for_every_model() {
         first.data_mut().fill(f32::NAN);
         let loss = evaluate(model.as_mut(), data, 16, 1);
         assert!(loss.is_nan(), "{kind:?} with {name} all NaN: loss {loss}");
+    }
+}
+
+#[test]
+fn a_diverging_fit_stops_at_the_bad_step_with_the_weights_of_before_it_and_names_the_op() {
+    let (train, test) = small_split(256, 64);
+    for detect_anomaly in [false, true] {
+        let mut model = DeepAutoencoder::<f32>::new(&DeepConfig::default(), 0);
+        let mut opt = Adam::<f32>::new(1e6);
+        let config = TrainConfig { epochs: 3, batch_size: 64, seed: 1, eval_batch_size: 500, detect_anomaly };
+        let h = fit(&mut model, &mut opt, &train, &test, &config, 0, &mut |_| {});
+        let d = h.diverged.as_ref().unwrap_or_else(|| panic!("lr 1e6 should diverge ({detect_anomaly})"));
+        assert!(d.step >= 1 && d.epoch >= 1 && d.epoch <= 3, "{d:?}");
+        // The epochs before the bad one are complete; the bad one is not.
+        assert_eq!(h.epochs.len(), d.epoch - 1, "{d:?}");
+        let first = d.first_anomaly.as_deref().unwrap_or_else(|| panic!("no op named: {d:?}"));
+        assert!(first.starts_with("anomaly: ") && first.contains("models/src/"), "{first}");
+        // The bad step did not write its NaN into the weights.
+        for (name, t) in model.params().named() {
+            assert!(t.to_vec().iter().all(|v| v.is_finite()), "{name} holds a non-finite weight");
+        }
     }
 }
