@@ -15,6 +15,7 @@
 //! Errors in what the user typed or pointed at print one line naming the
 //! problem and the flag, and exit with code 2, before anything is written.
 
+pub mod graph;
 pub mod inspect;
 pub mod progress;
 pub mod report;
@@ -45,6 +46,9 @@ pub enum Command {
     Reconstruct(inspect::ReconstructArgs),
     /// Write the latent codes of a data set to CSV.
     Encode(inspect::EncodeArgs),
+    /// Draw one training step's tape as a Graphviz graph (DOT, and SVG when
+    /// `dot` is installed).
+    Graph(graph::GraphArgs),
 }
 
 /// A failure to report: a one-line message and the exit code (2 for bad
@@ -105,6 +109,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Sample(args) => inspect::sample(args),
         Command::Reconstruct(args) => inspect::reconstruct(args),
         Command::Encode(args) => inspect::encode(args),
+        Command::Graph(args) => graph::run(args),
     }
 }
 

@@ -745,3 +745,40 @@ fn a_diverging_run_stops_at_the_first_nan_step_names_the_op_and_exits_3() {
 fn a_run_with_detect_anomaly_stops_the_same_way() {
     check_divergence(&["--detect-anomaly"]);
 }
+
+/// The DOT file of one step of `model`: its node lines and its recorded-sweep
+/// node lines.
+fn graph_of(model: &str) -> (usize, usize, String) {
+    let dir = tmp();
+    let dot_path = dir.path().join("step.dot");
+    let out = gradtape(dir.path(), &["graph", model, "--out", s(&dot_path)]);
+    let said = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{said}{}", text(&out.stderr));
+    let dot = std::fs::read_to_string(&dot_path).expect("the DOT file");
+    assert!(dot.starts_with("digraph tape {"), "{dot}");
+    let nodes = dot.lines().filter(|l| l.contains("[label=")).count();
+    let swept = dot.lines().filter(|l| l.contains("#fce5cd")).count();
+    assert!(
+        said.contains(&format!("({nodes} nodes, {swept} of them recorded by a create_graph sweep)")),
+        "{said}"
+    );
+    assert!(said.contains("wrote") && (said.contains(".svg") || said.contains("no SVG")), "{said}");
+    (nodes, swept, said)
+}
+
+#[test]
+fn graph_draws_a_training_step_with_the_contractive_penalty_sweep_marked() {
+    let (nodes, swept, _) = graph_of("contractive");
+    assert!(nodes > 10 && swept > 0, "{nodes} nodes, {swept} swept");
+    let (nodes, swept, _) = graph_of("deep");
+    assert!(nodes > 10 && swept == 0, "{nodes} nodes, {swept} swept");
+}
+
+#[test]
+fn graph_of_an_unknown_model_is_refused() {
+    let dir = tmp();
+    assert_bad_input(
+        &gradtape(dir.path(), &["graph", "autoencoder"]),
+        &["MODEL", "unknown model 'autoencoder'"],
+    );
+}
