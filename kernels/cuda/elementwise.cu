@@ -45,9 +45,7 @@ __device__ __forceinline__ T op_abs(T x) {
 // -1, 0 or 1 by the sign of x (0 at +-0, NaN at NaN).
 template <typename T>
 __device__ __forceinline__ T op_sign(T x) {
-    if (x > T(0)) return T(1);
-    if (x < T(0)) return T(-1);
-    return is_nan(x) ? x : T(0);
+    return sign_of(x);
 }
 template <typename T>
 __device__ __forceinline__ T op_sigmoid(T x) {
@@ -66,8 +64,7 @@ __device__ __forceinline__ T op_relu(T x) {
 // 1 where x > 0, else 0 (the derivative of relu, 0 at the kink), NaN for NaN.
 template <typename T>
 __device__ __forceinline__ T op_step(T x) {
-    if (x > T(0)) return T(1);
-    return is_nan(x) ? x : T(0);
+    return step_of(x);
 }
 // ln(1 + e^x) = max(x, 0) + ln(1 + e^-|x|): never overflows, and keeps its
 // precision for large negative x.

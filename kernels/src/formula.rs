@@ -87,23 +87,4 @@ impl<T: Element> Tensor<T> {
         }
         self.zip_with(other, formula.name(), pointwise)
     }
-
-    /// `self += other` for tensors of one shape, in place where the buffer
-    /// is not shared (gradient accumulation); a new tensor on a GPU.
-    #[track_caller]
-    pub fn add_assign(&mut self, other: &Tensor<T>) {
-        assert!(
-            self.same_shape(other),
-            "add_assign: shapes {:?} and {:?} differ",
-            self.shape(),
-            other.shape()
-        );
-        if self.same_device(other, "add_assign").is_cuda() {
-            *self = self.add(other);
-            return;
-        }
-        for (a, &b) in self.data_mut().iter_mut().zip(other.data()) {
-            *a = *a + b;
-        }
-    }
 }

@@ -70,6 +70,21 @@ impl<T: Element> Drop for Tensor<T> {
     }
 }
 
+/// CUDA device `ordinal`, opened for `op`; panics at the caller with the
+/// reason if it cannot be (`Device::cuda` returns that reason as an error).
+#[cfg(feature = "cuda")]
+#[track_caller]
+fn opened_gpu(op: &str, ordinal: usize) -> Arc<crate::cuda::Gpu> {
+    crate::cuda::open(ordinal).unwrap_or_else(|e| panic!("{op}({}): {e}", Device::Cuda(ordinal)))
+}
+
+/// The panic of `op` asked for a CUDA device in a build without CUDA.
+#[cfg(not(feature = "cuda"))]
+#[track_caller]
+fn cuda_not_built(op: &str, ordinal: usize) -> ! {
+    panic!("{op}({}): {}", Device::Cuda(ordinal), crate::device::DeviceError::NotBuilt)
+}
+
 /// Elements per independently seeded piece of a large Bernoulli mask (see
 /// [`Tensor::bernoulli_with`]).
 pub const MASK_STREAM: usize = 1 << 15;
@@ -184,12 +199,12 @@ impl<T: Element> Tensor<T> {
             Device::Cpu => self.to_cpu(),
             #[cfg(feature = "cuda")]
             Device::Cuda(ordinal) => {
-                let gpu = crate::cuda::open(ordinal).unwrap_or_else(|e| panic!("to({device}): {e}"));
+                let gpu = opened_gpu("to", ordinal);
                 let host = self.to_cpu();
                 Tensor::from_cuda(self.shape, crate::cuda::Buffer::upload(&gpu, host.data()))
             }
             #[cfg(not(feature = "cuda"))]
-            Device::Cuda(_) => panic!("to({device}): {}", crate::device::DeviceError::NotBuilt),
+            Device::Cuda(n) => cuda_not_built("to", n),
         }
     }
 
@@ -345,11 +360,11 @@ impl<T: Element> Tensor<T> {
             Device::Cpu => Self::full(shape, value),
             #[cfg(feature = "cuda")]
             Device::Cuda(n) => {
-                let gpu = crate::cuda::open(n).unwrap_or_else(|e| panic!("full_on({device}): {e}"));
+                let gpu = opened_gpu("full_on", n);
                 crate::cuda::ops::full(&gpu, shape, value)
             }
             #[cfg(not(feature = "cuda"))]
-            Device::Cuda(_) => panic!("full_on({device}): {}", crate::device::DeviceError::NotBuilt),
+            Device::Cuda(n) => cuda_not_built("full_on", n),
         }
     }
 
@@ -373,12 +388,12 @@ impl<T: Element> Tensor<T> {
             #[cfg(feature = "cuda")]
             Device::Cuda(n) => {
                 assert!((0.0..=1.0).contains(&p_one), "bernoulli: p = {p_one} is not a probability");
-                let gpu = crate::cuda::open(n).unwrap_or_else(|e| panic!("bernoulli_on({device}): {e}"));
+                let gpu = opened_gpu("bernoulli_on", n);
                 let threshold = (p_one * 4_294_967_296.0).round() as u64;
                 crate::cuda::ops::bernoulli(&gpu, shape, rng.next_u64(), 0, threshold)
             }
             #[cfg(not(feature = "cuda"))]
-            Device::Cuda(_) => panic!("bernoulli_on({device}): {}", crate::device::DeviceError::NotBuilt),
+            Device::Cuda(n) => cuda_not_built("bernoulli_on", n),
         }
     }
 
@@ -391,11 +406,11 @@ impl<T: Element> Tensor<T> {
             Device::Cpu => Self::normal_with(shape, mean, std, rng),
             #[cfg(feature = "cuda")]
             Device::Cuda(n) => {
-                let gpu = crate::cuda::open(n).unwrap_or_else(|e| panic!("normal_on({device}): {e}"));
+                let gpu = opened_gpu("normal_on", n);
                 crate::cuda::ops::normal(&gpu, shape, rng.next_u64(), 0, mean, std)
             }
             #[cfg(not(feature = "cuda"))]
-            Device::Cuda(_) => panic!("normal_on({device}): {}", crate::device::DeviceError::NotBuilt),
+            Device::Cuda(n) => cuda_not_built("normal_on", n),
         }
     }
 

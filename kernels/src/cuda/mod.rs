@@ -146,6 +146,20 @@ mod tests {
         std::env::var(var).is_ok_and(|v| v == "1")
     }
 
+    /// Whether NVRTC is there to test with; says `skipped` if not, and
+    /// fails instead where GRADTAPE_REQUIRE_NVRTC=1.
+    fn nvrtc_or_skip() -> bool {
+        if nvrtc::nvrtc_present() {
+            return true;
+        }
+        assert!(
+            !required("GRADTAPE_REQUIRE_NVRTC"),
+            "GRADTAPE_REQUIRE_NVRTC=1 but libnvrtc.so.13 is not found"
+        );
+        println!("skipped: no NVRTC (libnvrtc.so.13) on the library path");
+        false
+    }
+
     #[test]
     fn asking_for_a_cuda_device_without_a_driver_is_an_error_not_a_panic() {
         if driver_present() {
@@ -169,12 +183,7 @@ mod tests {
 
     #[test]
     fn every_kernel_source_compiles_to_a_cubin_for_sm_80_and_sm_90() {
-        if !nvrtc::nvrtc_present() {
-            assert!(
-                !required("GRADTAPE_REQUIRE_NVRTC"),
-                "GRADTAPE_REQUIRE_NVRTC=1 but libnvrtc.so.13 is not found"
-            );
-            println!("skipped: no NVRTC (libnvrtc.so.13) on the library path");
+        if !nvrtc_or_skip() {
             return;
         }
         assert!(!SOURCES.is_empty());
@@ -190,12 +199,7 @@ mod tests {
 
     #[test]
     fn a_kernel_that_does_not_compile_comes_back_with_nvrtcs_log() {
-        if !nvrtc::nvrtc_present() {
-            assert!(
-                !required("GRADTAPE_REQUIRE_NVRTC"),
-                "GRADTAPE_REQUIRE_NVRTC=1 but libnvrtc.so.13 is not found"
-            );
-            println!("skipped: no NVRTC (libnvrtc.so.13) on the library path");
+        if !nvrtc_or_skip() {
             return;
         }
         let source = "extern \"C\" __global__ void broken(float* x) { x[0] = undeclared_name; }\n";

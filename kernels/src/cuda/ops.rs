@@ -59,6 +59,13 @@ fn launch_for(n: usize) -> LaunchConfig {
     LaunchConfig { grid_dim: (blocks, 1, 1), block_dim: (BLOCK, 1, 1), shared_mem_bytes: 0 }
 }
 
+/// The first launch of a whole-tensor reduction, and how many partial
+/// results (one per thread) it leaves for the second.
+fn reduce_launch() -> (LaunchConfig, usize) {
+    let cfg = LaunchConfig { grid_dim: (REDUCE_GRID, 1, 1), block_dim: (BLOCK, 1, 1), shared_mem_bytes: 0 };
+    (cfg, (REDUCE_GRID * BLOCK) as usize)
+}
+
 /// `name_f32` or `name_f64`.
 fn kernel_name<T: Element>(name: &str) -> String {
     format!("{name}_{}", T::NAME)
@@ -176,8 +183,7 @@ pub fn formula<T: Element>(g: &Tensor<T>, x: &Tensor<T>, name: &str, params: &[T
 /// combines them in order. No atomics: the same bits on every run.
 pub fn reduce_all<T: Element>(x: &Tensor<T>, partials_kernel: &str, finish_kernel: &str) -> Tensor<T> {
     let (gpu, n) = (gpu_of(x), x.len());
-    let cfg = LaunchConfig { grid_dim: (REDUCE_GRID, 1, 1), block_dim: (BLOCK, 1, 1), shared_mem_bytes: 0 };
-    let parts = (REDUCE_GRID * BLOCK) as usize;
+    let (cfg, parts) = reduce_launch();
     let mut partials = Buffer::<T>::uninit(gpu, parts);
     launch!(gpu, "reduce.cu", kernel_name::<T>(partials_kernel), cfg;
         &(n as i64), buf(x).slice(), partials.slice_mut());
@@ -222,9 +228,7 @@ pub fn max_mask<T: Element>(x: &Tensor<T>, axis: Option<usize>) -> Tensor<T> {
                 &(lanes as i64), &(len as i64), &(inner as i64), buf(x).slice(), out.slice_mut());
         }
         None => {
-            let cfg =
-                LaunchConfig { grid_dim: (REDUCE_GRID, 1, 1), block_dim: (BLOCK, 1, 1), shared_mem_bytes: 0 };
-            let parts = (REDUCE_GRID * BLOCK) as usize;
+            let (cfg, parts) = reduce_launch();
             let mut values = Buffer::<T>::uninit(gpu, parts);
             let mut indices = Buffer::<i64>::uninit(gpu, parts);
             launch!(gpu, "reduce.cu", kernel_name::<T>("argmax_partials"), cfg;
