@@ -21,15 +21,30 @@
 //!
 //! Tensors are `f32` or `f64` ([`CheckpointElement`]); one call reads or
 //! writes one precision.
+//!
+//! Files come from outside, so reading one is bounded: a regular file of at
+//! most [`MAX_CHECKPOINT_BYTES`] (not a pipe or `/dev/zero`), a tensor or
+//! metadata name given twice in the header is refused rather than the last
+//! one silently winning, and every error names the file. Writing is
+//! deterministic: the header is written with its keys sorted, so the same
+//! tensors and metadata give the same bytes.
 
+use crate::safetensors_header;
 use gradtape_kernels::{Element, Tensor};
 use safetensors::tensor::{SafeTensors, View};
 use safetensors::Dtype;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+
+/// The largest checkpoint file read: 1 GiB. The largest model a
+/// [`crate::spec::ModelSpec`] accepts has [`crate::spec::MAX_PARAMETERS`]
+/// (2^26) parameters, and its training checkpoint holds them and Adam's two
+/// moments in f32: 3 x 4 x 2^26 bytes = 768 MiB, plus the header. The
+/// tutorial-size models' checkpoints are 0.1 to 3 MB.
+pub const MAX_CHECKPOINT_BYTES: u64 = 1 << 30;
 
 /// A number type that can be stored in a safetensors file.
 pub trait CheckpointElement: Element {
@@ -80,6 +95,10 @@ pub enum CheckpointError {
     /// A name cannot be saved: empty, `__metadata__` (reserved by the
     /// format), or given twice.
     BadName { path: PathBuf, name: String, why: &'static str },
+    /// The path is not a regular file (a folder, a pipe, a device).
+    NotAFile { path: PathBuf },
+    /// The file is larger than [`MAX_CHECKPOINT_BYTES`].
+    TooLarge { path: PathBuf, size: u64, limit: u64 },
 }
 
 impl fmt::Display for CheckpointError {
@@ -114,6 +133,12 @@ impl fmt::Display for CheckpointError {
             BadName { path, name, why } => {
                 write!(f, "{}: cannot save tensor `{name}`: {why}", path.display())
             }
+            NotAFile { path } => write!(f, "{}: not a regular file", path.display()),
+            TooLarge { path, size, limit } => write!(
+                f,
+                "{}: {size} bytes, over the {limit}-byte limit for a checkpoint (1 GiB)",
+                path.display()
+            ),
         }
     }
 }
@@ -258,15 +283,31 @@ pub fn save<T: CheckpointElement, S: AsRef<str>>(
         let raw = Raw { dtype: T::DTYPE, shape: tensor.shape().to_vec(), bytes };
         raws.insert(name, raw);
     }
-    let bytes = safetensors::serialize(raws.iter().map(|(n, r)| (*n, r)), metadata).map_err(|e| {
-        CheckpointError::Corrupt { path: path.to_path_buf(), detail: format!("could not serialize: {e}") }
-    })?;
+    let bytes = safetensors::serialize(raws.iter().map(|(n, r)| (*n, r)), metadata)
+        .map_err(|e| e.to_string())
+        .and_then(|bytes| safetensors_header::canonical(&bytes))
+        .map_err(|e| CheckpointError::Corrupt {
+            path: path.to_path_buf(),
+            detail: format!("could not serialize: {e}"),
+        })?;
     write_atomically(path, &bytes)
 }
 
-/// Writes `bytes` to a temporary file beside `path`, syncs it, and renames
-/// it over `path`. The temporary file is deleted if anything fails.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
+/// Writes `bytes` to a temporary file beside `path` (a unique name,
+/// `.<name>.XXXXXX.tmp`), syncs it, and renames it over `path`. If anything
+/// fails, the temporary file is deleted and `path` is as it was: a full disk
+/// leaves the previous file whole.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
+    write_atomically_with(path, bytes, |file, bytes| file.write_all(bytes))
+}
+
+/// [`write_atomically`] with the writing itself given as `write`, so that a
+/// test can make it fail half-way, as a full disk does.
+pub fn write_atomically_with(
+    path: &Path,
+    bytes: &[u8],
+    write: impl FnOnce(&mut std::fs::File, &[u8]) -> io::Result<()>,
+) -> Result<(), CheckpointError> {
     let io_err = |action: &'static str| {
         move |source: io::Error| CheckpointError::Io { path: path.to_path_buf(), action, source }
     };
@@ -290,7 +331,7 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
     #[cfg(unix)]
     builder.permissions(permissions);
     let mut tmp = builder.tempfile_in(dir).map_err(io_err("create a temporary file beside it"))?;
-    tmp.write_all(bytes).map_err(io_err("write"))?;
+    write(tmp.as_file_mut(), bytes).map_err(io_err("write"))?;
     tmp.as_file().sync_all().map_err(io_err("sync to disk"))?;
     tmp.persist(path).map_err(|e| io_err("rename the temporary file into place")(e.error))?;
     // Make the rename itself durable (best effort: not every system lets a
@@ -301,14 +342,37 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
     Ok(())
 }
 
+/// Reads the whole of `path`, which must be a regular file of at most
+/// `limit` bytes. The limit is checked on the file's size first and then on
+/// what is actually read (a file that grows while it is read is refused
+/// too), so no more than `limit + 1` bytes are ever held.
+pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, CheckpointError> {
+    let io_err = |action: &'static str| {
+        move |source: io::Error| CheckpointError::Io { path: path.to_path_buf(), action, source }
+    };
+    let too_large = |size: u64| CheckpointError::TooLarge { path: path.to_path_buf(), size, limit };
+    let file = std::fs::File::open(path).map_err(io_err("read"))?;
+    let meta = file.metadata().map_err(io_err("read"))?;
+    if !meta.is_file() {
+        return Err(CheckpointError::NotAFile { path: path.to_path_buf() });
+    }
+    if meta.len() > limit {
+        return Err(too_large(meta.len()));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(limit + 1).read_to_end(&mut bytes).map_err(io_err("read"))?;
+    if bytes.len() as u64 > limit {
+        return Err(too_large(bytes.len() as u64));
+    }
+    Ok(bytes)
+}
+
 /// Reads every tensor of a safetensors file; all must have dtype `T`.
 pub fn load<T: CheckpointElement>(path: impl AsRef<Path>) -> Result<Checkpoint<T>, CheckpointError> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|source| CheckpointError::Io {
-        path: path.to_path_buf(),
-        action: "read",
-        source,
-    })?;
+    let bytes = read_bounded(path, MAX_CHECKPOINT_BYTES)?;
+    safetensors_header::check_unique_names(&bytes)
+        .map_err(|detail| CheckpointError::Corrupt { path: path.to_path_buf(), detail })?;
     let corrupt = |e: safetensors::SafeTensorError| CheckpointError::Corrupt {
         path: path.to_path_buf(),
         detail: e.to_string(),

@@ -13,6 +13,7 @@ pub mod layers;
 pub mod losses;
 pub mod optim;
 pub mod params;
+mod safetensors_header;
 pub mod spec;
 pub mod state_dict;
 pub mod train;

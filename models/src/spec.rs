@@ -12,6 +12,29 @@ use crate::state_dict::{load_state_dict, StateDict, StateDictError};
 use gradtape::Element;
 use std::collections::HashMap;
 
+/// The widest layer a spec may ask for.
+pub const MAX_WIDTH: usize = 65_536;
+
+/// The most parameters a spec may ask for: 2^26, 256 MiB of f32 weights
+/// (768 MiB with Adam's two moments, which is what bounds a checkpoint: see
+/// [`crate::checkpoint::MAX_CHECKPOINT_BYTES`]). The tutorial-size models
+/// have 0.5 thousand to 240 thousand.
+pub const MAX_PARAMETERS: u64 = 1 << 26;
+
+/// A setting of a [`ModelSpec`] that cannot be used: its key (as in
+/// [`ModelSpec::to_metadata`]: `widths`, `dropout`, ...) and why.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SpecProblem {
+    pub key: &'static str,
+    pub problem: String,
+}
+
+impl std::fmt::Display for SpecProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.key, self.problem)
+    }
+}
+
 /// Everything needed to build one autoencoder.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ModelSpec {
@@ -121,31 +144,76 @@ impl ModelSpec {
         }
     }
 
-    /// Checks the settings; the error names the setting.
+    /// Checks the settings; the error names the setting (`dropout 2 must
+    /// be in [0, 1)`). See [`ModelSpec::check`] for the setting's key.
     pub fn validate(&self) -> Result<(), String> {
-        if self.widths.contains(&0) {
-            return Err(format!("widths {:?} must all be positive", self.widths));
-        }
+        self.check().map_err(|p| p.to_string())
+    }
+
+    /// Checks the settings: every width in `1..=`[`MAX_WIDTH`], enough of
+    /// them for the kind, at most [`MAX_PARAMETERS`] parameters in all, the
+    /// rates in `[0, 1)` and the penalty weights finite and not negative.
+    /// Nothing is allocated, so a spec from a flag or a file is checked
+    /// before its model is built.
+    pub fn check(&self) -> Result<(), SpecProblem> {
+        let problem = |key: &'static str, problem: String| Err(SpecProblem { key, problem });
         let need = match self.kind {
-            ModelKind::ZeroDigit | ModelKind::Contractive => 2,
-            ModelKind::Deep => 2,
+            ModelKind::ZeroDigit | ModelKind::Contractive | ModelKind::Deep => 2,
             _ => 3,
         };
-        if self.widths.len() < need {
-            return Err(format!("{} needs at least {need} widths, got {:?}", self.kind, self.widths));
+        let exact = match self.kind {
+            ModelKind::Deep => None,
+            _ => Some(need),
+        };
+        if self.widths.len() < need || exact.is_some_and(|n| self.widths.len() != n) {
+            let want = if exact.is_some() { "exactly" } else { "at least" };
+            return problem("widths", format!("{:?}: {} needs {want} {need} widths", self.widths, self.kind));
         }
-        if !(0.0..1.0).contains(&self.dropout) {
-            return Err(format!("--dropout {} must be in [0, 1)", self.dropout));
+        if let Some(w) = self.widths.iter().find(|&&w| w == 0 || w > MAX_WIDTH) {
+            return problem(
+                "widths",
+                format!("{:?}: width {w} is not in 1..={MAX_WIDTH}", self.widths),
+            );
         }
-        if !(0.0..1.0).contains(&self.noise) {
-            return Err(format!("--noise {} must be in [0, 1)", self.noise));
+        if self.kind == ModelKind::ZeroDigit && self.widths[0] != 25 {
+            return problem("widths", format!("{:?}: the zero-digit model's input is 25 pixels", self.widths));
         }
-        for (name, v) in [("--lambda", self.lambda), ("--gamma", self.gamma)] {
+        let count = self.parameter_count();
+        if count > MAX_PARAMETERS as u128 {
+            return problem(
+                "widths",
+                format!(
+                    "{:?}: {count} parameters, over the limit of {MAX_PARAMETERS} (2^26, 256 MiB of f32)",
+                    self.widths
+                ),
+            );
+        }
+        for (key, v) in [("dropout", self.dropout), ("noise", self.noise)] {
+            if !(0.0..1.0).contains(&v) {
+                return problem(key, format!("{v} must be in [0, 1)"));
+            }
+        }
+        for (key, v) in [("lambda", self.lambda), ("gamma", self.gamma)] {
             if !v.is_finite() || v < 0.0 {
-                return Err(format!("{name} {v} must be finite and not negative"));
+                return problem(key, format!("{v} must be finite and not negative"));
             }
         }
         Ok(())
+    }
+
+    /// How many numbers the model's weights and biases hold, computed from
+    /// the widths alone (exact for any widths, so a huge request is caught
+    /// before anything is allocated).
+    pub fn parameter_count(&self) -> u128 {
+        let w: Vec<u128> = self.widths.iter().map(|&w| w as u128).collect();
+        // Each encoder layer a -> b has a*b + b numbers, its decoder mirror
+        // b -> a has b*a + a.
+        let mirrored: u128 = w.windows(2).map(|p| 2 * p[0] * p[1] + p[0] + p[1]).sum();
+        match self.kind {
+            // The VAE's encoder has a second head (log-variance) beside mu.
+            ModelKind::Vae if w.len() == 3 => mirrored + w[1] * w[2] + w[2],
+            _ => mirrored,
+        }
     }
 
     /// Builds the model with seeded initial weights.
@@ -298,7 +366,7 @@ impl ModelSpec {
             noise: num("noise")?,
             penalty: get("penalty")?.parse()?,
         };
-        spec.validate()?;
+        spec.check().map_err(|p| format!("metadata '{}': {}", p.key, p.problem))?;
         Ok(spec)
     }
 }

@@ -6,14 +6,15 @@
 //! the Jacobian penalty's `create_graph` sweep shows in its own colour, as
 //! the second graph the final backward walks. When Graphviz's `dot` is on
 //! the PATH an SVG is written beside it; otherwise a line says so (Graphviz
-//! is never a build dependency).
+//! is never a build dependency). `gradtape train` draws the same graph of
+//! its trained model into the run folder, and `index.html` links it.
 
 use super::train::load_data;
 use super::CliError;
-use gradtape::{grad_values, Tape};
-use gradtape_models::autoencoders::{ModelKind, StepCtx};
+use gradtape::{grad_values, Tape, Tensor};
+use gradtape_models::autoencoders::{Autoencoder, ModelKind, StepCtx};
 use gradtape_models::spec::ModelSpec;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Options of `gradtape graph`.
@@ -29,52 +30,75 @@ pub struct GraphArgs {
     pub out: PathBuf,
 }
 
+/// What [`draw_step`] wrote.
+pub struct StepGraph {
+    /// Nodes on the tape (one per box in the drawing).
+    pub nodes: usize,
+    /// How many of them a `create_graph` sweep recorded.
+    pub swept: usize,
+    /// The SVG beside the DOT file, or why there is none.
+    pub svg: Result<PathBuf, String>,
+}
+
+/// Records one training step of `model` on `images` (forward, loss and the
+/// backward sweep of its parameters) and writes the tape to `dot_path` as
+/// DOT, and as SVG beside it when Graphviz's `dot` is installed. The model
+/// is left in the training mode it was in.
+pub fn draw_step(
+    model: &mut dyn Autoencoder<f32>,
+    images: &Tensor<f32>,
+    dot_path: &Path,
+) -> Result<StepGraph, CliError> {
+    let was = model.is_training();
+    model.set_training(true);
+    let (dot, nodes, swept) = {
+        let tape = Tape::new();
+        let p = model.params().bind(&tape);
+        let device = model.params().device();
+        let x = tape.constant(&images.to(device));
+        let loss = model.loss(&p, x, &mut StepCtx::on(0, device)).total;
+        let _ = grad_values(&[loss], p.vars(), None);
+        let swept = (0..tape.len()).filter(|&i| tape.recorded_by_sweep(i)).count();
+        (tape.to_dot(), tape.len(), swept)
+    };
+    model.set_training(was);
+    gradtape_models::checkpoint::write_atomically(dot_path, dot.as_bytes())
+        .map_err(|e| CliError::failure(format!("writing {e}")))?;
+    let svg = dot_path.with_extension("svg");
+    let svg = match Command::new("dot").arg("-Tsvg").arg(dot_path).arg("-o").arg(&svg).output() {
+        Ok(out) if out.status.success() => Ok(svg),
+        Ok(out) => {
+            return Err(CliError::failure(format!(
+                "dot could not draw {}: {}",
+                dot_path.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            )))
+        }
+        Err(_) => Err("Graphviz's `dot` is not on the PATH (apt-get install graphviz)".to_string()),
+    };
+    Ok(StepGraph { nodes, swept, svg })
+}
+
 /// `gradtape graph`.
 pub fn run(a: GraphArgs) -> Result<(), CliError> {
     let kind: ModelKind = a.model.parse().map_err(|e| CliError::usage(format!("MODEL: {e}")))?;
     if a.batch_size == 0 {
         return Err(CliError::usage("--batch-size must be at least 1"));
     }
+    super::inspect::check_output_path(&a.out, "--out")?;
     let (_, test) = load_data(kind, None, "--data")?;
     let images = test.take(a.batch_size.min(test.len())).images;
     let mut model = ModelSpec::default_for(kind).build(0);
-    model.set_training(true);
-    let tape = Tape::new();
-    let p = model.params().bind(&tape);
-    let x = tape.constant(&images);
-    let loss = model.loss(&p, x, &mut StepCtx::seeded(0)).total;
-    let _ = grad_values(&[loss], p.vars(), None);
-    let swept = (0..tape.len()).filter(|&i| tape.recorded_by_sweep(i)).count();
-    let dot = tape.to_dot();
-    write_atomically(&a.out, dot.as_bytes())?;
+    let drawn = draw_step(model.as_mut(), &images, &a.out)?;
     println!(
-        "wrote {} ({} nodes, {swept} of them recorded by a create_graph sweep)",
+        "wrote {} ({} nodes, {} of them recorded by a create_graph sweep)",
         a.out.display(),
-        tape.len()
+        drawn.nodes,
+        drawn.swept
     );
-    let svg = a.out.with_extension("svg");
-    match Command::new("dot").arg("-Tsvg").arg(&a.out).arg("-o").arg(&svg).output() {
-        Ok(out) if out.status.success() => println!("wrote {}", svg.display()),
-        Ok(out) => {
-            return Err(CliError::failure(format!(
-                "dot could not draw {}: {}",
-                a.out.display(),
-                String::from_utf8_lossy(&out.stderr).trim()
-            )))
-        }
-        Err(_) => println!("no SVG: Graphviz's `dot` is not on the PATH (apt-get install graphviz)"),
+    match drawn.svg {
+        Ok(svg) => println!("wrote {}", svg.display()),
+        Err(why) => println!("no SVG: {why}"),
     }
     Ok(())
-}
-
-/// Writes `bytes` to `path` through a temporary sibling (named after the
-/// file and this process) and a rename; the temporary is removed on error.
-fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> Result<(), CliError> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    let written = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
-    written.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        CliError::failure(format!("--out: writing {}: {e}", path.display()))
-    })
 }

@@ -8,10 +8,10 @@ use super::{check_device, CliError, Device};
 use crate::pictures;
 use gradtape::Tensor;
 use gradtape_models::autoencoders::{Autoencoder, ModelKind};
+use gradtape_models::checkpoint;
 use gradtape_models::data::Dataset;
 use gradtape_models::spec::ModelSpec;
 use gradtape_models::state_dict::read_state_dict;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Where a command's model comes from: `--checkpoint` (a `gradtape train`
@@ -176,11 +176,16 @@ fn image_side(data: &Dataset) -> (usize, usize) {
 
 /// `gradtape sample`.
 pub fn sample(a: SampleArgs) -> Result<(), CliError> {
+    check_output_path(&a.out, "--out")?;
     let device = check_device(a.device)?;
     let (mut model, spec) = load_model(&a.source)?;
     model.params_mut().to_device(device);
     let (_, test) = load_data(spec.kind, a.data.as_deref(), "--data")?;
     check_input(model.as_ref(), &test)?;
+    if a.points.is_none() {
+        // Random points are placed by the test codes.
+        check_not_empty(&test, "test")?;
+    }
     let (h, w) = image_side(&test);
     let (codes, side) = match &a.points {
         Some(text) => {
@@ -203,11 +208,19 @@ pub fn sample(a: SampleArgs) -> Result<(), CliError> {
 
 /// `gradtape reconstruct`.
 pub fn reconstruct(a: ReconstructArgs) -> Result<(), CliError> {
+    check_output_path(&a.out, "--out")?;
+    if let Some(csv) = &a.csv {
+        check_output_path(csv, "--csv")?;
+    }
+    if a.n == 0 {
+        return Err(CliError::usage("--n must be at least 1"));
+    }
     let device = check_device(a.device)?;
     let (mut model, spec) = load_model(&a.source)?;
     model.params_mut().to_device(device);
     let (_, test) = load_data(spec.kind, a.data.as_deref(), "--data")?;
     check_input(model.as_ref(), &test)?;
+    check_not_empty(&test, "test")?;
     let chosen = match &a.indices {
         Some(ix) => {
             if let Some(bad) = ix.iter().find(|&&i| i >= test.len()) {
@@ -218,7 +231,7 @@ pub fn reconstruct(a: ReconstructArgs) -> Result<(), CliError> {
             }
             test.select(ix)
         }
-        None => test.take(a.n.clamp(1, test.len())),
+        None => test.take(a.n.min(test.len())),
     };
     let recon = reconstruct_all(model.as_mut(), &chosen.images);
     let (h, w) = image_side(&test);
@@ -240,12 +253,14 @@ pub fn reconstruct(a: ReconstructArgs) -> Result<(), CliError> {
 
 /// `gradtape encode`.
 pub fn encode(a: EncodeArgs) -> Result<(), CliError> {
+    check_output_path(&a.out, "--out")?;
     let device = check_device(a.device)?;
     let (mut model, spec) = load_model(&a.source)?;
     model.params_mut().to_device(device);
     let (train, test) = load_data(spec.kind, a.data.as_deref(), "--data")?;
     check_input(model.as_ref(), &test)?;
     let data = if a.split == Split::Train { train } else { test };
+    check_not_empty(&data, if a.split == Split::Train { "training" } else { "test" })?;
     let codes = encode_all(model.as_mut(), &data.images);
     let d = codes.shape()[1];
     let rows: Vec<(usize, u8)> = data.labels.iter().enumerate().map(|(i, &l)| (i, l)).collect();
@@ -271,12 +286,29 @@ fn write_csv(path: &Path, prefix: &str, rows: &[(usize, u8)], values: &Tensor<f3
         }
         csv.push('\n');
     }
-    let write = || -> std::io::Result<()> {
-        let tmp = path.with_extension("csv.tmp");
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(csv.as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
+    checkpoint::write_atomically(path, csv.as_bytes()).map_err(|e| CliError::failure(format!("writing {e}")))
+}
+
+/// Refuses an output path that is a folder (or sits in no folder), before
+/// any work: `flag` names the option.
+pub fn check_output_path(path: &Path, flag: &str) -> Result<(), CliError> {
+    if path.is_dir() {
+        return Err(CliError::usage(format!("{flag}: {} is a folder; give a file name", path.display())));
+    }
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
     };
-    write().map_err(|e| CliError::failure(format!("writing {}: {e}", path.display())))
+    if !parent.is_dir() {
+        return Err(CliError::usage(format!("{flag}: there is no folder {} to write {} in", parent.display(), path.display())));
+    }
+    Ok(())
+}
+
+/// Refuses a data set with no images in the part a command uses.
+fn check_not_empty(data: &Dataset, what: &str) -> Result<(), CliError> {
+    if data.len() == 0 {
+        return Err(CliError::usage(format!("--data: the data holds no {what} images")));
+    }
+    Ok(())
 }

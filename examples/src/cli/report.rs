@@ -177,8 +177,26 @@ pub fn write(model: &mut dyn Autoencoder<f32>, r: RunReport<'_>) -> Result<PathB
         metrics.push(("mean ||J_f(x)||_F on the test digits (contraction)".into(), format!("{norm:.5}")));
     }
     metrics.extend(r.extra_metrics);
+
+    // One training step of the trained model, drawn: the tape as DOT, and
+    // as SVG where Graphviz is installed.
+    let step = r.test.take(4.min(r.test.len())).images;
+    let drawn = super::graph::draw_step(model, &step, &out.join("tape.dot"))?;
+    let what = format!(
+        "one training step's tape on {} test digits ({} nodes, {} recorded by a create_graph sweep)",
+        step.shape()[0],
+        drawn.nodes,
+        drawn.swept
+    );
+    let links = match drawn.svg {
+        Ok(_) => vec![
+            (format!("{what}, drawn"), "tape.svg".to_string()),
+            (format!("{what}, as Graphviz DOT"), "tape.dot".to_string()),
+        ],
+        Err(why) => vec![(format!("{what}, as Graphviz DOT (no SVG: {why})"), "tape.dot".to_string())],
+    };
     let title = format!("gradtape: {} autoencoder", r.spec.kind);
-    pictures::write_index_html(out, &title, &r.config, &metrics, &pics).map_err(pic_err)
+    pictures::write_index_html_with_links(out, &title, &r.config, &metrics, &pics, &links).map_err(pic_err)
 }
 
 fn fmt_loss(v: Option<&f64>) -> String {

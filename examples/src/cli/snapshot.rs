@@ -5,14 +5,18 @@
 //! state is stored under `optimizer.` (`optimizer.adam.m.0`). The metadata
 //! holds the model spec (so `sample` and `reconstruct` can rebuild the
 //! model), the epoch, the seed, the training settings and the per-epoch
-//! losses. Saving is atomic (temporary file, then rename), so an
-//! interrupted run never leaves a broken checkpoint.
+//! losses, and what the run trained on (the data's size and checksum and
+//! the `--train-limit` / `--test-limit` that cut it), so that `--resume`
+//! can refuse to continue a run on other data. Saving is atomic (temporary
+//! file, then rename), so an interrupted run or a full disk never leaves a
+//! broken checkpoint, and deterministic (sorted metadata, nothing
+//! time-dependent), so equal runs give equal files.
 
 use super::CliError;
 use gradtape::Tensor;
 use gradtape_models::autoencoders::Autoencoder;
 use gradtape_models::checkpoint::{self, Checkpoint};
-use gradtape_models::optim::Optimizer;
+use gradtape_models::optim::{Adam, Optimizer};
 use gradtape_models::spec::ModelSpec;
 use std::collections::HashMap;
 use std::path::Path;
@@ -30,6 +34,89 @@ pub struct RunInfo {
     pub batch_size: usize,
     pub train_losses: Vec<f64>,
     pub test_losses: Vec<f64>,
+    /// What the run trained and was tested on (absent in checkpoints of
+    /// older versions, which cannot be resumed).
+    pub data: Option<DataIdentity>,
+}
+
+/// The data a run used, as far as a resume must match it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DataIdentity {
+    /// `built-in` or the `--data` folder (shown, not compared: a folder
+    /// may move).
+    pub source: String,
+    /// Training and test images used (after the limits).
+    pub train_images: usize,
+    pub test_images: usize,
+    /// `--train-limit` and `--test-limit` as given.
+    pub train_limit: Option<usize>,
+    pub test_limit: Option<usize>,
+    /// CRC-32 of every pixel and label used, train then test.
+    pub checksum: u32,
+}
+
+impl DataIdentity {
+    /// The identity of the data sets a run uses.
+    pub fn of(
+        source: String,
+        train: &gradtape_models::data::Dataset,
+        test: &gradtape_models::data::Dataset,
+        train_limit: Option<usize>,
+        test_limit: Option<usize>,
+    ) -> DataIdentity {
+        let mut crc = crc32fast::Hasher::new();
+        for set in [train, test] {
+            for &x in set.images.data() {
+                crc.update(&x.to_le_bytes());
+            }
+            crc.update(&set.labels);
+        }
+        DataIdentity {
+            source,
+            train_images: train.len(),
+            test_images: test.len(),
+            train_limit,
+            test_limit,
+            checksum: crc.finalize(),
+        }
+    }
+
+    /// The entries that differ from `saved`, as `what: now X, the checkpoint's Y`.
+    pub fn differences(&self, saved: &DataIdentity) -> Vec<String> {
+        let limit = |l: Option<usize>| l.map_or("none".to_string(), |n| n.to_string());
+        let mut out = Vec::new();
+        if self.train_limit != saved.train_limit {
+            out.push(format!(
+                "--train-limit {} (the checkpoint's run had {})",
+                limit(self.train_limit),
+                limit(saved.train_limit)
+            ));
+        }
+        if self.test_limit != saved.test_limit {
+            out.push(format!(
+                "--test-limit {} (the checkpoint's run had {})",
+                limit(self.test_limit),
+                limit(saved.test_limit)
+            ));
+        }
+        if (self.train_images, self.test_images, self.checksum)
+            != (saved.train_images, saved.test_images, saved.checksum)
+        {
+            out.push(format!(
+                "--data {}: {} training and {} test images, checksum {:08x} (the checkpoint's run used {}: {} and \
+                 {}, checksum {:08x})",
+                self.source,
+                self.train_images,
+                self.test_images,
+                self.checksum,
+                saved.source,
+                saved.train_images,
+                saved.test_images,
+                saved.checksum
+            ));
+        }
+        out
+    }
 }
 
 /// Writes a training checkpoint atomically.
@@ -53,8 +140,23 @@ pub fn save(
     meta.insert("batch_size".into(), info.batch_size.to_string());
     meta.insert("train_loss".into(), list(&info.train_losses));
     meta.insert("test_loss".into(), list(&info.test_losses));
-    checkpoint::save(path, &tensors, Some(meta))
-        .map_err(|e| CliError::failure(format!("saving checkpoint: {e}")))
+    if let Some(d) = &info.data {
+        let limit = |l: Option<usize>| l.map_or("none".to_string(), |n| n.to_string());
+        meta.insert("data".into(), d.source.clone());
+        meta.insert("data_train_images".into(), d.train_images.to_string());
+        meta.insert("data_test_images".into(), d.test_images.to_string());
+        meta.insert("data_crc32".into(), format!("{:08x}", d.checksum));
+        meta.insert("train_limit".into(), limit(d.train_limit));
+        meta.insert("test_limit".into(), limit(d.test_limit));
+    }
+    checkpoint::save(path, &tensors, Some(meta)).map_err(|e| {
+        let kept = if info.epoch > 1 {
+            format!("the checkpoint of epoch {} is intact", info.epoch - 1)
+        } else {
+            "no checkpoint was written".to_string()
+        };
+        CliError::failure(format!("saving the checkpoint of epoch {}: {e}; {kept}", info.epoch))
+    })
 }
 
 /// A checkpoint read back: the spec, the run info, and the file's tensors.
@@ -85,16 +187,66 @@ pub fn load(path: &Path, flag: &str) -> Result<Loaded, CliError> {
             .map(|x| x.parse::<f64>().map_err(|_| bad(format!("metadata '{key}' is malformed"))))
             .collect()
     };
-    let info = RunInfo {
-        epoch: field("epoch").parse().map_err(|_| bad("metadata 'epoch' is malformed".into()))?,
-        seed: field("seed").parse().map_err(|_| bad("metadata 'seed' is malformed".into()))?,
-        lr: field("lr").parse().map_err(|_| bad("metadata 'lr' is malformed".into()))?,
-        batch_size: field("batch_size")
-            .parse()
-            .map_err(|_| bad("metadata 'batch_size' is malformed".into()))?,
-        train_losses: list("train_loss")?,
-        test_losses: list("test_loss")?,
+    let whole = |key: &str| -> Result<usize, CliError> {
+        let v = field(key);
+        v.parse::<usize>().map_err(|_| bad(format!("metadata '{key}' = {v:?} is not a whole number")))
     };
+    let lr: f64 = field("lr").parse().map_err(|_| bad("metadata 'lr' is malformed".into()))?;
+    if let Err(e) = Adam::<f32>::try_new(lr) {
+        return Err(bad(format!("metadata 'lr': {e}")));
+    }
+    let batch_size = whole("batch_size")?;
+    if batch_size == 0 {
+        return Err(bad("metadata 'batch_size' is 0".into()));
+    }
+    let epoch = whole("epoch")?;
+    let (train_losses, test_losses) = (list("train_loss")?, list("test_loss")?);
+    for (key, v) in [("train_loss", &train_losses), ("test_loss", &test_losses)] {
+        if v.len() != epoch {
+            return Err(bad(format!("metadata '{key}' has {} values for {epoch} epochs", v.len())));
+        }
+    }
+    let data = if meta.contains_key("data_crc32") {
+        let limit = |key: &str| -> Result<Option<usize>, CliError> {
+            match field(key).as_str() {
+                "none" => Ok(None),
+                _ => whole(key).map(Some),
+            }
+        };
+        let crc = field("data_crc32");
+        Some(DataIdentity {
+            source: field("data"),
+            train_images: whole("data_train_images")?,
+            test_images: whole("data_test_images")?,
+            train_limit: limit("train_limit")?,
+            test_limit: limit("test_limit")?,
+            checksum: u32::from_str_radix(&crc, 16)
+                .map_err(|_| bad(format!("metadata 'data_crc32' = {crc:?} is malformed")))?,
+        })
+    } else {
+        None
+    };
+    let info = RunInfo {
+        epoch,
+        seed: field("seed")
+            .parse()
+            .map_err(|_| bad(format!("metadata 'seed' = {:?} is not a whole number", field("seed"))))?,
+        lr,
+        batch_size,
+        train_losses,
+        test_losses,
+        data,
+    };
+    // The tensors are compared with the model the metadata describes before
+    // the model is built (its sizes come from the metadata, so a small file
+    // must not make it allocate a large model).
+    let sized = ModelSpec::sized_from(spec.kind, &file.tensors);
+    if sized.widths != spec.widths {
+        return Err(bad(format!(
+            "metadata 'widths' says {:?} but the tensors are those of {:?}",
+            spec.widths, sized.widths
+        )));
+    }
     Ok(Loaded { spec, info, file })
 }
 
@@ -104,6 +256,25 @@ impl Loaded {
     pub fn restore_model(&self, model: &mut dyn Autoencoder<f32>, flag: &str) -> Result<(), CliError> {
         let mut targets = model.params_mut().named_mut();
         self.file.copy_into(&mut targets).map_err(|e| CliError::usage(format!("{flag}: {e}")))
+    }
+
+    /// Loads the optimiser's state into `opt`, checked against the model's
+    /// parameters; a checkpoint without any is refused (a resume that
+    /// restarted Adam from zero would not be the run it continues).
+    pub fn restore_optimizer(
+        &self,
+        opt: &mut dyn Optimizer<f32>,
+        model: &dyn Autoencoder<f32>,
+        flag: &str,
+    ) -> Result<(), CliError> {
+        let state = self.optimizer_state();
+        let bad = |what: String| CliError::usage(format!("{flag}: {}: {what}", self.file.path().display()));
+        if state.is_empty() && self.info.epoch > 0 {
+            return Err(bad("holds no optimiser state (`optimizer.*`), so the run cannot resume exactly".into()));
+        }
+        opt.load_state(&state).map_err(|e| bad(format!("optimiser state: {e}")))?;
+        let shapes: Vec<&[usize]> = model.params().named().into_iter().map(|(_, t)| t.shape()).collect();
+        opt.check_fits(&shapes).map_err(|e| bad(format!("optimiser state: {e}")))
     }
 
     /// The optimiser's state, with its names as the optimiser wrote them.

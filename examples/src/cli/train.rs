@@ -4,14 +4,15 @@
 
 use super::progress::Reporter;
 use super::report;
-use super::snapshot::{self, RunInfo};
+use super::snapshot::{self, DataIdentity, RunInfo};
 use super::{check_device, default_out, CliError, Device};
 use gradtape_models::autoencoders::{ModelKind, ZeroDigit};
 use gradtape_models::data::{Dataset, MnistSplit};
-use gradtape_models::optim::{Adam, Optimizer};
+use gradtape_models::optim::Adam;
 use gradtape_models::spec::ModelSpec;
 use gradtape_models::state_dict::{load_state_dict, read_state_dict, StateDict};
 use gradtape_models::train::{fit, TrainConfig};
+use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -111,6 +112,85 @@ struct Plan {
     init: Option<StateDict<f32>>,
     /// Where the training runs (`--device`).
     device: gradtape_kernels::Device,
+    /// The data, cut to the limits, and its identity.
+    train: Dataset,
+    test: Dataset,
+    data: DataIdentity,
+}
+
+/// The model options each kind uses; any other given is refused.
+fn model_flags(kind: ModelKind) -> &'static [&'static str] {
+    match kind {
+        ModelKind::ZeroDigit => &["--hidden", "--latent"],
+        ModelKind::Deep => &["--widths", "--hidden", "--latent", "--lambda"],
+        ModelKind::Regularized => &["--hidden", "--latent", "--gamma", "--dropout"],
+        ModelKind::Denoising => &["--hidden", "--latent", "--gamma", "--dropout", "--noise"],
+        ModelKind::Contractive => &["--hidden", "--latent", "--lambda", "--penalty"],
+        ModelKind::Vae => &["--hidden", "--latent"],
+    }
+}
+
+/// Refuses model options the model does not use, or that contradict each
+/// other, naming the flag and the reason.
+fn check_model_flags(kind: ModelKind, a: &TrainArgs) -> Result<(), CliError> {
+    let given = [
+        ("--widths", a.widths.is_some()),
+        ("--hidden", a.hidden.is_some()),
+        ("--latent", a.latent.is_some()),
+        ("--lambda", a.lambda.is_some()),
+        ("--gamma", a.gamma.is_some()),
+        ("--dropout", a.dropout.is_some()),
+        ("--noise", a.noise.is_some()),
+        ("--penalty", a.penalty.is_some()),
+    ];
+    let used = model_flags(kind);
+    if let Some((flag, _)) = given.iter().find(|(flag, on)| *on && !used.contains(flag)) {
+        return Err(CliError::usage(format!(
+            "{flag}: the {kind} model has no such setting (its options: {})",
+            used.join(", ")
+        )));
+    }
+    if a.widths.is_some() {
+        if let Some(flag) = [("--hidden", a.hidden.is_some()), ("--latent", a.latent.is_some())]
+            .iter()
+            .find_map(|(f, on)| on.then_some(*f))
+        {
+            return Err(CliError::usage(format!(
+                "{flag}: --widths already gives every width; give one or the other"
+            )));
+        }
+    }
+    if matches!(kind, ModelKind::ZeroDigit | ModelKind::Contractive) && a.hidden.is_some() && a.latent.is_some() {
+        return Err(CliError::usage(format!(
+            "--latent: the {kind} model's code is its hidden layer, so --hidden and --latent are the same width; \
+             give one"
+        )));
+    }
+    if kind == ModelKind::ZeroDigit {
+        for (flag, on) in [
+            ("--data", a.data.is_some()),
+            ("--train-limit", a.train_limit.is_some()),
+            ("--test-limit", a.test_limit.is_some()),
+        ] {
+            if on {
+                return Err(CliError::usage(format!(
+                    "{flag}: the zero-digit model trains on its one built-in 5x5 digit"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The flag a problem with `key` of the model's spec comes from.
+fn flag_of(key: &str, a: &TrainArgs) -> String {
+    match key {
+        "widths" if a.widths.is_some() => "--widths".into(),
+        "widths" if a.hidden.is_some() => "--hidden".into(),
+        "widths" if a.latent.is_some() => "--latent".into(),
+        "widths" => "--init-from".into(),
+        k => format!("--{k}"),
+    }
 }
 
 /// Applies the model options given on the command line to `spec`.
@@ -144,36 +224,76 @@ fn apply_model_options(spec: &mut ModelSpec, a: &TrainArgs) -> Result<(), CliErr
     if let Some(p) = &a.penalty {
         spec.penalty = p.parse().map_err(|e| CliError::usage(format!("--penalty: {e}")))?;
     }
-    spec.validate().map_err(CliError::usage)
+    spec.check().map_err(|p| CliError::usage(format!("{}: {} {}", flag_of(p.key, a), p.key, p.problem)))
 }
 
-/// The error for `--resume` with model options that differ from the
-/// checkpoint's: names the option's flag and both values.
-fn resume_mismatch(a: &TrainArgs, wanted: &ModelSpec, saved: &ModelSpec) -> CliError {
-    let (w, s) = (wanted.to_metadata(), saved.to_metadata());
-    let key = ["widths", "lambda", "gamma", "dropout", "noise", "penalty"]
-        .into_iter()
-        .find(|k| w.get(*k) != s.get(*k))
-        .unwrap_or("widths");
-    let flag = match key {
-        "widths" if a.hidden.is_some() && wanted.hidden() != saved.hidden() => "--hidden".to_string(),
-        "widths" if a.latent.is_some() && wanted.latent() != saved.latent() => "--latent".to_string(),
-        k => format!("--{k}"),
-    };
-    let get = |m: &std::collections::HashMap<String, String>| m.get(key).cloned().unwrap_or_default();
-    CliError::usage(format!(
-        "{flag}: the checkpoint's model has {key} {}, this one {}; a --resume run keeps its model",
-        get(&s),
-        get(&w)
-    ))
+/// What a `--resume` run was given that contradicts its checkpoint, one
+/// entry per setting.
+fn resume_differences(a: &TrainArgs, wanted: &ModelSpec, loaded: &snapshot::Loaded, data: &DataIdentity) -> Vec<String> {
+    let mut out = Vec::new();
+    let (w, s) = (wanted.to_metadata(), loaded.spec.to_metadata());
+    for key in ["widths", "lambda", "gamma", "dropout", "noise", "penalty"] {
+        if w.get(key) != s.get(key) {
+            out.push(format!(
+                "{} gives {key} {} (the checkpoint's model has {})",
+                flag_of(key, a),
+                w.get(key).cloned().unwrap_or_default(),
+                s.get(key).cloned().unwrap_or_default()
+            ));
+        }
+    }
+    let info = &loaded.info;
+    if let Some(seed) = a.seed.filter(|&x| x != info.seed) {
+        out.push(format!("--seed {seed} (the checkpoint's run has {})", info.seed));
+    }
+    if let Some(lr) = a.lr.filter(|&x| x != info.lr) {
+        out.push(format!("--lr {lr} (the checkpoint's run has {})", info.lr));
+    }
+    if let Some(b) = a.batch_size.filter(|&x| x != info.batch_size) {
+        out.push(format!("--batch-size {b} (the checkpoint's run has {})", info.batch_size));
+    }
+    if let Some(saved) = &info.data {
+        out.extend(data.differences(saved));
+    }
+    out
 }
 
 fn plan(a: &TrainArgs) -> Result<Plan, CliError> {
     let kind: ModelKind = a.model.parse().map_err(|e| CliError::usage(format!("MODEL: {e}")))?;
+    check_model_flags(kind, a)?;
+    for (flag, value) in [("--epochs", a.epochs), ("--batch-size", a.batch_size), ("--train-limit", a.train_limit), ("--test-limit", a.test_limit)] {
+        if value == Some(0) {
+            return Err(CliError::usage(format!("{flag} must be at least 1")));
+        }
+    }
+    if let Some(lr) = a.lr {
+        Adam::<f32>::try_new(lr).map_err(|e| CliError::usage(format!("--lr {lr}: {e}")))?;
+    }
     let device = check_device(a.device)?;
     let out = a.out.clone().unwrap_or_else(|| default_out(kind.name()));
+    if out.exists() && !out.is_dir() {
+        return Err(CliError::usage(format!("--out: {} exists and is not a folder", out.display())));
+    }
     let ckpt = checkpoint_path(&out);
+
+    // The data, cut to the limits: checked here, before anything is written.
+    let (mut train, mut test) = load_data(kind, a.data.as_deref(), "--data")?;
+    if let Some(n) = a.train_limit {
+        train = train.take(n);
+    }
+    if let Some(n) = a.test_limit {
+        test = test.take(n);
+    }
+    for (set, what) in [(&train, "training"), (&test, "test")] {
+        if set.len() == 0 {
+            return Err(CliError::usage(format!("--data: the data holds no {what} images")));
+        }
+    }
+    let source = a.data.as_ref().map_or("built-in".to_string(), |d| d.display().to_string());
+    let data = DataIdentity::of(source, &train, &test, a.train_limit, a.test_limit);
+
     let defaults = ModelSpec::train_defaults(kind);
+    let epochs = a.epochs.unwrap_or(defaults.epochs);
     let (spec, seed, lr, batch_size, resume, init) = if a.resume {
         if !ckpt.exists() {
             return Err(CliError::usage(format!("--resume: no checkpoint at {}", ckpt.display())));
@@ -186,25 +306,23 @@ fn plan(a: &TrainArgs) -> Result<Plan, CliError> {
                 loaded.spec.kind
             )));
         }
+        if loaded.info.data.is_none() {
+            return Err(CliError::usage(format!(
+                "--resume: {} does not record the data it was trained on (written by an older gradtape), \
+                 so a resume cannot be checked; start a new run",
+                ckpt.display()
+            )));
+        }
         let mut wanted = loaded.spec.clone();
         apply_model_options(&mut wanted, a)?;
-        if wanted != loaded.spec {
-            return Err(resume_mismatch(a, &wanted, &loaded.spec));
+        let differences = resume_differences(a, &wanted, &loaded, &data);
+        if !differences.is_empty() {
+            return Err(CliError::usage(format!(
+                "--resume: a resumed run keeps its settings and data, but {}",
+                differences.join("; ")
+            )));
         }
         let info = &loaded.info;
-        for (flag, given, saved) in [
-            ("--seed", a.seed.map(|s| s as f64), info.seed as f64),
-            ("--lr", a.lr, info.lr),
-            ("--batch-size", a.batch_size.map(|b| b as f64), info.batch_size as f64),
-        ] {
-            if let Some(g) = given {
-                if g != saved {
-                    return Err(CliError::usage(format!(
-                        "{flag} {g} differs from the checkpoint's {saved}; a resumed run keeps its settings"
-                    )));
-                }
-            }
-        }
         (loaded.spec.clone(), info.seed, info.lr, info.batch_size, Some(loaded), None)
     } else {
         if ckpt.exists() {
@@ -233,16 +351,69 @@ fn plan(a: &TrainArgs) -> Result<Plan, CliError> {
         let lr = a.lr.unwrap_or(defaults.lr);
         (spec, a.seed.unwrap_or(0), lr, a.batch_size.unwrap_or(defaults.batch_size), None, init)
     };
-    Adam::<f32>::try_new(lr).map_err(|e| CliError::usage(format!("--lr {lr}: {e}")))?;
-    if batch_size == 0 {
-        return Err(CliError::usage("--batch-size must be at least 1"));
+    if train.pixels() != spec.widths[0] {
+        let flag = if a.init_from.is_some() {
+            "--init-from"
+        } else if a.resume {
+            "--resume"
+        } else if a.widths.is_some() {
+            "--widths"
+        } else {
+            "--data"
+        };
+        return Err(CliError::usage(format!(
+            "{flag}: the images have {} pixels but the model's input is {}",
+            train.pixels(),
+            spec.widths[0]
+        )));
     }
-    let epochs = a.epochs.unwrap_or(defaults.epochs);
-    if epochs == 0 {
-        return Err(CliError::usage("--epochs must be at least 1"));
-    }
-    Ok(Plan { spec, seed, lr, batch_size, epochs, out, resume, init, device })
+    Ok(Plan { spec, seed, lr, batch_size, epochs, out, resume, init, device, train, test, data })
 }
+
+/// The run folder, made if needed and locked for this process: a second
+/// `train` into it fails at once, naming the holder. The lock is the
+/// operating system's (`File::try_lock`), so it goes with the process
+/// however the process ends. Making the lock file is also the check that
+/// the folder can be written, before any training.
+fn lock_run_folder(out: &Path) -> Result<std::fs::File, CliError> {
+    std::fs::create_dir_all(out)
+        .map_err(|e| CliError::usage(format!("--out: cannot create {}: {e}", out.display())))?;
+    let path = out.join(LOCK_FILE);
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| CliError::usage(format!("--out: cannot write in {}: {e}", out.display())))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = holder.trim();
+            let who = if holder.is_empty() { "another process".to_string() } else { format!("process {holder}") };
+            return Err(CliError::usage(format!(
+                "--out: {} is in use by {who} (a train run holds {}); wait for it or choose another --out",
+                out.display(),
+                path.display()
+            )));
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(CliError::usage(format!("--out: cannot lock {}: {e}", path.display())))
+        }
+    }
+    let pid = std::process::id().to_string();
+    let written = file.set_len(0).and_then(|()| file.seek(std::io::SeekFrom::Start(0))).and_then(|_| {
+        file.write_all(pid.as_bytes())?;
+        file.flush()
+    });
+    written.map_err(|e| CliError::usage(format!("--out: cannot write in {}: {e}", out.display())))?;
+    Ok(file)
+}
+
+/// The lock file a running `train` holds in its run folder.
+pub const LOCK_FILE: &str = ".gradtape-train.lock";
 
 /// The training and test sets for a model.
 pub fn load_data(kind: ModelKind, data: Option<&Path>, flag: &str) -> Result<(Dataset, Dataset), CliError> {
@@ -260,20 +431,17 @@ pub fn load_data(kind: ModelKind, data: Option<&Path>, flag: &str) -> Result<(Da
 /// `gradtape train`.
 pub fn run(a: TrainArgs) -> Result<(), CliError> {
     let plan = plan(&a)?;
-    let (mut train, mut test) = load_data(plan.spec.kind, a.data.as_deref(), "--data")?;
-    if let Some(n) = a.train_limit {
-        train = train.take(n);
-    }
-    if let Some(n) = a.test_limit {
-        test = test.take(n);
-    }
-    if train.pixels() != plan.spec.widths[0] {
-        let flag = if a.init_from.is_some() { "--init-from" } else { "--data" };
-        return Err(CliError::usage(format!(
-            "{flag}: the images have {} pixels but the model's input is {}",
-            train.pixels(),
-            plan.spec.widths[0]
-        )));
+    let (train, test) = (&plan.train, &plan.test);
+    if let Some(loaded) = &plan.resume {
+        if loaded.info.epoch >= plan.epochs {
+            println!(
+                "{} is already at epoch {} of --epochs {}: nothing to do (give a larger --epochs to train on)",
+                checkpoint_path(&plan.out).display(),
+                loaded.info.epoch,
+                plan.epochs
+            );
+            return Ok(());
+        }
     }
     let mut model = plan.spec.build(plan.seed);
     let mut opt = Adam::<f32>::new(plan.lr);
@@ -284,27 +452,29 @@ pub fn run(a: TrainArgs) -> Result<(), CliError> {
         batch_size: plan.batch_size,
         train_losses: Vec::new(),
         test_losses: Vec::new(),
+        data: Some(plan.data.clone()),
     };
     if let Some(tensors) = &plan.init {
         // Checked in `plan`: it fits.
         load_state_dict(model.params_mut(), tensors, plan.spec.kind.name())
             .map_err(|e| CliError::usage(format!("--init-from: {e}")))?;
+    }
+    if let Some(loaded) = &plan.resume {
+        loaded.restore_model(model.as_mut(), "--resume")?;
+        loaded.restore_optimizer(&mut opt, model.as_ref(), "--resume")?;
+        info = loaded.info.clone();
+    }
+    // Last of the checks, and the first write: the run folder, locked.
+    let _lock = lock_run_folder(&plan.out)?;
+    if plan.init.is_some() {
         println!(
             "starting from the weights in {}",
             a.init_from.as_deref().unwrap_or(Path::new("")).display()
         );
     }
-    if let Some(loaded) = &plan.resume {
-        loaded.restore_model(model.as_mut(), "--resume")?;
-        opt.load_state(&loaded.optimizer_state())
-            .map_err(|e| CliError::usage(format!("--resume: optimiser state: {e}")))?;
-        info = loaded.info.clone();
-    }
     // Built (and restored) on the host, then moved: the training runs where
     // the parameters are, and checkpoints are copied back when written.
     model.params_mut().to_device(plan.device);
-    std::fs::create_dir_all(&plan.out)
-        .map_err(|e| CliError::usage(format!("--out: cannot create {}: {e}", plan.out.display())))?;
 
     println!("{}", model.describe());
     if plan.device != gradtape_kernels::Device::Cpu {
@@ -335,7 +505,7 @@ pub fn run(a: TrainArgs) -> Result<(), CliError> {
             detect_anomaly: a.detect_anomaly,
         };
         let history =
-            fit(model.as_mut(), &mut opt, &train, &test, &config, epoch, &mut |p| reporter.update(p));
+            fit(model.as_mut(), &mut opt, train, test, &config, epoch, &mut |p| reporter.update(p));
         if let Some(d) = &history.diverged {
             // The last checkpoint written (if any) held finite weights: it is
             // left as it is, and no pictures are drawn from NaN weights.
@@ -382,7 +552,7 @@ pub fn run(a: TrainArgs) -> Result<(), CliError> {
             out: &plan.out,
             spec: &plan.spec,
             info: &info,
-            test: &test,
+            test,
             config,
             extra_metrics: extra,
         },

@@ -66,6 +66,20 @@ pub fn write_index_html(
     metrics: &[(String, String)],
     pictures: &[(String, String)],
 ) -> Result<PathBuf, PictureError> {
+    write_index_html_with_links(dir, title, config, metrics, pictures, &[])
+}
+
+/// [`write_index_html`] with a last section of `links`, `(caption, file
+/// name)`, each a link to a file beside the page (the run's tape drawn as a
+/// graph, say), marked missing when the file is not there.
+pub fn write_index_html_with_links(
+    dir: &Path,
+    title: &str,
+    config: &[(String, String)],
+    metrics: &[(String, String)],
+    pictures: &[(String, String)],
+    links: &[(String, String)],
+) -> Result<PathBuf, PictureError> {
     let path = dir.join("index.html");
     let title = escape(title);
     let mut out = String::new();
@@ -92,6 +106,16 @@ pub fn write_index_html(
             "<figure>\n<img src=\"{file_html}\" alt=\"{caption_html}\">\n\
              <figcaption>{caption_html} <small>({file_html})</small>{missing}</figcaption>\n</figure>"
         );
+    }
+    if !links.is_empty() {
+        out.push_str("<h2>Files</h2>\n<ul>\n");
+        for (caption, file) in links {
+            let (caption_html, file_html) = (escape(caption), escape(file));
+            let missing =
+                if dir.join(file).is_file() { "" } else { " <span class=\"missing\">(file missing)</span>" };
+            let _ = writeln!(out, "<li><a href=\"{file_html}\">{file_html}</a>: {caption_html}{missing}</li>");
+        }
+        out.push_str("</ul>\n");
     }
     out.push_str("</body>\n</html>\n");
 

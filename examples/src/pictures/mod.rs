@@ -58,7 +58,7 @@ pub use grid::{
     reconstructions_layout, reconstructions_size, DENOISE_HEADER_HEIGHT, DENOISE_SCALE,
     RECONSTRUCTIONS_PAIR_GAP, RECONSTRUCTIONS_PER_ROW, TILE_SCALE,
 };
-pub use html::write_index_html;
+pub use html::{write_index_html, write_index_html_with_links};
 pub use pca::{pca_2d, Pca2};
 pub use plots::{latent_map, loss_curves, LATENT_MAP_SIZE, LOSS_CURVES_SIZE};
 

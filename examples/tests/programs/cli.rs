@@ -12,7 +12,7 @@ use gradtape_examples::pictures::{
     denoising_size, filters_layout, grid_size, reconstructions_size, LATENT_MAP_SIZE, LOSS_CURVES_SIZE,
     TILE_SCALE,
 };
-use gradtape_models::autoencoders::ModelKind;
+use gradtape_models::autoencoders::{ModelKind, PenaltyMode};
 use gradtape_models::checkpoint;
 use gradtape_models::spec::ModelSpec;
 use std::collections::{BTreeMap, BTreeSet};
@@ -22,26 +22,36 @@ use tempfile::TempDir;
 
 /// Training options that keep a run to a fraction of a second (with
 /// `--epochs 1`, which [`train`] adds unless told otherwise).
-const TINY: &[&str] = &["--train-limit", "256", "--test-limit", "100", "--quiet"];
+pub(crate) const TINY: &[&str] = &["--train-limit", "256", "--test-limit", "100", "--quiet"];
+
+/// [`TINY`] for `model`: the zero-digit model trains on its one digit, and
+/// refuses data limits.
+pub(crate) fn tiny(model: &str) -> &'static [&'static str] {
+    if model == "zero-digit" {
+        &["--quiet"]
+    } else {
+        TINY
+    }
+}
 
 /// Test images in a [`TINY`] run (the zero-digit model has only one).
 const TEST_IMAGES: usize = 100;
 
-fn tmp() -> TempDir {
+pub(crate) fn tmp() -> TempDir {
     tempfile::tempdir().expect("a temporary folder")
 }
 
 /// Runs `gradtape args...` in `cwd`.
-fn gradtape(cwd: &Path, args: &[&str]) -> Output {
+pub(crate) fn gradtape(cwd: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_gradtape")).args(args).current_dir(cwd).output().expect("gradtape runs")
 }
 
-fn text(bytes: &[u8]) -> String {
+pub(crate) fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// Asserts that `gradtape` succeeded and returns its stdout.
-fn assert_ok(out: &Output, what: &str) -> String {
+pub(crate) fn assert_ok(out: &Output, what: &str) -> String {
     assert!(
         out.status.success(),
         "{what} failed with {:?}\nstdout:\n{}\nstderr:\n{}",
@@ -52,15 +62,15 @@ fn assert_ok(out: &Output, what: &str) -> String {
     text(&out.stdout)
 }
 
-fn s(p: &Path) -> &str {
+pub(crate) fn s(p: &Path) -> &str {
     p.to_str().expect("a UTF-8 path")
 }
 
 /// Trains `model` into `out` with [`TINY`] settings and `extra` options
 /// (`--epochs 1` unless `extra` gives `--epochs`); returns stdout.
-fn train(cwd: &Path, model: &str, out: &Path, extra: &[&str]) -> String {
+pub(crate) fn train(cwd: &Path, model: &str, out: &Path, extra: &[&str]) -> String {
     let mut args = vec!["train", model, "--out", s(out)];
-    args.extend_from_slice(TINY);
+    args.extend_from_slice(tiny(model));
     if !extra.contains(&"--epochs") {
         args.extend_from_slice(&["--epochs", "1"]);
     }
@@ -69,12 +79,12 @@ fn train(cwd: &Path, model: &str, out: &Path, extra: &[&str]) -> String {
 }
 
 /// The checkpoint of a run folder.
-fn ckpt(out: &Path) -> PathBuf {
+pub(crate) fn ckpt(out: &Path) -> PathBuf {
     out.join("checkpoint.safetensors")
 }
 
 /// The model a run folder's checkpoint describes.
-fn spec_of(out: &Path) -> ModelSpec {
+pub(crate) fn spec_of(out: &Path) -> ModelSpec {
     let file = checkpoint::load::<f32>(ckpt(out)).expect("the checkpoint loads");
     ModelSpec::from_metadata(&file.metadata).expect("the checkpoint names its model")
 }
@@ -88,7 +98,7 @@ fn assert_png(path: &Path, size: (u32, u32)) {
 }
 
 /// Every file in `dir` (recursively) with its bytes.
-fn contents(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+pub(crate) fn contents(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     let mut files = BTreeMap::new();
     if !dir.exists() {
         return files;
@@ -105,7 +115,7 @@ fn contents(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
 }
 
 /// The `(train, test)` losses of `history.csv`, checking its format.
-fn history(out: &Path) -> Vec<(f64, f64)> {
+pub(crate) fn history(out: &Path) -> Vec<(f64, f64)> {
     let csv = std::fs::read_to_string(out.join("history.csv")).expect("history.csv");
     let mut lines = csv.lines();
     assert_eq!(lines.next(), Some("epoch,train_loss,test_loss"), "history.csv header");
@@ -182,7 +192,31 @@ fn check_training(model: &str, extra: &[&str], epochs: usize) -> ModelSpec {
     }
     assert!(!html.contains("file missing"), "{model}: index.html marks a picture missing");
     assert!(html.contains(&final_test), "{model}: index.html lacks the final test loss {final_test}");
+    // The page links one training step's tape, drawn.
+    let links: Vec<&str> =
+        html.split("href=\"").skip(1).map(|h| &h[..h.find('"').unwrap()]).collect();
+    assert!(links.contains(&"tape.dot"), "{model}: index.html does not link tape.dot: {links:?}");
+    assert_eq!(links.contains(&"tape.svg"), graphviz_installed(), "{model}: the SVG link: {links:?}");
+    for file in &links {
+        assert!(out.join(file).is_file(), "{model}: index.html links {file}, which is not there");
+    }
+    let dot = std::fs::read_to_string(out.join("tape.dot")).expect("tape.dot");
+    assert!(dot.starts_with("digraph tape {") && dot.trim_end().ends_with('}'), "{model}: tape.dot");
+    let swept = dot.lines().filter(|l| l.contains("#fce5cd")).count();
+    let double_backward = spec.kind == ModelKind::Contractive && spec.penalty != PenaltyMode::ClosedForm;
+    assert_eq!(swept > 0, double_backward, "{model}: create_graph nodes in tape.dot");
     spec
+}
+
+/// Whether Graphviz's `dot` runs here. CI installs it and sets
+/// `GRADTAPE_REQUIRE_DOT=1`, so that there a missing `dot` fails instead
+/// of skipping the SVG checks.
+fn graphviz_installed() -> bool {
+    let found = Command::new("dot").arg("-V").output().is_ok_and(|o| o.status.success());
+    if std::env::var_os("GRADTAPE_REQUIRE_DOT").is_some_and(|v| v == "1") {
+        assert!(found, "GRADTAPE_REQUIRE_DOT=1 but Graphviz's `dot` does not run");
+    }
+    found
 }
 
 #[test]
@@ -267,7 +301,7 @@ fn resume_equals_uninterrupted_denoising() {
 
 /// Asserts a bad-input failure: exit code 2, nothing on stdout, one line on
 /// stderr that mentions every one of `words` (the flag and the problem).
-fn assert_bad_input(out: &Output, words: &[&str]) {
+pub(crate) fn assert_bad_input(out: &Output, words: &[&str]) {
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "exit code; stdout:\n{}\nstderr:\n{stderr}", text(&out.stdout));
     assert_eq!(text(&out.stdout), "", "a bad input prints nothing on stdout");
@@ -281,7 +315,7 @@ fn assert_bad_input(out: &Output, words: &[&str]) {
 
 /// Runs `gradtape train args...` into a fresh `--out`, expects a bad-input
 /// error mentioning `words`, and checks that no run folder was made.
-fn check_train_refused(args: &[&str], words: &[&str]) {
+pub(crate) fn check_train_refused(args: &[&str], words: &[&str]) {
     let dir = tmp();
     let out = dir.path().join("run");
     let mut all = vec!["train"];
@@ -296,7 +330,7 @@ fn check_train_refused(args: &[&str], words: &[&str]) {
 /// Runs `gradtape args...` against the run folder `out`, expects a
 /// bad-input error mentioning `words`, and checks that nothing in the folder
 /// changed.
-fn check_refused_in(cwd: &Path, out: &Path, args: &[&str], words: &[&str]) {
+pub(crate) fn check_refused_in(cwd: &Path, out: &Path, args: &[&str], words: &[&str]) {
     let before = contents(out);
     assert!(!before.is_empty());
     assert_bad_input(&gradtape(cwd, args), words);
@@ -772,6 +806,27 @@ fn graph_draws_a_training_step_with_the_contractive_penalty_sweep_marked() {
     assert!(nodes > 10 && swept > 0, "{nodes} nodes, {swept} swept");
     let (nodes, swept, _) = graph_of("deep");
     assert!(nodes > 10 && swept == 0, "{nodes} nodes, {swept} swept");
+}
+
+#[test]
+fn graphviz_accepts_the_graph_and_draws_every_node() {
+    let dir = tmp();
+    let dot_path = dir.path().join("step.dot");
+    let said = assert_ok(&gradtape(dir.path(), &["graph", "contractive", "--out", s(&dot_path)]), "graph");
+    let svg = dir.path().join("step.svg");
+    if !graphviz_installed() {
+        assert!(said.contains("no SVG: Graphviz's `dot` is not on the PATH"), "{said}");
+        assert!(!svg.exists());
+        return;
+    }
+    assert!(said.contains(&format!("wrote {}", svg.display())), "{said}");
+    let drawn = std::fs::read_to_string(&svg).expect("the SVG");
+    assert!(drawn.contains("<svg"), "not an SVG");
+    let dot = std::fs::read_to_string(&dot_path).unwrap();
+    let nodes = dot.lines().filter(|l| l.contains("[label=")).count();
+    let edges = dot.lines().filter(|l| l.contains("->")).count();
+    assert_eq!(drawn.matches("class=\"node\"").count(), nodes, "nodes drawn");
+    assert_eq!(drawn.matches("class=\"edge\"").count(), edges, "edges drawn");
 }
 
 #[test]

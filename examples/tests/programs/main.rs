@@ -4,4 +4,5 @@
 //! compiled and linked as a program of its own, which dominated CI's time.
 
 mod cli;
+mod hostile;
 mod pictures;

@@ -26,6 +26,15 @@ pub enum DataError {
     Truncated { path: PathBuf, expected_bytes: u64, found_bytes: u64, what: String },
     /// There are bytes left over after the data the header announces.
     TrailingBytes { path: PathBuf, expected_bytes: u64, found_bytes: u64 },
+    /// A compressed file goes on after the data the header announces (how
+    /// far is not read: the reader stops one byte past the announced end).
+    TrailingData { path: PathBuf, expected_bytes: u64 },
+    /// The path is not a regular file (a folder, a pipe, a device).
+    NotAFile { path: PathBuf },
+    /// Labels outside 0..=9 (the pictures colour ten digits).
+    BadLabel { path: PathBuf, index: usize, label: u8 },
+    /// Both the raw and the compressed spelling of one file are in a folder.
+    Ambiguous { first: PathBuf, second: PathBuf },
     /// The first four bytes are not the IDX magic number expected here.
     WrongMagic { path: PathBuf, found: u32, expected: u32 },
     /// The header announces impossible dimensions (zero-sized images, or a
@@ -70,6 +79,23 @@ impl fmt::Display for DataError {
                  {expected_bytes} bytes in all, the file has {found_bytes})",
                 path.display(),
                 found_bytes - expected_bytes
+            ),
+            DataError::TrailingData { path, expected_bytes } => write!(
+                f,
+                "{}: the decompressed data goes on past the {expected_bytes} bytes the header announces",
+                path.display()
+            ),
+            DataError::NotAFile { path } => write!(f, "{}: not a regular file", path.display()),
+            DataError::BadLabel { path, index, label } => write!(
+                f,
+                "{}: label {label} at index {index} is not a digit 0 to 9",
+                path.display()
+            ),
+            DataError::Ambiguous { first, second } => write!(
+                f,
+                "both {} and {} exist; remove one, so that it is clear which to read",
+                first.display(),
+                second.display()
             ),
             DataError::WrongMagic { path, found, expected } => write!(
                 f,

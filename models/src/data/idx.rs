@@ -25,7 +25,8 @@ use flate2::write::GzEncoder;
 use flate2::Compression;
 use gradtape_kernels::Tensor;
 use std::borrow::Cow;
-use std::io::{Read, Write};
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::Path;
 
 /// Images read from an IDX file: `[n, rows*cols]` pixels in `[0, 1]`.
@@ -39,21 +40,41 @@ pub struct IdxImages {
     pub cols: usize,
 }
 
+/// The most data bytes (pixels or labels) one IDX file may announce: 1 GiB,
+/// some 1.3 million 28x28 images (MNIST's training file is 47 MB). The
+/// reader also never reads further than the header announces plus one byte
+/// (to see trailing data), so a small gzip file that inflates to gigabytes
+/// costs no more than its header says.
+pub const MAX_IDX_BYTES: u64 = 1 << 30;
+
 /// Reads an IDX image file (`*-idx3-ubyte`, gzip-compressed or raw).
 pub fn read_idx_images(path: &Path) -> Result<IdxImages, DataError> {
-    decode_idx_images(&read_file(path)?, path)
+    let (source, raw_len) = open(path)?;
+    images_from(source, raw_len, path)
 }
 
 /// Reads an IDX label file (`*-idx1-ubyte`, gzip-compressed or raw).
 pub fn read_idx_labels(path: &Path) -> Result<Vec<u8>, DataError> {
-    decode_idx_labels(&read_file(path)?, path)
+    let (source, raw_len) = open(path)?;
+    labels_from(source, raw_len, path)
 }
 
 /// Decodes the bytes of an IDX image file (gzip or raw) already in memory;
 /// `path` is only used in error messages.
 pub fn decode_idx_images(bytes: &[u8], path: &Path) -> Result<IdxImages, DataError> {
-    let bytes = gunzip_if_gzip(bytes, path)?;
-    let header = read_header(&bytes, path, IMAGES_MAGIC, 3)?;
+    images_from(in_memory(bytes, path)?, bytes.len() as u64, path)
+}
+
+/// Decodes the bytes of an IDX label file (gzip or raw) already in memory;
+/// `path` is only used in error messages.
+pub fn decode_idx_labels(bytes: &[u8], path: &Path) -> Result<Vec<u8>, DataError> {
+    labels_from(in_memory(bytes, path)?, bytes.len() as u64, path)
+}
+
+fn images_from<R: BufRead>(source: impl std::borrow::BorrowMut<Source<R>>, raw_len: u64, path: &Path) -> Result<IdxImages, DataError> {
+    let mut source = source;
+    let source: &mut Source<R> = source.borrow_mut();
+    let header = read_header(source, path, IMAGES_MAGIC, 3)?;
     let (n, rows, cols) = (header[0], header[1], header[2]);
     if rows == 0 || cols == 0 {
         return Err(DataError::BadDimensions {
@@ -61,19 +82,15 @@ pub fn decode_idx_images(bytes: &[u8], path: &Path) -> Result<IdxImages, DataErr
             detail: format!("images of {rows}x{cols} pixels"),
         });
     }
-    let body =
-        check_length(&bytes, path, 16, &[n, rows, cols], &format!("{n} images of {rows}x{cols} pixels"))?;
+    let what = format!("{n} images of {rows}x{cols} pixels");
+    let body = read_body(source, raw_len, path, 16, &[n, rows, cols], &what)?;
     let pixels: Vec<f32> = body.iter().map(|&b| f32::from(b) / 255.0).collect();
     Ok(IdxImages { images: Tensor::from_vec(pixels, &[n, rows * cols]), rows, cols })
 }
 
-/// Decodes the bytes of an IDX label file (gzip or raw) already in memory;
-/// `path` is only used in error messages.
-pub fn decode_idx_labels(bytes: &[u8], path: &Path) -> Result<Vec<u8>, DataError> {
-    let bytes = gunzip_if_gzip(bytes, path)?;
-    let n = read_header(&bytes, path, LABELS_MAGIC, 1)?[0];
-    let body = check_length(&bytes, path, 8, &[n], &format!("{n} labels"))?;
-    Ok(body.to_vec())
+fn labels_from<R: BufRead>(mut source: Source<R>, raw_len: u64, path: &Path) -> Result<Vec<u8>, DataError> {
+    let n = read_header(&mut source, path, LABELS_MAGIC, 1)?[0];
+    read_body(&mut source, raw_len, path, 8, &[n], &format!("{n} labels"))
 }
 
 /// The bytes of an IDX image file holding `n` images of `rows x cols`
@@ -138,38 +155,74 @@ fn to_u32(n: usize) -> u32 {
     u32::try_from(n).unwrap_or_else(|_| panic!("IDX dimension {n} does not fit in 32 bits"))
 }
 
-fn read_file(path: &Path) -> Result<Vec<u8>, DataError> {
-    std::fs::read(path).map_err(|source| DataError::Io { path: path.to_path_buf(), action: "read", source })
+/// An IDX file's bytes as they come: raw, or decompressed on the fly when
+/// they start with the gzip magic `1f 8b`.
+enum Source<R: BufRead> {
+    Raw(R),
+    Gzip(MultiGzDecoder<R>),
 }
 
-fn write_file(path: &Path, bytes: &[u8]) -> Result<(), DataError> {
-    let io_err = |source| DataError::Io { path: path.to_path_buf(), action: "write", source };
-    let gzip = path.extension().is_some_and(|e| e == "gz");
-    let encoded = if gzip {
-        let mut enc = GzEncoder::new(Vec::new(), Compression::default());
-        enc.write_all(bytes).map_err(io_err)?;
-        Cow::Owned(enc.finish().map_err(io_err)?)
-    } else {
-        Cow::Borrowed(bytes)
-    };
-    std::fs::write(path, &encoded).map_err(io_err)
-}
-
-/// Decompresses when the bytes start with the gzip magic `1f 8b`.
-fn gunzip_if_gzip<'a>(bytes: &'a [u8], path: &Path) -> Result<Cow<'a, [u8]>, DataError> {
-    if !bytes.starts_with(&[0x1f, 0x8b]) {
-        return Ok(Cow::Borrowed(bytes));
+impl<R: BufRead> Source<R> {
+    /// Looks at the first two bytes without consuming them.
+    fn of(mut reader: R) -> Result<Source<R>, io::Error> {
+        let start = reader.fill_buf()?;
+        Ok(if start.starts_with(&[0x1f, 0x8b]) { Source::Gzip(MultiGzDecoder::new(reader)) } else { Source::Raw(reader) })
     }
-    let mut out = Vec::new();
-    MultiGzDecoder::new(bytes)
-        .read_to_end(&mut out)
-        .map_err(|source| DataError::CorruptGzip { path: path.to_path_buf(), source })?;
-    Ok(Cow::Owned(out))
+
+    fn is_gzip(&self) -> bool {
+        matches!(self, Source::Gzip(_))
+    }
 }
 
-/// Checks the magic number and returns the `axes` dimensions after it.
-fn read_header(bytes: &[u8], path: &Path, magic: u32, axes: usize) -> Result<Vec<usize>, DataError> {
+impl<R: BufRead> Read for Source<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Source::Raw(r) => r.read(buf),
+            Source::Gzip(r) => r.read(buf),
+        }
+    }
+}
+
+/// Bytes in memory as a source.
+fn in_memory<'b>(bytes: &'b [u8], path: &Path) -> Result<Source<&'b [u8]>, DataError> {
+    Source::of(bytes).map_err(|source| DataError::Io { path: path.to_path_buf(), action: "read", source })
+}
+
+/// Opens a regular file for reading; returns it and its size.
+fn open(path: &Path) -> Result<(Source<BufReader<File>>, u64), DataError> {
+    let io_err = |source| DataError::Io { path: path.to_path_buf(), action: "read", source };
+    let file = File::open(path).map_err(io_err)?;
+    let meta = file.metadata().map_err(io_err)?;
+    if !meta.is_file() {
+        return Err(DataError::NotAFile { path: path.to_path_buf() });
+    }
+    Ok((Source::of(BufReader::new(file)).map_err(io_err)?, meta.len()))
+}
+
+/// Reads up to `limit` bytes (fewer only at the end of the data).
+fn read_up_to<R: BufRead>(source: &mut Source<R>, limit: u64, path: &Path) -> Result<Vec<u8>, DataError> {
+    let mut out = Vec::with_capacity(limit.min(1 << 24) as usize);
+    let gzip = source.is_gzip();
+    source.take(limit).read_to_end(&mut out).map_err(|source| {
+        if gzip {
+            DataError::CorruptGzip { path: path.to_path_buf(), source }
+        } else {
+            DataError::Io { path: path.to_path_buf(), action: "read", source }
+        }
+    })?;
+    Ok(out)
+}
+
+/// Reads and checks the magic number; returns the `axes` dimensions after
+/// it.
+fn read_header<R: BufRead>(
+    source: &mut Source<R>,
+    path: &Path,
+    magic: u32,
+    axes: usize,
+) -> Result<Vec<usize>, DataError> {
     let header_len = 4 * (1 + axes);
+    let bytes = read_up_to(source, header_len as u64, path)?;
     let word = |i: usize| u32::from_be_bytes(bytes[4 * i..4 * i + 4].try_into().unwrap());
     let truncated = || DataError::Truncated {
         path: path.to_path_buf(),
@@ -189,38 +242,114 @@ fn read_header(bytes: &[u8], path: &Path, magic: u32, axes: usize) -> Result<Vec
     Ok((1..=axes).map(|i| word(i) as usize).collect())
 }
 
-/// Checks that the file holds exactly the header plus the product of `dims`
-/// bytes, and returns the data after the header.
-fn check_length<'b>(
-    bytes: &'b [u8],
+/// Reads the data after the header: exactly the product of `dims` bytes,
+/// which must be at most [`MAX_IDX_BYTES`]. Reads one byte more to tell
+/// whether anything follows, and never further. `raw_len` is the size of
+/// the file as stored (for messages about a raw file).
+fn read_body<R: BufRead>(
+    source: &mut Source<R>,
+    raw_len: u64,
     path: &Path,
-    header_len: usize,
+    header_len: u64,
     dims: &[usize],
     what: &str,
-) -> Result<&'b [u8], DataError> {
-    let expected = dims
-        .iter()
-        .try_fold(1u64, |acc, &d| acc.checked_mul(d as u64))
-        .and_then(|body| body.checked_add(header_len as u64))
-        .ok_or_else(|| DataError::BadDimensions {
+) -> Result<Vec<u8>, DataError> {
+    let body = dims.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d as u64)).filter(|&b| b <= MAX_IDX_BYTES);
+    let Some(body) = body else {
+        return Err(DataError::BadDimensions {
             path: path.to_path_buf(),
-            detail: format!("{what} is too large to count"),
-        })?;
-    let found = bytes.len() as u64;
-    if found < expected {
+            detail: format!("a header announcing {what} is over the limit of {MAX_IDX_BYTES} bytes (1 GiB)"),
+        });
+    };
+    let data = read_up_to(source, body + 1, path)?;
+    let found = data.len() as u64;
+    if found < body {
         return Err(DataError::Truncated {
             path: path.to_path_buf(),
-            expected_bytes: expected,
-            found_bytes: found,
+            expected_bytes: header_len + body,
+            found_bytes: header_len + found,
             what: format!("a header announcing {what}"),
         });
     }
-    if found > expected {
-        return Err(DataError::TrailingBytes {
-            path: path.to_path_buf(),
-            expected_bytes: expected,
-            found_bytes: found,
+    if found > body {
+        return Err(if source.is_gzip() {
+            DataError::TrailingData { path: path.to_path_buf(), expected_bytes: header_len + body }
+        } else {
+            DataError::TrailingBytes { path: path.to_path_buf(), expected_bytes: header_len + body, found_bytes: raw_len }
         });
     }
-    Ok(&bytes[header_len..])
+    Ok(data)
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), DataError> {
+    let io_err = |source| DataError::Io { path: path.to_path_buf(), action: "write", source };
+    let gzip = path.extension().is_some_and(|e| e == "gz");
+    let encoded = if gzip {
+        let mut enc = GzEncoder::new(Vec::new(), Compression::default());
+        enc.write_all(bytes).map_err(io_err)?;
+        Cow::Owned(enc.finish().map_err(io_err)?)
+    } else {
+        Cow::Borrowed(bytes)
+    };
+    std::fs::write(path, &encoded).map_err(io_err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An endless source of zero bytes after a given header, counting what
+    /// is consumed: what `/dev/zero` or a gzip bomb looks like to the reader.
+    struct Endless {
+        header: Vec<u8>,
+        zeros: Vec<u8>,
+        consumed: u64,
+    }
+
+    impl Read for Endless {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = {
+                let available = self.fill_buf()?;
+                let n = available.len().min(buf.len());
+                buf[..n].copy_from_slice(&available[..n]);
+                n
+            };
+            self.consume(n);
+            Ok(n)
+        }
+    }
+
+    impl BufRead for Endless {
+        fn fill_buf(&mut self) -> io::Result<&[u8]> {
+            let at = self.consumed as usize;
+            Ok(if at < self.header.len() { &self.header[at..] } else { &self.zeros })
+        }
+        fn consume(&mut self, n: usize) {
+            self.consumed += n as u64;
+        }
+    }
+
+    #[test]
+    fn the_reader_stops_one_byte_past_what_the_header_announces() {
+        let header = encode_idx_images(&[0; 3 * 28 * 28], 3, 28, 28)[..16].to_vec();
+        let mut source = Source::Raw(Endless { header, zeros: vec![0; 8192], consumed: 0 });
+        let err = images_from(&mut source, u64::MAX, Path::new("endless")).unwrap_err();
+        assert!(matches!(err, DataError::TrailingBytes { expected_bytes: 2368, .. }), "{err:?}");
+        let Source::Raw(endless) = source else { unreachable!() };
+        assert_eq!(endless.consumed, 16 + 3 * 28 * 28 + 1);
+    }
+
+    #[test]
+    fn a_header_announcing_more_than_the_limit_is_refused_before_reading_the_data() {
+        // 65,536 images of 128x128: 1 GiB, then one image more.
+        let mut header = Vec::new();
+        for w in [IMAGES_MAGIC, 65_537, 128, 128] {
+            header.extend_from_slice(&w.to_be_bytes());
+        }
+        let mut source = Source::Raw(Endless { header, zeros: vec![0; 8192], consumed: 0 });
+        let err = images_from(&mut source, u64::MAX, Path::new("huge")).unwrap_err();
+        assert!(err.to_string().contains("over the limit of 1073741824 bytes"), "{err}");
+        let Source::Raw(endless) = source else { unreachable!() };
+        assert_eq!(endless.consumed, 16);
+    }
 }

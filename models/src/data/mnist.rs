@@ -76,7 +76,7 @@ impl MnistSplit {
         if !dir.is_dir() {
             return Err(DataError::MissingDir { dir: dir.to_path_buf() });
         }
-        let found: Vec<Option<PathBuf>> = FILES.iter().map(|f| find_file(dir, f)).collect();
+        let found: Vec<Option<PathBuf>> = FILES.iter().map(|f| find_file(dir, f)).collect::<Result<_, _>>()?;
         let missing: Vec<String> =
             FILES.iter().zip(&found).filter(|(_, p)| p.is_none()).map(|(f, _)| format!("{f}[.gz]")).collect();
         if !missing.is_empty() {
@@ -99,6 +99,11 @@ impl MnistSplit {
             &paths[2],
             &paths[3],
         )?;
+        for (set, labels) in [(&train, &paths[1]), (&test, &paths[3])] {
+            if let Some((index, &label)) = set.labels.iter().enumerate().find(|(_, &l)| l > 9) {
+                return Err(DataError::BadLabel { path: labels.clone(), index, label });
+            }
+        }
         if (train.rows, train.cols) != (test.rows, test.cols) {
             return Err(DataError::ImageSizeMismatch {
                 train_path: paths[0].clone(),
@@ -111,12 +116,19 @@ impl MnistSplit {
     }
 }
 
-/// The first of `name`, `name.gz` and the dotted spelling
-/// (`train-images.idx3-ubyte[.gz]`) that exists in `dir`.
-fn find_file(dir: &Path, name: &str) -> Option<PathBuf> {
+/// The one of `name`, `name.gz` and the dotted spelling
+/// (`train-images.idx3-ubyte[.gz]`) that exists in `dir`; two of them is an
+/// error (which one was meant?).
+fn find_file(dir: &Path, name: &str) -> Result<Option<PathBuf>, DataError> {
     let dotted = name.replacen("-idx", ".idx", 1);
-    [name.to_string(), format!("{name}.gz"), dotted.clone(), format!("{dotted}.gz")]
+    let present: Vec<PathBuf> = [name.to_string(), format!("{name}.gz"), dotted.clone(), format!("{dotted}.gz")]
         .into_iter()
         .map(|f| dir.join(f))
-        .find(|p| p.is_file())
+        .filter(|p| p.exists())
+        .collect();
+    match present.as_slice() {
+        [] => Ok(None),
+        [one] => Ok(Some(one.clone())),
+        [first, second, ..] => Err(DataError::Ambiguous { first: first.clone(), second: second.clone() }),
+    }
 }

@@ -138,6 +138,10 @@ impl<T: Element> Adam<T> {
     }
 }
 
+/// The largest step count a checkpoint's `adam.step` may hold: 2^24, the
+/// last whole number up to which every f32 is exact.
+const MAX_STORED_STEPS: f64 = 16_777_216.0;
+
 impl<T: Element> Optimizer<T> for Adam<T> {
     #[track_caller]
     fn step(&mut self, params: &mut [&mut Tensor<T>], grads: &[Tensor<T>]) {
@@ -226,9 +230,19 @@ impl<T: Element> Optimizer<T> for Adam<T> {
                         t.shape()
                     ));
                 }
-                let s = t.data()[0].as_f64();
+                let s = t.to_cpu().data()[0].as_f64();
                 if !(s.is_finite() && s >= 0.0 && s.fract() == 0.0) {
                     return Err(format!("{WHO}: `adam.step` is {s}, not a whole number of steps"));
+                }
+                // Stored as a float: past 2^24 an f32 no longer holds every
+                // whole number, so a larger count is not one a run wrote.
+                if s > MAX_STORED_STEPS {
+                    return Err(format!(
+                        "{WHO}: `adam.step` is {s}, more than the {MAX_STORED_STEPS} steps a checkpoint can count exactly"
+                    ));
+                }
+                if s == 0.0 && !m.is_empty() {
+                    return Err(format!("{WHO}: `adam.step` is 0 but the state has moments"));
                 }
                 s as u64
             }
@@ -238,6 +252,11 @@ impl<T: Element> Optimizer<T> for Adam<T> {
         self.m = m;
         self.v = v;
         Ok(())
+    }
+
+    fn check_fits(&self, shapes: &[&[usize]]) -> Result<(), String> {
+        super::check_buffers_fit("adam.m.", &self.m, shapes)?;
+        super::check_buffers_fit("adam.v.", &self.v, shapes)
     }
 
     fn lr(&self) -> f64 {

@@ -73,6 +73,12 @@ pub trait Optimizer<T: Element>: Send {
     /// one) the state is left unchanged.
     fn load_state(&mut self, state: &[(String, Tensor<T>)]) -> Result<(), String>;
 
+    /// Checks that the state fits parameters of these shapes, in the order
+    /// `step` will be given them (an empty state fits any), so that state
+    /// loaded from a file is refused with a message instead of making
+    /// `step` panic. The error names the entry and both shapes.
+    fn check_fits(&self, shapes: &[&[usize]]) -> Result<(), String>;
+
     /// The learning rate.
     fn lr(&self) -> f64;
 
@@ -110,6 +116,34 @@ pub(crate) fn check_pairs<T: Element>(who: &str, params: &[&mut Tensor<T>], grad
             g.shape()
         );
     }
+}
+
+/// Checks that loaded per-parameter buffers, named `{prefix}<i>`, fit
+/// parameters of `shapes` (one buffer per parameter, same shapes).
+pub(crate) fn check_buffers_fit<T: Element>(
+    prefix: &str,
+    buffers: &[Tensor<T>],
+    shapes: &[&[usize]],
+) -> Result<(), String> {
+    if buffers.is_empty() {
+        return Ok(());
+    }
+    if buffers.len() != shapes.len() {
+        return Err(format!(
+            "{} `{prefix}<i>` entries for a model of {} parameters",
+            buffers.len(),
+            shapes.len()
+        ));
+    }
+    for (i, (b, shape)) in buffers.iter().zip(shapes).enumerate() {
+        if b.shape() != *shape {
+            return Err(format!(
+                "`{prefix}{i}` has shape {:?} but parameter {i} has shape {shape:?}",
+                b.shape()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Checks that per-parameter state buffers (made at an earlier step, or

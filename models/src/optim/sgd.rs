@@ -179,6 +179,10 @@ impl<T: Element> Optimizer<T> for Sgd<T> {
         Ok(())
     }
 
+    fn check_fits(&self, shapes: &[&[usize]]) -> Result<(), String> {
+        super::check_buffers_fit("sgd.momentum.", &self.buffers, shapes)
+    }
+
     fn lr(&self) -> f64 {
         self.lr
     }

@@ -7,4 +7,5 @@ mod autoencoders;
 mod checkpoint;
 mod data;
 mod graph;
+mod hostile;
 mod optim;
