@@ -92,10 +92,15 @@ impl<T: Element> Tape<T> {
     /// Checks a value about to be recorded by `op` at `site` (anomaly mode):
     /// panics if it is the first non-finite one.
     #[track_caller]
-    pub(crate) fn check_forward(&self, value: &Tensor<T>, op: &Op<T>, site: Site) {
+    pub(crate) fn check_forward(&self, id: usize, site: Site) {
         if self.anomaly_already_found() {
             return;
         }
+        let (value, op) = {
+            let nodes = self.nodes.borrow();
+            (nodes[id].value.clone(), nodes[id].op)
+        };
+        let (value, op) = (&value, &op);
         let Some((bad, x)) = first_non_finite(value) else { return };
         let nodes = self.nodes.borrow();
         let inputs: Vec<usize> = op.inputs().into_iter().flatten().collect();
