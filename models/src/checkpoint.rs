@@ -370,15 +370,20 @@ pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, CheckpointError>
 /// Reads every tensor of a safetensors file; all must have dtype `T`.
 pub fn load<T: CheckpointElement>(path: impl AsRef<Path>) -> Result<Checkpoint<T>, CheckpointError> {
     let path = path.as_ref();
-    let bytes = read_bounded(path, MAX_CHECKPOINT_BYTES)?;
-    safetensors_header::check_unique_names(&bytes)
+    load_from_bytes(&read_bounded(path, MAX_CHECKPOINT_BYTES)?, path)
+}
+
+/// [`load`] of a file's bytes already in memory; `path` names it in errors
+/// (and in the [`Checkpoint`]).
+pub fn load_from_bytes<T: CheckpointElement>(bytes: &[u8], path: &Path) -> Result<Checkpoint<T>, CheckpointError> {
+    safetensors_header::check_unique_names(bytes)
         .map_err(|detail| CheckpointError::Corrupt { path: path.to_path_buf(), detail })?;
     let corrupt = |e: safetensors::SafeTensorError| CheckpointError::Corrupt {
         path: path.to_path_buf(),
         detail: e.to_string(),
     };
-    let file = SafeTensors::deserialize(&bytes).map_err(corrupt)?;
-    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(corrupt)?;
+    let file = SafeTensors::deserialize(bytes).map_err(corrupt)?;
+    let (_, header) = SafeTensors::read_metadata(bytes).map_err(corrupt)?;
     let mut tensors = BTreeMap::new();
     for (name, view) in file.iter() {
         if view.dtype() != T::DTYPE {

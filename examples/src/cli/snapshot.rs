@@ -171,6 +171,14 @@ pub struct Loaded {
 pub fn load(path: &Path, flag: &str) -> Result<Loaded, CliError> {
     let file: Checkpoint<f32> =
         checkpoint::load(path).map_err(|e| CliError::usage(format!("{flag}: {e}")))?;
+    from_checkpoint(file, flag)
+}
+
+/// Reads the run out of a checkpoint already loaded (its metadata checked
+/// entry by entry, its tensors against the model the metadata describes).
+pub fn from_checkpoint(file: Checkpoint<f32>, flag: &str) -> Result<Loaded, CliError> {
+    let path = file.path().to_path_buf();
+    let path = path.as_path();
     let meta = &file.metadata;
     let bad = |what: String| CliError::usage(format!("{flag}: {}: {what}", path.display()));
     if meta.get("format").map(String::as_str) != Some(FORMAT) {

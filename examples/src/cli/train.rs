@@ -258,10 +258,18 @@ fn resume_differences(a: &TrainArgs, wanted: &ModelSpec, loaded: &snapshot::Load
     out
 }
 
-fn plan(a: &TrainArgs) -> Result<Plan, CliError> {
+/// The checks of `train`'s flags that need no file: the model, the flags
+/// it uses, the counts and the learning rate, and the model they describe
+/// on its own (its sizes bounded). Returns the model kind.
+pub fn check_flags(a: &TrainArgs) -> Result<ModelKind, CliError> {
     let kind: ModelKind = a.model.parse().map_err(|e| CliError::usage(format!("MODEL: {e}")))?;
     check_model_flags(kind, a)?;
-    for (flag, value) in [("--epochs", a.epochs), ("--batch-size", a.batch_size), ("--train-limit", a.train_limit), ("--test-limit", a.test_limit)] {
+    for (flag, value) in [
+        ("--epochs", a.epochs),
+        ("--batch-size", a.batch_size),
+        ("--train-limit", a.train_limit),
+        ("--test-limit", a.test_limit),
+    ] {
         if value == Some(0) {
             return Err(CliError::usage(format!("{flag} must be at least 1")));
         }
@@ -269,6 +277,14 @@ fn plan(a: &TrainArgs) -> Result<Plan, CliError> {
     if let Some(lr) = a.lr {
         Adam::<f32>::try_new(lr).map_err(|e| CliError::usage(format!("--lr {lr}: {e}")))?;
     }
+    if a.init_from.is_none() && !a.resume {
+        apply_model_options(&mut ModelSpec::default_for(kind), a)?;
+    }
+    Ok(kind)
+}
+
+fn plan(a: &TrainArgs) -> Result<Plan, CliError> {
+    let kind = check_flags(a)?;
     let device = check_device(a.device)?;
     let out = a.out.clone().unwrap_or_else(|| default_out(kind.name()));
     if out.exists() && !out.is_dir() {
