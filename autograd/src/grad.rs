@@ -367,6 +367,26 @@ pub(crate) fn sweep<T: Element, A: Algebra<T>>(
     fetch: impl Fn(usize) -> A,
     lead: Lead,
 ) -> Vec<Option<A>> {
+    // One copy of the loop for each mode, chosen once per sweep: the
+    // ordinary one has anomaly mode's checks compiled out. (Checked inside
+    // the one loop, a rule's results had to be kept in memory across the
+    // check and copied once more per node, with the mode off too.)
+    if tape.anomaly_detection() {
+        sweep_in_mode::<T, A, true>(tape, outputs, seeds, inputs, fetch, lead)
+    } else {
+        sweep_in_mode::<T, A, false>(tape, outputs, seeds, inputs, fetch, lead)
+    }
+}
+
+/// [`sweep`], with anomaly mode's checks when `ANOMALY` is true.
+fn sweep_in_mode<T: Element, A: Algebra<T>, const ANOMALY: bool>(
+    tape: &Tape<T>,
+    outputs: &[usize],
+    seeds: Vec<A>,
+    inputs: &[usize],
+    fetch: impl Fn(usize) -> A,
+    lead: Lead,
+) -> Vec<Option<A>> {
     let mut result: Vec<Option<A>> = vec![None; inputs.len()];
     let Some(&hi) = outputs.iter().max() else { return result };
     // Forward pass over the tape: which nodes depend on some input?
@@ -401,7 +421,7 @@ pub(crate) fn sweep<T: Element, A: Algebra<T>>(
     // Anomaly mode checks each rule's result here, against the op it
     // belongs to; the ops a recorded sweep makes are not checked again as
     // forward ops (that would blame a line inside a rule).
-    let anomaly = tape.anomaly_detection();
+    let anomaly = ANOMALY;
     let _forward_checks_paused = anomaly.then(|| PausedAnomaly::new(tape));
     for (&o, seed) in outputs.iter().zip(seeds) {
         if anomaly {
