@@ -332,8 +332,12 @@ fn encode_into_a_folder_is_refused_and_temporary_files_are_unique_siblings() {
 fn a_second_train_into_a_running_folder_fails_naming_the_holder_and_the_lock_dies_with_it() {
     let dir = tmp();
     let out = dir.path().join("run");
+    train(dir.path(), "regularized", &out, &[]);
+    // A resumed run that goes on for as long as the test wants.
+    let long = ["train", "regularized", "--resume", "--epochs", "1000000", "--out", s(&out)];
     let mut child = Command::new(env!("CARGO_BIN_EXE_gradtape"))
-        .args(["train", "deep", "--epochs", "200", "--quiet", "--out", s(&out)])
+        .args(long)
+        .args(TINY)
         .current_dir(dir.path())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -347,19 +351,11 @@ fn a_second_train_into_a_running_folder_fails_naming_the_holder_and_the_lock_die
         assert!(child.try_wait().unwrap().is_none(), "the first run ended early");
         std::thread::sleep(Duration::from_millis(20));
     }
-    let res = gradtape(dir.path(), &["train", "deep", "--epochs", "300", "--quiet", "--out", s(&out), "--resume"]);
-    let second = gradtape(dir.path(), &["train", "deep", "--epochs", "1", "--quiet", "--out", s(&out)]);
-    // Whether or not the first run has written its first checkpoint yet,
-    // the lock is what stops a second run that would otherwise go ahead.
-    let refused = [res, second];
-    assert!(
-        refused.iter().any(|r| text(&r.stderr).contains(&format!("in use by process {pid}"))),
-        "neither second run named the holder: {:?}",
-        refused.iter().map(|r| text(&r.stderr)).collect::<Vec<_>>()
-    );
-    for r in &refused {
-        assert_eq!(r.status.code(), Some(2));
-    }
+    // The same command again: every check passes, and the lock stops it.
+    let mut args = long.to_vec();
+    args.extend_from_slice(TINY);
+    let second = gradtape(dir.path(), &args);
+    assert_bad_input(&second, &["--out", &format!("in use by process {pid}"), ".gradtape-train.lock"]);
     child.kill().unwrap();
     child.wait().unwrap();
     // Killed, the holder's lock is gone with it: the lock file can be locked
@@ -456,4 +452,81 @@ fn a_data_folder_with_two_spellings_of_one_file_is_refused() {
         &["deep", "--data", s(&data)],
         &["--data", "t10k-labels-idx1-ubyte and", "t10k-labels-idx1-ubyte.gz exist; remove one"],
     );
+}
+
+// --- Metadata mutated at random ----------------------------------------------
+
+mod metadata {
+    use super::*;
+    use gradtape_examples::cli::snapshot;
+    use gradtape_models::spec::MAX_PARAMETERS;
+    use proptest::prelude::*;
+    use std::sync::OnceLock;
+
+    /// One real training checkpoint, read once.
+    fn real() -> &'static checkpoint::Checkpoint<f32> {
+        static FILE: OnceLock<(tempfile::TempDir, checkpoint::Checkpoint<f32>)> = OnceLock::new();
+        &FILE
+            .get_or_init(|| {
+                let dir = tmp();
+                let out = dir.path().join("run");
+                train(dir.path(), "vae", &out, &["--hidden", "16", "--latent", "3"]);
+                let file = checkpoint::load::<f32>(ckpt(&out)).unwrap();
+                (dir, file)
+            })
+            .1
+    }
+
+    fn value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just(String::new()),
+            Just("NaN".to_string()),
+            Just("-1".to_string()),
+            Just("1e20".to_string()),
+            Just("18446744073709551616".to_string()),
+            Just("784,0,3".to_string()),
+            Just("784,,3".to_string()),
+            Just("784,65537,3".to_string()),
+            Just("784,20000,3".to_string()),
+            Just("none".to_string()),
+            Just("zzzzzzzz".to_string()),
+            "[0-9a-z,.e+-]{0,24}",
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// Any entry set to any value: an error naming the entry, or a run
+        /// whose model is within the limits and fits the tensors.
+        #[test]
+        fn a_checkpoint_with_any_entry_changed_is_refused_or_fits(
+            pick in any::<prop::sample::Index>(),
+            v in value(),
+            remove in any::<bool>(),
+        ) {
+            let mut file = real().clone();
+            let mut keys: Vec<String> = file.metadata.keys().cloned().collect();
+            keys.sort();
+            let key = pick.get(&keys).clone();
+            if remove {
+                file.metadata.remove(&key);
+            } else {
+                file.metadata.insert(key.clone(), v);
+            }
+            match snapshot::from_checkpoint(file, "--resume") {
+                Ok(loaded) => {
+                    prop_assert!(loaded.spec.parameter_count() <= MAX_PARAMETERS as u128);
+                    let mut model = loaded.spec.build(0);
+                    prop_assert!(loaded.restore_model(model.as_mut(), "--resume").is_ok());
+                    prop_assert_eq!(loaded.info.train_losses.len(), loaded.info.epoch);
+                }
+                Err(e) => {
+                    prop_assert_eq!(e.code, 2);
+                    prop_assert!(e.message.starts_with("--resume: "), "{}", e.message);
+                    prop_assert!(!e.message.contains('\n'), "{}", e.message);
+                }
+            }
+        }
+    }
 }
