@@ -21,14 +21,19 @@ fn main() -> ExitCode {
     let tape = Tape::<f64>::new();
     let w = tape.param(&Tensor::scalar(w0));
     let x = tape.constant(&Tensor::scalar(x0));
-    let y = (w * x).sigmoid(); // y = sigmoid(w x)
+    // y = sigmoid(w x)
+    let y = (w * x).sigmoid();
     // dy/dx = w s (1 - s), recorded on the tape because create_graph = true
     let dy_dx = grad(&[y], &[x], None, true)[0];
     // d/dw (dy/dx) = s (1 - s) (1 + w x (1 - 2 s)): a backward of the backward
     let d2 = grad(&[dy_dx], &[w], None, false)[0];
 
     let s = 1.0 / (1.0 + (-w0 * x0).exp());
-    let closed = [("y", s), ("dy/dx", w0 * s * (1.0 - s)), ("d(dy/dx)/dw", s * (1.0 - s) * (1.0 + w0 * x0 * (1.0 - 2.0 * s)))];
+    let closed = [
+        ("y", s),
+        ("dy/dx", w0 * s * (1.0 - s)),
+        ("d(dy/dx)/dw", s * (1.0 - s) * (1.0 + w0 * x0 * (1.0 - 2.0 * s))),
+    ];
     let got = [y.item(), dy_dx.item(), d2.item()];
     println!("y = sigmoid(w x) at w = {w0}, x = {x0}");
     println!("{:<14} {:>20} {:>20}", "", "autodiff", "closed form");

@@ -375,7 +375,10 @@ pub fn load<T: CheckpointElement>(path: impl AsRef<Path>) -> Result<Checkpoint<T
 
 /// [`load`] of a file's bytes already in memory; `path` names it in errors
 /// (and in the [`Checkpoint`]).
-pub fn load_from_bytes<T: CheckpointElement>(bytes: &[u8], path: &Path) -> Result<Checkpoint<T>, CheckpointError> {
+pub fn load_from_bytes<T: CheckpointElement>(
+    bytes: &[u8],
+    path: &Path,
+) -> Result<Checkpoint<T>, CheckpointError> {
     safetensors_header::check_unique_names(bytes)
         .map_err(|detail| CheckpointError::Corrupt { path: path.to_path_buf(), detail })?;
     let corrupt = |e: safetensors::SafeTensorError| CheckpointError::Corrupt {

@@ -126,8 +126,8 @@ pub fn canonical(bytes: &[u8]) -> Result<Vec<u8>, String> {
         header.push_str(&serde_json::to_string(key).map_err(|e| e.to_string())?);
         header.push(':');
         if key == "__metadata__" {
-            let sorted: BTreeMap<String, String> = serde_json::from_str(value.get())
-                .map_err(|e| format!("reading back the metadata: {e}"))?;
+            let sorted: BTreeMap<String, String> =
+                serde_json::from_str(value.get()).map_err(|e| format!("reading back the metadata: {e}"))?;
             header.push_str(&serde_json::to_string(&sorted).map_err(|e| e.to_string())?);
         } else {
             header.push_str(value.get());

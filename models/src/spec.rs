@@ -170,13 +170,13 @@ impl ModelSpec {
             return problem("widths", format!("{:?}: {} needs {want} {need} widths", self.widths, self.kind));
         }
         if let Some(w) = self.widths.iter().find(|&&w| w == 0 || w > MAX_WIDTH) {
-            return problem(
-                "widths",
-                format!("{:?}: width {w} is not in 1..={MAX_WIDTH}", self.widths),
-            );
+            return problem("widths", format!("{:?}: width {w} is not in 1..={MAX_WIDTH}", self.widths));
         }
         if self.kind == ModelKind::ZeroDigit && self.widths[0] != 25 {
-            return problem("widths", format!("{:?}: the zero-digit model's input is 25 pixels", self.widths));
+            return problem(
+                "widths",
+                format!("{:?}: the zero-digit model's input is 25 pixels", self.widths),
+            );
         }
         let count = self.parameter_count();
         if count > MAX_PARAMETERS as u128 {

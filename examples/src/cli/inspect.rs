@@ -300,14 +300,18 @@ pub fn check_output_path(path: &Path, flag: &str) -> Result<(), CliError> {
         _ => Path::new("."),
     };
     if !parent.is_dir() {
-        return Err(CliError::usage(format!("{flag}: there is no folder {} to write {} in", parent.display(), path.display())));
+        return Err(CliError::usage(format!(
+            "{flag}: there is no folder {} to write {} in",
+            parent.display(),
+            path.display()
+        )));
     }
     Ok(())
 }
 
 /// Refuses a data set with no images in the part a command uses.
 fn check_not_empty(data: &Dataset, what: &str) -> Result<(), CliError> {
-    if data.len() == 0 {
+    if data.is_empty() {
         return Err(CliError::usage(format!("--data: the data holds no {what} images")));
     }
     Ok(())

@@ -278,7 +278,9 @@ impl Loaded {
         let state = self.optimizer_state();
         let bad = |what: String| CliError::usage(format!("{flag}: {}: {what}", self.file.path().display()));
         if state.is_empty() && self.info.epoch > 0 {
-            return Err(bad("holds no optimiser state (`optimizer.*`), so the run cannot resume exactly".into()));
+            return Err(bad(
+                "holds no optimiser state (`optimizer.*`), so the run cannot resume exactly".into()
+            ));
         }
         opt.load_state(&state).map_err(|e| bad(format!("optimiser state: {e}")))?;
         let shapes: Vec<&[usize]> = model.params().named().into_iter().map(|(_, t)| t.shape()).collect();

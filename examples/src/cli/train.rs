@@ -160,7 +160,10 @@ fn check_model_flags(kind: ModelKind, a: &TrainArgs) -> Result<(), CliError> {
             )));
         }
     }
-    if matches!(kind, ModelKind::ZeroDigit | ModelKind::Contractive) && a.hidden.is_some() && a.latent.is_some() {
+    if matches!(kind, ModelKind::ZeroDigit | ModelKind::Contractive)
+        && a.hidden.is_some()
+        && a.latent.is_some()
+    {
         return Err(CliError::usage(format!(
             "--latent: the {kind} model's code is its hidden layer, so --hidden and --latent are the same width; \
              give one"
@@ -229,7 +232,12 @@ fn apply_model_options(spec: &mut ModelSpec, a: &TrainArgs) -> Result<(), CliErr
 
 /// What a `--resume` run was given that contradicts its checkpoint, one
 /// entry per setting.
-fn resume_differences(a: &TrainArgs, wanted: &ModelSpec, loaded: &snapshot::Loaded, data: &DataIdentity) -> Vec<String> {
+fn resume_differences(
+    a: &TrainArgs,
+    wanted: &ModelSpec,
+    loaded: &snapshot::Loaded,
+    data: &DataIdentity,
+) -> Vec<String> {
     let mut out = Vec::new();
     let (w, s) = (wanted.to_metadata(), loaded.spec.to_metadata());
     for key in ["widths", "lambda", "gamma", "dropout", "noise", "penalty"] {
@@ -301,7 +309,7 @@ fn plan(a: &TrainArgs) -> Result<Plan, CliError> {
         test = test.take(n);
     }
     for (set, what) in [(&train, "training"), (&test, "test")] {
-        if set.len() == 0 {
+        if set.is_empty() {
             return Err(CliError::usage(format!("--data: the data holds no {what} images")));
         }
     }
@@ -408,7 +416,8 @@ fn lock_run_folder(out: &Path) -> Result<std::fs::File, CliError> {
             let mut holder = String::new();
             let _ = file.read_to_string(&mut holder);
             let holder = holder.trim();
-            let who = if holder.is_empty() { "another process".to_string() } else { format!("process {holder}") };
+            let who =
+                if holder.is_empty() { "another process".to_string() } else { format!("process {holder}") };
             return Err(CliError::usage(format!(
                 "--out: {} is in use by {who} (a train run holds {}); wait for it or choose another --out",
                 out.display(),
@@ -520,8 +529,7 @@ pub fn run(a: TrainArgs) -> Result<(), CliError> {
             eval_batch_size: 500,
             detect_anomaly: a.detect_anomaly,
         };
-        let history =
-            fit(model.as_mut(), &mut opt, train, test, &config, epoch, &mut |p| reporter.update(p));
+        let history = fit(model.as_mut(), &mut opt, train, test, &config, epoch, &mut |p| reporter.update(p));
         if let Some(d) = &history.diverged {
             // The last checkpoint written (if any) held finite weights: it is
             // left as it is, and no pictures are drawn from NaN weights.

@@ -113,7 +113,8 @@ pub fn write_index_html_with_links(
             let (caption_html, file_html) = (escape(caption), escape(file));
             let missing =
                 if dir.join(file).is_file() { "" } else { " <span class=\"missing\">(file missing)</span>" };
-            let _ = writeln!(out, "<li><a href=\"{file_html}\">{file_html}</a>: {caption_html}{missing}</li>");
+            let _ =
+                writeln!(out, "<li><a href=\"{file_html}\">{file_html}</a>: {caption_html}{missing}</li>");
         }
         out.push_str("</ul>\n");
     }

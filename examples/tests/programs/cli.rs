@@ -193,8 +193,7 @@ fn check_training(model: &str, extra: &[&str], epochs: usize) -> ModelSpec {
     assert!(!html.contains("file missing"), "{model}: index.html marks a picture missing");
     assert!(html.contains(&final_test), "{model}: index.html lacks the final test loss {final_test}");
     // The page links one training step's tape, drawn.
-    let links: Vec<&str> =
-        html.split("href=\"").skip(1).map(|h| &h[..h.find('"').unwrap()]).collect();
+    let links: Vec<&str> = html.split("href=\"").skip(1).map(|h| &h[..h.find('"').unwrap()]).collect();
     assert!(links.contains(&"tape.dot"), "{model}: index.html does not link tape.dot: {links:?}");
     assert_eq!(links.contains(&"tape.svg"), graphviz_installed(), "{model}: the SVG link: {links:?}");
     for file in &links {

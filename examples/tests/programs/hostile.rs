@@ -19,7 +19,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Rewrites a run's checkpoint through `edit` (tensors and metadata).
-fn edit_checkpoint(out: &Path, edit: impl FnOnce(&mut Vec<(String, Tensor<f32>)>, &mut HashMap<String, String>)) {
+fn edit_checkpoint(
+    out: &Path,
+    edit: impl FnOnce(&mut Vec<(String, Tensor<f32>)>, &mut HashMap<String, String>),
+) {
     let file = checkpoint::load::<f32>(ckpt(out)).expect("the checkpoint loads");
     let mut tensors: Vec<(String, Tensor<f32>)> = file.tensors.into_iter().collect();
     let mut meta = file.metadata;
@@ -54,7 +57,8 @@ fn check_resume_refused(dir: &Path, out: &Path, extra: &[&str], words: &[&str]) 
 fn data_folder(dir: &Path, rows: usize, cols: usize, train: usize, test: usize, labels: &[u8]) {
     std::fs::create_dir_all(dir).unwrap();
     for (prefix, n) in [("train", train), ("t10k", test)] {
-        let pixels = Tensor::from_vec((0..n * rows * cols).map(|i| (i % 7) as f32 / 7.0).collect(), &[n, rows * cols]);
+        let pixels =
+            Tensor::from_vec((0..n * rows * cols).map(|i| (i % 7) as f32 / 7.0).collect(), &[n, rows * cols]);
         write_idx_images(&dir.join(format!("{prefix}-images-idx3-ubyte")), &pixels, rows, cols).unwrap();
         let l: Vec<u8> = (0..n).map(|i| labels[i % labels.len()]).collect();
         write_idx_labels(&dir.join(format!("{prefix}-labels-idx1-ubyte")), &l).unwrap();
@@ -71,7 +75,10 @@ fn resume_with_optimiser_state_that_does_not_fit_is_refused() {
     type Edit = fn(&mut Vec<(String, Tensor<f32>)>, &mut HashMap<String, String>);
     let cases: [(Edit, &[&str]); 3] = [
         // One moment pair missing.
-        (|t, _| t.retain(|(n, _)| !n.ends_with("adam.m.3") && !n.ends_with("adam.v.3")), &["--resume", "optimiser state"]),
+        (
+            |t, _| t.retain(|(n, _)| !n.ends_with("adam.m.3") && !n.ends_with("adam.v.3")),
+            &["--resume", "optimiser state"],
+        ),
         // One extra.
         (
             |t, _| {
@@ -108,7 +115,8 @@ fn inspecting_with_data_of_another_image_size_is_refused() {
     let c = ckpt(&out);
     for cmd in ["sample", "reconstruct", "encode"] {
         let target = dir.path().join(format!("{cmd}.out"));
-        let res = gradtape(dir.path(), &[cmd, "--checkpoint", s(&c), "--data", s(&data), "--out", s(&target)]);
+        let res =
+            gradtape(dir.path(), &[cmd, "--checkpoint", s(&c), "--data", s(&data), "--out", s(&target)]);
         assert_bad_input(&res, &["--data", "1024 pixels", "input is 784"]);
         assert!(!target.exists(), "{cmd} wrote its output");
     }
@@ -123,7 +131,8 @@ fn data_without_test_images_is_refused_before_any_work() {
     let c = ckpt(&out);
     for cmd in ["sample", "reconstruct", "encode"] {
         let target = dir.path().join(format!("{cmd}.out"));
-        let res = gradtape(dir.path(), &[cmd, "--checkpoint", s(&c), "--data", s(&data), "--out", s(&target)]);
+        let res =
+            gradtape(dir.path(), &[cmd, "--checkpoint", s(&c), "--data", s(&data), "--out", s(&target)]);
         assert_bad_input(&res, &["--data", "no test images"]);
         assert!(!target.exists(), "{cmd} wrote its output");
     }
@@ -234,7 +243,13 @@ fn a_resume_on_other_data_or_settings_is_refused_with_every_difference() {
         dir.path(),
         &out,
         &["--train-limit", "100", "--test-limit", "50", "--seed", "3", "--batch-size", "7"],
-        &["--train-limit 100 (the checkpoint's run had 256)", "--test-limit 50", "--seed 3", "--batch-size 7", "--data"],
+        &[
+            "--train-limit 100 (the checkpoint's run had 256)",
+            "--test-limit 50",
+            "--seed 3",
+            "--batch-size 7",
+            "--data",
+        ],
     );
     let data = dir.path().join("other");
     data_folder(&data, 28, 28, 300, 120, &[0, 1, 2]);
@@ -248,8 +263,14 @@ fn a_resume_on_other_data_or_settings_is_refused_with_every_difference() {
 #[test]
 fn flags_a_model_does_not_use_or_that_contradict_each_other_are_refused() {
     for (args, words) in [
-        (&["vae", "--widths", "784,128,64,12", "--latent", "3"][..], &["--widths", "vae model has no such setting"][..]),
-        (&["deep", "--widths", "784,128,12", "--latent", "3"], &["--latent", "--widths already gives every width"]),
+        (
+            &["vae", "--widths", "784,128,64,12", "--latent", "3"][..],
+            &["--widths", "vae model has no such setting"][..],
+        ),
+        (
+            &["deep", "--widths", "784,128,12", "--latent", "3"],
+            &["--latent", "--widths already gives every width"],
+        ),
         (&["contractive", "--hidden", "7", "--latent", "5"], &["--latent", "same width"]),
         (&["regularized", "--noise", "0.5"], &["--noise", "regularized model has no such setting"]),
         (&["deep", "--dropout", "0.5"], &["--dropout", "deep model"]),
@@ -297,7 +318,12 @@ fn a_run_already_at_its_epochs_says_so_and_changes_nothing() {
     edit_checkpoint(&out, |_, m| {
         m.insert("epoch".into(), "1".into());
     });
-    check_resume_refused(dir.path(), &out, &[], &["--resume", "metadata 'train_loss' has 2 values for 1 epochs"]);
+    check_resume_refused(
+        dir.path(),
+        &out,
+        &[],
+        &["--resume", "metadata 'train_loss' has 2 values for 1 epochs"],
+    );
 }
 
 #[test]
@@ -419,8 +445,12 @@ fn errors_in_a_checkpoint_name_its_entry_not_a_flag() {
         let mut all = vec!["--resume"];
         all.extend_from_slice(words);
         check_resume_refused(dir.path(), &out, &[], &all);
-        let stderr = text(&gradtape(dir.path(), &["train", "regularized", "--resume", "--out", s(&out)]).stderr);
-        assert!(!stderr.contains("--lr") && !stderr.contains("--batch-size") && !stderr.contains("--dropout"), "{stderr}");
+        let stderr =
+            text(&gradtape(dir.path(), &["train", "regularized", "--resume", "--out", s(&out)]).stderr);
+        assert!(
+            !stderr.contains("--lr") && !stderr.contains("--batch-size") && !stderr.contains("--dropout"),
+            "{stderr}"
+        );
     }
 }
 

@@ -86,11 +86,9 @@ impl fmt::Display for DataError {
                 path.display()
             ),
             DataError::NotAFile { path } => write!(f, "{}: not a regular file", path.display()),
-            DataError::BadLabel { path, index, label } => write!(
-                f,
-                "{}: label {label} at index {index} is not a digit 0 to 9",
-                path.display()
-            ),
+            DataError::BadLabel { path, index, label } => {
+                write!(f, "{}: label {label} at index {index} is not a digit 0 to 9", path.display())
+            }
             DataError::Ambiguous { first, second } => write!(
                 f,
                 "both {} and {} exist; remove one, so that it is clear which to read",

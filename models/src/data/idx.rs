@@ -71,7 +71,11 @@ pub fn decode_idx_labels(bytes: &[u8], path: &Path) -> Result<Vec<u8>, DataError
     labels_from(in_memory(bytes, path)?, bytes.len() as u64, path)
 }
 
-fn images_from<R: BufRead>(source: impl std::borrow::BorrowMut<Source<R>>, raw_len: u64, path: &Path) -> Result<IdxImages, DataError> {
+fn images_from<R: BufRead>(
+    source: impl std::borrow::BorrowMut<Source<R>>,
+    raw_len: u64,
+    path: &Path,
+) -> Result<IdxImages, DataError> {
     let mut source = source;
     let source: &mut Source<R> = source.borrow_mut();
     let header = read_header(source, path, IMAGES_MAGIC, 3)?;
@@ -166,7 +170,11 @@ impl<R: BufRead> Source<R> {
     /// Looks at the first two bytes without consuming them.
     fn of(mut reader: R) -> Result<Source<R>, io::Error> {
         let start = reader.fill_buf()?;
-        Ok(if start.starts_with(&[0x1f, 0x8b]) { Source::Gzip(MultiGzDecoder::new(reader)) } else { Source::Raw(reader) })
+        Ok(if start.starts_with(&[0x1f, 0x8b]) {
+            Source::Gzip(MultiGzDecoder::new(reader))
+        } else {
+            Source::Raw(reader)
+        })
     }
 
     fn is_gzip(&self) -> bool {
@@ -254,7 +262,8 @@ fn read_body<R: BufRead>(
     dims: &[usize],
     what: &str,
 ) -> Result<Vec<u8>, DataError> {
-    let body = dims.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d as u64)).filter(|&b| b <= MAX_IDX_BYTES);
+    let body =
+        dims.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d as u64)).filter(|&b| b <= MAX_IDX_BYTES);
     let Some(body) = body else {
         return Err(DataError::BadDimensions {
             path: path.to_path_buf(),
@@ -275,7 +284,11 @@ fn read_body<R: BufRead>(
         return Err(if source.is_gzip() {
             DataError::TrailingData { path: path.to_path_buf(), expected_bytes: header_len + body }
         } else {
-            DataError::TrailingBytes { path: path.to_path_buf(), expected_bytes: header_len + body, found_bytes: raw_len }
+            DataError::TrailingBytes {
+                path: path.to_path_buf(),
+                expected_bytes: header_len + body,
+                found_bytes: raw_len,
+            }
         });
     }
     Ok(data)

@@ -76,7 +76,8 @@ impl MnistSplit {
         if !dir.is_dir() {
             return Err(DataError::MissingDir { dir: dir.to_path_buf() });
         }
-        let found: Vec<Option<PathBuf>> = FILES.iter().map(|f| find_file(dir, f)).collect::<Result<_, _>>()?;
+        let found: Vec<Option<PathBuf>> =
+            FILES.iter().map(|f| find_file(dir, f)).collect::<Result<_, _>>()?;
         let missing: Vec<String> =
             FILES.iter().zip(&found).filter(|(_, p)| p.is_none()).map(|(f, _)| format!("{f}[.gz]")).collect();
         if !missing.is_empty() {
@@ -121,11 +122,12 @@ impl MnistSplit {
 /// error (which one was meant?).
 fn find_file(dir: &Path, name: &str) -> Result<Option<PathBuf>, DataError> {
     let dotted = name.replacen("-idx", ".idx", 1);
-    let present: Vec<PathBuf> = [name.to_string(), format!("{name}.gz"), dotted.clone(), format!("{dotted}.gz")]
-        .into_iter()
-        .map(|f| dir.join(f))
-        .filter(|p| p.exists())
-        .collect();
+    let present: Vec<PathBuf> =
+        [name.to_string(), format!("{name}.gz"), dotted.clone(), format!("{dotted}.gz")]
+            .into_iter()
+            .map(|f| dir.join(f))
+            .filter(|p| p.exists())
+            .collect();
     match present.as_slice() {
         [] => Ok(None),
         [one] => Ok(Some(one.clone())),

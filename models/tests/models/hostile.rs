@@ -4,10 +4,12 @@
 //! with coverage guidance, for longer; these run in every `cargo test`.)
 
 use gradtape::Tensor;
-use gradtape_models::checkpoint;
-use gradtape_models::data::idx::{decode_idx_images, decode_idx_labels, encode_idx_images, encode_idx_labels};
-use gradtape_models::spec::ModelSpec;
 use gradtape_models::autoencoders::ModelKind;
+use gradtape_models::checkpoint;
+use gradtape_models::data::idx::{
+    decode_idx_images, decode_idx_labels, encode_idx_images, encode_idx_labels,
+};
+use gradtape_models::spec::ModelSpec;
 use proptest::prelude::*;
 use std::io::Write;
 use std::path::Path;
@@ -119,7 +121,8 @@ enum HeaderEdit {
 fn header_edit() -> impl Strategy<Value = HeaderEdit> {
     prop_oneof![
         Just(HeaderEdit::None),
-        prop_oneof![Just("F64"), Just("F16"), Just("I64"), Just("U8"), Just("BOOL")].prop_map(HeaderEdit::Dtype),
+        prop_oneof![Just("F64"), Just("F16"), Just("I64"), Just("U8"), Just("BOOL")]
+            .prop_map(HeaderEdit::Dtype),
         Just(HeaderEdit::Duplicate),
         prop_oneof![Just("0"), Just("4294967296"), Just("18446744073709551615")].prop_map(HeaderEdit::Shape),
     ]
@@ -182,9 +185,13 @@ fn a_name_given_twice_in_a_header_is_refused_by_name() {
     let path = dir.path().join("twice.safetensors");
     std::fs::write(&path, edit_header(&real, &HeaderEdit::Duplicate)).unwrap();
     let message = checkpoint::load::<f32>(&path).unwrap_err().to_string();
-    assert!(message.contains("twice.safetensors") && message.contains("appears twice in the header"), "{message}");
+    assert!(
+        message.contains("twice.safetensors") && message.contains("appears twice in the header"),
+        "{message}"
+    );
     // A metadata key given twice too.
-    let header = br#"{"__metadata__":{"a":"1","a":"2"},"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#;
+    let header =
+        br#"{"__metadata__":{"a":"1","a":"2"},"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#;
     let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
     bytes.extend_from_slice(header);
     bytes.extend_from_slice(&[0; 4]);
@@ -230,7 +237,9 @@ fn a_failed_write_leaves_the_previous_file_whole_and_no_temporary_file() {
     let message = err.to_string();
     assert!(message.contains("checkpoint.safetensors: cannot write: No space left on device"), "{message}");
     assert_eq!(std::fs::read(&path).unwrap(), before, "the previous checkpoint changed");
-    let names: Vec<String> =
-        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
     assert_eq!(names, ["checkpoint.safetensors"], "a temporary file was left behind");
 }
