@@ -5,4 +5,5 @@
 pub mod cli;
 pub mod pictures;
 pub mod timing;
+pub mod tutorial;
 pub mod workloads;
