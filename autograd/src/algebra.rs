@@ -28,6 +28,9 @@ use gradtape_kernels::{Device, Element, Formula, Shape, Tensor};
 /// Operations available to backward rules. Implemented eagerly by
 /// [`Tensor`] and recordedly by [`Var`].
 pub trait Algebra<T: Element>: Clone {
+    /// Whether the operations are recorded on a tape ([`Var`]) or done on
+    /// plain numbers ([`Tensor`]).
+    const RECORDED: bool;
     fn shape(&self) -> Shape;
     /// Where the value is (constants a rule makes go there too).
     fn device(&self) -> Device;
@@ -103,6 +106,7 @@ pub trait Algebra<T: Element>: Clone {
 }
 
 impl<T: Element> Algebra<T> for Tensor<T> {
+    const RECORDED: bool = false;
     fn shape(&self) -> Shape {
         self.dims()
     }
@@ -202,6 +206,7 @@ impl<T: Element> Algebra<T> for Tensor<T> {
 }
 
 impl<'t, T: Element> Algebra<T> for Var<'t, T> {
+    const RECORDED: bool = true;
     fn shape(&self) -> Shape {
         Var::shape(self)
     }

@@ -22,6 +22,9 @@
 //! it off again even when it fails (a guard whose `Drop` resets it does
 //! that).
 
+use crate::algebra::Algebra;
+use crate::op::Op;
+use gradtape_kernels::Element;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 static BROKEN_SIGMOID_RULE: AtomicBool = AtomicBool::new(false);
@@ -62,4 +65,21 @@ pub fn set_nan_in_gradients(on: bool) {
 /// Whether [`crate::grad_values`] currently plants a NaN.
 pub fn nan_in_gradients() -> bool {
     NAN_IN_GRADIENTS.load(Ordering::SeqCst)
+}
+
+/// A gradient a backward rule returned for `op`, broken on purpose when a
+/// switch says so. Called by the dispatcher (`grad::vjp`) on every rule's
+/// result in test builds, so that the rules themselves carry no test code:
+///
+/// - sigmoid's rule, both forms: `g s (1 - s)` times 1.01;
+/// - tanh's rule, only when the sweep is recorded (`A::RECORDED`, a
+///   `create_graph = true` sweep): `g (1 - t^2)` times 1.01.
+pub(crate) fn tamper<T: Element, A: Algebra<T>>(op: &Op<T>, gradient: A) -> A {
+    match op {
+        Op::Sigmoid(_) if broken_sigmoid_rule() => gradient.scale(T::of(BROKEN_SIGMOID_FACTOR)),
+        Op::Tanh(_) if A::RECORDED && broken_recorded_tanh_rule() => {
+            gradient.scale(T::of(BROKEN_TANH_FACTOR))
+        }
+        _ => gradient,
+    }
 }

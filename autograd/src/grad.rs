@@ -473,7 +473,7 @@ pub(crate) fn vjp<T: Element, A: Algebra<T>>(
     let two = |a: usize, ra: &dyn Fn() -> A, b: usize, rb: &dyn Fn() -> A| {
         [need(a).then(|| (a, ra())), need(b).then(|| (b, rb()))]
     };
-    match op {
+    let produced = match op {
         Leaf { .. } => [None, None],
         Add(a, b) => two(a, &|| arith::add_grad(g), b, &|| arith::add_grad(g)),
         Sub(a, b) => two(a, &|| arith::add_grad(g), b, &|| arith::sub_grad_rhs(g)),
@@ -513,5 +513,10 @@ pub(crate) fn vjp<T: Element, A: Algebra<T>>(
         MatMul { a, b, ta, tb } => two(a, &|| matmul::matmul_grad_lhs(g, &x(b), ta, tb), b, &|| {
             matmul::matmul_grad_rhs(g, &x(a), ta, tb)
         }),
-    }
+    };
+    // Test builds can break a rule on purpose, here rather than inside the
+    // rules, so that each rule reads as its formula (see `fault.rs`).
+    #[cfg(feature = "fault-injection")]
+    let produced = produced.map(|slot| slot.map(|(i, gi)| (i, crate::fault::tamper(&op, gi))));
+    produced
 }

@@ -216,7 +216,10 @@ impl ModelSpec {
         }
     }
 
-    /// Builds the model with seeded initial weights.
+    /// Builds the model with seeded initial weights, in f32 (training).
+    /// For another precision (f64, to check gradients) use
+    /// [`ModelSpec::build_in`]`::<f64>`: a trait object cannot be generic
+    /// over the number type, so the precision is chosen by the call.
     pub fn build(&self, seed: u64) -> Box<dyn Autoencoder<f32>> {
         self.build_in::<f32>(seed)
     }

@@ -135,17 +135,6 @@ pub(crate) fn abs_grad<T: Element, A: Algebra<T>>(g: &A, x: &A) -> A {
 /// d/dx sigmoid(x) = s (1 - s), with s the output.
 pub(crate) fn sigmoid_grad<T: Element, A: Algebra<T>>(g: &A, s: &A) -> A {
     let one = T::one();
-    #[cfg(feature = "fault-injection")]
-    if crate::fault::broken_sigmoid_rule() {
-        // Deliberately wrong (test builds only): s (1 - s) * 1.01.
-        let k = T::of(crate::fault::BROKEN_SIGMOID_FACTOR);
-        return g.fused(
-            s,
-            Formula::SigmoidGrad,
-            move |g, s| g * (s * (one - s)) * k,
-            |g, s| g.mul(&s.mul(&s.neg().add_scalar(one))).scale(k),
-        );
-    }
     g.fused(
         s,
         Formula::SigmoidGrad,
@@ -157,18 +146,6 @@ pub(crate) fn sigmoid_grad<T: Element, A: Algebra<T>>(g: &A, s: &A) -> A {
 /// d/dx tanh(x) = 1 - t^2, with t the output.
 pub(crate) fn tanh_grad<T: Element, A: Algebra<T>>(g: &A, t: &A) -> A {
     let one = T::one();
-    #[cfg(feature = "fault-injection")]
-    if crate::fault::broken_recorded_tanh_rule() {
-        // Deliberately wrong (test builds only), in the recorded form alone:
-        // (1 - t^2) * 1.01 when the sweep is recorded, right when it is not.
-        let k = T::of(crate::fault::BROKEN_TANH_FACTOR);
-        return g.fused(
-            t,
-            Formula::TanhGrad,
-            |g, t| g * (one - t * t),
-            |g, t| g.mul(&t.mul(t).neg().add_scalar(one)).scale(k),
-        );
-    }
     g.fused(t, Formula::TanhGrad, |g, t| g * (one - t * t), |g, t| g.mul(&t.mul(t).neg().add_scalar(one)))
 }
 

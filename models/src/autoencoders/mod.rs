@@ -170,6 +170,13 @@ pub trait Autoencoder<T: Element>: Send {
     fn decode<'t>(&self, p: &Bound<'t, T>, z: Var<'t, T>, ctx: &mut StepCtx) -> Var<'t, T>;
     /// The training loss on a clean batch `x`, with its named parts. Noise
     /// and dropout apply only in training mode.
+    ///
+    /// Every model takes a [`StepCtx`], even those that draw nothing
+    /// (zero-digit, deep and contractive never read it), so that one
+    /// signature serves the whole family behind `dyn Autoencoder` and a
+    /// training loop need not know which model draws: pass
+    /// `&mut StepCtx::seeded(0)` to a deterministic model. The VAE draws
+    /// its `eps` from it even in evaluation mode (its loss is an estimate).
     fn loss<'t>(&self, p: &Bound<'t, T>, x: Var<'t, T>, ctx: &mut StepCtx) -> LossParts<'t, T>;
     /// A one-line description of the architecture.
     fn describe(&self) -> String;
