@@ -63,11 +63,15 @@ pub trait Algebra<T: Element>: Clone {
     /// One-hot at the (first) maximum, overall or along `axis`.
     fn max_mask(&self, axis: Option<usize>) -> Self;
 
-    /// An elementwise formula of two same-shaped values, given twice: as a
-    /// function of numbers (`pointwise`, evaluated by tensors in one pass
-    /// over memory) and as a composition of recorded ops (`recorded`, used
-    /// by variables so the result can be differentiated again). The two
-    /// must agree, and each check proves one thing only:
+    /// An elementwise formula of two values, given twice: as a function of
+    /// numbers (`pointwise`, evaluated by tensors in one pass over memory)
+    /// and as a composition of recorded ops (`recorded`, used by variables
+    /// so the result can be differentiated again). The two operands
+    /// broadcast against each other like any binary op: mostly they have
+    /// one shape (a gradient and the value it flows through), but a
+    /// reduction's rule passes its one-number gradient against the whole
+    /// input. The two forms must agree, and each check proves one thing
+    /// only:
     ///
     /// - gradcheck runs the plain sweep, so it proves `pointwise` right
     ///   (against finite differences of the forward op);

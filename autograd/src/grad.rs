@@ -457,14 +457,16 @@ fn sweep_in_mode<T: Element, A: Algebra<T>, const ANOMALY: bool>(
 
 /// Gradients of one op's inputs from the gradient `g` of its output (node
 /// `out`): the vector-Jacobian product. Each arm calls the rule written
-/// beside the op's forward function. `x(i)` fetches node `i`'s value (a
-/// tensor or a variable), `need(i)` says whether input `i` leads to any
-/// input of interest.
+/// beside the op's forward function. `value_of(i)` fetches node `i`'s value
+/// (a tensor or a variable), for an input or for the output itself
+/// (`value_of(out)`: sigmoid's, tanh's, exp's and sqrt's rules are written
+/// in their output); `need(i)` says whether input `i` leads to any input
+/// of interest.
 pub(crate) fn vjp<T: Element, A: Algebra<T>>(
     op: Op<T>,
     out: usize,
     g: &A,
-    x: &impl Fn(usize) -> A,
+    value_of: &impl Fn(usize) -> A,
     need: &impl Fn(usize) -> bool,
     lead: &Lead,
 ) -> [Option<(usize, A)>; 2] {
@@ -477,41 +479,43 @@ pub(crate) fn vjp<T: Element, A: Algebra<T>>(
         Leaf { .. } => [None, None],
         Add(a, b) => two(a, &|| arith::add_grad(g), b, &|| arith::add_grad(g)),
         Sub(a, b) => two(a, &|| arith::add_grad(g), b, &|| arith::sub_grad_rhs(g)),
-        Mul(a, b) => {
-            two(a, &|| arith::mul_grad(g, &x(b), &x(a), lead), b, &|| arith::mul_grad(g, &x(a), &x(b), lead))
-        }
-        Div(a, b) => two(a, &|| arith::div_grad_lhs(g, &x(b)), b, &|| arith::div_grad_rhs(g, &x(out), &x(b))),
+        Mul(a, b) => two(a, &|| arith::mul_grad(g, &value_of(b), &value_of(a), lead), b, &|| {
+            arith::mul_grad(g, &value_of(a), &value_of(b), lead)
+        }),
+        Div(a, b) => two(a, &|| arith::div_grad_lhs(g, &value_of(b)), b, &|| {
+            arith::div_grad_rhs(g, &value_of(out), &value_of(b))
+        }),
         Neg(a) => one(a, &|| arith::neg_grad(g)),
         AddScalar(a) => one(a, &|| arith::add_grad(g)),
         MulScalar(a, s) => one(a, &|| arith::mul_scalar_grad(g, s)),
-        Exp(a) => one(a, &|| unary::exp_grad(g, &x(out))),
-        Log(a) => one(a, &|| unary::log_grad(g, &x(a))),
-        Pow(a, p) => one(a, &|| unary::pow_grad(g, &x(a), p)),
-        Sqrt(a) => one(a, &|| unary::sqrt_grad(g, &x(out))),
-        Square(a) => one(a, &|| unary::square_grad(g, &x(a))),
-        Abs(a) => one(a, &|| unary::abs_grad(g, &x(a))),
-        Sigmoid(a) => one(a, &|| unary::sigmoid_grad(g, &x(out))),
-        Tanh(a) => one(a, &|| unary::tanh_grad(g, &x(out))),
-        Relu(a) => one(a, &|| unary::relu_grad(g, &x(a))),
-        Softplus(a) => one(a, &|| unary::softplus_grad(g, &x(a))),
-        Clamp(a, lo, hi) => one(a, &|| unary::clamp_grad(g, &x(a), lo, hi)),
-        SumAll(a) => one(a, &|| reduce::sum_all_grad(g, &x(a), lead)),
-        SumSquares(a) => one(a, &|| reduce::sum_squares_grad(g, &x(a), lead)),
-        MeanAll(a) => one(a, &|| reduce::mean_all_grad(g, &x(a), lead)),
-        MaxAll(a) => one(a, &|| reduce::max_all_grad(g, &x(a), lead)),
-        SumAxis { x: a, axis, .. } => one(a, &|| reduce::sum_axis_grad(g, &x(a), axis, lead)),
-        MeanAxis { x: a, axis, .. } => one(a, &|| reduce::mean_axis_grad(g, &x(a), axis, lead)),
-        MaxAxis { x: a, axis, .. } => one(a, &|| reduce::max_axis_grad(g, &x(a), axis, lead)),
-        Reshape(a) => one(a, &|| shape::reshape_grad(g, &x(a), lead)),
+        Exp(a) => one(a, &|| unary::exp_grad(g, &value_of(out))),
+        Log(a) => one(a, &|| unary::log_grad(g, &value_of(a))),
+        Pow(a, p) => one(a, &|| unary::pow_grad(g, &value_of(a), p)),
+        Sqrt(a) => one(a, &|| unary::sqrt_grad(g, &value_of(out))),
+        Square(a) => one(a, &|| unary::square_grad(g, &value_of(a))),
+        Abs(a) => one(a, &|| unary::abs_grad(g, &value_of(a))),
+        Sigmoid(a) => one(a, &|| unary::sigmoid_grad(g, &value_of(out))),
+        Tanh(a) => one(a, &|| unary::tanh_grad(g, &value_of(out))),
+        Relu(a) => one(a, &|| unary::relu_grad(g, &value_of(a))),
+        Softplus(a) => one(a, &|| unary::softplus_grad(g, &value_of(a))),
+        Clamp(a, lo, hi) => one(a, &|| unary::clamp_grad(g, &value_of(a), lo, hi)),
+        SumAll(a) => one(a, &|| reduce::sum_all_grad(g, &value_of(a), lead)),
+        SumSquares(a) => one(a, &|| reduce::sum_squares_grad(g, &value_of(a), lead)),
+        MeanAll(a) => one(a, &|| reduce::mean_all_grad(g, &value_of(a), lead)),
+        MaxAll(a) => one(a, &|| reduce::max_all_grad(g, &value_of(a), lead)),
+        SumAxis { x: a, axis, .. } => one(a, &|| reduce::sum_axis_grad(g, &value_of(a), axis, lead)),
+        MeanAxis { x: a, axis, .. } => one(a, &|| reduce::mean_axis_grad(g, &value_of(a), axis, lead)),
+        MaxAxis { x: a, axis, .. } => one(a, &|| reduce::max_axis_grad(g, &value_of(a), axis, lead)),
+        Reshape(a) => one(a, &|| shape::reshape_grad(g, &value_of(a), lead)),
         Transpose(a) => one(a, &|| shape::transpose_grad(g)),
-        BroadcastTo(a) => one(a, &|| shape::broadcast_to_grad(g, &x(a), lead)),
-        SumTo(a) => one(a, &|| shape::sum_to_grad(g, &x(a), lead)),
-        Select { x: a, axis, index } => one(a, &|| shape::select_grad(g, &x(a), axis, index, lead)),
+        BroadcastTo(a) => one(a, &|| shape::broadcast_to_grad(g, &value_of(a), lead)),
+        SumTo(a) => one(a, &|| shape::sum_to_grad(g, &value_of(a), lead)),
+        Select { x: a, axis, index } => one(a, &|| shape::select_grad(g, &value_of(a), axis, index, lead)),
         Unselect { x: a, axis, index } => one(a, &|| shape::unselect_grad(g, axis, index, lead)),
-        Slice { x: a, axis, start } => one(a, &|| shape::slice_grad(g, &x(a), axis, start, lead)),
-        Pad { x: a, axis, start } => one(a, &|| shape::pad_grad(g, &x(a), axis, start, lead)),
-        MatMul { a, b, ta, tb } => two(a, &|| matmul::matmul_grad_lhs(g, &x(b), ta, tb), b, &|| {
-            matmul::matmul_grad_rhs(g, &x(a), ta, tb)
+        Slice { x: a, axis, start } => one(a, &|| shape::slice_grad(g, &value_of(a), axis, start, lead)),
+        Pad { x: a, axis, start } => one(a, &|| shape::pad_grad(g, &value_of(a), axis, start, lead)),
+        MatMul { a, b, ta, tb } => two(a, &|| matmul::matmul_grad_lhs(g, &value_of(b), ta, tb), b, &|| {
+            matmul::matmul_grad_rhs(g, &value_of(a), ta, tb)
         }),
     };
     // Test builds can break a rule on purpose, here rather than inside the

@@ -1,6 +1,7 @@
 //! # gradtape: a reverse-mode autodiff tape with gradients of gradients
 //!
-//! Reading order, for a first visit:
+//! Reading order, for a first visit (the README's reading guide is the
+//! longer version of the same path, with the kernels and models around it):
 //!
 //! 1. [`tape`]: what a node is, what a [`Var`] is, how values get recorded.
 //! 2. [`ops`]: one family of operations per file; read `unary.rs` first.

@@ -39,10 +39,13 @@ impl<'t, T: Element> Var<'t, T> {
 }
 
 // ---- backward rules -------------------------------------------------------
+//
+// `G` is the algebra the rule runs on (tensors, or recorded `Var`s); `A` and
+// `B` below are the matrices of the product.
 
 /// Gradient of the left operand of `C = op_a(A) op_b(B)`:
 /// dA = dC op_b(B)^T, or, when A was used transposed, dA = op_b(B) dC^T.
-pub(crate) fn matmul_grad_lhs<T: Element, A: Algebra<T>>(g: &A, b: &A, ta: bool, tb: bool) -> A {
+pub(crate) fn matmul_grad_lhs<T: Element, G: Algebra<T>>(g: &G, b: &G, ta: bool, tb: bool) -> G {
     if ta {
         b.matmul_t(g, tb, true)
     } else {
@@ -52,7 +55,7 @@ pub(crate) fn matmul_grad_lhs<T: Element, A: Algebra<T>>(g: &A, b: &A, ta: bool,
 
 /// Gradient of the right operand of `C = op_a(A) op_b(B)`:
 /// dB = op_a(A)^T dC, or, when B was used transposed, dB = dC^T op_a(A).
-pub(crate) fn matmul_grad_rhs<T: Element, A: Algebra<T>>(g: &A, a: &A, ta: bool, tb: bool) -> A {
+pub(crate) fn matmul_grad_rhs<T: Element, G: Algebra<T>>(g: &G, a: &G, ta: bool, tb: bool) -> G {
     if tb {
         g.matmul_t(a, true, ta)
     } else {

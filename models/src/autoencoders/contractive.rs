@@ -160,7 +160,7 @@ impl<T: Element> ContractiveAutoencoder<T> {
 
     /// The same penalty with one recorded gradient per hidden unit (the
     /// notebook's loop).
-    pub fn penalty_by_double_backward<'t>(&self, h: Var<'t, T>, x: Var<'t, T>) -> Var<'t, T> {
+    pub fn penalty_by_double_backward_loop<'t>(&self, h: Var<'t, T>, x: Var<'t, T>) -> Var<'t, T> {
         let hidden = h.shape()[1];
         let mut total: Option<Var<'t, T>> = None;
         for j in 0..hidden {
@@ -244,7 +244,7 @@ impl<T: Element> Autoencoder<T> for ContractiveAutoencoder<T> {
         let pen = match self.penalty {
             PenaltyMode::DoubleBackward => self.penalty_by_batched_double_backward(h, x),
             PenaltyMode::DoubleBackwardRows => self.penalty_by_written_out_rows(h, x),
-            PenaltyMode::DoubleBackwardLoop => self.penalty_by_double_backward(h, x),
+            PenaltyMode::DoubleBackwardLoop => self.penalty_by_double_backward_loop(h, x),
             PenaltyMode::ClosedForm => self.penalty_closed_form(p, h),
         } / n;
         let total = rec + pen * T::of(self.lambda);

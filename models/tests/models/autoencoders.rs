@@ -92,7 +92,7 @@ fn contractive_penalties_by_double_backward_and_closed_form_agree() {
     let xv = tape.constant(&x);
     let mut ctx = StepCtx::seeded(0);
     let h = model.encode(&p, xv, &mut ctx);
-    let by_autodiff = model.penalty_by_double_backward(h, xv);
+    let by_autodiff = model.penalty_by_double_backward_loop(h, xv);
     let closed = model.penalty_closed_form(&p, h);
     let batched = model.penalty_by_batched_double_backward(h, xv);
     let rows = model.penalty_by_written_out_rows(h, xv);

@@ -79,7 +79,7 @@ fn contractive_double_backward_penalty_passes_gradgradcheck_in_weights_and_input
             let p = Bound::from_vars(vars[..np].to_vec());
             let x = vars[np];
             let h = model.encode(&p, x, &mut gradtape_models::autoencoders::StepCtx::seeded(0));
-            vec![model.penalty_by_double_backward(h, x)]
+            vec![model.penalty_by_double_backward_loop(h, x)]
         },
         &inputs,
     );
