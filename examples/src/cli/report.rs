@@ -161,8 +161,8 @@ pub fn write(model: &mut dyn Autoencoder<f32>, r: RunReport<'_>) -> Result<PathB
     for (i, (a, b)) in r.info.train_losses.iter().zip(&r.info.test_losses).enumerate() {
         csv.push_str(&format!("{},{a},{b}\n", i + 1));
     }
-    std::fs::write(out.join("history.csv"), csv)
-        .map_err(|e| CliError::failure(format!("writing {}: {e}", out.join("history.csv").display())))?;
+    gradtape_models::checkpoint::write_atomically(&out.join("history.csv"), csv.as_bytes())
+        .map_err(|e| CliError::failure(format!("writing {e}")))?;
 
     let mut metrics = vec![
         ("epochs".to_string(), r.info.epoch.to_string()),
