@@ -63,7 +63,8 @@ pub struct TrainArgs {
     /// Start from these weights instead of random ones: a safetensors file of
     /// named tensors, such as PyTorch's
     /// `safetensors.torch.save_file(model.state_dict(), FILE)` (float32 or
-    /// float64). The layer sizes are read off the tensors' shapes; every
+    /// float64), or a gradtape checkpoint (its weights, not its optimiser
+    /// state). The layer sizes are read off the tensors' shapes; every
     /// missing, unexpected or mis-shaped name is reported.
     #[arg(long, value_name = "FILE")]
     pub init_from: Option<PathBuf>,
@@ -359,7 +360,12 @@ fn plan(a: &TrainArgs) -> Result<Plan, CliError> {
             Some(path) => {
                 let tensors =
                     read_state_dict(path).map_err(|e| CliError::usage(format!("--init-from: {e}")))?;
-                Some(tensors)
+                // A gradtape checkpoint works too: its weights start the new
+                // run and its optimiser state is left behind (a new run, say
+                // with a smaller --lr after a divergence, starts Adam anew).
+                let weights: StateDict<f32> =
+                    tensors.into_iter().filter(|(name, _)| !name.starts_with("optimizer.")).collect();
+                Some(weights)
             }
             None => None,
         };

@@ -560,3 +560,22 @@ mod metadata {
         }
     }
 }
+
+#[test]
+fn after_a_divergence_a_new_run_starts_from_the_kept_checkpoint_with_another_lr() {
+    let dir = tmp();
+    let out = trained(dir.path());
+    // The resume keeps its learning rate ...
+    check_resume_refused(
+        dir.path(),
+        &out,
+        &["--lr", "0.0001"],
+        &["--lr 0.0001 (the checkpoint's run has 0.001)"],
+    );
+    // ... and a new run takes the checkpoint's weights (not its Adam state).
+    let next = dir.path().join("slower");
+    let said = train(dir.path(), "regularized", &next, &["--lr", "0.0001", "--init-from", s(&ckpt(&out))]);
+    assert!(said.contains("starting from the weights in"), "{said}");
+    let file = checkpoint::load::<f32>(ckpt(&next)).unwrap();
+    assert_eq!(file.metadata.get("lr").map(String::as_str), Some("1e-4"));
+}
