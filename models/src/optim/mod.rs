@@ -118,8 +118,37 @@ pub(crate) fn check_pairs<T: Element>(who: &str, params: &[&mut Tensor<T>], grad
     }
 }
 
+/// How per-parameter state buffers fail to fit a list of parameters: the
+/// one comparison behind [`check_buffers_fit`] (state read from a file, an
+/// error) and [`check_state`] (state given to `step`, a panic).
+enum Misfit<'a> {
+    /// `buffers` buffers for `params` parameters.
+    Count { buffers: usize, params: usize },
+    /// Buffer `index` has shape `buffer`, its parameter `param`.
+    Shape { index: usize, buffer: &'a [usize], param: &'a [usize] },
+}
+
+/// The first way `buffers` fail to fit `params` parameters, parameter `i`
+/// having shape `shape(i)`, if any. (Shapes are asked for, not collected:
+/// `step` checks its state on every call.)
+fn first_misfit<'a, T: Element>(
+    buffers: &'a [Tensor<T>],
+    params: usize,
+    shape: impl Fn(usize) -> &'a [usize],
+) -> Option<Misfit<'a>> {
+    if buffers.len() != params {
+        return Some(Misfit::Count { buffers: buffers.len(), params });
+    }
+    buffers.iter().enumerate().find(|(i, b)| b.shape() != shape(*i)).map(|(index, b)| Misfit::Shape {
+        index,
+        buffer: b.shape(),
+        param: shape(index),
+    })
+}
+
 /// Checks that loaded per-parameter buffers, named `{prefix}<i>`, fit
-/// parameters of `shapes` (one buffer per parameter, same shapes).
+/// parameters of `shapes` (one buffer per parameter, same shapes); no
+/// buffers fit any parameters.
 pub(crate) fn check_buffers_fit<T: Element>(
     prefix: &str,
     buffers: &[Tensor<T>],
@@ -128,22 +157,15 @@ pub(crate) fn check_buffers_fit<T: Element>(
     if buffers.is_empty() {
         return Ok(());
     }
-    if buffers.len() != shapes.len() {
-        return Err(format!(
-            "{} `{prefix}<i>` entries for a model of {} parameters",
-            buffers.len(),
-            shapes.len()
-        ));
-    }
-    for (i, (b, shape)) in buffers.iter().zip(shapes).enumerate() {
-        if b.shape() != *shape {
-            return Err(format!(
-                "`{prefix}{i}` has shape {:?} but parameter {i} has shape {shape:?}",
-                b.shape()
-            ));
+    match first_misfit(buffers, shapes.len(), |i| shapes[i]) {
+        None => Ok(()),
+        Some(Misfit::Count { buffers, params }) => {
+            Err(format!("{buffers} `{prefix}<i>` entries for a model of {params} parameters"))
+        }
+        Some(Misfit::Shape { index, buffer, param }) => {
+            Err(format!("`{prefix}{index}` has shape {buffer:?} but parameter {index} has shape {param:?}"))
         }
     }
-    Ok(())
 }
 
 /// Checks that per-parameter state buffers (made at an earlier step, or
@@ -155,22 +177,16 @@ pub(crate) fn check_state<T: Element>(
     buffers: &[Tensor<T>],
     params: &[&mut Tensor<T>],
 ) {
-    assert_eq!(
-        buffers.len(),
-        params.len(),
-        "{who}: the optimizer holds {what} for {} parameters but step was given {} \
-         (is the state from another model?)",
-        buffers.len(),
-        params.len()
-    );
-    for (i, (b, p)) in buffers.iter().zip(params).enumerate() {
-        assert!(
-            b.shape() == p.shape(),
-            "{who}: the {what} of parameter {i} has shape {:?} but the parameter has shape {:?} \
-             (is the state from another model?)",
-            b.shape(),
-            p.shape()
-        );
+    match first_misfit(buffers, params.len(), |i| params[i].shape()) {
+        None => {}
+        Some(Misfit::Count { buffers, params }) => panic!(
+            "{who}: the optimizer holds {what} for {buffers} parameters but step was given {params} \
+             (is the state from another model?)"
+        ),
+        Some(Misfit::Shape { index, buffer, param }) => panic!(
+            "{who}: the {what} of parameter {index} has shape {buffer:?} but the parameter has shape {param:?} \
+             (is the state from another model?)"
+        ),
     }
 }
 
