@@ -49,35 +49,33 @@ pub const MAX_IDX_BYTES: u64 = 1 << 30;
 
 /// Reads an IDX image file (`*-idx3-ubyte`, gzip-compressed or raw).
 pub fn read_idx_images(path: &Path) -> Result<IdxImages, DataError> {
-    let (source, raw_len) = open(path)?;
-    images_from(source, raw_len, path)
+    let (mut source, raw_len) = open(path)?;
+    images_from(&mut source, raw_len, path)
 }
 
 /// Reads an IDX label file (`*-idx1-ubyte`, gzip-compressed or raw).
 pub fn read_idx_labels(path: &Path) -> Result<Vec<u8>, DataError> {
-    let (source, raw_len) = open(path)?;
-    labels_from(source, raw_len, path)
+    let (mut source, raw_len) = open(path)?;
+    labels_from(&mut source, raw_len, path)
 }
 
 /// Decodes the bytes of an IDX image file (gzip or raw) already in memory;
 /// `path` is only used in error messages.
 pub fn decode_idx_images(bytes: &[u8], path: &Path) -> Result<IdxImages, DataError> {
-    images_from(in_memory(bytes, path)?, bytes.len() as u64, path)
+    images_from(&mut in_memory(bytes, path)?, bytes.len() as u64, path)
 }
 
 /// Decodes the bytes of an IDX label file (gzip or raw) already in memory;
 /// `path` is only used in error messages.
 pub fn decode_idx_labels(bytes: &[u8], path: &Path) -> Result<Vec<u8>, DataError> {
-    labels_from(in_memory(bytes, path)?, bytes.len() as u64, path)
+    labels_from(&mut in_memory(bytes, path)?, bytes.len() as u64, path)
 }
 
 fn images_from<R: BufRead>(
-    source: impl std::borrow::BorrowMut<Source<R>>,
+    source: &mut Source<R>,
     raw_len: u64,
     path: &Path,
 ) -> Result<IdxImages, DataError> {
-    let mut source = source;
-    let source: &mut Source<R> = source.borrow_mut();
     let header = read_header(source, path, IMAGES_MAGIC, 3)?;
     let (n, rows, cols) = (header[0], header[1], header[2]);
     if rows == 0 || cols == 0 {
@@ -92,9 +90,9 @@ fn images_from<R: BufRead>(
     Ok(IdxImages { images: Tensor::from_vec(pixels, &[n, rows * cols]), rows, cols })
 }
 
-fn labels_from<R: BufRead>(mut source: Source<R>, raw_len: u64, path: &Path) -> Result<Vec<u8>, DataError> {
-    let n = read_header(&mut source, path, LABELS_MAGIC, 1)?[0];
-    read_body(&mut source, raw_len, path, 8, &[n], &format!("{n} labels"))
+fn labels_from<R: BufRead>(source: &mut Source<R>, raw_len: u64, path: &Path) -> Result<Vec<u8>, DataError> {
+    let n = read_header(source, path, LABELS_MAGIC, 1)?[0];
+    read_body(source, raw_len, path, 8, &[n], &format!("{n} labels"))
 }
 
 /// The bytes of an IDX image file holding `n` images of `rows x cols`
