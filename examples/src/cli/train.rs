@@ -237,6 +237,7 @@ fn resume_differences(
     a: &TrainArgs,
     wanted: &ModelSpec,
     loaded: &snapshot::Loaded,
+    saved: &DataIdentity,
     data: &DataIdentity,
 ) -> Vec<String> {
     let mut out = Vec::new();
@@ -261,9 +262,7 @@ fn resume_differences(
     if let Some(b) = a.batch_size.filter(|&x| x != info.batch_size) {
         out.push(format!("--batch-size {b} (the checkpoint's run has {})", info.batch_size));
     }
-    if let Some(saved) = &info.data {
-        out.extend(data.differences(saved));
-    }
+    out.extend(data.differences(saved));
     out
 }
 
@@ -331,16 +330,16 @@ fn plan(a: &TrainArgs) -> Result<Plan, CliError> {
                 loaded.spec.kind
             )));
         }
-        if loaded.info.data.is_none() {
+        let Some(saved) = &loaded.info.data else {
             return Err(CliError::usage(format!(
                 "--resume: {} does not record the data it was trained on (written by an older gradtape), \
                  so a resume cannot be checked; start a new run",
                 ckpt.display()
             )));
-        }
+        };
         let mut wanted = loaded.spec.clone();
         apply_model_options(&mut wanted, a)?;
-        let differences = resume_differences(a, &wanted, &loaded, &data);
+        let differences = resume_differences(a, &wanted, &loaded, saved, &data);
         if !differences.is_empty() {
             return Err(CliError::usage(format!(
                 "--resume: a resumed run keeps its settings and data, but {}",
@@ -363,8 +362,10 @@ fn plan(a: &TrainArgs) -> Result<Plan, CliError> {
                 // A gradtape checkpoint works too: its weights start the new
                 // run and its optimiser state is left behind (a new run, say
                 // with a smaller --lr after a divergence, starts Adam anew).
-                let weights: StateDict<f32> =
-                    tensors.into_iter().filter(|(name, _)| !name.starts_with("optimizer.")).collect();
+                let weights: StateDict<f32> = tensors
+                    .into_iter()
+                    .filter(|(name, _)| !name.starts_with(snapshot::OPTIMIZER_PREFIX))
+                    .collect();
                 Some(weights)
             }
             None => None,
