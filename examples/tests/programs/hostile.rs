@@ -106,20 +106,24 @@ fn resume_with_optimiser_state_that_does_not_fit_is_refused() {
     }
 }
 
+/// `sample`, `reconstruct` and `encode` of checkpoint `c` on `data`, each
+/// refused with `words` and without writing its output.
+fn check_inspecting_refused(dir: &Path, c: &Path, data: &Path, words: &[&str]) {
+    for cmd in ["sample", "reconstruct", "encode"] {
+        let target = dir.join(format!("{cmd}.out"));
+        let res = gradtape(dir, &[cmd, "--checkpoint", s(c), "--data", s(data), "--out", s(&target)]);
+        assert_bad_input(&res, words);
+        assert!(!target.exists(), "{cmd} wrote its output");
+    }
+}
+
 #[test]
 fn inspecting_with_data_of_another_image_size_is_refused() {
     let dir = tmp();
     let out = trained(dir.path());
     let data = dir.path().join("data32");
     data_folder(&data, 32, 32, 10, 5, &[0, 1, 2]);
-    let c = ckpt(&out);
-    for cmd in ["sample", "reconstruct", "encode"] {
-        let target = dir.path().join(format!("{cmd}.out"));
-        let res =
-            gradtape(dir.path(), &[cmd, "--checkpoint", s(&c), "--data", s(&data), "--out", s(&target)]);
-        assert_bad_input(&res, &["--data", "1024 pixels", "input is 784"]);
-        assert!(!target.exists(), "{cmd} wrote its output");
-    }
+    check_inspecting_refused(dir.path(), &ckpt(&out), &data, &["--data", "1024 pixels", "input is 784"]);
 }
 
 #[test]
@@ -128,14 +132,7 @@ fn data_without_test_images_is_refused_before_any_work() {
     let out = trained(dir.path());
     let data = dir.path().join("no-test");
     data_folder(&data, 28, 28, 10, 0, &[0, 1, 2]);
-    let c = ckpt(&out);
-    for cmd in ["sample", "reconstruct", "encode"] {
-        let target = dir.path().join(format!("{cmd}.out"));
-        let res =
-            gradtape(dir.path(), &[cmd, "--checkpoint", s(&c), "--data", s(&data), "--out", s(&target)]);
-        assert_bad_input(&res, &["--data", "no test images"]);
-        assert!(!target.exists(), "{cmd} wrote its output");
-    }
+    check_inspecting_refused(dir.path(), &ckpt(&out), &data, &["--data", "no test images"]);
     check_train_refused(&["deep", "--data", s(&data)], &["--data", "no test images"]);
 }
 
