@@ -89,20 +89,16 @@ impl<T: Element> Tape<T> {
         self.anomaly_quiet.get() && self.first_anomaly.borrow().is_some()
     }
 
-    /// Checks a value about to be recorded by `op` at `site` (anomaly mode):
-    /// panics if it is the first non-finite one.
+    /// Checks the value of node `node`, just recorded at `site` (anomaly
+    /// mode): reports it if it is the first non-finite one.
     #[track_caller]
-    pub(crate) fn check_forward(&self, id: usize, site: Site) {
+    pub(crate) fn check_forward(&self, node: usize, site: Site) {
         if self.anomaly_already_found() {
             return;
         }
-        let (value, op) = {
-            let nodes = self.nodes.borrow();
-            (nodes[id].value.clone(), nodes[id].op)
-        };
-        let (value, op) = (&value, &op);
-        let Some((bad, x)) = first_non_finite(value) else { return };
         let nodes = self.nodes.borrow();
+        let (value, op) = (&nodes[node].value, &nodes[node].op);
+        let Some((bad, x)) = first_non_finite(value) else { return };
         let inputs: Vec<usize> = op.inputs().into_iter().flatten().collect();
         for &id in &inputs {
             if let Some((i, v)) = first_non_finite(&nodes[id].value) {
