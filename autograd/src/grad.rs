@@ -19,7 +19,7 @@
 //! the gradients it returns can be differentiated again).
 
 use crate::algebra::Algebra;
-use crate::lead::Lead;
+use crate::lead::{batched_sweep, Lead};
 use crate::op::Op;
 use crate::ops::{arith, matmul, reduce, shape, unary};
 use crate::tape::{Tape, Var};
@@ -162,7 +162,7 @@ fn swept_vars<'t, T: Element>(
     }
     let fetch = |id: usize| Var { tape, id };
     let start = tape.len();
-    let found = sweep(tape, &ids.outputs, seeds, &ids.inputs, fetch, lead);
+    let found = batched_sweep(tape, &ids.outputs, seeds, &ids.inputs, fetch, lead);
     tape.note_recorded_sweep(start..tape.len());
     found
         .into_iter()
@@ -174,7 +174,7 @@ fn swept_vars<'t, T: Element>(
 /// The sweep on plain tensors.
 fn swept_values<T: Element>(tape: &Tape<T>, ids: &Ids, seeds: Vec<Tensor<T>>, lead: Lead) -> Vec<Tensor<T>> {
     let fetch = |id: usize| tape.value(id);
-    let found = sweep(tape, &ids.outputs, seeds, &ids.inputs, fetch, lead);
+    let found = batched_sweep(tape, &ids.outputs, seeds, &ids.inputs, fetch, lead);
     found.into_iter().zip(&ids.inputs).map(|(g, &x)| g.unwrap_or_else(|| zeros_for(tape, x, lead))).collect()
 }
 
@@ -365,16 +365,15 @@ pub(crate) fn sweep<T: Element, A: Algebra<T>>(
     seeds: Vec<A>,
     inputs: &[usize],
     fetch: impl Fn(usize) -> A,
-    lead: Lead,
 ) -> Vec<Option<A>> {
     // One copy of the loop for each mode, chosen once per sweep: the
     // ordinary one has anomaly mode's checks compiled out. (Checked inside
     // the one loop, a rule's results had to be kept in memory across the
     // check and copied once more per node, with the mode off too.)
     if tape.anomaly_detection() {
-        sweep_in_mode::<T, A, true>(tape, outputs, seeds, inputs, fetch, lead)
+        sweep_in_mode::<T, A, true>(tape, outputs, seeds, inputs, fetch)
     } else {
-        sweep_in_mode::<T, A, false>(tape, outputs, seeds, inputs, fetch, lead)
+        sweep_in_mode::<T, A, false>(tape, outputs, seeds, inputs, fetch)
     }
 }
 
@@ -385,7 +384,6 @@ fn sweep_in_mode<T: Element, A: Algebra<T>, const ANOMALY: bool>(
     seeds: Vec<A>,
     inputs: &[usize],
     fetch: impl Fn(usize) -> A,
-    lead: Lead,
 ) -> Vec<Option<A>> {
     let mut result: Vec<Option<A>> = vec![None; inputs.len()];
     let Some(&hi) = outputs.iter().max() else { return result };
@@ -401,15 +399,15 @@ fn sweep_in_mode<T: Element, A: Algebra<T>, const ANOMALY: bool>(
     // One slot per node in range; a slot is emptied when its node is visited.
     let mut grads: Vec<Option<A>> = vec![None; n];
     let accumulate = |grads: &mut Vec<Option<A>>, node: usize, g: A| {
-        // Undo broadcasting: sum the gradient down to the node's own shape
-        // (behind the batch axes of a batched sweep).
+        // Undo broadcasting: sum the gradient down to the node's own shape.
+        // This is the one place it is undone (`mul_grad` does it early).
         let broadcast_from: Option<Shape> = {
             let nodes = tape.nodes.borrow();
             let target = nodes[node].value.dims();
-            (g.shape() != lead.shape(&target)).then_some(target)
+            (g.shape() != target).then_some(target)
         };
         let g = match broadcast_from {
-            Some(target) => lead.sum_to(&g, &target),
+            Some(target) => g.sum_to(&target),
             None => g,
         };
         let slot = &mut grads[node - lo];
@@ -442,7 +440,7 @@ fn sweep_in_mode<T: Element, A: Algebra<T>, const ANOMALY: bool>(
                 }
             }
         }
-        let produced = vjp(tape.op(i), i, &g, &fetch, &needed, &lead);
+        let produced = vjp(tape.op(i), i, &g, &fetch, &needed);
         if anomaly {
             let values: Vec<(usize, Tensor<T>)> =
                 produced.iter().flatten().map(|(p, gp)| (*p, gp.to_tensor())).collect();
@@ -468,7 +466,6 @@ pub(crate) fn vjp<T: Element, A: Algebra<T>>(
     g: &A,
     value_of: &impl Fn(usize) -> A,
     need: &impl Fn(usize) -> bool,
-    lead: &Lead,
 ) -> [Option<(usize, A)>; 2] {
     use Op::*;
     let one = |i: usize, rule: &dyn Fn() -> A| [need(i).then(|| (i, rule())), None];
@@ -479,8 +476,8 @@ pub(crate) fn vjp<T: Element, A: Algebra<T>>(
         Leaf { .. } => [None, None],
         Add(a, b) => two(a, &|| arith::add_grad(g), b, &|| arith::add_grad(g)),
         Sub(a, b) => two(a, &|| arith::add_grad(g), b, &|| arith::sub_grad_rhs(g)),
-        Mul(a, b) => two(a, &|| arith::mul_grad(g, &value_of(b), &value_of(a), lead), b, &|| {
-            arith::mul_grad(g, &value_of(a), &value_of(b), lead)
+        Mul(a, b) => two(a, &|| arith::mul_grad(g, &value_of(b), &value_of(a)), b, &|| {
+            arith::mul_grad(g, &value_of(a), &value_of(b))
         }),
         Div(a, b) => two(a, &|| arith::div_grad_lhs(g, &value_of(b)), b, &|| {
             arith::div_grad_rhs(g, &value_of(out), &value_of(b))
@@ -499,21 +496,21 @@ pub(crate) fn vjp<T: Element, A: Algebra<T>>(
         Relu(a) => one(a, &|| unary::relu_grad(g, &value_of(a))),
         Softplus(a) => one(a, &|| unary::softplus_grad(g, &value_of(a))),
         Clamp(a, lo, hi) => one(a, &|| unary::clamp_grad(g, &value_of(a), lo, hi)),
-        SumAll(a) => one(a, &|| reduce::sum_all_grad(g, &value_of(a), lead)),
-        SumSquares(a) => one(a, &|| reduce::sum_squares_grad(g, &value_of(a), lead)),
-        MeanAll(a) => one(a, &|| reduce::mean_all_grad(g, &value_of(a), lead)),
-        MaxAll(a) => one(a, &|| reduce::max_all_grad(g, &value_of(a), lead)),
-        SumAxis { x: a, axis, .. } => one(a, &|| reduce::sum_axis_grad(g, &value_of(a), axis, lead)),
-        MeanAxis { x: a, axis, .. } => one(a, &|| reduce::mean_axis_grad(g, &value_of(a), axis, lead)),
-        MaxAxis { x: a, axis, .. } => one(a, &|| reduce::max_axis_grad(g, &value_of(a), axis, lead)),
-        Reshape(a) => one(a, &|| shape::reshape_grad(g, &value_of(a), lead)),
+        SumAll(a) => one(a, &|| reduce::sum_all_grad(g, &value_of(a))),
+        SumSquares(a) => one(a, &|| reduce::sum_squares_grad(g, &value_of(a))),
+        MeanAll(a) => one(a, &|| reduce::mean_all_grad(g, &value_of(a))),
+        MaxAll(a) => one(a, &|| reduce::max_all_grad(g, &value_of(a))),
+        SumAxis { x: a, axis, .. } => one(a, &|| reduce::sum_axis_grad(g, &value_of(a), axis)),
+        MeanAxis { x: a, axis, .. } => one(a, &|| reduce::mean_axis_grad(g, &value_of(a), axis)),
+        MaxAxis { x: a, axis, .. } => one(a, &|| reduce::max_axis_grad(g, &value_of(a), axis)),
+        Reshape(a) => one(a, &|| shape::reshape_grad(g, &value_of(a))),
         Transpose(a) => one(a, &|| shape::transpose_grad(g)),
-        BroadcastTo(a) => one(a, &|| shape::broadcast_to_grad(g, &value_of(a), lead)),
-        SumTo(a) => one(a, &|| shape::sum_to_grad(g, &value_of(a), lead)),
-        Select { x: a, axis, index } => one(a, &|| shape::select_grad(g, &value_of(a), axis, index, lead)),
-        Unselect { x: a, axis, index } => one(a, &|| shape::unselect_grad(g, axis, index, lead)),
-        Slice { x: a, axis, start } => one(a, &|| shape::slice_grad(g, &value_of(a), axis, start, lead)),
-        Pad { x: a, axis, start } => one(a, &|| shape::pad_grad(g, &value_of(a), axis, start, lead)),
+        BroadcastTo(a) => one(a, &|| shape::broadcast_to_grad(g, &value_of(a))),
+        SumTo(a) => one(a, &|| shape::sum_to_grad(g, &value_of(a))),
+        Select { x: a, axis, index } => one(a, &|| shape::select_grad(g, &value_of(a), axis, index)),
+        Unselect { x: a, axis, index } => one(a, &|| shape::unselect_grad(g, axis, index)),
+        Slice { x: a, axis, start } => one(a, &|| shape::slice_grad(g, &value_of(a), axis, start)),
+        Pad { x: a, axis, start } => one(a, &|| shape::pad_grad(g, &value_of(a), axis, start)),
         MatMul { a, b, ta, tb } => two(a, &|| matmul::matmul_grad_lhs(g, &value_of(b), ta, tb), b, &|| {
             matmul::matmul_grad_rhs(g, &value_of(a), ta, tb)
         }),

@@ -53,8 +53,8 @@
 //! is assumed.
 
 use crate::algebra::Algebra;
-use crate::grad::{dependents, sweep, vjp};
-use crate::lead::Lead;
+use crate::grad::{dependents, vjp};
+use crate::lead::{batched_sweep, Lead};
 use crate::op::Op;
 use crate::tape::{Tape, Var};
 use gradtape_kernels::{Element, Shape, Tensor};
@@ -230,7 +230,7 @@ fn finish<T: Element, A: Algebra<T>>(
     fetch: impl Fn(usize) -> A,
 ) -> Vec<Option<A>> {
     let h = tape.value(output).shape().last().copied().unwrap_or(1);
-    sweep(tape, ids, seeds, inputs, fetch, Lead(Shape::from_slice(&[h])))
+    batched_sweep(tape, ids, seeds, inputs, fetch, Lead(Shape::from_slice(&[h])))
 }
 
 /// A batched cotangent on the frontier of the structured sweep: written out,
@@ -292,7 +292,7 @@ fn diagonal_phase<T: Element, A: Algebra<T>>(
             push(&mut frontier, i, Cotangent::Dense(densify(&d, h, lift)));
         } else if is_elementwise(&op) && needed_operands().all(|p| shape_of(p) == node_shape) {
             // d(out)/d(in) is diagonal: apply the ordinary rule to D.
-            for (p, dp) in vjp(op, i, &d, fetch, &needed, &Lead::none()).into_iter().flatten() {
+            for (p, dp) in vjp(op, i, &d, fetch, &needed).into_iter().flatten() {
                 let slot = &mut diag[p - lo];
                 *slot = Some(match slot.take() {
                     Some(acc) => acc.accumulate(&dp),
@@ -354,14 +354,16 @@ fn through_product<T: Element, A: Algebra<T>>(
     needed: &impl Fn(usize) -> bool,
     shape_of: &impl Fn(usize) -> Shape,
 ) -> Option<(usize, Cotangent<A>)> {
-    let Op::MatMul { a, b, ta: false, tb } = *op else { return None };
-    let (sa, sb) = (shape_of(a), shape_of(b));
-    if !needed(a) || needed(b) || sa.len() != 2 || sb.len() != 2 {
+    // `lhs` and `rhs` are the node ids of A and B; `d` and `b` below are
+    // the two factors of the rows.
+    let Op::MatMul { a: lhs, b: rhs, ta: false, tb } = *op else { return None };
+    let (sa, sb) = (shape_of(lhs), shape_of(rhs));
+    if !needed(lhs) || needed(rhs) || sa.len() != 2 || sb.len() != 2 {
         return None;
     }
     // op(B)^T is B itself when the product read B transposed.
-    let b_rows = if tb { fetch(b) } else { fetch(b).transpose() }; // [H, K]
-    Some((a, Cotangent::Outer { d: d.transpose(), b: b_rows }))
+    let b = if tb { fetch(rhs) } else { fetch(rhs).transpose() }; // [H, K]
+    Some((lhs, Cotangent::Outer { d: d.transpose(), b }))
 }
 
 /// The dense batched cotangent `E ⊙ D` (`E[l, ..., k] = δ_lk`) of shape

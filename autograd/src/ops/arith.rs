@@ -2,12 +2,13 @@
 //! overloading so that formulas read like maths.
 //!
 //! Binary ops broadcast like NumPy. Their backward rules below return the
-//! gradient in the *output's* shape; the backward sweep sums it back to each
-//! input's shape in one place (`sum_to`), so no rule has to think about
-//! broadcasting.
+//! gradient in the *output's* shape, and the backward sweep sums it back to
+//! each input's shape in one place (`accumulate` in `grad.rs`'s sweep, by
+//! `sum_to`), so the rules need not think about broadcasting. One rule
+//! takes a shortcut on purpose: `mul_grad` sums while it multiplies
+//! (`mul_sum_to`), which saves writing a broadcast product out.
 
 use crate::algebra::Algebra;
-use crate::lead::Lead;
 use crate::op::Op;
 use crate::tape::Var;
 use gradtape_kernels::Element;
@@ -101,11 +102,12 @@ pub(crate) fn sub_grad_rhs<T: Element, A: Algebra<T>>(g: &A) -> A {
 }
 
 /// d(a * b)/da = b (and symmetrically d/db = a). When `a` was broadcast,
-/// its gradient is `sum_to(g * b)`, which an ordinary sweep does in one pass
-/// (`mul_sum_to`) instead of writing the product out and summing it.
-pub(crate) fn mul_grad<T: Element, A: Algebra<T>>(g: &A, other: &A, this: &A, lead: &Lead) -> A {
+/// its gradient is `sum_to(g * b)`, done here in one pass (`mul_sum_to`)
+/// instead of writing the product out for the sweep to sum: the one rule
+/// that undoes broadcasting itself.
+pub(crate) fn mul_grad<T: Element, A: Algebra<T>>(g: &A, other: &A, this: &A) -> A {
     let shape = this.shape();
-    if lead.is_none() && g.shape() != shape {
+    if g.shape() != shape {
         g.mul_sum_to(other, &shape)
     } else {
         g.mul(other)

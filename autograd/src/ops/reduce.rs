@@ -7,7 +7,6 @@
 //! that the gradient broadcasts along it.
 
 use crate::algebra::Algebra;
-use crate::lead::Lead;
 use crate::op::Op;
 use crate::tape::Var;
 use gradtape_kernels::reduce::reduced_shape;
@@ -59,54 +58,50 @@ impl<'t, T: Element> Var<'t, T> {
 }
 
 // ---- backward rules -------------------------------------------------------
-//
-// `lead` is empty in an ordinary sweep; in a batched one (see `crate::lead`)
-// it places the node's shape behind the batch axes.
 
 /// d/dx_i sum(x) = 1: the gradient is copied to every element.
-pub(crate) fn sum_all_grad<T: Element, A: Algebra<T>>(g: &A, x: &A, lead: &Lead) -> A {
-    lead.broadcast_to(g, &x.shape())
+pub(crate) fn sum_all_grad<T: Element, A: Algebra<T>>(g: &A, x: &A) -> A {
+    g.broadcast_to(&x.shape())
 }
 
-/// d/dx_i sum(x^2) = 2 x_i. In an ordinary sweep `g` is one number, and
-/// the product broadcasts it in the same pass that doubles `x`.
-pub(crate) fn sum_squares_grad<T: Element, A: Algebra<T>>(g: &A, x: &A, lead: &Lead) -> A {
+/// d/dx_i sum(x^2) = 2 x_i. `g` is one number, and the product broadcasts
+/// it in the same pass that doubles `x`.
+pub(crate) fn sum_squares_grad<T: Element, A: Algebra<T>>(g: &A, x: &A) -> A {
     let two = T::of(2.0);
-    let g = if lead.is_none() { g.clone() } else { lead.broadcast_to(g, &x.shape()) };
     g.fused(x, Formula::SumSquaresGrad, move |g, x| two * x * g, |g, x| x.mul(g).scale(two))
 }
 
 /// d/dx_i mean(x) = 1/n.
-pub(crate) fn mean_all_grad<T: Element, A: Algebra<T>>(g: &A, x: &A, lead: &Lead) -> A {
+pub(crate) fn mean_all_grad<T: Element, A: Algebra<T>>(g: &A, x: &A) -> A {
     let shape = x.shape();
     let n = shape.iter().product::<usize>();
-    lead.broadcast_to(g, &shape).scale(T::one() / T::of(n as f64))
+    g.broadcast_to(&shape).scale(T::one() / T::of(n as f64))
 }
 
 /// d/dx_i max(x) = 1 for the (first) largest element, 0 elsewhere.
-pub(crate) fn max_all_grad<T: Element, A: Algebra<T>>(g: &A, x: &A, lead: &Lead) -> A {
-    lead.broadcast_to(g, &x.shape()).mul(&x.max_mask(None))
+pub(crate) fn max_all_grad<T: Element, A: Algebra<T>>(g: &A, x: &A) -> A {
+    g.broadcast_to(&x.shape()).mul(&x.max_mask(None))
 }
 
 /// The output gradient with the reduced axis restored (length 1) and
 /// broadcast back over it.
-fn spread<T: Element, A: Algebra<T>>(g: &A, x: &A, axis: usize, lead: &Lead) -> A {
+fn spread<T: Element, A: Algebra<T>>(g: &A, x: &A, axis: usize) -> A {
     let shape = x.shape();
-    lead.reshape(g, &reduced_shape(&shape, axis, true)).broadcast_to(&lead.shape(&shape))
+    g.reshape(&reduced_shape(&shape, axis, true)).broadcast_to(&shape)
 }
 
 /// d/dx_ij sum_j x_ij = 1 along the summed axis.
-pub(crate) fn sum_axis_grad<T: Element, A: Algebra<T>>(g: &A, x: &A, axis: usize, lead: &Lead) -> A {
-    spread(g, x, axis, lead)
+pub(crate) fn sum_axis_grad<T: Element, A: Algebra<T>>(g: &A, x: &A, axis: usize) -> A {
+    spread(g, x, axis)
 }
 
 /// d/dx_ij mean_j x_ij = 1/n along the averaged axis.
-pub(crate) fn mean_axis_grad<T: Element, A: Algebra<T>>(g: &A, x: &A, axis: usize, lead: &Lead) -> A {
+pub(crate) fn mean_axis_grad<T: Element, A: Algebra<T>>(g: &A, x: &A, axis: usize) -> A {
     let n = x.shape()[axis];
-    spread(g, x, axis, lead).scale(T::one() / T::of(n as f64))
+    spread(g, x, axis).scale(T::one() / T::of(n as f64))
 }
 
 /// d/dx_ij max_j x_ij = 1 for the (first) winner of each lane, else 0.
-pub(crate) fn max_axis_grad<T: Element, A: Algebra<T>>(g: &A, x: &A, axis: usize, lead: &Lead) -> A {
-    spread(g, x, axis, lead).mul(&x.max_mask(Some(axis)))
+pub(crate) fn max_axis_grad<T: Element, A: Algebra<T>>(g: &A, x: &A, axis: usize) -> A {
+    spread(g, x, axis).mul(&x.max_mask(Some(axis)))
 }

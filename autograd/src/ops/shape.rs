@@ -8,7 +8,6 @@
 //! of slicing, padding with zeros (and vice versa).
 
 use crate::algebra::Algebra;
-use crate::lead::Lead;
 use crate::op::Op;
 use crate::tape::Var;
 use gradtape_kernels::Element;
@@ -82,13 +81,10 @@ impl<'t, T: Element> Var<'t, T> {
 }
 
 // ---- backward rules -------------------------------------------------------
-//
-// `lead` is empty in an ordinary sweep; in a batched one (see `crate::lead`)
-// it places the node's shape and axes behind the batch axes.
 
 /// Reshape moves no numbers: the gradient is reshaped back.
-pub(crate) fn reshape_grad<T: Element, A: Algebra<T>>(g: &A, x: &A, lead: &Lead) -> A {
-    lead.reshape(g, &x.shape())
+pub(crate) fn reshape_grad<T: Element, A: Algebra<T>>(g: &A, x: &A) -> A {
+    g.reshape(&x.shape())
 }
 
 /// d(X^T) = (dX)^T.
@@ -97,44 +93,32 @@ pub(crate) fn transpose_grad<T: Element, A: Algebra<T>>(g: &A) -> A {
 }
 
 /// Each input element was copied to several outputs: add their gradients.
-pub(crate) fn broadcast_to_grad<T: Element, A: Algebra<T>>(g: &A, x: &A, lead: &Lead) -> A {
-    lead.sum_to(g, &x.shape())
+pub(crate) fn broadcast_to_grad<T: Element, A: Algebra<T>>(g: &A, x: &A) -> A {
+    g.sum_to(&x.shape())
 }
 
 /// Each output was a sum of inputs with weight 1: copy the gradient back.
-pub(crate) fn sum_to_grad<T: Element, A: Algebra<T>>(g: &A, x: &A, lead: &Lead) -> A {
-    lead.broadcast_to(g, &x.shape())
+pub(crate) fn sum_to_grad<T: Element, A: Algebra<T>>(g: &A, x: &A) -> A {
+    g.broadcast_to(&x.shape())
 }
 
 /// Only the selected slice was used: its gradient goes back in place,
 /// zeros elsewhere.
-pub(crate) fn select_grad<T: Element, A: Algebra<T>>(
-    g: &A,
-    x: &A,
-    axis: usize,
-    index: usize,
-    lead: &Lead,
-) -> A {
-    g.unselect(lead.axis(axis), index, x.shape()[axis])
+pub(crate) fn select_grad<T: Element, A: Algebra<T>>(g: &A, x: &A, axis: usize, index: usize) -> A {
+    g.unselect(axis, index, x.shape()[axis])
 }
 
 /// The zeros around the value carry no gradient: pick its slice back out.
-pub(crate) fn unselect_grad<T: Element, A: Algebra<T>>(g: &A, axis: usize, index: usize, lead: &Lead) -> A {
-    g.select(lead.axis(axis), index)
+pub(crate) fn unselect_grad<T: Element, A: Algebra<T>>(g: &A, axis: usize, index: usize) -> A {
+    g.select(axis, index)
 }
 
 /// The slice's gradient goes back in place, zeros elsewhere.
-pub(crate) fn slice_grad<T: Element, A: Algebra<T>>(
-    g: &A,
-    x: &A,
-    axis: usize,
-    start: usize,
-    lead: &Lead,
-) -> A {
-    g.pad_axis(lead.axis(axis), start, x.shape()[axis])
+pub(crate) fn slice_grad<T: Element, A: Algebra<T>>(g: &A, x: &A, axis: usize, start: usize) -> A {
+    g.pad_axis(axis, start, x.shape()[axis])
 }
 
 /// The padding carries no gradient: cut the value's part back out.
-pub(crate) fn pad_grad<T: Element, A: Algebra<T>>(g: &A, x: &A, axis: usize, start: usize, lead: &Lead) -> A {
-    g.slice_axis(lead.axis(axis), start, x.shape()[axis])
+pub(crate) fn pad_grad<T: Element, A: Algebra<T>>(g: &A, x: &A, axis: usize, start: usize) -> A {
+    g.slice_axis(axis, start, x.shape()[axis])
 }
