@@ -209,12 +209,7 @@ impl<T: Element> Autoencoder<T> for ContractiveAutoencoder<T> {
     fn kind(&self) -> ModelKind {
         ModelKind::Contractive
     }
-    fn params(&self) -> &Params<T> {
-        &self.params
-    }
-    fn params_mut(&mut self) -> &mut Params<T> {
-        &mut self.params
-    }
+    params_and_training_mode!();
     fn input_dim(&self) -> usize {
         self.encoder.in_features
     }
@@ -223,12 +218,6 @@ impl<T: Element> Autoencoder<T> for ContractiveAutoencoder<T> {
     }
     fn first_layer(&self) -> ParamId {
         self.encoder.weight
-    }
-    fn set_training(&mut self, training: bool) {
-        self.training = training;
-    }
-    fn is_training(&self) -> bool {
-        self.training
     }
     fn encode<'t>(&self, p: &Bound<'t, T>, x: Var<'t, T>, _: &mut StepCtx) -> Var<'t, T> {
         self.encoder.forward(p, x).sigmoid()

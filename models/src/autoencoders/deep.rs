@@ -86,12 +86,7 @@ impl<T: Element> Autoencoder<T> for DeepAutoencoder<T> {
     fn kind(&self) -> ModelKind {
         ModelKind::Deep
     }
-    fn params(&self) -> &Params<T> {
-        &self.params
-    }
-    fn params_mut(&mut self) -> &mut Params<T> {
-        &mut self.params
-    }
+    params_and_training_mode!();
     fn input_dim(&self) -> usize {
         self.encoder[0].in_features
     }
@@ -100,12 +95,6 @@ impl<T: Element> Autoencoder<T> for DeepAutoencoder<T> {
     }
     fn first_layer(&self) -> ParamId {
         self.encoder[0].weight
-    }
-    fn set_training(&mut self, training: bool) {
-        self.training = training;
-    }
-    fn is_training(&self) -> bool {
-        self.training
     }
     fn encode<'t>(&self, p: &Bound<'t, T>, x: Var<'t, T>, _: &mut StepCtx) -> Var<'t, T> {
         let last = self.encoder.len() - 1;

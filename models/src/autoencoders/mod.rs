@@ -25,6 +25,28 @@
 //! the VAE's epsilon) comes from the step's [`StepCtx`], seeded by the
 //! training loop, so a run is reproducible bit for bit.
 
+/// The four [`Autoencoder`] methods that are the same in every model, for a
+/// model struct with the fields `params: Params<T>` and `training: bool`:
+/// `params`, `params_mut`, `set_training` and `is_training`. Written once
+/// here and expanded inside each model's `impl Autoencoder<T>` block, so
+/// that each model's file shows only what makes it that model.
+macro_rules! params_and_training_mode {
+    () => {
+        fn params(&self) -> &Params<T> {
+            &self.params
+        }
+        fn params_mut(&mut self) -> &mut Params<T> {
+            &mut self.params
+        }
+        fn set_training(&mut self, training: bool) {
+            self.training = training;
+        }
+        fn is_training(&self) -> bool {
+            self.training
+        }
+    };
+}
+
 mod contractive;
 mod deep;
 mod regularized;

@@ -155,12 +155,7 @@ impl<T: Element> Autoencoder<T> for RegularizedAutoencoder<T> {
             ModelKind::Regularized
         }
     }
-    fn params(&self) -> &Params<T> {
-        &self.params
-    }
-    fn params_mut(&mut self) -> &mut Params<T> {
-        &mut self.params
-    }
+    params_and_training_mode!();
     fn input_dim(&self) -> usize {
         self.layers[0].in_features
     }
@@ -169,12 +164,6 @@ impl<T: Element> Autoencoder<T> for RegularizedAutoencoder<T> {
     }
     fn first_layer(&self) -> ParamId {
         self.layers[0].weight
-    }
-    fn set_training(&mut self, training: bool) {
-        self.training = training;
-    }
-    fn is_training(&self) -> bool {
-        self.training
     }
     fn encode<'t>(&self, p: &Bound<'t, T>, x: Var<'t, T>, _: &mut StepCtx) -> Var<'t, T> {
         self.layers[1].forward(p, self.layers[0].forward(p, x).relu())

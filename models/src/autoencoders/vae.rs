@@ -110,12 +110,7 @@ impl<T: Element> Autoencoder<T> for Vae<T> {
     fn kind(&self) -> ModelKind {
         ModelKind::Vae
     }
-    fn params(&self) -> &Params<T> {
-        &self.params
-    }
-    fn params_mut(&mut self) -> &mut Params<T> {
-        &mut self.params
-    }
+    params_and_training_mode!();
     fn input_dim(&self) -> usize {
         self.hidden.in_features
     }
@@ -124,12 +119,6 @@ impl<T: Element> Autoencoder<T> for Vae<T> {
     }
     fn first_layer(&self) -> ParamId {
         self.hidden.weight
-    }
-    fn set_training(&mut self, training: bool) {
-        self.training = training;
-    }
-    fn is_training(&self) -> bool {
-        self.training
     }
     fn encode<'t>(&self, p: &Bound<'t, T>, x: Var<'t, T>, ctx: &mut StepCtx) -> Var<'t, T> {
         let q = self.posterior(p, x);

@@ -52,12 +52,7 @@ impl<T: Element> Autoencoder<T> for ZeroDigit<T> {
     fn kind(&self) -> ModelKind {
         ModelKind::ZeroDigit
     }
-    fn params(&self) -> &Params<T> {
-        &self.params
-    }
-    fn params_mut(&mut self) -> &mut Params<T> {
-        &mut self.params
-    }
+    params_and_training_mode!();
     fn input_dim(&self) -> usize {
         25
     }
@@ -66,12 +61,6 @@ impl<T: Element> Autoencoder<T> for ZeroDigit<T> {
     }
     fn first_layer(&self) -> ParamId {
         self.encoder.weight
-    }
-    fn set_training(&mut self, training: bool) {
-        self.training = training;
-    }
-    fn is_training(&self) -> bool {
-        self.training
     }
     fn encode<'t>(&self, p: &Bound<'t, T>, x: Var<'t, T>, _: &mut StepCtx) -> Var<'t, T> {
         self.encoder.forward(p, x).relu()
