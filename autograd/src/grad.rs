@@ -457,9 +457,9 @@ fn sweep_in_mode<T: Element, A: Algebra<T>, const ANOMALY: bool>(
 /// `out`): the vector-Jacobian product. Each arm calls the rule written
 /// beside the op's forward function. `value_of(i)` fetches node `i`'s value
 /// (a tensor or a variable), for an input or for the output itself
-/// (`value_of(out)`: sigmoid's, tanh's, exp's and sqrt's rules are written
-/// in their output); `need(i)` says whether input `i` leads to any input
-/// of interest.
+/// (`value_of(out)`: the rules of exp, sqrt, sigmoid, tanh and div's
+/// divisor are written in their output); `need(i)` says whether input `i`
+/// leads to any input of interest.
 pub(crate) fn vjp<T: Element, A: Algebra<T>>(
     op: Op<T>,
     out: usize,
