@@ -7,7 +7,9 @@
 //!
 //! Workloads: the training workloads of the PyTorch peer script (`toy`,
 //! `cae_notebook`, `deep_ae`, `cae_mnist`, `cae_mnist_closed`, `vae`, `dae`;
-//! see `gradtape_examples::workloads`), `cae_mnist_rows` (ours alone: the
+//! see `gradtape_examples::workloads`; `deep_ae` adds a `deep_ae_ceiling`
+//! line, its rate as a fraction of what its matrix products would allow at
+//! the 256x784x128 product's rate in the same run), `cae_mnist_rows` (ours alone: the
 //! penalty with the Jacobian rows written out), `gemm_256x784x128`, `gemm` (square
 //! products), `op_overhead`
 //! (nanoseconds per recorded op, forward plus backward, on tiny tensors),
@@ -25,7 +27,7 @@
 
 use gradtape::{Tape, Tensor};
 use gradtape_examples::timing::rate;
-use gradtape_examples::workloads::{deep_ae_on, vae_on, DeviceRun, WORKLOADS};
+use gradtape_examples::workloads::{deep_ae_flop_per_sample, deep_ae_on, vae_on, DeviceRun, WORKLOADS};
 use gradtape_kernels::elementwise::{parallel_threshold, set_parallel_threshold};
 use gradtape_kernels::matmul::{set_gemm_parallel_macs, DEFAULT_GEMM_PARALLEL_MACS};
 use gradtape_kernels::workers::on_worker;
@@ -44,6 +46,18 @@ fn gemm_rate(m: usize, k: usize, n: usize, seconds: f64) -> f64 {
 fn gemm_256x784x128() {
     let r = gemm_rate(256, 784, 128, 2.0);
     println!("gemm_256x784x128\tGFLOP/s\t{r:.1}\tloss=0.00000");
+}
+
+/// How close `deep_ae` (at `rate` samples/s) comes to its matrix-product
+/// ceiling: the samples/s it would reach if every FLOP of its products ran
+/// at the rate the bench's own 256x784x128 product reaches now, in this run.
+fn deep_ae_ceiling(rate: f64) {
+    let gflops = gemm_rate(256, 784, 128, 2.0);
+    let ceiling = gflops * 1e9 / deep_ae_flop_per_sample();
+    println!(
+        "deep_ae_ceiling\tfraction\t{:.3}\tgemm_256x784x128={gflops:.1} GFLOP/s, ceiling={ceiling:.0} samples/s",
+        rate / ceiling
+    );
 }
 
 fn gemm_square() {
@@ -234,6 +248,9 @@ fn main() {
                 let (_, unit, run) = WORKLOADS.iter().find(|w| w.0 == other).expect("checked");
                 let (r, loss) = run();
                 println!("{other}\t{unit}\t{r:.1}\tloss={loss:.5}");
+                if other == "deep_ae" {
+                    deep_ae_ceiling(r);
+                }
             }
             other => {
                 let gpu: Vec<&str> = GPU_WORKLOADS.iter().map(|w| w.0).collect();

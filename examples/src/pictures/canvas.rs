@@ -5,7 +5,6 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::sync::OnceLock;
 
-use image::ImageEncoder;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -114,8 +113,12 @@ impl Canvas {
     /// creating missing parent folders.
     pub fn save(&self, path: &Path) -> Result<(), PictureError> {
         let mut png = Vec::new();
-        image::codecs::png::PngEncoder::new(&mut png)
-            .write_image(&self.buf, self.width, self.height, image::ExtendedColorType::Rgb8)
+        let mut encoder = png::Encoder::new(&mut png, self.width, self.height);
+        encoder.set_color(png::ColorType::Rgb);
+        encoder.set_depth(png::BitDepth::Eight);
+        encoder
+            .write_header()
+            .and_then(|mut writer| writer.write_image_data(&self.buf))
             .map_err(|e| PictureError::Encode { path: path.to_path_buf(), message: e.to_string() })?;
         create_parent(path)?;
         std::fs::write(path, png).map_err(|source| PictureError::Io { path: path.to_path_buf(), source })
