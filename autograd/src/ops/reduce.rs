@@ -75,7 +75,8 @@ pub(crate) fn sum_squares_grad<T: Element, A: Algebra<T>>(g: &A, x: &A) -> A {
 pub(crate) fn mean_all_grad<T: Element, A: Algebra<T>>(g: &A, x: &A) -> A {
     let shape = x.shape();
     let n = shape.iter().product::<usize>();
-    g.broadcast_to(&shape).scale(T::one() / T::of(n as f64))
+    // Scaled while it is one number, then copied out: one pass, not two.
+    g.scale(T::one() / T::of(n as f64)).broadcast_to(&shape)
 }
 
 /// d/dx_i max(x) = 1 for the (first) largest element, 0 elsewhere.
@@ -98,7 +99,7 @@ pub(crate) fn sum_axis_grad<T: Element, A: Algebra<T>>(g: &A, x: &A, axis: usize
 /// d/dx_ij mean_j x_ij = 1/n along the averaged axis.
 pub(crate) fn mean_axis_grad<T: Element, A: Algebra<T>>(g: &A, x: &A, axis: usize) -> A {
     let n = x.shape()[axis];
-    spread(g, x, axis).scale(T::one() / T::of(n as f64))
+    spread(&g.scale(T::one() / T::of(n as f64)), x, axis)
 }
 
 /// d/dx_ij max_j x_ij = 1 for the (first) winner of each lane, else 0.
