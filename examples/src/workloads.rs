@@ -10,7 +10,7 @@
 
 use crate::timing::rate;
 use gradtape::{Tape, Tensor};
-use gradtape_kernels::workers::on_worker;
+use gradtape_kernels::workers::on_worker_kept_awake;
 use gradtape_kernels::Device;
 use gradtape_models::autoencoders::*;
 use gradtape_models::data::MnistSplit;
@@ -59,8 +59,9 @@ fn time_training(
     warmup: usize,
 ) -> (f64, f64) {
     let units = if per_sample { data[0].shape()[0] as f64 } else { 1.0 };
-    // On a rayon worker, as `fit` trains (see gradtape_kernels::workers).
-    on_worker(|| {
+    // On a rayon worker with the others kept awake, as `fit` trains (see
+    // gradtape_kernels::workers).
+    on_worker_kept_awake(|| {
         let mut tape = Tape::with_capacity(1024);
         let mut step = 0usize;
         rate(

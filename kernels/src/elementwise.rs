@@ -4,7 +4,8 @@
 //!
 //! Large tensors are split into chunks that rayon's workers process in
 //! parallel. Below [`parallel_threshold`] elements the single-threaded loop
-//! wins, because handing work to another thread costs a few microseconds; the
+//! wins, because handing work to another thread costs a microsecond or two
+//! (much more when the worker has to be woken: see `workers.rs`); the
 //! threshold was chosen by measurement (`bench -- elementwise`, recorded in
 //! BENCHMARKS.md).
 
@@ -18,8 +19,11 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Elements below which elementwise kernels and reductions stay on one
-/// thread. Measured on the 2-core development machine: see BENCHMARKS.md.
-pub const DEFAULT_PARALLEL_THRESHOLD: usize = 1 << 17;
+/// thread. Measured on the 2-core development machine with the other worker
+/// kept awake, as training runs (`bench -- elementwise`, BENCHMARKS.md): a
+/// split pass wins from 2^15 elements. (With a sleeping worker to wake, it
+/// took 2^17.)
+pub const DEFAULT_PARALLEL_THRESHOLD: usize = 1 << 15;
 
 /// Elements per rayon task once a kernel goes parallel.
 const CHUNK: usize = 1 << 13;

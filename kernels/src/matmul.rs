@@ -22,9 +22,11 @@ use rayon::prelude::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Products with fewer multiply-adds than this stay on one thread. Measured
-/// with `bench -- gemm_threshold` (BENCHMARKS.md): splitting a square product
-/// across the two cores first pays between 96^3 and 128^3 multiply-adds.
-pub const DEFAULT_GEMM_PARALLEL_MACS: usize = 1 << 20;
+/// with `bench -- gemm_threshold` (BENCHMARKS.md) with the other worker kept
+/// awake, as training runs: splitting a square product across the two cores
+/// first pays between 48^3 and 64^3 multiply-adds (between 96^3 and 128^3
+/// when the worker had to be woken).
+pub const DEFAULT_GEMM_PARALLEL_MACS: usize = 1 << 18;
 
 static GEMM_PARALLEL_MACS: AtomicUsize = AtomicUsize::new(DEFAULT_GEMM_PARALLEL_MACS);
 

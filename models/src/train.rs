@@ -22,7 +22,7 @@ use crate::autoencoders::{Autoencoder, StepCtx};
 use crate::data::{Batches, Dataset, LastBatch};
 use crate::optim::Optimizer;
 use gradtape::{grad_values, Tape, Tensor};
-use gradtape_kernels::workers::on_worker;
+use gradtape_kernels::workers::on_worker_kept_awake;
 use std::time::Instant;
 
 /// Settings of a training run.
@@ -194,9 +194,10 @@ pub fn evaluate<M: Autoencoder<f32> + ?Sized>(
 /// fresh, or the number of epochs already done to resume) and returns their
 /// statistics. `on_progress` sees every batch and epoch.
 ///
-/// The loop runs on one of rayon's workers ([`on_worker`]), so that the
-/// serial work between parallel passes does not compete with idle workers
-/// for the cores.
+/// The loop runs on one of rayon's workers, with the others kept awake
+/// ([`on_worker_kept_awake`]), so that the serial work between parallel
+/// passes does not compete with idle workers for the cores and a parallel
+/// pass does not wait for a worker to wake up.
 pub fn fit<M: Autoencoder<f32> + ?Sized>(
     model: &mut M,
     opt: &mut dyn Optimizer<f32>,
@@ -206,7 +207,7 @@ pub fn fit<M: Autoencoder<f32> + ?Sized>(
     start_epoch: usize,
     on_progress: &mut (dyn FnMut(Progress<'_>) + Send),
 ) -> History {
-    on_worker(|| {
+    on_worker_kept_awake(|| {
         let mut tape = Tape::with_capacity(1024);
         tape.record_anomalies(config.detect_anomaly);
         let mut history = History::default();

@@ -30,7 +30,7 @@ use gradtape_examples::timing::rate;
 use gradtape_examples::workloads::{deep_ae_flop_per_sample, deep_ae_on, vae_on, DeviceRun, WORKLOADS};
 use gradtape_kernels::elementwise::{parallel_threshold, set_parallel_threshold};
 use gradtape_kernels::matmul::{set_gemm_parallel_macs, DEFAULT_GEMM_PARALLEL_MACS};
-use gradtape_kernels::workers::on_worker;
+use gradtape_kernels::workers::on_worker_kept_awake;
 use gradtape_kernels::Device;
 use std::hint::black_box;
 
@@ -38,9 +38,9 @@ fn gemm_rate(m: usize, k: usize, n: usize, seconds: f64) -> f64 {
     let a = Tensor::<f32>::normal(&[m, k], 0.0, 1.0, 1);
     let b = Tensor::<f32>::normal(&[k, n], 0.0, 1.0, 2);
     let flop = 2.0 * (m * k * n) as f64 / 1e9;
-    // On a worker, as training runs (`fit`): the calling thread takes one
-    // of the blocks itself instead of waking two workers and sleeping.
-    on_worker(|| rate(|| black_box(a.matmul(&b)), flop, seconds, 3).0)
+    // As training runs (`fit`): on a worker, which takes one of the blocks
+    // itself, with the other workers kept awake.
+    on_worker_kept_awake(|| rate(|| black_box(a.matmul(&b)), flop, seconds, 3).0)
 }
 
 fn gemm_256x784x128() {
@@ -128,9 +128,10 @@ fn elementwise() {
         let n = 1usize << p;
         let a = Tensor::<f32>::normal(&[n], 0.0, 1.0, 1);
         let b = Tensor::<f32>::normal(&[n], 0.0, 1.0, 2);
+        // As training runs: on a worker, the other workers kept awake.
         let time = |threshold: usize| {
             set_parallel_threshold(threshold);
-            1e9 / rate(|| black_box(a.mul(&b)), 1.0, 0.3, 5).0
+            on_worker_kept_awake(|| 1e9 / rate(|| black_box(a.mul(&b)), 1.0, 0.3, 5).0)
         };
         let (serial, parallel) = (time(usize::MAX), time(0));
         println!("elementwise_{n}\tns\t{serial:.0}\t{parallel:.0}\t{:.2}x", serial / parallel);
