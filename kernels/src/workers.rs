@@ -12,6 +12,13 @@
 //! does the serial work and takes its own share of every parallel pass, and
 //! the main thread sleeps throughout. Nothing changes in the results; the
 //! same passes are split the same way.
+//!
+//! [`on_worker_kept_awake`] (what training uses) also keeps the other
+//! workers from falling asleep between parallel passes, so that a split pass
+//! does not wait for one to be woken.
+
+use rayon::Yield;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Runs `f` on a rayon worker of the global pool (directly, if this thread
 /// already is one) and returns its result; panics in `f` propagate.
@@ -78,9 +85,6 @@ impl Drop for Release<'_> {
     }
 }
 
-use rayon::Yield;
-use std::sync::atomic::{AtomicBool, Ordering};
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,7 +115,7 @@ mod tests {
                 // A parallel pass from inside: the kept-awake worker takes
                 // part of it (which threads ran it is recorded).
                 let threads = std::sync::Mutex::new(std::collections::BTreeSet::new());
-                let sum: u64 = (0..64u64)
+                let sum: u64 = (0..200u64)
                     .into_par_iter()
                     .map(|i| {
                         threads.lock().expect("lock").insert(rayon::current_thread_index());
@@ -122,7 +126,7 @@ mod tests {
                 (sum, threads.into_inner().expect("lock").len())
             })
         });
-        assert_eq!(sum, 63 * 64 / 2);
+        assert_eq!(sum, 199 * 200 / 2);
         assert_eq!(ran_on, 2, "the pass ran on one worker only");
     }
 
