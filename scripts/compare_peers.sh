@@ -36,6 +36,7 @@ echo "| workload | unit | gradtape | PyTorch | JAX jit | gradtape / PyTorch | gr
 echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }'; }
+loss() { echo "$1" | cut -f4 | sed 's/loss=//'; }
 ceilings=()
 for w in "${workloads[@]}"; do
     grs=(); trs=(); jrs=()
@@ -52,7 +53,6 @@ for w in "${workloads[@]}"; do
     gr=$(printf '%s\n' "${grs[@]}" | median)
     tr=$(printf '%s\n' "${trs[@]}" | median)
     jr=$(printf '%s\n' "${jrs[@]}" | median)
-    loss() { echo "$1" | cut -f4 | sed 's/loss=//'; }
     echo "| $w | $unit | $gr | $tr | $jr | $(ratio "$gr" "$tr") | $(ratio "$gr" "$jr") | $(loss "$g") | $(loss "$t") | $(loss "$j") |"
 done
 if [ ${#ceilings[@]} -gt 0 ]; then
