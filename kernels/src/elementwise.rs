@@ -136,11 +136,12 @@ pub fn update3_flush_denormals<T: Element>(
 // ---- wide vectors where the CPU has them ----------------------------------
 //
 // The crate is built for baseline x86-64, whose vectors hold four f32s
-// (SSE2). The loops below are compiled a second time with AVX2 enabled
-// (eight f32s per vector) and the wider copy is picked at run time when the
-// CPU supports it. The kernels (`fastmath`) are branch-free and contain no
-// `a * b + c` that the compiler may fuse (Rust never contracts float
-// arithmetic on its own), so both copies produce the same bits.
+// (SSE2). The loops below are compiled twice more, with AVX2 (eight f32s per
+// vector) and with AVX-512 (sixteen), and the widest copy the CPU supports is
+// picked at run time. The kernels (`fastmath`) are branch-free and contain
+// no `a * b + c` that the compiler may fuse (Rust never contracts float
+// arithmetic on its own, even where the wider instruction sets have fused
+// multiply-adds), so every copy produces the same bits.
 
 #[inline(always)]
 fn map_loop<T: Element>(src: &[T], out: &mut [T], f: &impl Fn(T) -> T) {
@@ -156,18 +157,6 @@ fn zip_loop<T: Element>(a: &[T], b: &[T], out: &mut [T], f: &impl Fn(T, T) -> T)
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn map_loop_avx2<T: Element>(src: &[T], out: &mut [T], f: &impl Fn(T) -> T) {
-    map_loop(src, out, f)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn zip_loop_avx2<T: Element>(a: &[T], b: &[T], out: &mut [T], f: &impl Fn(T, T) -> T) {
-    zip_loop(a, b, out, f)
-}
-
 #[inline(always)]
 fn update3_loop<T: Element>(
     a: &mut [T],
@@ -181,67 +170,93 @@ fn update3_loop<T: Element>(
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn update3_loop_avx2<T: Element>(
-    a: &mut [T],
-    b: &mut [T],
-    c: &mut [T],
-    d: &[T],
-    f: &impl Fn(&mut T, &mut T, &mut T, T),
-) {
-    update3_loop(a, b, c, d, f)
+/// The widest vectors this CPU has.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Width {
+    Baseline,
+    Avx2,
+    Avx512,
 }
 
-/// [`update3_loop`], on the widest vectors available.
-fn update3_wide<T: Element>(
-    a: &mut [T],
-    b: &mut [T],
-    c: &mut [T],
-    d: &[T],
-    f: &impl Fn(&mut T, &mut T, &mut T, T),
-) {
-    #[cfg(target_arch = "x86_64")]
-    if has_avx2() {
-        // SAFETY: the CPU supports AVX2 (checked just above).
-        return unsafe { update3_loop_avx2(a, b, c, d, f) };
-    }
-    update3_loop(a, b, c, d, f)
+/// Every width this CPU has, narrowest first (for the tests).
+#[cfg(test)]
+fn widths() -> Vec<Width> {
+    [Width::Baseline, Width::Avx2, Width::Avx512].into_iter().filter(|&w| w <= width()).collect()
 }
 
-/// Whether the AVX2 copies may run (detected once, then a cached load).
+/// Detected once by the standard library, then two cached loads.
 #[inline(always)]
-fn has_avx2() -> bool {
+fn width() -> Width {
     #[cfg(target_arch = "x86_64")]
     {
-        std::arch::is_x86_feature_detected!("avx2")
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            return Width::Avx512;
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            return Width::Avx2;
+        }
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    Width::Baseline
 }
 
-/// [`map_loop`], on the widest vectors available.
-#[inline]
-pub(crate) fn map_wide<T: Element>(src: &[T], out: &mut [T], f: &impl Fn(T) -> T) {
-    #[cfg(target_arch = "x86_64")]
-    if has_avx2() {
-        // SAFETY: the CPU supports AVX2 (checked just above).
-        return unsafe { map_loop_avx2(src, out, f) };
-    }
-    map_loop(src, out, f)
+/// Defines `$at`, which runs the loop `$base` compiled for the vectors of a
+/// given [`Width`] (two more copies of it, each built with one more
+/// instruction set enabled), and `$wide`, which runs it at the widest the
+/// CPU has.
+macro_rules! widest {
+    ($(#[$doc:meta])* $wide:ident, $at:ident = $base:ident ($($arg:ident: $ty:ty),*) where $($bound:tt)*) => {
+        #[doc = concat!("[`", stringify!($base), "`] on the vectors of `width`.")]
+        ///
+        /// # Safety
+        /// The CPU must have `width`'s instruction set.
+        #[inline]
+        unsafe fn $at<T: Element, F>(width: Width, $($arg: $ty),*) where $($bound)* {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx2")]
+                fn avx2<T: Element, F>($($arg: $ty),*) where $($bound)* {
+                    $base($($arg),*)
+                }
+                #[target_feature(enable = "avx512f")]
+                fn avx512<T: Element, F>($($arg: $ty),*) where $($bound)* {
+                    $base($($arg),*)
+                }
+                match width {
+                    // SAFETY: the CPU has the instruction set (the caller's promise).
+                    Width::Avx512 => return unsafe { avx512($($arg),*) },
+                    Width::Avx2 => return unsafe { avx2($($arg),*) },
+                    Width::Baseline => {}
+                }
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            let _ = width;
+            $base($($arg),*)
+        }
+
+        $(#[$doc])*
+        #[inline]
+        pub(crate) fn $wide<T: Element, F>($($arg: $ty),*) where $($bound)* {
+            // SAFETY: `width()` is what the CPU has.
+            unsafe { $at(width(), $($arg),*) }
+        }
+    };
 }
 
-/// [`zip_loop`], on the widest vectors available.
-#[inline]
-pub(crate) fn zip_wide<T: Element>(a: &[T], b: &[T], out: &mut [T], f: &impl Fn(T, T) -> T) {
-    #[cfg(target_arch = "x86_64")]
-    if has_avx2() {
-        // SAFETY: the CPU supports AVX2 (checked just above).
-        return unsafe { zip_loop_avx2(a, b, out, f) };
-    }
-    zip_loop(a, b, out, f)
+widest! {
+    /// [`map_loop`], on the widest vectors available.
+    map_wide, map_at = map_loop(src: &[T], out: &mut [T], f: &F) where F: Fn(T) -> T
+}
+
+widest! {
+    /// [`zip_loop`], on the widest vectors available.
+    zip_wide, zip_at = zip_loop(a: &[T], b: &[T], out: &mut [T], f: &F) where F: Fn(T, T) -> T
+}
+
+widest! {
+    /// [`update3_loop`], on the widest vectors available.
+    update3_wide, update3_at = update3_loop(a: &mut [T], b: &mut [T], c: &mut [T], d: &[T], f: &F)
+        where F: Fn(&mut T, &mut T, &mut T, T)
 }
 
 impl<T: Element> Tensor<T> {
@@ -601,7 +616,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_wide_vector_loops_give_the_same_bits_as_the_baseline_ones() {
+    fn every_vector_width_gives_the_same_bits_as_the_baseline_loops() {
         let x: Vec<f32> = (-40_000..40_000).map(|i| i as f32 * 2.5e-4 * (1.0 + (i % 7) as f32)).collect();
         let y: Vec<f32> = x.iter().map(|v| v * 0.5 - 0.25).collect();
         type Kernel = (&'static str, fn(f32) -> f32);
@@ -612,17 +627,38 @@ mod tests {
             ("sigmoid", f32::sigmoid_k),
             ("expm1", crate::fastmath::expm1),
         ];
-        for (name, f) in kernels {
+        let same = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(a, b)| a.to_bits() == b.to_bits());
+        let widths = widths();
+        eprintln!("vector widths on this CPU: {widths:?}");
+        for &width in &widths {
+            for (name, f) in kernels {
+                let (mut wide, mut base) = (vec![0.0; x.len()], vec![0.0; x.len()]);
+                // SAFETY: `widths()` lists only what this CPU has (so do the calls below).
+                unsafe { map_at(width, &x, &mut wide, &f) };
+                map_loop(&x, &mut base, &f);
+                assert!(same(&wide, &base), "{name} at {width:?}");
+            }
+            let grad = |g: f32, s: f32| g * (s * (1.0 - s));
             let (mut wide, mut base) = (vec![0.0; x.len()], vec![0.0; x.len()]);
-            map_wide(&x, &mut wide, &f);
-            map_loop(&x, &mut base, &f);
-            assert!(wide.iter().zip(&base).all(|(a, b)| a.to_bits() == b.to_bits()), "{name}");
+            unsafe { zip_at(width, &x, &y, &mut wide, &grad) };
+            zip_loop(&x, &y, &mut base, &grad);
+            assert!(same(&wide, &base), "sigmoid's rule at {width:?}");
+            // Adam's shape of update, with a square root and a division.
+            let adam = |p: &mut f32, m: &mut f32, v: &mut f32, g: f32| {
+                *m = 0.9 * *m + 0.1 * g;
+                *v = 0.999 * *v + 0.001 * g * g;
+                *p -= 1e-3 * *m / (v.sqrt() + 1e-8);
+            };
+            let mut wide = [x.clone(), y.clone(), x.iter().map(|v| v * v).collect::<Vec<f32>>()];
+            let mut base = wide.clone();
+            let [p, m, v] = &mut wide;
+            unsafe { update3_at(width, p, m, v, &y, &adam) };
+            let [p, m, v] = &mut base;
+            update3_loop(p, m, v, &y, &adam);
+            for (w, b) in wide.iter().zip(&base) {
+                assert!(same(w, b), "Adam's update at {width:?}");
+            }
         }
-        let grad = |g: f32, s: f32| g * (s * (1.0 - s));
-        let (mut wide, mut base) = (vec![0.0; x.len()], vec![0.0; x.len()]);
-        zip_wide(&x, &y, &mut wide, &grad);
-        zip_loop(&x, &y, &mut base, &grad);
-        assert!(wide.iter().zip(&base).all(|(a, b)| a.to_bits() == b.to_bits()));
     }
 
     /// Runs the optimiser-shaped pass on `n` elements and returns the three
