@@ -15,8 +15,12 @@
 //!
 //! [`on_worker_kept_awake`] (what training uses) also keeps the other
 //! workers from falling asleep between parallel passes, so that a split pass
-//! does not wait for one to be woken.
+//! does not wait for one to be woken. [`on_worker_for`] picks between the
+//! two by device: a loop whose work runs on a GPU leaves the CPU workers
+//! nothing to take, and keeping them awake there would only keep every core
+//! of the host busy polling.
 
+use crate::device::Device;
 use rayon::Yield;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -77,6 +81,17 @@ pub fn on_worker_kept_awake<R: Send>(f: impl FnOnce() -> R + Send) -> R {
 }
 
 /// Sets its flag when dropped.
+/// [`on_worker_kept_awake`] for a loop whose tensors live on the CPU, plain
+/// [`on_worker`] for one whose tensors live on a GPU (where the kernels
+/// never hand work to rayon's workers).
+pub fn on_worker_for<R: Send>(device: Device, f: impl FnOnce() -> R + Send) -> R {
+    if device.is_cuda() {
+        on_worker(f)
+    } else {
+        on_worker_kept_awake(f)
+    }
+}
+
 struct Release<'a>(&'a AtomicBool);
 
 impl Drop for Release<'_> {
@@ -141,5 +156,48 @@ mod tests {
     fn kept_awake_on_one_thread_just_runs() {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("a pool");
         assert_eq!(pool.install(|| on_worker_kept_awake(|| 6 * 7)), 42);
+    }
+
+    /// CPU time (user plus system, in clock ticks) of this process's
+    /// threads whose names start with `prefix`, from `/proc`.
+    #[cfg(target_os = "linux")]
+    fn cpu_ticks_of_threads_named(prefix: &str) -> u64 {
+        let mut ticks = 0;
+        for task in std::fs::read_dir("/proc/self/task").expect("/proc/self/task").flatten() {
+            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            if !comm.starts_with(prefix) {
+                continue;
+            }
+            let stat = std::fs::read_to_string(task.path().join("stat")).expect("a thread's stat");
+            // The fields after the name (which is in parentheses): state is
+            // the first, utime and stime the 12th and 13th.
+            let after = &stat[stat.rfind(')').expect("a stat line") + 2..];
+            let fields: Vec<&str> = after.split_whitespace().collect();
+            ticks += fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+        }
+        ticks
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_other_workers_poll_for_a_cpu_loop_and_sleep_for_a_gpu_loop() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .thread_name(|i| format!("gt-probe-{i}"))
+            .build()
+            .expect("a pool");
+        // The loop sleeps for 300 ms; what did the pool's threads spend?
+        let spent = |device| {
+            pool.install(|| {
+                let before = cpu_ticks_of_threads_named("gt-probe-");
+                on_worker_for(device, || std::thread::sleep(std::time::Duration::from_millis(300)));
+                cpu_ticks_of_threads_named("gt-probe-") - before
+            })
+        };
+        let (cpu, gpu) = (spent(Device::Cpu), spent(Device::Cuda(0)));
+        // Polling, the helper is on a core for most of the 300 ms (30
+        // ticks); asleep, for none of it.
+        assert!(cpu >= 5, "kept awake, the helper spent only {cpu} ticks");
+        assert!(gpu <= 2, "left to sleep, the pool still spent {gpu} ticks");
     }
 }

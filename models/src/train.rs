@@ -22,7 +22,7 @@ use crate::autoencoders::{Autoencoder, StepCtx};
 use crate::data::{Batches, Dataset, LastBatch};
 use crate::optim::Optimizer;
 use gradtape::{grad_values, Tape, Tensor};
-use gradtape_kernels::workers::on_worker_kept_awake;
+use gradtape_kernels::workers::on_worker_for;
 use std::time::Instant;
 
 /// Settings of a training run.
@@ -195,9 +195,10 @@ pub fn evaluate<M: Autoencoder<f32> + ?Sized>(
 /// statistics. `on_progress` sees every batch and epoch.
 ///
 /// The loop runs on one of rayon's workers, with the others kept awake
-/// ([`on_worker_kept_awake`]), so that the serial work between parallel
+/// ([`on_worker_kept_awake`](gradtape_kernels::workers::on_worker_kept_awake)), so that the serial work between parallel
 /// passes does not compete with idle workers for the cores and a parallel
-/// pass does not wait for a worker to wake up.
+/// pass does not wait for a worker to wake up. A model on a GPU leaves the
+/// CPU workers nothing to do, so they are left to sleep ([`on_worker_for`]).
 pub fn fit<M: Autoencoder<f32> + ?Sized>(
     model: &mut M,
     opt: &mut dyn Optimizer<f32>,
@@ -207,7 +208,7 @@ pub fn fit<M: Autoencoder<f32> + ?Sized>(
     start_epoch: usize,
     on_progress: &mut (dyn FnMut(Progress<'_>) + Send),
 ) -> History {
-    on_worker_kept_awake(|| {
+    on_worker_for(model.params().device(), || {
         let mut tape = Tape::with_capacity(1024);
         tape.record_anomalies(config.detect_anomaly);
         let mut history = History::default();
