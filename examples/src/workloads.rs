@@ -9,7 +9,7 @@
 //! kernel launches of one training step.
 
 use crate::timing::rate;
-use gradtape::{Tape, Tensor};
+use gradtape::{grad_values, Tape, Tensor};
 use gradtape_kernels::workers::on_worker_kept_awake;
 use gradtape_kernels::Device;
 use gradtape_models::autoencoders::*;
@@ -113,6 +113,73 @@ pub fn deep_ae_flop_per_sample() -> f64 {
     let layers: Vec<(usize, usize)> = w.windows(2).map(|p| (p[0], p[1])).collect();
     let macs: usize = layers.iter().chain(layers.iter().rev()).map(|&(a, b)| a * b).sum();
     6.0 * macs as f64
+}
+
+/// Where one `deep_ae` training step's time goes, in microseconds (medians,
+/// as [`deep_ae`] trains: on a worker with the others kept awake, cycling
+/// through the batches).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepPhases {
+    /// Recording the forward pass and reading the loss.
+    pub forward: f64,
+    /// The reverse sweep for every parameter's gradient.
+    pub backward: f64,
+    /// Adam's update of every parameter.
+    pub update: f64,
+    /// A whole `train_step`.
+    pub step: f64,
+}
+
+/// Times the phases of a `deep_ae` step: the forward pass alone, forward
+/// and backward, Adam's update alone (on one step's gradients), and whole
+/// steps; the backward is the second less the first.
+pub fn deep_ae_phases() -> StepPhases {
+    let mut model = DeepAutoencoder::<f32>::new(&DeepConfig::default(), 0);
+    let mut opt = Adam::new(1e-3);
+    let data = batches(&mnist(), 256);
+    on_worker_kept_awake(|| {
+        let mut tape = Tape::with_capacity(1024);
+        let mut step = 0usize;
+        let us = |f: &mut dyn FnMut()| 1e6 / rate(f, 1.0, 1.0, 3).0;
+        let mut next = || {
+            step += 1;
+            (&data[step % data.len()], step as u64)
+        };
+        // The forward pass, then forward and backward, as `train_step` runs them.
+        let mut pass = |backward: bool, model: &DeepAutoencoder<f32>, tape: &mut Tape<f32>| {
+            let (batch, seed) = next();
+            tape.clear();
+            let p = model.params().bind(tape);
+            let x = tape.constant(batch);
+            let loss = model.loss(&p, x, &mut StepCtx::on(seed, Device::Cpu)).total;
+            let value = std::hint::black_box(loss.item());
+            if backward {
+                std::hint::black_box(grad_values(&[loss], p.vars(), None));
+            }
+            value
+        };
+        let forward = us(&mut || {
+            pass(false, &model, &mut tape);
+        });
+        let forward_backward = us(&mut || {
+            pass(true, &model, &mut tape);
+        });
+        let grads = {
+            tape.clear();
+            let p = model.params().bind(&tape);
+            let x = tape.constant(&data[0]);
+            let loss = model.loss(&p, x, &mut StepCtx::on(1, Device::Cpu)).total;
+            grad_values(&[loss], p.vars(), None)
+        };
+        tape.clear();
+        let update = us(&mut || opt.step(&mut model.params_mut().tensors_mut(), &grads));
+        let mut k = 0usize;
+        let whole = us(&mut || {
+            k += 1;
+            train_step(&mut model, &mut opt, &mut tape, &data[k % data.len()], k as u64);
+        });
+        StepPhases { forward, backward: forward_backward - forward, update, step: whole }
+    })
 }
 
 fn cae_mnist_with(penalty: PenaltyMode, seconds: f64, warmup: usize) -> (f64, f64) {

@@ -10,8 +10,10 @@
 //! see `gradtape_examples::workloads`; `deep_ae` adds a `deep_ae_ceiling`
 //! line, its rate as a fraction of what its matrix products would allow at
 //! the 256x784x128 product's rate in the same run), `cae_mnist_rows` (ours alone: the
-//! penalty with the Jacobian rows written out), `gemm_256x784x128`, `gemm` (square
-//! products), `op_overhead`
+//! penalty with the Jacobian rows written out), `gemm_256x784x128`,
+//! `deep_ae_products` (each product of a `deep_ae` step alone, then all of
+//! them in a step's order, and the ceiling fraction a step of nothing else
+//! would reach), `gemm` (square products), `op_overhead`
 //! (nanoseconds per recorded op, forward plus backward, on tiny tensors),
 //! `unary` (nanoseconds per element of exp, ln, tanh, sigmoid and relu on
 //! one thread), `elementwise` and `gemm_threshold` (the serial-versus-parallel
@@ -27,7 +29,9 @@
 
 use gradtape::{Tape, Tensor};
 use gradtape_examples::timing::rate;
-use gradtape_examples::workloads::{deep_ae_flop_per_sample, deep_ae_on, vae_on, DeviceRun, WORKLOADS};
+use gradtape_examples::workloads::{
+    deep_ae_flop_per_sample, deep_ae_on, deep_ae_phases, vae_on, DeviceRun, WORKLOADS,
+};
 use gradtape_kernels::elementwise::{parallel_threshold, set_parallel_threshold};
 use gradtape_kernels::matmul::{set_gemm_parallel_macs, DEFAULT_GEMM_PARALLEL_MACS};
 use gradtape_kernels::workers::on_worker_kept_awake;
@@ -57,6 +61,95 @@ fn deep_ae_ceiling(rate: f64) {
     println!(
         "deep_ae_ceiling\tfraction\t{:.3}\tgemm_256x784x128={gflops:.1} GFLOP/s, ceiling={ceiling:.0} samples/s",
         rate / ceiling
+    );
+}
+
+/// Every matrix product of one `deep_ae` step at batch 256, as the engine
+/// calls them: a layer's `x W^T` forward, and backward `g^T x` (the
+/// weight's gradient) and `g W` (the input's, not taken for the first
+/// layer).
+///
+/// First each product alone, at its own shape and transposes, repeated on
+/// the same operands (so they stay in cache, as the ceiling's product
+/// does); then all of them in a step's order, on a fresh batch each step
+/// and with the forward's outputs kept for the backward, as training keeps
+/// them. The last line says what fraction of the ceiling a step made of
+/// nothing but these products, in that order, would reach (the most any
+/// step can), beside the fraction a whole step reaches, and where the
+/// step's time goes ([`deep_ae_phases`]).
+fn deep_ae_products() {
+    use gradtape_models::autoencoders::DeepConfig;
+    let w = DeepConfig::default().widths;
+    let layers: Vec<(usize, usize)> =
+        w.windows(2).map(|p| (p[0], p[1])).chain(w.windows(2).rev().map(|p| (p[1], p[0]))).collect();
+    let batch = 256;
+    let weights: Vec<Tensor<f32>> = layers
+        .iter()
+        .zip(1..)
+        .map(|(&(inp, out), seed)| Tensor::normal(&[out, inp], 0.0, 0.1, seed))
+        .collect();
+    let mut alone_seconds = 0.0;
+    for (i, (&(inp, out), wt)) in layers.iter().zip(&weights).enumerate() {
+        let x = Tensor::<f32>::normal(&[batch, inp], 0.0, 1.0, 1);
+        let g = Tensor::<f32>::normal(&[batch, out], 0.0, 1.0, 3);
+        // The first layer's input gradient is not taken.
+        let kinds: &[&str] = if i == 0 { &["x.W^T", "g^T.x"] } else { &["x.W^T", "g^T.x", "g.W"] };
+        for &what in kinds {
+            let product = || match what {
+                "x.W^T" => x.matmul_t(wt, false, true),
+                "g^T.x" => g.matmul_t(&x, true, false),
+                _ => g.matmul(wt),
+            };
+            let gflop = 2.0 * (batch * inp * out) as f64 / 1e9;
+            let r = on_worker_kept_awake(|| rate(|| black_box(product()), gflop, 0.5, 3).0);
+            alone_seconds += gflop / r;
+            println!("deep_ae_product\tGFLOP/s\t{r:.1}\tlayer={inp}->{out} {what}");
+        }
+    }
+    // A step's products in order. 31 batches of 256 rows (25 MB) are more
+    // than the caches hold, as the training data is.
+    let inputs: Vec<Tensor<f32>> =
+        (0..31).map(|s| Tensor::normal(&[batch, w[0]], 0.0, 1.0, 100 + s)).collect();
+    let mut step = 0;
+    let in_order = on_worker_kept_awake(|| {
+        rate(
+            || {
+                step += 1;
+                let mut h = vec![inputs[step % inputs.len()].clone()];
+                for wt in &weights {
+                    let next = h[h.len() - 1].matmul_t(wt, false, true);
+                    h.push(next);
+                }
+                // The output stands in for the loss's gradient (same shape).
+                let mut g = h.pop().expect("an output");
+                let mut weight_grads = Vec::new();
+                for (i, wt) in weights.iter().enumerate().rev() {
+                    weight_grads.push(g.matmul_t(&h[i], true, false));
+                    if i > 0 {
+                        g = g.matmul(wt);
+                    }
+                }
+                black_box(weight_grads)
+            },
+            1.0,
+            1.0,
+            3,
+        )
+        .0
+    });
+    let phases = deep_ae_phases();
+    println!(
+        "deep_ae_step\tus\t{:.1}\tforward={:.1} backward={:.1} adam={:.1}",
+        phases.step, phases.forward, phases.backward, phases.update
+    );
+    let ceiling = gemm_rate(256, 784, 128, 1.0) * 1e9 / deep_ae_flop_per_sample();
+    println!(
+        "deep_ae_products\tus_per_step\t{:.1}\talone={:.1} us, step={:.1} us, fraction of the ceiling: the step {:.3}, a step with nothing but the products {:.3}",
+        1e6 / in_order,
+        alone_seconds * 1e6,
+        phases.step,
+        batch as f64 / (phases.step * 1e-6) / ceiling,
+        in_order * batch as f64 / ceiling
     );
 }
 
@@ -221,6 +314,7 @@ fn main() {
     let mut all: Vec<&str> = WORKLOADS.iter().map(|w| w.0).collect();
     all.extend([
         "gemm_256x784x128",
+        "deep_ae_products",
         "gemm",
         "op_overhead",
         "unary",
@@ -238,6 +332,7 @@ fn main() {
     for name in names {
         match name {
             "gemm_256x784x128" => gemm_256x784x128(),
+            "deep_ae_products" => deep_ae_products(),
             "gemm" => gemm_square(),
             "op_overhead" => op_overhead(),
             "unary" => unary(),
