@@ -38,6 +38,7 @@ median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }'; }
 loss() { echo "$1" | cut -f4 | sed 's/loss=//'; }
 ceilings=()
+declare -A g_rate t_rate j_rate
 for w in "${workloads[@]}"; do
     grs=(); trs=(); jrs=()
     for _ in $(seq "$ROUNDS"); do
@@ -53,10 +54,21 @@ for w in "${workloads[@]}"; do
     gr=$(printf '%s\n' "${grs[@]}" | median)
     tr=$(printf '%s\n' "${trs[@]}" | median)
     jr=$(printf '%s\n' "${jrs[@]}" | median)
+    g_rate[$w]=$gr; t_rate[$w]=$tr; j_rate[$w]=$jr
     echo "| $w | $unit | $gr | $tr | $jr | $(ratio "$gr" "$tr") | $(ratio "$gr" "$jr") | $(loss "$g") | $(loss "$t") | $(loss "$j") |"
 done
 if [ ${#ceilings[@]} -gt 0 ]; then
     echo
     echo "deep_ae at $(printf '%s\n' "${ceilings[@]}" | median) of its matrix-product ceiling" \
         "(median of ${#ceilings[@]}; the ceiling is the 256x784x128 product's GFLOP/s in the same run / 1.31 MFLOP per sample)"
+fi
+# Each engine's deep_ae against its own product's rate, from the medians
+# above: samples/s / (GFLOP/s of 256x784x128 / 1.31 MFLOP per sample).
+if [ -n "${g_rate[deep_ae]:-}" ] && [ -n "${g_rate[gemm_256x784x128]:-}" ]; then
+    fraction() { awk -v r="$1" -v g="$2" 'BEGIN { if (g > 0) printf "%.3f", r / (g * 1e9 / 1.31e6); else print "-" }'; }
+    echo
+    echo "deep_ae against each engine's own 256x784x128 product (medians above):" \
+        "gradtape $(fraction "${g_rate[deep_ae]}" "${g_rate[gemm_256x784x128]}")," \
+        "PyTorch $(fraction "${t_rate[deep_ae]}" "${t_rate[gemm_256x784x128]}")," \
+        "JAX jit $(fraction "${j_rate[deep_ae]}" "${j_rate[gemm_256x784x128]}")"
 fi
