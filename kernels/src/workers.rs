@@ -80,7 +80,6 @@ pub fn on_worker_kept_awake<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     })
 }
 
-/// Sets its flag when dropped.
 /// [`on_worker_kept_awake`] for a loop whose tensors live on the CPU, plain
 /// [`on_worker`] for one whose tensors live on a GPU (where the kernels
 /// never hand work to rayon's workers).
@@ -92,6 +91,7 @@ pub fn on_worker_for<R: Send>(device: Device, f: impl FnOnce() -> R + Send) -> R
     }
 }
 
+/// Sets its flag when dropped.
 struct Release<'a>(&'a AtomicBool);
 
 impl Drop for Release<'_> {

@@ -195,10 +195,11 @@ pub fn evaluate<M: Autoencoder<f32> + ?Sized>(
 /// statistics. `on_progress` sees every batch and epoch.
 ///
 /// The loop runs on one of rayon's workers, with the others kept awake
-/// ([`on_worker_kept_awake`](gradtape_kernels::workers::on_worker_kept_awake)), so that the serial work between parallel
-/// passes does not compete with idle workers for the cores and a parallel
-/// pass does not wait for a worker to wake up. A model on a GPU leaves the
-/// CPU workers nothing to do, so they are left to sleep ([`on_worker_for`]).
+/// ([`on_worker_kept_awake`](gradtape_kernels::workers::on_worker_kept_awake)),
+/// so that the serial work between parallel passes does not compete with
+/// idle workers for the cores and a parallel pass does not wait for a worker
+/// to wake up. A model on a GPU leaves the CPU workers nothing to do, so
+/// they are left to sleep ([`on_worker_for`]).
 pub fn fit<M: Autoencoder<f32> + ?Sized>(
     model: &mut M,
     opt: &mut dyn Optimizer<f32>,
