@@ -37,6 +37,8 @@ echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }'; }
 loss() { echo "$1" | cut -f4 | sed 's/loss=//'; }
+# deep_ae samples/s $1 against a product's GFLOP/s $2 (1.31 MFLOP per sample)
+fraction() { awk -v r="$1" -v g="$2" 'BEGIN { if (g > 0) printf "%.3f", r / (g * 1e9 / 1.31e6); else print "-" }'; }
 ceilings=()
 declare -A g_rate t_rate j_rate
 for w in "${workloads[@]}"; do
@@ -65,7 +67,6 @@ fi
 # Each engine's deep_ae against its own product's rate, from the medians
 # above: samples/s / (GFLOP/s of 256x784x128 / 1.31 MFLOP per sample).
 if [ -n "${g_rate[deep_ae]:-}" ] && [ -n "${g_rate[gemm_256x784x128]:-}" ]; then
-    fraction() { awk -v r="$1" -v g="$2" 'BEGIN { if (g > 0) printf "%.3f", r / (g * 1e9 / 1.31e6); else print "-" }'; }
     echo
     echo "deep_ae against each engine's own 256x784x128 product (medians above):" \
         "gradtape $(fraction "${g_rate[deep_ae]}" "${g_rate[gemm_256x784x128]}")," \

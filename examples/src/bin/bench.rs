@@ -30,7 +30,7 @@
 use gradtape::{Tape, Tensor};
 use gradtape_examples::timing::rate;
 use gradtape_examples::workloads::{
-    deep_ae_flop_per_sample, deep_ae_on, deep_ae_phases, vae_on, DeviceRun, WORKLOADS,
+    deep_ae_flop_per_sample, deep_ae_layers, deep_ae_on, deep_ae_phases, vae_on, DeviceRun, WORKLOADS,
 };
 use gradtape_kernels::elementwise::{parallel_threshold, set_parallel_threshold};
 use gradtape_kernels::matmul::{set_gemm_parallel_macs, DEFAULT_GEMM_PARALLEL_MACS};
@@ -52,12 +52,18 @@ fn gemm_256x784x128() {
     println!("gemm_256x784x128\tGFLOP/s\t{r:.1}\tloss=0.00000");
 }
 
+/// The 256x784x128 product's GFLOP/s now (timed for `seconds`), and the
+/// samples/s `deep_ae` would reach if all its products ran at that rate.
+fn deep_ae_ceiling_now(seconds: f64) -> (f64, f64) {
+    let gflops = gemm_rate(256, 784, 128, seconds);
+    (gflops, gflops * 1e9 / deep_ae_flop_per_sample())
+}
+
 /// How close `deep_ae` (at `rate` samples/s) comes to its matrix-product
 /// ceiling: the samples/s it would reach if every FLOP of its products ran
 /// at the rate the bench's own 256x784x128 product reaches now, in this run.
 fn deep_ae_ceiling(rate: f64) {
-    let gflops = gemm_rate(256, 784, 128, 2.0);
-    let ceiling = gflops * 1e9 / deep_ae_flop_per_sample();
+    let (gflops, ceiling) = deep_ae_ceiling_now(2.0);
     println!(
         "deep_ae_ceiling\tfraction\t{:.3}\tgemm_256x784x128={gflops:.1} GFLOP/s, ceiling={ceiling:.0} samples/s",
         rate / ceiling
@@ -78,10 +84,7 @@ fn deep_ae_ceiling(rate: f64) {
 /// step can), beside the fraction a whole step reaches, and where the
 /// step's time goes ([`deep_ae_phases`]).
 fn deep_ae_products() {
-    use gradtape_models::autoencoders::DeepConfig;
-    let w = DeepConfig::default().widths;
-    let layers: Vec<(usize, usize)> =
-        w.windows(2).map(|p| (p[0], p[1])).chain(w.windows(2).rev().map(|p| (p[1], p[0]))).collect();
+    let layers = deep_ae_layers();
     let batch = 256;
     let weights: Vec<Tensor<f32>> = layers
         .iter()
@@ -109,7 +112,7 @@ fn deep_ae_products() {
     // A step's products in order. 31 batches of 256 rows (25 MB) are more
     // than the caches hold, as the training data is.
     let inputs: Vec<Tensor<f32>> =
-        (0..31).map(|s| Tensor::normal(&[batch, w[0]], 0.0, 1.0, 100 + s)).collect();
+        (0..31).map(|s| Tensor::normal(&[batch, layers[0].0], 0.0, 1.0, 100 + s)).collect();
     let mut step = 0;
     let in_order = on_worker_kept_awake(|| {
         rate(
@@ -142,7 +145,7 @@ fn deep_ae_products() {
         "deep_ae_step\tus\t{:.1}\tforward={:.1} backward={:.1} adam={:.1}",
         phases.step, phases.forward, phases.backward, phases.update
     );
-    let ceiling = gemm_rate(256, 784, 128, 1.0) * 1e9 / deep_ae_flop_per_sample();
+    let (_, ceiling) = deep_ae_ceiling_now(1.0);
     println!(
         "deep_ae_products\tus_per_step\t{:.1}\talone={:.1} us, step={:.1} us, fraction of the ceiling: the step {:.3}, a step with nothing but the products {:.3}",
         1e6 / in_order,
