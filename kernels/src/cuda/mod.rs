@@ -10,6 +10,8 @@
 mod buffer;
 pub mod nvrtc;
 pub mod ops;
+#[cfg(feature = "cuda-standin")]
+pub mod standin;
 
 pub use buffer::Buffer;
 use buffer::DevicePool;
