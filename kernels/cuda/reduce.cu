@@ -62,6 +62,14 @@ __device__ void max_finish(long long parts, const T* partials, T* out) {
 
 // ---- the first maximum: partials of (value, index), then one thread ------------
 
+// The mask entry of a maximum's winner: 1, or NaN where the winner is NaN
+// (as kernels/src/reduce.rs's `mark`), so that the gradient through a NaN
+// maximum is NaN on both devices.
+template <typename T>
+__device__ __forceinline__ T mark_of(T winner) {
+    return is_nan(winner) ? winner : T(1);
+}
+
 // Whether (x, i) beats the best so far (best, at): a larger value, or the
 // first NaN; ties go to the smaller index. at < 0 means nothing seen yet.
 template <typename T>
@@ -107,9 +115,10 @@ __device__ void argmax_finish(long long parts, const T* values, const long long*
 
 // out[i] = 1 at index at[0], 0 elsewhere: the one-hot mask of max_all.
 template <typename T>
-__device__ void one_hot(long long n, const long long* at, T* out) {
+__device__ void one_hot(long long n, const long long* at, const T* x, T* out) {
     const long long hot = at[0];
-    GRID_STRIDE_LOOP(i, n) out[i] = (i == hot) ? T(1) : T(0);
+    const T mark = mark_of(x[hot]);
+    GRID_STRIDE_LOOP(i, n) out[i] = (i == hot) ? mark : T(0);
 }
 
 // ---- along one axis: [outer, axis_len, inner] -----------------------------------
@@ -155,7 +164,8 @@ __device__ void max_mask_axis(long long n_lanes, long long axis_len, long long i
                 at = k;
             }
         }
-        for (long long k = 0; k < axis_len; ++k) out[start + k * inner] = (k == at) ? T(1) : T(0);
+        const T mark = mark_of(best);
+        for (long long k = 0; k < axis_len; ++k) out[start + k * inner] = (k == at) ? mark : T(0);
     }
 }
 
@@ -223,8 +233,8 @@ __device__ void sum_to(long long n_out, Strided6 idx, const T* big, const T* oth
                                                       const long long* indices, long long* at) {          \
         argmax_finish<T>(parts, values, indices, at);                                                     \
     }                                                                                                     \
-    extern "C" __global__ void one_hot_##suffix(long long n, const long long* at, T* out) {               \
-        one_hot<T>(n, at, out);                                                                           \
+    extern "C" __global__ void one_hot_##suffix(long long n, const long long* at, const T* x, T* out) {   \
+        one_hot<T>(n, at, x, out);                                                                        \
     }                                                                                                     \
     extern "C" __global__ void sum_axis_##suffix(long long n_out, long long axis_len, long long inner,    \
                                                  const T* x, T* out) {                                    \

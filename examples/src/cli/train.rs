@@ -58,6 +58,8 @@ pub struct TrainArgs {
     /// Check every op of every step for NaN and infinity (slower): the run
     /// stops at the first op that makes one and names it. Without it, a
     /// NaN loss stops the run the same way, found by re-running that step.
+    /// On a GPU it also makes every op wait for its work (a host
+    /// synchronisation per op), so that a GPU fault names its own op.
     #[arg(long)]
     pub detect_anomaly: bool,
     /// Start from these weights instead of random ones: a safetensors file of
@@ -507,6 +509,10 @@ pub fn run(a: TrainArgs) -> Result<(), CliError> {
     // Built (and restored) on the host, then moved: the training runs where
     // the parameters are, and checkpoints are copied back when written.
     model.params_mut().to_device(plan.device);
+    #[cfg(feature = "cuda")]
+    if a.detect_anomaly && plan.device.is_cuda() {
+        gradtape_kernels::cuda::set_sync_every_op(true);
+    }
 
     println!("{}", model.describe());
     if plan.device != gradtape_kernels::Device::Cpu {

@@ -4,6 +4,7 @@
 //! compiled and linked as a program of its own, which dominated CI's time.
 
 mod cli;
+mod gpu;
 mod hostile;
 mod pictures;
 mod tutorials;

@@ -79,9 +79,23 @@ impl<T: DeviceValue> Drop for Slot<T> {
 
 /// Panics with the driver's message: a failed allocation or copy on a GPU
 /// is as fatal to a computation as running out of host memory.
+///
+/// A GPU reports most errors asynchronously: a kernel's fault, or a free
+/// that failed when cudarc dropped a buffer, surfaces at a later, unrelated
+/// call. The message says so, and how to make each op wait for its own
+/// work so that the failing op is the one named.
 #[track_caller]
 pub(crate) fn expect_ok<R, E: std::fmt::Display>(result: Result<R, E>, what: &str) -> R {
-    result.unwrap_or_else(|e| panic!("CUDA {what} failed: {e}"))
+    result.unwrap_or_else(|e| {
+        let hint = if super::sync_every_op() {
+            "ops wait for the GPU one by one, so this call is where it failed"
+        } else {
+            "the GPU reports errors asynchronously, so this may come from an earlier op or free; \
+             run with --detect-anomaly (or cuda::set_sync_every_op(true)) to make every op wait for \
+             its work, so that a fault names its own op"
+        };
+        panic!("CUDA {what} failed: {e} ({hint})")
+    })
 }
 
 impl<T: DeviceValue> Buffer<T> {

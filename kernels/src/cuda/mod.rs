@@ -56,10 +56,43 @@ impl Gpu {
             return f.clone();
         }
         let module = self.modules.get(file).unwrap_or_else(|| panic!("no CUDA kernel file {file}"));
+        // A lookup is a driver call in the thread's current context, and
+        // cudarc does not bind it here: a rayon worker's first CUDA call can
+        // be this one.
+        self.bind();
         let f = module.load_function(name).unwrap_or_else(|e| panic!("no CUDA kernel {name} in {file}: {e}"));
         functions.insert(name.to_string(), f.clone());
         f
     }
+}
+
+impl Gpu {
+    /// Makes this device's context current on the calling thread. cudarc
+    /// does so itself before launches, allocations and copies, but not
+    /// before a cuBLAS call or a function lookup; without it, a thread whose
+    /// first CUDA call is one of those works in whatever context it had (or
+    /// none): right by luck on device 0, wrong on any other.
+    pub fn bind(&self) {
+        buffer::expect_ok(self.context.bind_to_thread(), "binding the device's context to this thread");
+    }
+}
+
+/// Whether every op waits for the GPU to finish before returning (set by
+/// [`set_sync_every_op`]).
+static SYNC_EVERY_OP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Makes every GPU op wait for its work to finish (`true`), so that a fault
+/// is reported by the op that caused it; for debugging, since a wait per op
+/// costs a host synchronisation each. Off by default: the GPU reports errors
+/// asynchronously, at a later call, and a fault then names a later op.
+/// `gradtape train --detect-anomaly` on a GPU turns it on.
+pub fn set_sync_every_op(on: bool) {
+    SYNC_EVERY_OP.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether [`set_sync_every_op`] is on.
+pub fn sync_every_op() -> bool {
+    SYNC_EVERY_OP.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// The devices opened so far.

@@ -80,20 +80,40 @@ macro_rules! launch {
         let name = $name;
         let func = gpu.function($file, &name);
         let mut builder = gpu.stream.launch_builder(&func);
-        launch!(@push builder, name, $cfg; $($arg),*);
+        launch!(@push builder, gpu, name, $cfg; $($arg),*);
     }};
-    (@push $b:ident, $name:ident, $cfg:expr; $first:expr $(, $rest:expr)*) => {{
+    (@push $b:ident, $gpu:ident, $name:ident, $cfg:expr; $first:expr $(, $rest:expr)*) => {{
         let value = $first;
         $b.arg(value);
-        launch!(@push $b, $name, $cfg; $($rest),*);
+        launch!(@push $b, $gpu, $name, $cfg; $($rest),*);
     }};
-    (@push $b:ident, $name:ident, $cfg:expr;) => {
+    (@push $b:ident, $gpu:ident, $name:ident, $cfg:expr;) => {
         // SAFETY: the arguments match the kernel's signature in
         // kernels/cuda (checked against the CPU kernels by the simulation
         // tests), and every buffer holds the elements the kernel indexes.
         count_launch();
-        expect_ok(unsafe { $b.launch($cfg) }, &format!("launch of {}", $name))
+        expect_ok(unsafe { $b.launch($cfg) }, &format!("launch of {}", $name));
+        wait_if_debugging($gpu, &$name);
     };
+}
+
+/// With [`super::set_sync_every_op`] on, waits for the op just queued, so
+/// that a fault is reported here, naming `what`.
+fn wait_if_debugging(gpu: &Gpu, what: &str) {
+    if super::sync_every_op() {
+        expect_ok(gpu.stream.synchronize(), &format!("{what} (waited for at once)"));
+    }
+}
+
+/// A matrix dimension for cuBLAS, which takes `int`: refused with the op's
+/// sizes above 2^31 - 1 instead of wrapping.
+fn blas_int(value: usize, what: &str, (m, k, n): (usize, usize, usize), batches: usize) -> i32 {
+    i32::try_from(value).unwrap_or_else(|_| {
+        panic!(
+            "matmul on a GPU: {what} = {value} is over cuBLAS's limit of 2^31 - 1 \
+             (m {m}, k {k}, n {n}, {batches} batches)"
+        )
+    })
 }
 
 /// The GPU a tensor is on (it must be on one).
@@ -237,7 +257,7 @@ pub fn max_mask<T: Element>(x: &Tensor<T>, axis: Option<usize>) -> Tensor<T> {
             launch!(gpu, "reduce.cu", kernel_name::<T>("argmax_finish"), launch_for(1);
                 &(parts as i64), values.slice(), indices.slice(), at.slice_mut());
             launch!(gpu, "reduce.cu", kernel_name::<T>("one_hot"), launch_for(n);
-                &(n as i64), at.slice(), out.slice_mut());
+                &(n as i64), at.slice(), buf(x).slice(), out.slice_mut());
         }
     }
     Tensor::from_cuda(x.dims(), out)
@@ -405,6 +425,9 @@ pub fn matmul<T: Element>(
     out_shape: Shape,
 ) -> Tensor<T> {
     let gpu = gpu_of(a);
+    // cuBLAS works in the calling thread's current context, which cudarc
+    // does not set before a gemm.
+    gpu.bind();
     let total = numel(&out_shape);
     if total == 0 {
         return Tensor::from_cuda(out_shape, Buffer::uninit(gpu, 0));
@@ -419,17 +442,18 @@ pub fn matmul<T: Element>(
     // the rows, one product of batches * m rows.
     let (rows, batches, fold) =
         if !ta && numel(batch_b) == 1 { (batches * m, 1, true) } else { (m, batches, false) };
+    let int = |value: usize, what: &str| blas_int(value, what, (m, k, n), batches);
     let gemm = GemmConfig {
         transa: op(tb),
         transb: op(ta),
-        m: n as i32,
-        n: rows as i32,
-        k: k as i32,
+        m: int(n, "n"),
+        n: int(rows, "the rows (batches folded in)"),
+        k: int(k, "k"),
         alpha: T::one(),
-        lda: if tb { k } else { n } as i32,
-        ldb: if ta { m } else { k } as i32,
+        lda: int(if tb { k } else { n }, "lda"),
+        ldb: int(if ta { m } else { k }, "ldb"),
         beta: T::zero(),
-        ldc: n as i32,
+        ldc: int(n, "ldc"),
     };
     let mut out = Buffer::<T>::uninit(gpu, total);
     let own_stride = |own: &[usize], len: usize| if numel(own) == 1 { 0 } else { len as i64 };
@@ -437,7 +461,7 @@ pub fn matmul<T: Element>(
     if fold || (uniform(batch_a) && uniform(batch_b)) {
         let cfg = StridedBatchedConfig {
             gemm,
-            batch_size: batches as i32,
+            batch_size: int(batches, "the batch count"),
             stride_a: own_stride(batch_b, k * n),
             stride_b: if fold { 0 } else { own_stride(batch_a, m * k) },
             stride_c: (rows * n) as i64,
@@ -451,6 +475,7 @@ pub fn matmul<T: Element>(
             },
             "cuBLAS gemm",
         );
+        wait_if_debugging(gpu, "cuBLAS gemm");
     } else {
         for i in 0..batches {
             let oa = crate::matmul::batch_offset(i, batch, batch_a, m * k);
@@ -461,6 +486,7 @@ pub fn matmul<T: Element>(
             // SAFETY: as above, one batch at a time.
             count_launch();
             expect_ok(unsafe { T::gemm_strided_batched(&gpu.blas, cfg, &sb, &sa, &mut sc) }, "cuBLAS gemm");
+            wait_if_debugging(gpu, "cuBLAS gemm");
         }
     }
     Tensor::from_cuda(out_shape, out)

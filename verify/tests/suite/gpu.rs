@@ -772,6 +772,34 @@ fn kernel_launches_are_counted() {
     assert_eq!(c.to_cpu().shape(), &[4, 3]);
 }
 
+/// A NaN at a maximum: the value is NaN and the gradient lets NaN through
+/// at the first NaN (and only there) on both devices, overall and along an
+/// axis (the GPU's mask used to write 1 there, giving a finite gradient).
+#[test]
+fn a_nan_at_a_maximum_gives_the_same_mask_and_gradient_on_both_devices() {
+    let Some(device) = gpu() else { return };
+    let x = Tensor::from_vec(vec![1.0f64, f64::NAN, 5.0, f64::NAN, 2.0, 3.0], &[2, 3]);
+    let run = |device: Device| {
+        let tape = Tape::new();
+        let v = tape.param(&x.to(device));
+        let all = v.max();
+        let lanes = v.max_axis(1, false);
+        let g_all = grad_values(&[all], &[v], None)[0].to_cpu();
+        let g_lanes = grad_values(&[lanes.sum()], &[v], None)[0].to_cpu();
+        (all.value().to_cpu(), lanes.value().to_cpu(), g_all, g_lanes)
+    };
+    let (cpu, there) = (run(Device::Cpu), run(device));
+    let bits = |t: &Tensor<f64>| t.data().iter().map(|x| if x.is_nan() { None } else { Some(*x) }).collect::<Vec<_>>();
+    assert!(bits(&cpu.0)[0].is_none(), "the CPU's max of a NaN is {:?}", cpu.0.data());
+    for (what, c, t) in
+        [("max", &cpu.0, &there.0), ("max_axis", &cpu.1, &there.1), ("d max", &cpu.2, &there.2), ("d max_axis", &cpu.3, &there.3)]
+    {
+        assert_eq!(bits(t), bits(c), "{what} on {device} against the CPU");
+    }
+    // The gradient is NaN exactly at the first NaN of each lane.
+    assert_eq!(bits(&cpu.3), vec![Some(0.0), None, Some(0.0), None, Some(0.0), Some(0.0)]);
+}
+
 // ---- the harness itself --------------------------------------------------------
 
 /// Every comparison above, with the CPU standing in for the GPU: proves on

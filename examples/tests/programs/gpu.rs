@@ -1,0 +1,183 @@
+//! The command line's device path, `--device cuda`, run as a real program.
+//!
+//! Where there is no GPU, each `gradtape` process here is started with the
+//! CPU stand-in for the CUDA driver and cuBLAS on its library path
+//! (`gradtape_kernels::cuda::standin::child_env`), so it runs the same GPU
+//! code it would run on a GPU: the device probe, NVRTC's CUBINs, every
+//! launch and cuBLAS call, copies to and from the device, checkpoints
+//! written from the device. Where a real driver is installed the processes
+//! use it. Every test prints which of the two it ran on; without either
+//! (no NVRTC) it prints `skipped`, unless `GRADTAPE_REQUIRE_STANDIN=1` (CI)
+//! makes that a failure.
+//!
+//! What is checked: a training run on the device ends with the CPU's loss
+//! (within the GPU parity suite's f32 tolerance), `sample`, `reconstruct`
+//! and `encode` on the device give the CPU's outputs, and a run moves
+//! between the devices through its checkpoint in both directions.
+
+use super::cli::{assert_ok, s, tmp};
+use gradtape_kernels::cuda::standin;
+use std::ffi::OsString;
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// The environment that puts the stand-in under a child `gradtape`, or
+/// none where a real driver is installed; `None` (after printing why) where
+/// neither can run it.
+fn device_env() -> Option<Vec<(OsString, OsString)>> {
+    if standin::real_driver_present() {
+        println!("ran on a GPU (NVIDIA's driver is installed)");
+        return Some(Vec::new());
+    }
+    match standin::child_env() {
+        Ok(env) => {
+            println!("ran on the CPU stand-in for the CUDA driver and cuBLAS (not a GPU)");
+            Some(env)
+        }
+        Err(e) => {
+            assert!(!standin::required("GRADTAPE_REQUIRE_STANDIN"), "GRADTAPE_REQUIRE_STANDIN=1 but: {e}");
+            println!("skipped: no GPU and no CPU stand-in ({e})");
+            None
+        }
+    }
+}
+
+/// Runs `gradtape args...` in `cwd` with `env` added.
+fn gradtape_with(cwd: &Path, env: &[(OsString, OsString)], args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gradtape"))
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .current_dir(cwd)
+        .output()
+        .expect("gradtape runs")
+}
+
+/// The number after `final test loss` in a training run's output.
+fn final_loss(stdout: &str) -> f64 {
+    let at = stdout.find("final test loss ").unwrap_or_else(|| panic!("no final loss in:\n{stdout}"));
+    let rest = &stdout[at + "final test loss ".len()..];
+    let end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == 'e')).unwrap_or(rest.len());
+    rest[..end].parse().unwrap_or_else(|e| panic!("final loss {:?}: {e}", &rest[..end]))
+}
+
+/// `|a - b| <= rel * |b|`, failing on NaN.
+fn assert_close(what: &str, a: f64, b: f64, rel: f64) {
+    assert!((a - b).abs() <= rel * b.abs(), "{what}: {a} on the device against {b} on the CPU (rel {rel})");
+}
+
+/// The losses of one f32 epoch agree to this, relative: the GPU parity
+/// suite's step tolerance (1e-4) over the few dozen steps of an epoch.
+const EPOCH_REL: f64 = 1e-4;
+
+#[test]
+fn train_deep_on_cuda_for_an_epoch_ends_with_the_cpus_loss() {
+    let Some(env) = device_env() else { return };
+    let dir = tmp();
+    let (cpu_out, gpu_out) = (dir.path().join("cpu"), dir.path().join("gpu"));
+    let args = |out: &Path, device: &str| {
+        ["train", "deep", "--epochs", "1", "--quiet", "--device", device, "--out", s(out)]
+            .map(String::from)
+            .to_vec()
+    };
+    let run = |out: &Path, device: &str, env: &[(OsString, OsString)]| {
+        let a = args(out, device);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        assert_ok(&gradtape_with(dir.path(), env, &a), &format!("gradtape {}", a.join(" ")))
+    };
+    let cpu = run(&cpu_out, "cpu", &[]);
+    let gpu = run(&gpu_out, "cuda", &env);
+    assert!(gpu.contains("on cuda:0 ("), "the run does not say it is on the device:\n{gpu}");
+    assert_close("deep's test loss after an epoch", final_loss(&gpu), final_loss(&cpu), EPOCH_REL);
+    for file in ["checkpoint.safetensors", "history.csv", "index.html"] {
+        assert!(gpu_out.join(file).is_file(), "the device run wrote no {file}");
+    }
+}
+
+/// A trained tiny deep run, on the CPU, for the inspection commands.
+fn trained(dir: &Path) -> std::path::PathBuf {
+    let out = dir.join("run");
+    super::cli::train(dir, "deep", &out, &[]);
+    out.join("checkpoint.safetensors")
+}
+
+#[test]
+fn sample_reconstruct_and_encode_on_cuda_give_the_cpus_outputs() {
+    let Some(env) = device_env() else { return };
+    let dir = tmp();
+    let checkpoint = trained(dir.path());
+    let ck = s(&checkpoint);
+    for device in ["cpu", "cuda"] {
+        let env: &[_] = if device == "cuda" { &env } else { &[] };
+        let run = |args: &[&str]| {
+            let mut all = args.to_vec();
+            all.extend_from_slice(&["--device", device]);
+            let out = gradtape_with(dir.path(), env, &all);
+            assert_ok(&out, &format!("gradtape {}", all.join(" ")))
+        };
+        let csv = dir.path().join(format!("codes-{device}.csv"));
+        run(&["encode", "--checkpoint", ck, "--out", s(&csv)]);
+        let png = dir.path().join(format!("recon-{device}.png"));
+        let said = run(&["reconstruct", "--checkpoint", ck, "--n", "8", "--out", s(&png)]);
+        std::fs::write(dir.path().join(format!("recon-{device}.txt")), said).unwrap();
+        let grid = dir.path().join(format!("sample-{device}.png"));
+        run(&["sample", "--checkpoint", ck, "--points", "0,0,0,0,0,0,0,0,0,0,0,0;1,-1,0.5,0,0,0,0,0,0,0,0,2", "--out", s(&grid)]);
+    }
+    // The codes: every number within f32 parity of the CPU's.
+    let read = |device: &str| std::fs::read_to_string(dir.path().join(format!("codes-{device}.csv"))).unwrap();
+    let (cpu, gpu) = (read("cpu"), read("cuda"));
+    assert_eq!(cpu.lines().count(), gpu.lines().count());
+    let mut largest = 0.0f64;
+    let mut worst = 0.0f64;
+    for (c, g) in cpu.lines().zip(gpu.lines()).skip(1) {
+        let (c, g): (Vec<&str>, Vec<&str>) = (c.split(',').collect(), g.split(',').collect());
+        assert_eq!(c[..2], g[..2], "index and label");
+        for (a, b) in c[2..].iter().zip(&g[2..]) {
+            let (a, b): (f64, f64) = (a.parse().unwrap(), b.parse().unwrap());
+            largest = largest.max(a.abs());
+            worst = worst.max((a - b).abs());
+            assert!(b.is_finite(), "a code on the device is {b}");
+        }
+    }
+    assert!(worst <= 1e-5 * largest, "codes differ by {worst} (largest {largest})");
+    // The reconstruction error printed, and the pictures' pixels.
+    let said = |device: &str| std::fs::read_to_string(dir.path().join(format!("recon-{device}.txt"))).unwrap();
+    let mse = |t: String| -> f64 {
+        let at = t.find("mean squared error ").unwrap_or_else(|| panic!("no error in {t}"));
+        let rest = &t[at + "mean squared error ".len()..];
+        rest[..rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len())].parse().unwrap()
+    };
+    // Printed to 5 decimals: one unit of the last digit apart at most.
+    let (on_device, on_cpu) = (mse(said("cuda")), mse(said("cpu")));
+    assert!((on_device - on_cpu).abs() <= 1.01e-5, "reconstruction error {on_device} on the device, {on_cpu} on the CPU");
+    for picture in ["recon", "sample"] {
+        let load = |device: &str| image::open(dir.path().join(format!("{picture}-{device}.png"))).unwrap().to_luma8();
+        let (c, g) = (load("cpu"), load("cuda"));
+        assert_eq!(c.dimensions(), g.dimensions(), "{picture}");
+        let off = c.pixels().zip(g.pixels()).map(|(a, b)| a.0[0].abs_diff(b.0[0])).max().unwrap();
+        assert!(off <= 1, "{picture}: a pixel differs by {off} levels between the devices");
+    }
+}
+
+#[test]
+fn a_run_moves_between_the_devices_through_its_checkpoint() {
+    let Some(env) = device_env() else { return };
+    let dir = tmp();
+    let run = |out: &Path, device: &str, extra: &[&str]| {
+        let mut args = vec!["train", "deep", "--out", s(out), "--device", device];
+        args.extend_from_slice(super::cli::TINY);
+        args.extend_from_slice(extra);
+        let env: &[_] = if device == "cuda" { &env } else { &[] };
+        assert_ok(&gradtape_with(dir.path(), env, &args), &format!("gradtape {}", args.join(" ")))
+    };
+    // Two epochs on the CPU alone, as the reference.
+    let reference = final_loss(&run(&dir.path().join("cpu"), "cpu", &["--epochs", "2"]));
+    // Device then CPU, and CPU then device.
+    for (first, second) in [("cuda", "cpu"), ("cpu", "cuda")] {
+        let out = dir.path().join(format!("{first}-then-{second}"));
+        run(&out, first, &["--epochs", "1"]);
+        let resumed = run(&out, second, &["--epochs", "2", "--resume"]);
+        assert_close(&format!("{first} then {second}: loss after epoch 2"), final_loss(&resumed), reference, EPOCH_REL);
+        let history = std::fs::read_to_string(out.join("history.csv")).unwrap();
+        assert_eq!(history.lines().count(), 3, "{first} then {second}: history\n{history}");
+    }
+}
