@@ -288,3 +288,50 @@ fn launch_count() -> Option<u64> {
         None
     }
 }
+
+/// The models whose GPU step is counted (`bench gpu_counts`): its name, the
+/// model and the batch size, as the CPU workloads of the same names train
+/// them (`cae_mnist` with its double-backward penalty).
+pub fn counted_workloads() -> Vec<(&'static str, Box<dyn Autoencoder<f32>>, usize)> {
+    let cae = ContractiveConfig { input: 784, hidden: 64, lambda: 1e-4, penalty: PenaltyMode::DoubleBackward };
+    vec![
+        ("deep_ae", Box::new(DeepAutoencoder::<f32>::new(&DeepConfig::default(), 0)), 256),
+        ("vae", Box::new(Vae::<f32>::new(&VaeConfig::default(), 0)), 64),
+        ("cae_mnist", Box::new(ContractiveAutoencoder::<f32>::new(&cae, 0)), 128),
+    ]
+}
+
+/// Reads `counter` around each of `steps` training steps of `model` on
+/// `device` at batch `batch` (Adam 1e-3, the data copied to the device up
+/// front), after `warmup` steps, and returns what each step added. The
+/// counter is anything that can be read and subtracted: the launch count,
+/// or the CPU stand-in's counters of launches, allocations and host waits.
+pub fn count_steps_on<C: Copy + std::ops::Sub<Output = C>>(
+    device: Device,
+    model: &mut dyn Autoencoder<f32>,
+    batch: usize,
+    warmup: usize,
+    steps: usize,
+    counter: impl Fn() -> C,
+) -> Vec<C> {
+    model.params_mut().to_device(device);
+    let mut opt = Adam::new(1e-3);
+    let data: Vec<Tensor<f32>> = batches(&mnist(), batch).iter().map(|b| b.to(device)).collect();
+    let mut tape = Tape::with_capacity(1024);
+    let mut step = 0usize;
+    let mut one_step = |model: &mut dyn Autoencoder<f32>| {
+        let b = &data[step % data.len()];
+        step += 1;
+        train_step(model, &mut opt, &mut tape, b, step as u64)
+    };
+    for _ in 0..warmup {
+        one_step(model);
+    }
+    (0..steps)
+        .map(|_| {
+            let before = counter();
+            one_step(model);
+            counter() - before
+        })
+        .collect()
+}

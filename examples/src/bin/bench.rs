@@ -26,6 +26,18 @@
 //! the kernel launches (kernels plus cuBLAS calls) of one training step.
 //! They need a build with `--features cuda` and a GPU; without either they
 //! print a `# ... skipped` line saying why.
+//!
+//! `gpu_counts` (only when named, and only in a build with the test-only
+//! `cuda-standin` feature) loads the CPU stand-in for the CUDA driver and
+//! cuBLAS and counts, per training step of `deep_ae` (batch 256), `vae`
+//! (64) and `cae_mnist` (128, double-backward penalty), the kernel
+//! launches, cuBLAS calls, device allocations and frees, copies each way
+//! and host synchronisations, as a GPU would see them. Counts, not speeds:
+//! nothing timed on the stand-in means anything.
+//!
+//! ```text
+//! cargo run --release -p gradtape-examples --features cuda-standin --bin bench -- gpu_counts
+//! ```
 
 use gradtape::{Tape, Tensor};
 use gradtape_examples::timing::rate;
@@ -313,6 +325,50 @@ fn gpu_workload(name: &str) {
     );
 }
 
+/// `bench gpu_counts`: what each of three training steps adds to the CPU
+/// stand-in's counters, after two warm-up steps (see the module doc).
+#[cfg(feature = "cuda-standin")]
+fn gpu_counts() {
+    use gradtape_examples::workloads::{count_steps_on, counted_workloads};
+    use gradtape_kernels::cuda::standin;
+    let device = match standin::load().and_then(|()| Device::cuda(0).map_err(|e| e.to_string())) {
+        Ok(device) => device,
+        Err(e) => {
+            println!("# gpu_counts: skipped: {e}");
+            return;
+        }
+    };
+    println!("# gpu_counts: per training step, counted on the CPU stand-in for the CUDA driver (not a GPU)");
+    for (name, mut model, batch) in counted_workloads() {
+        let steps = count_steps_on(device, model.as_mut(), batch, 2, 3, standin::counters);
+        let each = |f: fn(&standin::Counters) -> u64| {
+            steps.iter().map(|c| f(c).to_string()).collect::<Vec<_>>().join(",")
+        };
+        let c = steps[0];
+        println!(
+            "gpu_counts_{name}_{batch}	per_step	{}	kernels={} blas={} allocations={} frees={} \
+             syncs={} device_to_host={} host_to_device={} device_to_device={} memsets={} \
+             launches_plus_blas_each_step={}",
+            c.launches + c.blas_calls,
+            c.launches,
+            c.blas_calls,
+            c.allocations,
+            c.frees,
+            c.syncs,
+            c.device_to_host,
+            c.host_to_device,
+            c.device_to_device,
+            c.memsets,
+            each(|c| c.launches + c.blas_calls),
+        );
+    }
+}
+
+#[cfg(not(feature = "cuda-standin"))]
+fn gpu_counts() {
+    println!("# gpu_counts: skipped: this bench was built without the test-only `cuda-standin` feature");
+}
+
 fn main() {
     let mut all: Vec<&str> = WORKLOADS.iter().map(|w| w.0).collect();
     all.extend([
@@ -342,6 +398,7 @@ fn main() {
             "elementwise" => elementwise(),
             "gemm_threshold" => gemm_threshold(),
             "memory" => memory(),
+            "gpu_counts" => gpu_counts(),
             gpu if GPU_WORKLOADS.iter().any(|w| w.0 == gpu) => gpu_workload(gpu),
             other if WORKLOADS.iter().any(|w| w.0 == other) => {
                 let (_, unit, run) = WORKLOADS.iter().find(|w| w.0 == other).expect("checked");
@@ -354,7 +411,8 @@ fn main() {
             other => {
                 let gpu: Vec<&str> = GPU_WORKLOADS.iter().map(|w| w.0).collect();
                 eprintln!(
-                    "bench: unknown workload '{other}'; known: {}, and on a GPU: gpu ({})",
+                    "bench: unknown workload '{other}'; known: {}, and on a GPU: gpu ({}), and on the \
+                     CPU stand-in: gpu_counts",
                     all.join(", "),
                     gpu.join(", ")
                 );
