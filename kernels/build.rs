@@ -135,7 +135,12 @@ mod standin {
         let driver_objects = objects(&driver_sources, "driver");
         link(&out, "libcuda.so", &driver_objects, &[]);
         let blas_objects = objects(&[PathBuf::from("standin/cublas.cpp")], "cublas");
-        link(&out, "libcublas.so", &blas_objects, &["-Wl,-rpath,$ORIGIN", "-L", out.to_str().unwrap(), "-l:libcuda.so"]);
+        link(
+            &out,
+            "libcublas.so",
+            &blas_objects,
+            &["-Wl,-rpath,$ORIGIN", "-L", out.to_str().unwrap(), "-l:libcuda.so"],
+        );
         println!("cargo:rustc-env=GRADTAPE_STANDIN_DIR={}", out.display());
     }
 

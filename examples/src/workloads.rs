@@ -293,7 +293,8 @@ fn launch_count() -> Option<u64> {
 /// model and the batch size, as the CPU workloads of the same names train
 /// them (`cae_mnist` with its double-backward penalty).
 pub fn counted_workloads() -> Vec<(&'static str, Box<dyn Autoencoder<f32>>, usize)> {
-    let cae = ContractiveConfig { input: 784, hidden: 64, lambda: 1e-4, penalty: PenaltyMode::DoubleBackward };
+    let cae =
+        ContractiveConfig { input: 784, hidden: 64, lambda: 1e-4, penalty: PenaltyMode::DoubleBackward };
     vec![
         ("deep_ae", Box::new(DeepAutoencoder::<f32>::new(&DeepConfig::default(), 0)), 256),
         ("vae", Box::new(Vae::<f32>::new(&VaeConfig::default(), 0)), 64),

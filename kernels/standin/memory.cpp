@@ -161,8 +161,9 @@ std::string describe_address(std::uintptr_t address) {
     if (!a.live) {
         where = "inside an allocation that was already freed";
     } else if (address >= base + a.bytes) {
-        where = format("%llu bytes past the end of an allocation",
-                       (unsigned long long)(address - (base + a.bytes)));
+        const unsigned long long past = address - (base + a.bytes);
+        where = past == 0 ? std::string("the first byte past the end of an allocation")
+                          : format("%llu bytes past the end of an allocation", past);
     } else if (address < base) {
         where = format("%llu bytes before the start of an allocation", (unsigned long long)(base - address));
     } else {

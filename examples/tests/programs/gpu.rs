@@ -56,7 +56,8 @@ fn gradtape_with(cwd: &Path, env: &[(OsString, OsString)], args: &[&str]) -> Out
 fn final_loss(stdout: &str) -> f64 {
     let at = stdout.find("final test loss ").unwrap_or_else(|| panic!("no final loss in:\n{stdout}"));
     let rest = &stdout[at + "final test loss ".len()..];
-    let end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == 'e')).unwrap_or(rest.len());
+    let end =
+        rest.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == 'e')).unwrap_or(rest.len());
     rest[..end].parse().unwrap_or_else(|e| panic!("final loss {:?}: {e}", &rest[..end]))
 }
 
@@ -120,10 +121,19 @@ fn sample_reconstruct_and_encode_on_cuda_give_the_cpus_outputs() {
         let said = run(&["reconstruct", "--checkpoint", ck, "--n", "8", "--out", s(&png)]);
         std::fs::write(dir.path().join(format!("recon-{device}.txt")), said).unwrap();
         let grid = dir.path().join(format!("sample-{device}.png"));
-        run(&["sample", "--checkpoint", ck, "--points", "0,0,0,0,0,0,0,0,0,0,0,0;1,-1,0.5,0,0,0,0,0,0,0,0,2", "--out", s(&grid)]);
+        run(&[
+            "sample",
+            "--checkpoint",
+            ck,
+            "--points",
+            "0,0,0,0,0,0,0,0,0,0,0,0;1,-1,0.5,0,0,0,0,0,0,0,0,2",
+            "--out",
+            s(&grid),
+        ]);
     }
     // The codes: every number within f32 parity of the CPU's.
-    let read = |device: &str| std::fs::read_to_string(dir.path().join(format!("codes-{device}.csv"))).unwrap();
+    let read =
+        |device: &str| std::fs::read_to_string(dir.path().join(format!("codes-{device}.csv"))).unwrap();
     let (cpu, gpu) = (read("cpu"), read("cuda"));
     assert_eq!(cpu.lines().count(), gpu.lines().count());
     let mut largest = 0.0f64;
@@ -140,7 +150,8 @@ fn sample_reconstruct_and_encode_on_cuda_give_the_cpus_outputs() {
     }
     assert!(worst <= 1e-5 * largest, "codes differ by {worst} (largest {largest})");
     // The reconstruction error printed, and the pictures' pixels.
-    let said = |device: &str| std::fs::read_to_string(dir.path().join(format!("recon-{device}.txt"))).unwrap();
+    let said =
+        |device: &str| std::fs::read_to_string(dir.path().join(format!("recon-{device}.txt"))).unwrap();
     let mse = |t: String| -> f64 {
         let at = t.find("mean squared error ").unwrap_or_else(|| panic!("no error in {t}"));
         let rest = &t[at + "mean squared error ".len()..];
@@ -148,9 +159,14 @@ fn sample_reconstruct_and_encode_on_cuda_give_the_cpus_outputs() {
     };
     // Printed to 5 decimals: one unit of the last digit apart at most.
     let (on_device, on_cpu) = (mse(said("cuda")), mse(said("cpu")));
-    assert!((on_device - on_cpu).abs() <= 1.01e-5, "reconstruction error {on_device} on the device, {on_cpu} on the CPU");
+    assert!(
+        (on_device - on_cpu).abs() <= 1.01e-5,
+        "reconstruction error {on_device} on the device, {on_cpu} on the CPU"
+    );
     for picture in ["recon", "sample"] {
-        let load = |device: &str| image::open(dir.path().join(format!("{picture}-{device}.png"))).unwrap().to_luma8();
+        let load = |device: &str| {
+            image::open(dir.path().join(format!("{picture}-{device}.png"))).unwrap().to_luma8()
+        };
         let (c, g) = (load("cpu"), load("cuda"));
         assert_eq!(c.dimensions(), g.dimensions(), "{picture}");
         let off = c.pixels().zip(g.pixels()).map(|(a, b)| a.0[0].abs_diff(b.0[0])).max().unwrap();
@@ -176,8 +192,44 @@ fn a_run_moves_between_the_devices_through_its_checkpoint() {
         let out = dir.path().join(format!("{first}-then-{second}"));
         run(&out, first, &["--epochs", "1"]);
         let resumed = run(&out, second, &["--epochs", "2", "--resume"]);
-        assert_close(&format!("{first} then {second}: loss after epoch 2"), final_loss(&resumed), reference, EPOCH_REL);
+        assert_close(
+            &format!("{first} then {second}: loss after epoch 2"),
+            final_loss(&resumed),
+            reference,
+            EPOCH_REL,
+        );
         let history = std::fs::read_to_string(out.join("history.csv")).unwrap();
         assert_eq!(history.lines().count(), 3, "{first} then {second}: history\n{history}");
+    }
+}
+
+/// `bench gpu_counts` counts every training step's launches, cuBLAS calls,
+/// allocations and host waits on the stand-in: the same numbers each step,
+/// and no allocation once the pool is warm.
+#[test]
+fn bench_counts_each_gpu_step_on_the_stand_in() {
+    if standin::real_driver_present() || device_env().is_none() {
+        println!("skipped: gpu_counts runs on the stand-in only");
+        return;
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_bench")).arg("gpu_counts").output().expect("bench runs");
+    let stdout = assert_ok(&out, "bench gpu_counts");
+    assert!(stdout.contains("counted on the CPU stand-in for the CUDA driver (not a GPU)"), "{stdout}");
+    for name in ["gpu_counts_deep_ae_256", "gpu_counts_vae_64", "gpu_counts_cae_mnist_128"] {
+        let line =
+            stdout.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("no {name} in:\n{stdout}"));
+        let field = |key: &str| -> String {
+            let at = line.find(&format!("{key}=")).unwrap_or_else(|| panic!("no {key} in {line}"));
+            line[at + key.len() + 1..].split_whitespace().next().unwrap().to_string()
+        };
+        let number =
+            |key: &str| -> u64 { field(key).parse().unwrap_or_else(|e| panic!("{key} in {line}: {e}")) };
+        assert!(number("kernels") > 10 && number("blas") > 0, "{line}");
+        assert_eq!(number("allocations"), 0, "a warm step allocated: {line}");
+        let each: Vec<u64> =
+            field("launches_plus_blas_each_step").split(',').map(|n| n.parse().unwrap()).collect();
+        assert_eq!(each.len(), 3, "{line}");
+        assert!(each.iter().all(|&n| n == each[0]), "steps differ: {line}");
+        assert_eq!(each[0], number("kernels") + number("blas"), "{line}");
     }
 }

@@ -197,6 +197,13 @@ mod tests {
 
     #[test]
     fn asking_for_a_cuda_device_without_a_driver_is_an_error_not_a_panic() {
+        // With the stand-in built in, another test of this process may load
+        // it at any moment: load it (if it can be) before looking, so the
+        // answer cannot change under the test. The case of no driver at all
+        // is then checked where nothing loads the stand-in: the CLI test
+        // `error_device_cuda`, in a process of its own.
+        #[cfg(feature = "cuda-standin")]
+        let _ = super::standin::device_for_tests(0);
         if driver_present() {
             // A machine with a driver: a device far past the count is named
             // as missing, with the count.

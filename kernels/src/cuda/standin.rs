@@ -97,10 +97,7 @@ pub fn nvrtc_dir() -> Option<PathBuf> {
     }
     let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/cuda-check-venv/lib");
     let pythons = std::fs::read_dir(venv).ok()?;
-    pythons
-        .filter_map(|e| e.ok())
-        .map(|e| e.path().join("site-packages/nvidia/cu13/lib"))
-        .find(|d| has(d))
+    pythons.filter_map(|e| e.ok()).map(|e| e.path().join("site-packages/nvidia/cu13/lib")).find(|d| has(d))
 }
 
 fn open_all() -> Result<Loaded, String> {
@@ -162,7 +159,8 @@ pub fn counters() -> Counters {
     let Ok(loaded) = loaded() else { return Counters::default() };
     // SAFETY: the stand-in exports this function with this signature.
     let read: libloading::os::unix::Symbol<unsafe extern "C" fn(*mut u64, usize) -> usize> =
-        unsafe { loaded.driver.get(b"gt_standin_counters\0") }.expect("the stand-in exports gt_standin_counters");
+        unsafe { loaded.driver.get(b"gt_standin_counters\0") }
+            .expect("the stand-in exports gt_standin_counters");
     let mut c = [0u64; 9];
     // SAFETY: `c` has room for the 9 counters asked for.
     unsafe { read(c.as_mut_ptr(), c.len()) };
@@ -208,7 +206,9 @@ pub fn device_for_tests(ordinal: usize) -> Result<(Device, Backing), String> {
         return Device::cuda(ordinal).map(|d| (d, Backing::Gpu)).map_err(|e| e.to_string());
     }
     if required("GRADTAPE_REQUIRE_CUDA") {
-        return Err("GRADTAPE_REQUIRE_CUDA=1 but there is no CUDA driver (the stand-in is not used then)".into());
+        return Err(
+            "GRADTAPE_REQUIRE_CUDA=1 but there is no CUDA driver (the stand-in is not used then)".into()
+        );
     }
     load()?;
     Device::cuda(ordinal).map(|d| (d, Backing::StandIn)).map_err(|e| e.to_string())
@@ -233,4 +233,172 @@ pub fn child_env() -> Result<Vec<(OsString, OsString)>, String> {
     }
     let path = std::env::join_paths(dirs).map_err(|e| e.to_string())?;
     Ok(vec![("LD_LIBRARY_PATH".into(), path)])
+}
+
+/// The stand-in is strict where a GPU is: each mistake below is an error
+/// from the call that made it (a GPU would report some of them later, or
+/// not at all). Each test drives cudarc directly, as `ops.rs` does.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cuda::{open, Gpu};
+    use cudarc::driver::{CudaSlice, DevicePtr, LaunchConfig, PushKernelArg};
+    use std::sync::Arc;
+
+    /// Device 0 on the stand-in, or `None` where it cannot be had (a real
+    /// GPU is not strict in these ways, so these tests run on the stand-in
+    /// only).
+    fn standin_gpu() -> Option<Arc<Gpu>> {
+        if real_driver_present() {
+            println!("skipped: these tests are about the stand-in, and a real driver is installed");
+            return None;
+        }
+        match device_for_tests(0) {
+            Ok((_, Backing::StandIn)) => Some(open(0).expect("opened once already")),
+            Ok((_, Backing::Gpu)) => unreachable!("no real driver"),
+            Err(e) => {
+                assert!(!required("GRADTAPE_REQUIRE_STANDIN"), "GRADTAPE_REQUIRE_STANDIN=1 but: {e}");
+                println!("skipped: no CPU stand-in ({e})");
+                None
+            }
+        }
+    }
+
+    fn cfg(grid: (u32, u32, u32), block: (u32, u32, u32)) -> LaunchConfig {
+        LaunchConfig { grid_dim: grid, block_dim: block, shared_mem_bytes: 0 }
+    }
+
+    /// Launches `neg_f32(n, x, out)` with raw addresses for x and out.
+    fn neg(gpu: &Gpu, n: i64, x: u64, out: u64, c: LaunchConfig) -> Result<(), String> {
+        gpu.bind();
+        let f = gpu.function("elementwise.cu", "neg_f32");
+        let mut b = gpu.stream.launch_builder(&f);
+        b.arg(&n).arg(&x).arg(&out);
+        unsafe { b.launch(c) }.map(|_| ()).map_err(|e| format!("{e:?}"))
+    }
+
+    fn addr(gpu: &Gpu, s: &CudaSlice<f32>) -> u64 {
+        s.device_ptr(&gpu.stream).0
+    }
+
+    fn zeros(gpu: &Gpu, n: usize) -> CudaSlice<f32> {
+        gpu.stream.alloc_zeros::<f32>(n).expect("an allocation")
+    }
+
+    #[test]
+    fn a_well_formed_launch_runs_on_the_stand_in() {
+        let Some(gpu) = standin_gpu() else { return };
+        let x = gpu.stream.clone_htod(&[1.0f32, -2.0, 3.0]).unwrap();
+        let out = zeros(&gpu, 3);
+        let before = counters();
+        neg(&gpu, 3, addr(&gpu, &x), addr(&gpu, &out), cfg((1, 1, 1), (32, 1, 1))).unwrap();
+        assert_eq!(gpu.stream.clone_dtoh(&out).unwrap(), vec![-1.0, 2.0, -3.0]);
+        let added = counters() - before;
+        assert!(added.launches >= 1 && added.device_to_host >= 1, "{added:?}");
+    }
+
+    #[test]
+    fn a_block_over_1024_threads_or_a_grid_over_the_limit_is_refused() {
+        let Some(gpu) = standin_gpu() else { return };
+        let (x, out) = (zeros(&gpu, 4), zeros(&gpu, 4));
+        let (xa, oa) = (addr(&gpu, &x), addr(&gpu, &out));
+        for (grid, block) in
+            [((1, 1, 1), (1025, 1, 1)), ((1, 1, 1), (32, 32, 2)), ((1, 65536, 1), (32, 1, 1))]
+        {
+            let e = neg(&gpu, 4, xa, oa, cfg(grid, block)).unwrap_err();
+            assert!(e.contains("CUDA_ERROR_INVALID_VALUE"), "grid {grid:?} block {block:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_kernel_name_or_one_from_another_file_is_not_found() {
+        let Some(gpu) = standin_gpu() else { return };
+        gpu.bind();
+        let module = &gpu.modules["elementwise.cu"];
+        for name in ["no_such_kernel", "sum_partials_f32"] {
+            let e = module.load_function(name).unwrap_err();
+            assert!(format!("{e:?}").contains("CUDA_ERROR_NOT_FOUND"), "{name}: {e:?}");
+        }
+    }
+
+    #[test]
+    fn a_pointer_outside_every_allocation_is_refused_before_the_kernel_runs() {
+        let Some(gpu) = standin_gpu() else { return };
+        let out = zeros(&gpu, 4);
+        // An integer where the kernel takes a pointer (as two swapped
+        // arguments would give), and a host address.
+        let host = [1.0f32; 4];
+        for bad in [4u64, host.as_ptr() as u64] {
+            let e = neg(&gpu, 4, bad, addr(&gpu, &out), cfg((1, 1, 1), (32, 1, 1))).unwrap_err();
+            assert!(e.contains("CUDA_ERROR_INVALID_VALUE"), "{e}");
+        }
+        assert_eq!(gpu.stream.clone_dtoh(&out).unwrap(), vec![0.0; 4], "the refused kernel wrote");
+    }
+
+    #[test]
+    fn a_kernel_that_reads_past_its_buffer_faults_at_that_access() {
+        let Some(gpu) = standin_gpu() else { return };
+        let (x, out) = (zeros(&gpu, 10), zeros(&gpu, 11));
+        // n = 11 over a 10-element input: element 10 is one past the end.
+        let e = neg(&gpu, 11, addr(&gpu, &x), addr(&gpu, &out), cfg((1, 1, 1), (32, 1, 1))).unwrap_err();
+        assert!(e.contains("CUDA_ERROR_ILLEGAL_ADDRESS"), "{e}");
+        // And writing past the output.
+        let (x, out) = (zeros(&gpu, 11), zeros(&gpu, 10));
+        let e = neg(&gpu, 11, addr(&gpu, &x), addr(&gpu, &out), cfg((2, 1, 1), (4, 1, 1))).unwrap_err();
+        assert!(e.contains("CUDA_ERROR_ILLEGAL_ADDRESS"), "{e}");
+    }
+
+    #[test]
+    fn memory_used_after_it_is_freed_is_refused() {
+        let Some(gpu) = standin_gpu() else { return };
+        let out = zeros(&gpu, 4);
+        let x = zeros(&gpu, 4);
+        let stale = addr(&gpu, &x);
+        let before = counters();
+        drop(x);
+        assert!((counters() - before).frees >= 1, "dropping a CudaSlice frees it");
+        let e = neg(&gpu, 4, stale, addr(&gpu, &out), cfg((1, 1, 1), (32, 1, 1))).unwrap_err();
+        assert!(e.contains("CUDA_ERROR_INVALID_VALUE"), "{e}");
+    }
+
+    #[test]
+    fn a_copy_larger_than_its_buffer_is_refused() {
+        let Some(gpu) = standin_gpu() else { return };
+        gpu.bind();
+        let small = zeros(&gpu, 4);
+        let host = [1.0f32; 5];
+        let dst = addr(&gpu, &small);
+        // SAFETY: the stand-in checks the range before it copies.
+        let e = unsafe { cudarc::driver::result::memcpy_htod_async(dst, &host[..], gpu.stream.cu_stream()) };
+        assert!(format!("{e:?}").contains("CUDA_ERROR_INVALID_VALUE"), "{e:?}");
+        let mut back = [0.0f32; 5];
+        // SAFETY: as above.
+        let e =
+            unsafe { cudarc::driver::result::memcpy_dtoh_async(&mut back[..], dst, gpu.stream.cu_stream()) };
+        assert!(format!("{e:?}").contains("CUDA_ERROR_INVALID_VALUE"), "{e:?}");
+    }
+
+    /// A thread whose first CUDA call is a gemm (its output buffer came from
+    /// the pool, so nothing else bound the context), on device 1 after it
+    /// used device 0: matmul binds device 1's context itself.
+    #[test]
+    fn a_gemm_on_device_1_from_a_thread_bound_to_device_0_uses_device_1() {
+        if standin_gpu().is_none() {
+            return;
+        }
+        let Ok((d1, _)) = device_for_tests(1) else { panic!("the stand-in has a device 1") };
+        let a = crate::Tensor::<f32>::from_vec(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &[2, 3]).to(d1);
+        let b = crate::Tensor::<f32>::from_vec(vec![1.0, 0.0, 0.0, 1.0, 1.0, 1.0], &[3, 2]).to(d1);
+        // A result of this length goes back to the pool, for the thread's
+        // product to take without an allocation.
+        drop(a.matmul(&b));
+        let product = std::thread::spawn(move || {
+            let d0 = crate::Tensor::<f32>::from_vec(vec![1.0], &[1]).to(Device::Cuda(0));
+            drop(d0.neg());
+            a.matmul(&b).to_vec()
+        })
+        .join()
+        .expect("the product on device 1 runs");
+        assert_eq!(product, vec![4.0, 5.0, 10.0, 11.0]);
+    }
 }

@@ -82,7 +82,9 @@ where
     });
     let mut out = vec![T::nan(); x.len()];
     let o = out.as_mut_ptr();
-    launch(grid, block, || unsafe { <Sim as Kernels<T>>::one_hot(x.len() as i64, at.as_ptr(), x.as_ptr(), o) });
+    launch(grid, block, || unsafe {
+        <Sim as Kernels<T>>::one_hot(x.len() as i64, at.as_ptr(), x.as_ptr(), o)
+    });
     out
 }
 

@@ -66,7 +66,9 @@ fn gpu() -> Option<Device> {
                 panic!("GRADTAPE_REQUIRE_CUDA=1 but there is no CUDA device: {e}");
             }
             if standin::required("GRADTAPE_REQUIRE_STANDIN") {
-                panic!("GRADTAPE_REQUIRE_STANDIN=1 but neither a GPU nor the CPU stand-in could be opened: {e}");
+                panic!(
+                    "GRADTAPE_REQUIRE_STANDIN=1 but neither a GPU nor the CPU stand-in could be opened: {e}"
+                );
             }
             println!("skipped: no CUDA device and no CPU stand-in ({e})");
             None
@@ -789,11 +791,16 @@ fn a_nan_at_a_maximum_gives_the_same_mask_and_gradient_on_both_devices() {
         (all.value().to_cpu(), lanes.value().to_cpu(), g_all, g_lanes)
     };
     let (cpu, there) = (run(Device::Cpu), run(device));
-    let bits = |t: &Tensor<f64>| t.data().iter().map(|x| if x.is_nan() { None } else { Some(*x) }).collect::<Vec<_>>();
+    let bits = |t: &Tensor<f64>| {
+        t.data().iter().map(|x| if x.is_nan() { None } else { Some(*x) }).collect::<Vec<_>>()
+    };
     assert!(bits(&cpu.0)[0].is_none(), "the CPU's max of a NaN is {:?}", cpu.0.data());
-    for (what, c, t) in
-        [("max", &cpu.0, &there.0), ("max_axis", &cpu.1, &there.1), ("d max", &cpu.2, &there.2), ("d max_axis", &cpu.3, &there.3)]
-    {
+    for (what, c, t) in [
+        ("max", &cpu.0, &there.0),
+        ("max_axis", &cpu.1, &there.1),
+        ("d max", &cpu.2, &there.2),
+        ("d max_axis", &cpu.3, &there.3),
+    ] {
         assert_eq!(bits(t), bits(c), "{what} on {device} against the CPU");
     }
     // The gradient is NaN exactly at the first NaN of each lane.
