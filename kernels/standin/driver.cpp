@@ -421,9 +421,18 @@ GT_EXPORT int cuMemGetInfo_v2(std::size_t* free_bytes, std::size_t* total) {
     return SUCCESS;
 }
 
+// Allocations on this thread still to be refused as out of memory
+// (gt_standin_fail_next_allocations, for tests of what the caller does then).
+thread_local unsigned failing_allocations = 0;
+
 int alloc(const char* call, CUdeviceptr* ptr, std::size_t bytes) {
     REQUIRE(ptr, ERROR_INVALID_VALUE, call, "null pointer");
     REQUIRE(bytes > 0, ERROR_INVALID_VALUE, call, "an allocation of 0 bytes");
+    if (failing_allocations > 0) {
+        failing_allocations -= 1;
+        report(call, format("out of memory for %zu bytes (a test asked for this failure)", bytes));
+        return ERROR_OUT_OF_MEMORY;
+    }
     const std::uintptr_t base = allocate(bytes);
     REQUIRE(base != 0, ERROR_OUT_OF_MEMORY, call, "out of memory allocating %zu bytes", bytes);
     count(ALLOCATIONS);
@@ -675,3 +684,8 @@ GT_EXPORT std::size_t gt_standin_counters(unsigned long long* out, std::size_t l
     for (std::size_t i = 0; i < len && i < COUNTER_COUNT; ++i) out[i] = counters[i].load();
     return COUNTER_COUNT;
 }
+
+// Makes the next `count` allocations on the calling thread fail with
+// CUDA_ERROR_OUT_OF_MEMORY (the stand-in's memory is the host's, so a test
+// cannot fill it the way a GPU's fills).
+GT_EXPORT void gt_standin_fail_next_allocations(unsigned count) { failing_allocations = count; }

@@ -23,8 +23,9 @@ impl<T: DeviceRepr + ValidAsZeroBits + Copy + Send + Sync + 'static> DeviceValue
 /// device.
 const MAX_PER_LENGTH: usize = 32;
 
-/// Idle buffers (each a boxed `CudaSlice<T>`) by element type and length.
-type FreeLists = HashMap<(TypeId, usize), Vec<Box<dyn Any + Send>>>;
+/// Idle buffers (each a boxed `CudaSlice<T>`) by element type and length,
+/// with each list's element size in bytes.
+type FreeLists = HashMap<(TypeId, usize), (usize, Vec<Box<dyn Any + Send>>)>;
 
 /// Idle device buffers of one device, by element type and length.
 #[derive(Default)]
@@ -35,15 +36,60 @@ pub(crate) struct DevicePool {
 impl DevicePool {
     fn take<T: DeviceValue>(&self, len: usize) -> Option<CudaSlice<T>> {
         let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
-        let slice = free.get_mut(&(TypeId::of::<T>(), len))?.pop()?;
+        let slice = free.get_mut(&(TypeId::of::<T>(), len))?.1.pop()?;
         Some(*slice.downcast::<CudaSlice<T>>().expect("pooled by type"))
     }
 
     fn give<T: DeviceValue>(&self, slice: CudaSlice<T>) {
         let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
-        let list = free.entry((TypeId::of::<T>(), slice.len())).or_default();
-        if list.len() < MAX_PER_LENGTH {
-            list.push(Box::new(slice));
+        let list =
+            free.entry((TypeId::of::<T>(), slice.len())).or_insert((std::mem::size_of::<T>(), Vec::new()));
+        if list.1.len() < MAX_PER_LENGTH {
+            list.1.push(Box::new(slice));
+        }
+    }
+
+    /// Frees every idle buffer (back to the driver), returning how many and
+    /// their bytes.
+    fn trim(&self) -> (usize, usize) {
+        let lists = std::mem::take(&mut *self.free.lock().unwrap_or_else(|p| p.into_inner()));
+        let (mut count, mut bytes) = (0, 0);
+        for ((_, len), (size, list)) in lists {
+            count += list.len();
+            bytes += list.len() * len * size;
+            drop(list);
+        }
+        (count, bytes)
+    }
+
+    /// Idle buffers of `T` and `len` elements (for tests).
+    #[cfg(test)]
+    pub(crate) fn idle<T: DeviceValue>(&self, len: usize) -> usize {
+        let free = self.free.lock().unwrap_or_else(|p| p.into_inner());
+        free.get(&(TypeId::of::<T>(), len)).map_or(0, |l| l.1.len())
+    }
+}
+
+/// `len` elements of new device memory. When the device is out of memory,
+/// the pool's idle buffers (of every length: the last batch of an epoch and
+/// the evaluation batch leave buffers of lengths a step no longer asks for)
+/// are freed and the allocation is tried once more; if that fails too, the
+/// panic gives the sizes.
+fn allocate<T: DeviceValue>(gpu: &Gpu, len: usize) -> CudaSlice<T> {
+    // SAFETY: the memory is only read after a kernel or copy wrote it.
+    match unsafe { gpu.stream.alloc::<T>(len) } {
+        Ok(slice) => slice,
+        Err(first) => {
+            let (count, bytes) = gpu.pool.trim();
+            // SAFETY: as above.
+            unsafe { gpu.stream.alloc::<T>(len) }.unwrap_or_else(|e| {
+                panic!(
+                    "CUDA allocation of {len} elements ({} bytes) failed: {e} (and before that {first:?}); \
+                     the pool's {count} idle buffers ({bytes} bytes) were freed first, so the device is out \
+                     of memory: use a smaller batch or model",
+                    len * std::mem::size_of::<T>()
+                )
+            })
         }
     }
 }
@@ -103,10 +149,7 @@ impl<T: DeviceValue> Buffer<T> {
     /// must write every one (a recycled buffer holds old numbers).
     pub fn uninit(gpu: &Arc<Gpu>, len: usize) -> Buffer<T> {
         let cap = len.max(1);
-        let slice = gpu.pool.take::<T>(cap).unwrap_or_else(|| {
-            // SAFETY: the memory is only read after a kernel or copy wrote it.
-            expect_ok(unsafe { gpu.stream.alloc::<T>(cap) }, "allocation")
-        });
+        let slice = gpu.pool.take::<T>(cap).unwrap_or_else(|| allocate(gpu, cap));
         Buffer { slot: Arc::new(Slot { gpu: Arc::clone(gpu), len, slice: Some(slice) }) }
     }
 

@@ -177,6 +177,19 @@ pub fn counters() -> Counters {
     }
 }
 
+/// Makes the next `count` device allocations on the calling thread fail as
+/// out of memory (the stand-in's memory is the host's, so a test cannot
+/// exhaust it as a GPU's is exhausted). Does nothing if it is not loaded.
+pub fn fail_next_allocations(count: u32) {
+    let Ok(loaded) = loaded() else { return };
+    // SAFETY: the stand-in exports this function with this signature.
+    let set: libloading::os::unix::Symbol<unsafe extern "C" fn(u32)> =
+        unsafe { loaded.driver.get(b"gt_standin_fail_next_allocations\0") }
+            .expect("the stand-in exports gt_standin_fail_next_allocations");
+    // SAFETY: it only sets a thread-local counter.
+    unsafe { set(count) };
+}
+
 /// Which machine a test's CUDA device is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backing {
@@ -376,6 +389,37 @@ mod tests {
         let e =
             unsafe { cudarc::driver::result::memcpy_dtoh_async(&mut back[..], dst, gpu.stream.cu_stream()) };
         assert!(format!("{e:?}").contains("CUDA_ERROR_INVALID_VALUE"), "{e:?}");
+    }
+
+    /// Out of memory with idle buffers in the pool: they are freed and the
+    /// allocation tried again; out of memory even then: a panic that gives
+    /// the sizes.
+    #[test]
+    fn an_allocation_that_fails_frees_the_idle_pool_then_tries_once_more() {
+        let Some(gpu) = standin_gpu() else { return };
+        // Idle buffers of lengths no other test uses.
+        let lengths = [7919usize, 7907, 7901];
+        for &n in &lengths {
+            drop(crate::Tensor::<f32>::zeros(&[n]).to(Device::Cuda(0)));
+            assert!(gpu.pool.idle::<f32>(n) >= 1, "a dropped buffer of {n} went back to the pool");
+        }
+        fail_next_allocations(1);
+        let t = crate::Tensor::<f32>::ones(&[7877]).to(Device::Cuda(0));
+        assert_eq!(t.to_vec(), vec![1.0; 7877]);
+        for &n in &lengths {
+            assert_eq!(gpu.pool.idle::<f32>(n), 0, "the idle buffer of {n} was not freed");
+        }
+        fail_next_allocations(2);
+        let failed = std::panic::catch_unwind(|| crate::Tensor::<f32>::ones(&[7873]).to(Device::Cuda(0)));
+        fail_next_allocations(0);
+        let message = match failed {
+            Ok(_) => panic!("an allocation that failed twice returned a tensor"),
+            Err(p) => p.downcast_ref::<String>().cloned().unwrap_or_default(),
+        };
+        assert!(
+            message.contains("7873 elements (31492 bytes)") && message.contains("idle buffers"),
+            "{message}"
+        );
     }
 
     /// A thread whose first CUDA call is a gemm (its output buffer came from
