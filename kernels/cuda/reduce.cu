@@ -15,6 +15,17 @@
 //   the product of the axes after it); each output element is one thread,
 //   which walks its lane in order.
 //
+// - Where few outputs each sum many elements (a bias gradient over a batch
+//   of 4,096 is 128 sums of 4,096), one thread per output would leave the
+//   GPU idle and walk a long serial loop. The `_chunks` kernels split each
+//   output's elements into `chunks` consecutive runs, one thread per
+//   (run, output), writing partials[run * n_out + output]; `*_strided_finish`
+//   then combines each output's runs in order. A whole tensor's partials
+//   are combined the same way, `sum_chunks`/`max_chunks` taking runs of
+//   consecutive partials, until few enough are left for one thread. Every
+//   split is a fixed function of the shape, so the bits are the same on
+//   every run.
+//
 // NaN: max propagates NaN (as PyTorch's max), and the mask of the maximum
 // marks the first NaN if there is one.
 
@@ -58,6 +69,39 @@ __device__ void max_finish(long long parts, const T* partials, T* out) {
         for (long long p = 0; p < parts; ++p) acc = nan_max(acc, partials[p]);
         out[i] = acc;
     }
+}
+
+// out[c] = combination of in[c * chunk .. min(n_in, (c + 1) * chunk)], in
+// order: one level of a whole tensor's reduction tree.
+template <typename T, bool MAX>
+__device__ void combine_chunks(long long n_out, long long n_in, long long chunk, const T* in, T* out) {
+    GRID_STRIDE_LOOP(c, n_out) {
+        const long long end = (c + 1) * chunk < n_in ? (c + 1) * chunk : n_in;
+        T acc = MAX ? neg_infinity<T>() : T(0);
+        for (long long i = c * chunk; i < end; ++i) acc = MAX ? nan_max(acc, in[i]) : acc + in[i];
+        out[c] = acc;
+    }
+}
+
+// out[o] = combination over c of partials[c * n_out + o], in order (divided
+// by `divisor` for sums: 1, or the axis length for a mean).
+template <typename T, bool MAX>
+__device__ void strided_finish(long long n_out, long long chunks, T divisor, const T* partials, T* out) {
+    GRID_STRIDE_LOOP(o, n_out) {
+        T acc = MAX ? neg_infinity<T>() : T(0);
+        for (long long c = 0; c < chunks; ++c) {
+            acc = MAX ? nan_max(acc, partials[c * n_out + o]) : acc + partials[c * n_out + o];
+        }
+        out[o] = MAX ? acc : acc / divisor;
+    }
+}
+
+// The run [begin, end) of `len` elements that chunk c of `chunks` takes.
+__device__ __forceinline__ void chunk_range(long long c, long long chunks, long long len, long long* begin,
+                                            long long* end) {
+    const long long per = (len + chunks - 1) / chunks;
+    *begin = c * per < len ? c * per : len;
+    *end = (c + 1) * per < len ? (c + 1) * per : len;
 }
 
 // ---- the first maximum: partials of (value, index), then one thread ------------
@@ -169,6 +213,21 @@ __device__ void max_mask_axis(long long n_lanes, long long axis_len, long long i
     }
 }
 
+// partials[c * n_out + o] = sum (MAX: max) of run c of lane o's elements.
+template <typename T, bool MAX>
+__device__ void axis_chunks(long long n_out, long long axis_len, long long inner, long long chunks, const T* x,
+                            T* partials) {
+    GRID_STRIDE_LOOP(t, n_out * chunks) {
+        const long long c = t / n_out, o = t % n_out;
+        const T* lane = x + lane_start(o, axis_len, inner);
+        long long begin, end;
+        chunk_range(c, chunks, axis_len, &begin, &end);
+        T acc = MAX ? neg_infinity<T>() : T(0);
+        for (long long k = begin; k < end; ++k) acc = MAX ? nan_max(acc, lane[k * inner]) : acc + lane[k * inner];
+        partials[t] = acc;
+    }
+}
+
 // ---- sum_to: undoing a broadcast --------------------------------------------------
 //
 // `big` is contiguous with shape idx.shape; out is the smaller shape it was
@@ -176,14 +235,20 @@ __device__ void max_mask_axis(long long n_lanes, long long axis_len, long long i
 // the kept ones). out[o] = sum of big (times other, read through
 // idx.stride_b, if WITH_OTHER) over every big element that out[o] was
 // broadcast to, in big's row-major order.
+//
+// Chunked (`sum_to_chunks`): thread (c, o) sums run c of the `per` elements
+// of output o into partials[c * n_out + o]; chunks = 1 is the plain sum_to.
 template <typename T, bool WITH_OTHER>
-__device__ void sum_to(long long n_out, Strided6 idx, const T* big, const T* other, T* out) {
+__device__ void sum_to(long long n_out, long long chunks, Strided6 idx, const T* big, const T* other, T* out) {
     long long per = 1;  // big elements per output element
     for (int k = 0; k < idx.rank; ++k)
         if (idx.stride_a[k] == 0) per *= idx.shape[k];
-    GRID_STRIDE_LOOP(o, n_out) {
+    GRID_STRIDE_LOOP(t, n_out * chunks) {
+        const long long c = t / n_out, o = t % n_out;
+        long long begin, end;
+        chunk_range(c, chunks, per, &begin, &end);
         T acc = T(0);
-        for (long long j = 0; j < per; ++j) {
+        for (long long j = begin; j < end; ++j) {
             // Innermost axis first: kept axes take their index from o,
             // summed axes from j.
             long long ro = o, rj = j, at_big = 0, big_stride = 1, at_other = 0;
@@ -203,7 +268,7 @@ __device__ void sum_to(long long n_out, Strided6 idx, const T* big, const T* oth
             }
             acc += WITH_OTHER ? big[at_big] * other[at_other] : big[at_big];
         }
-        out[o] = acc;
+        out[t] = acc;
     }
 }
 
@@ -253,11 +318,46 @@ __device__ void sum_to(long long n_out, Strided6 idx, const T* big, const T* oth
         max_mask_axis<T>(n_lanes, axis_len, inner, x, out);                                               \
     }                                                                                                     \
     extern "C" __global__ void sum_to_##suffix(long long n_out, Strided6 idx, const T* big, T* out) {     \
-        sum_to<T, false>(n_out, idx, big, big, out);                                                      \
+        sum_to<T, false>(n_out, 1, idx, big, big, out);                                                   \
     }                                                                                                     \
     extern "C" __global__ void mul_sum_to_##suffix(long long n_out, Strided6 idx, const T* big,           \
                                                    const T* other, T* out) {                              \
-        sum_to<T, true>(n_out, idx, big, other, out);                                                     \
+        sum_to<T, true>(n_out, 1, idx, big, other, out);                                                  \
+    }                                                                                                     \
+    extern "C" __global__ void sum_to_chunks_##suffix(long long n_out, long long chunks, Strided6 idx,     \
+                                                      const T* big, T* partials) {                        \
+        sum_to<T, false>(n_out, chunks, idx, big, big, partials);                                         \
+    }                                                                                                     \
+    extern "C" __global__ void mul_sum_to_chunks_##suffix(long long n_out, long long chunks,              \
+                                                          Strided6 idx, const T* big, const T* other,     \
+                                                          T* partials) {                                  \
+        sum_to<T, true>(n_out, chunks, idx, big, other, partials);                                        \
+    }                                                                                                     \
+    extern "C" __global__ void sum_axis_chunks_##suffix(long long n_out, long long axis_len,              \
+                                                        long long inner, long long chunks, const T* x,    \
+                                                        T* partials) {                                    \
+        axis_chunks<T, false>(n_out, axis_len, inner, chunks, x, partials);                               \
+    }                                                                                                     \
+    extern "C" __global__ void max_axis_chunks_##suffix(long long n_out, long long axis_len,              \
+                                                        long long inner, long long chunks, const T* x,    \
+                                                        T* partials) {                                    \
+        axis_chunks<T, true>(n_out, axis_len, inner, chunks, x, partials);                                \
+    }                                                                                                     \
+    extern "C" __global__ void sum_strided_finish_##suffix(long long n_out, long long chunks, T divisor,  \
+                                                           const T* partials, T* out) {                   \
+        strided_finish<T, false>(n_out, chunks, divisor, partials, out);                                  \
+    }                                                                                                     \
+    extern "C" __global__ void max_strided_finish_##suffix(long long n_out, long long chunks, T divisor,  \
+                                                           const T* partials, T* out) {                   \
+        strided_finish<T, true>(n_out, chunks, divisor, partials, out);                                   \
+    }                                                                                                     \
+    extern "C" __global__ void sum_chunks_##suffix(long long n_out, long long n_in, long long chunk,      \
+                                                   const T* in, T* out) {                                 \
+        combine_chunks<T, false>(n_out, n_in, chunk, in, out);                                            \
+    }                                                                                                     \
+    extern "C" __global__ void max_chunks_##suffix(long long n_out, long long n_in, long long chunk,      \
+                                                   const T* in, T* out) {                                 \
+        combine_chunks<T, true>(n_out, n_in, chunk, in, out);                                             \
     }
 
 REDUCE_KERNELS(float, f32)

@@ -128,6 +128,14 @@ kernels! {
     max_mask_axis => max_mask_axis_f32, max_mask_axis_f64(n_lanes: i64, axis_len: i64, inner: i64, x: *const T, out: *mut T);
     sum_to => sum_to_f32, sum_to_f64(n_out: i64, idx: Strided6, big: *const T, out: *mut T);
     mul_sum_to => mul_sum_to_f32, mul_sum_to_f64(n_out: i64, idx: Strided6, big: *const T, other: *const T, out: *mut T);
+    sum_to_chunks => sum_to_chunks_f32, sum_to_chunks_f64(n_out: i64, chunks: i64, idx: Strided6, big: *const T, partials: *mut T);
+    mul_sum_to_chunks => mul_sum_to_chunks_f32, mul_sum_to_chunks_f64(n_out: i64, chunks: i64, idx: Strided6, big: *const T, other: *const T, partials: *mut T);
+    sum_axis_chunks => sum_axis_chunks_f32, sum_axis_chunks_f64(n_out: i64, axis_len: i64, inner: i64, chunks: i64, x: *const T, partials: *mut T);
+    max_axis_chunks => max_axis_chunks_f32, max_axis_chunks_f64(n_out: i64, axis_len: i64, inner: i64, chunks: i64, x: *const T, partials: *mut T);
+    sum_strided_finish => sum_strided_finish_f32, sum_strided_finish_f64(n_out: i64, chunks: i64, divisor: T, partials: *const T, out: *mut T);
+    max_strided_finish => max_strided_finish_f32, max_strided_finish_f64(n_out: i64, chunks: i64, divisor: T, partials: *const T, out: *mut T);
+    sum_chunks => sum_chunks_f32, sum_chunks_f64(n_out: i64, n_in: i64, chunk: i64, input: *const T, out: *mut T);
+    max_chunks => max_chunks_f32, max_chunks_f64(n_out: i64, n_in: i64, chunk: i64, input: *const T, out: *mut T);
     // shape.cu
     transpose => transpose_f32, transpose_f64(n: i64, rows: i64, cols: i64, x: *const T, out: *mut T);
     strided_copy => strided_copy_f32, strided_copy_f64(n: i64, idx: Strided6, x: *const T, out: *mut T);

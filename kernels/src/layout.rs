@@ -63,12 +63,14 @@ impl<T: Element> Tensor<T> {
         if self.shape() == shape {
             return self.clone();
         }
+        // To one number: the whole-tensor reduction, which on a GPU spreads
+        // over many threads (the per-output kernel would run one thread).
+        if numel(shape) == 1 {
+            return self.sum_all().reshape(shape);
+        }
         #[cfg(feature = "cuda")]
         if self.is_cuda() {
             return crate::cuda::ops::sum_to(self, None, shape);
-        }
-        if numel(shape) == 1 {
-            return self.sum_all().reshape(shape);
         }
         let rows = Rows::new(self.shape(), shape, &[]);
         Tensor::from_fill(shape, |out| {
@@ -92,6 +94,11 @@ impl<T: Element> Tensor<T> {
         );
         #[cfg(feature = "cuda")]
         if self.same_device(other, "mul_sum_to").is_cuda() {
+            if numel(shape) == 1 {
+                // To one number: the product, then the whole-tensor sum
+                // (spread over the GPU, not one thread).
+                return self.mul(other).sum_all().reshape(shape);
+            }
             return crate::cuda::ops::sum_to(self, Some(other), shape);
         }
         let rows = Rows::new(self.shape(), shape, other.shape());

@@ -422,6 +422,34 @@ mod tests {
         );
     }
 
+    /// A bias gradient over a batch of 4,096 (128 sums of 4,096) is split
+    /// into runs over many threads: two launches whose first has
+    /// 128 x 64 threads at work, not 128 serial loops; a sum to one
+    /// number is a whole-tensor reduction, not one thread.
+    #[test]
+    fn few_outputs_over_long_lanes_are_split_across_threads() {
+        let Some(_gpu) = standin_gpu() else { return };
+        let x = crate::Tensor::<f64>::uniform(&[4096, 128], -1.0, 1.0, 5);
+        let on = x.to(Device::Cuda(0));
+        let before = crate::cuda::launches();
+        let bias = on.sum_to(&[128]);
+        let lanes = on.sum_axis(0, false);
+        let launched = crate::cuda::launches() - before;
+        assert!(launched >= 4, "{launched} launches for two split reductions");
+        let want = x.sum_to(&[128]);
+        for got in [bias.to_cpu(), lanes.to_cpu()] {
+            crate::compare::check_close("split sum", &got, &want, crate::compare::Tol::rel(1e-12))
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let total = on.sum_to(&[1, 1]).to_cpu();
+        let want = x.sum_all().item();
+        assert!(
+            (total.data()[0] - want).abs() <= 1e-10 * want.abs().max(1.0),
+            "{:?} against {want}",
+            total.data()
+        );
+    }
+
     /// A thread whose first CUDA call is a gemm (its output buffer came from
     /// the pool, so nothing else bound the context), on device 1 after it
     /// used device 0: matmul binds device 1's context itself.

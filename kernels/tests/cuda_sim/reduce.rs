@@ -256,3 +256,117 @@ fn max_and_its_mask_propagate_nan() {
     assert!(mask[1].is_nan() && mask[3].is_nan(), "mask {mask:?}");
     assert_eq!([mask[0], mask[2], mask[4], mask[5]], [0.0; 4]);
 }
+
+/// The split reductions (few outputs, long lanes: runs in parallel, then
+/// each output's runs in order) against the CPU, for several run counts and
+/// launch shapes: along an axis (sum, mean, max), sum_to and mul_sum_to of
+/// a bias-like shape, and the levels of a whole tensor's tree.
+fn split_reductions_match_the_cpu<T: Float>()
+where
+    Sim: Kernels<T>,
+{
+    let shape = [2100usize, 3];
+    let n: usize = shape.iter().product();
+    let x: Vec<T> = values::<f64>(n, 2.0, 21).into_iter().map(T::of).collect();
+    let t = Tensor::from_vec(x.clone(), &shape);
+    let magnitude: f64 = x.iter().map(|v| v.as_f64().abs()).sum();
+    let n_out = 3usize;
+    for runs in [1usize, 2, 33, 100] {
+        for &(grid, block) in LAUNCHES {
+            let what = |name: &str| format!("{name}_{} runs {runs} launch ({grid}, {block})", T::NAME);
+            let mut partials = vec![T::nan(); n_out * runs];
+            let p = partials.as_mut_ptr();
+            // Along axis 0 of [2100, 3]: outer 1, inner 3.
+            for (name, max, divisor, want) in [
+                ("sum_axis", false, 1.0, t.sum_axis(0, false)),
+                ("mean_axis", false, 2100.0, t.mean_axis(0, false)),
+                ("max_axis", true, 1.0, t.max_axis(0, false)),
+            ] {
+                launch(grid, block, || unsafe {
+                    if max {
+                        <Sim as Kernels<T>>::max_axis_chunks(3, 2100, 3, runs as i64, x.as_ptr(), p)
+                    } else {
+                        <Sim as Kernels<T>>::sum_axis_chunks(3, 2100, 3, runs as i64, x.as_ptr(), p)
+                    }
+                });
+                let mut out = [T::nan(); 3];
+                launch(2, 32, || unsafe {
+                    let f = if max {
+                        <Sim as Kernels<T>>::max_strided_finish
+                    } else {
+                        <Sim as Kernels<T>>::sum_strided_finish
+                    };
+                    f(3, runs as i64, T::of(divisor), partials.as_ptr(), out.as_mut_ptr())
+                });
+                if max {
+                    check_exact(&what(name), &out, want.data());
+                } else {
+                    check(&what(name), &out, want.data(), 0.0, T::SUM_RTOL * magnitude / divisor);
+                }
+            }
+            // sum_to and mul_sum_to of [2100, 3] to [3] (a bias gradient).
+            let other: Vec<T> = values::<f64>(n, 1.0, 22).into_iter().map(T::of).collect();
+            let o = Tensor::from_vec(other.clone(), &shape);
+            for with_other in [false, true] {
+                let idx = Strided6::sum_to(&shape, &[3], if with_other { &shape } else { &[] });
+                launch(grid, block, || unsafe {
+                    if with_other {
+                        <Sim as Kernels<T>>::mul_sum_to_chunks(
+                            3,
+                            runs as i64,
+                            idx,
+                            x.as_ptr(),
+                            other.as_ptr(),
+                            p,
+                        )
+                    } else {
+                        <Sim as Kernels<T>>::sum_to_chunks(3, runs as i64, idx, x.as_ptr(), p)
+                    }
+                });
+                let mut out = [T::nan(); 3];
+                launch(1, 4, || unsafe {
+                    <Sim as Kernels<T>>::sum_strided_finish(
+                        3,
+                        runs as i64,
+                        T::one(),
+                        partials.as_ptr(),
+                        out.as_mut_ptr(),
+                    )
+                });
+                let want = if with_other { t.mul_sum_to(&o, &[3]) } else { t.sum_to(&[3]) };
+                check(&what("sum_to"), &out, want.data(), 0.0, T::SUM_RTOL * magnitude * 2.0);
+            }
+        }
+    }
+    // A whole tensor: 6,300 partials, combined in runs of 256 (25 left),
+    // then by one thread; the same for max.
+    let parts: Vec<T> = values::<f64>(6300, 2.0, 23).into_iter().map(T::of).collect();
+    let whole = Tensor::from_vec(parts.clone(), &[6300]);
+    for (max, want) in [(false, whole.sum_all().item()), (true, whole.max_all().item())] {
+        let mut level = vec![T::nan(); 25];
+        let l = level.as_mut_ptr();
+        launch(3, 8, || unsafe {
+            let f = if max { <Sim as Kernels<T>>::max_chunks } else { <Sim as Kernels<T>>::sum_chunks };
+            f(25, 6300, 256, parts.as_ptr(), l)
+        });
+        let finish = if max { <Sim as Kernels<T>>::max_finish } else { <Sim as Kernels<T>>::sum_finish };
+        let mut out = [T::nan()];
+        launch(1, 1, || unsafe { finish(25, level.as_ptr(), out.as_mut_ptr()) });
+        let total: f64 = parts.iter().map(|v| v.as_f64().abs()).sum();
+        if max {
+            check_exact("max_chunks", &out, &[want]);
+        } else {
+            check("sum_chunks", &out, &[want], 0.0, T::SUM_RTOL * total);
+        }
+    }
+}
+
+#[test]
+fn split_reductions_match_the_cpu_f32() {
+    split_reductions_match_the_cpu::<f32>();
+}
+
+#[test]
+fn split_reductions_match_the_cpu_f64() {
+    split_reductions_match_the_cpu::<f64>();
+}

@@ -255,6 +255,19 @@ fn op_cases<T: Element>() -> Vec<OpCase<T>> {
     cases.push(case("mean on [100003]", op(|v| vec![v[0].mean()]), &[&big]));
     let big_distinct = distinct::<T>(&[100_003], 301);
     cases.push(case("max on [100003]", op(|v| vec![v[0].max()]), &[&big_distinct]));
+    // Few outputs over long lanes: the GPU splits each lane into runs
+    // (reduce_axis, sum_to and mul_sum_to, as in a bias gradient over a big
+    // batch) and sums to one number over the whole launch. Positive terms,
+    // for the reason above.
+    let tall = positive::<T>(&[2100, 3], 302);
+    let (row, tall_distinct) = (positive::<T>(&[3], 303), distinct::<T>(&[2100, 3], 304));
+    cases.push(case("sum_axis 0 on [2100, 3]", op(|v| vec![v[0].sum_axis(0, false)]), &[&tall]));
+    cases.push(case("mean_axis 0 on [2100, 3]", op(|v| vec![v[0].mean_axis(0, true)]), &[&tall]));
+    cases.push(case("max_axis 0 on [2100, 3]", op(|v| vec![v[0].max_axis(0, false)]), &[&tall_distinct]));
+    cases.push(case("add (bias) on [2100, 3] and [3]", op(|v| vec![v[0] + v[1]]), &[&tall, &row]));
+    cases.push(case("mul (scale) on [2100, 3] and [3]", op(|v| vec![v[0] * v[1]]), &[&tall, &row]));
+    let one = positive::<T>(&[], 305);
+    cases.push(case("mul on [2100, 3] and []", op(|v| vec![v[0] * v[1]]), &[&tall, &one]));
 
     for (k, &(full, small)) in LAYOUT_PAIRS.iter().enumerate() {
         let seed = 400 + k as u64;
