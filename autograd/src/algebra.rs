@@ -23,7 +23,7 @@
 //! almost everywhere; on the tape they are recorded as constants.
 
 use crate::tape::Var;
-use gradtape_kernels::{Device, Element, Formula, Shape, Tensor};
+use gradtape_kernels::{Act, Device, Element, Formula, Shape, Tensor};
 
 /// Operations available to backward rules. Implemented eagerly by
 /// [`Tensor`] and recordedly by [`Var`].
@@ -106,6 +106,22 @@ pub trait Algebra<T: Element>: Clone {
     /// product out.
     fn mul_sum_to(&self, other: &Self, shape: &[usize]) -> Self {
         self.mul(other).sum_to(shape)
+    }
+
+    /// The rule of the fused op `bias_act` (`ops/fused.rs`): from the
+    /// gradient `self` of `y = act(z + b)`, `(dz, db)`. Written here as the
+    /// plain rules it fuses, which variables record; tensors do both in one
+    /// pass.
+    fn bias_act_grad(&self, y: &Self, act: Act, bias_len: usize) -> (Self, Self) {
+        let one = T::one();
+        let dz = match act {
+            Act::Identity => self.clone(),
+            Act::Relu => self.mul(&y.step()),
+            Act::Sigmoid => self.mul(&y.mul(&y.neg().add_scalar(one))),
+            Act::Tanh => self.mul(&y.mul(y).neg().add_scalar(one)),
+        };
+        let db = dz.sum_to(&[bias_len]);
+        (dz, db)
     }
 }
 
@@ -197,6 +213,9 @@ impl<T: Element> Algebra<T> for Tensor<T> {
     }
     fn mul_sum_to(&self, other: &Self, shape: &[usize]) -> Self {
         Tensor::mul_sum_to(self, other, shape)
+    }
+    fn bias_act_grad(&self, y: &Self, act: Act, _bias_len: usize) -> (Self, Self) {
+        Tensor::bias_act_grad(self, y, act)
     }
     fn accumulate(mut self, other: &Self) -> Self {
         if self.same_shape(other) {

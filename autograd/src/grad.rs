@@ -21,7 +21,7 @@
 use crate::algebra::Algebra;
 use crate::lead::{batched_sweep, Lead};
 use crate::op::Op;
-use crate::ops::{arith, matmul, reduce, shape, unary};
+use crate::ops::{arith, fused, matmul, reduce, shape, unary};
 use crate::tape::{Tape, Var};
 use gradtape_kernels::{Element, Shape, Tensor};
 
@@ -514,6 +514,7 @@ pub(crate) fn vjp<T: Element, A: Algebra<T>>(
         MatMul { a, b, ta, tb } => two(a, &|| matmul::matmul_grad_lhs(g, &value_of(b), ta, tb), b, &|| {
             matmul::matmul_grad_rhs(g, &value_of(a), ta, tb)
         }),
+        BiasAct { z, b, act } => fused::bias_act_grad(g, &value_of(out), act, z, b, need),
     };
     // Test builds can break a rule on purpose, here rather than inside the
     // rules, so that each rule reads as its formula (see `fault.rs`).

@@ -52,6 +52,6 @@ pub mod tape;
 pub use algebra::Algebra;
 pub use functional::{hessian, hvp, jacobian, jvp, vjp};
 pub use grad::{grad, grad_batched, grad_values, grad_values_batched, Gradients};
-pub use gradtape_kernels::{Element, Shape, Tensor};
+pub use gradtape_kernels::{Act, Element, Shape, Tensor};
 pub use jacobian::{jacobian_rows, jacobian_rows_factored, JacobianRows};
 pub use tape::{Tape, Var};

@@ -76,6 +76,12 @@ pub(crate) enum Op<T> {
         ta: bool,
         tb: bool,
     },
+    /// `act(z + b)` in one pass (a fused op: see `ops/fused.rs`).
+    BiasAct {
+        z: usize,
+        b: usize,
+        act: gradtape_kernels::Act,
+    },
 }
 
 impl<T> Op<T> {
@@ -119,6 +125,7 @@ impl<T> Op<T> {
             Slice { .. } => "slice_axis",
             Pad { .. } => "pad_axis",
             MatMul { .. } => "matmul",
+            BiasAct { .. } => "bias_act",
         }
     }
 
@@ -128,6 +135,7 @@ impl<T> Op<T> {
         match *self {
             Leaf { .. } => [None, None],
             Add(a, b) | Sub(a, b) | Mul(a, b) | Div(a, b) | MatMul { a, b, .. } => [Some(a), Some(b)],
+            BiasAct { z, b, .. } => [Some(z), Some(b)],
             Neg(x)
             | AddScalar(x)
             | MulScalar(x, _)

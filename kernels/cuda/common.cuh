@@ -150,4 +150,14 @@ __device__ __forceinline__ void strided_offsets(const Strided6& s, long long i, 
     *b = ob;
 }
 
+// ---- runs -----------------------------------------------------------------------
+
+// The run [begin, end) of `len` elements that chunk c of `chunks` takes.
+__device__ __forceinline__ void chunk_range(long long c, long long chunks, long long len, long long* begin,
+                                            long long* end) {
+    const long long per = (len + chunks - 1) / chunks;
+    *begin = c * per < len ? c * per : len;
+    *end = (c + 1) * per < len ? (c + 1) * per : len;
+}
+
 #endif  // GRADTAPE_COMMON_CUH

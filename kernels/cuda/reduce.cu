@@ -96,14 +96,6 @@ __device__ void strided_finish(long long n_out, long long chunks, T divisor, con
     }
 }
 
-// The run [begin, end) of `len` elements that chunk c of `chunks` takes.
-__device__ __forceinline__ void chunk_range(long long c, long long chunks, long long len, long long* begin,
-                                            long long* end) {
-    const long long per = (len + chunks - 1) / chunks;
-    *begin = c * per < len ? c * per : len;
-    *end = (c + 1) * per < len ? (c + 1) * per : len;
-}
-
 // ---- the first maximum: partials of (value, index), then one thread ------------
 
 // The mask entry of a maximum's winner: 1, or NaN where the winner is NaN

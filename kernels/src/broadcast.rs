@@ -221,7 +221,7 @@ pub(crate) fn mul_sum_rows<T: Element>(rows: &Rows, big: &[T], other: &[T], out:
 /// through `out`, tasks own disjoint parts of it; otherwise each task sums a
 /// fixed block of rows into its own partial result, and the partials are
 /// added in order.
-fn reduce_rows<T: Element>(rows: &Rows, out: &mut [T], add_row: impl Fn(usize, &mut [T]) + Sync) {
+pub(crate) fn reduce_rows<T: Element>(rows: &Rows, out: &mut [T], add_row: impl Fn(usize, &mut [T]) + Sync) {
     let at = |r: usize, base: usize| rows.offsets(r)[0] - base;
     if rows.rows_per_task().is_none() {
         for r in 0..rows.count {

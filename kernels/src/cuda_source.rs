@@ -19,6 +19,7 @@ pub const HEADERS: &[(&str, &str)] =
 pub const SOURCES: &[(&str, &str)] = &[
     ("activations.cu", include_str!("../cuda/activations.cu")),
     ("elementwise.cu", include_str!("../cuda/elementwise.cu")),
+    ("fused.cu", include_str!("../cuda/fused.cu")),
     ("masks.cu", include_str!("../cuda/masks.cu")),
     ("optim.cu", include_str!("../cuda/optim.cu")),
     ("reduce.cu", include_str!("../cuda/reduce.cu")),

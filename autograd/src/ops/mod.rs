@@ -8,6 +8,7 @@
 //! (`create_graph`).
 
 pub mod arith;
+pub mod fused;
 pub mod matmul;
 pub mod norm;
 pub mod reduce;

@@ -370,3 +370,81 @@ fn split_reductions_match_the_cpu_f32() {
 fn split_reductions_match_the_cpu_f64() {
     split_reductions_match_the_cpu::<f64>();
 }
+
+/// fused.cu's bias_act and bias_act_grad against the CPU's fused kernels
+/// (kernels/src/fused.rs), in one run over the rows and split into runs.
+fn fused_bias_act_matches_the_cpu<T: Float>()
+where
+    Sim: Kernels<T>,
+{
+    use gradtape_kernels::Act;
+    let (rows, cols) = (700usize, 3usize);
+    let z =
+        Tensor::from_vec(values::<f64>(rows * cols, 2.0, 31).into_iter().map(T::of).collect(), &[rows, cols]);
+    let b = Tensor::from_vec(values::<f64>(cols, 1.0, 32).into_iter().map(T::of).collect(), &[cols]);
+    let g =
+        Tensor::from_vec(values::<f64>(rows * cols, 1.0, 33).into_iter().map(T::of).collect(), &[rows, cols]);
+    for act in [Act::Identity, Act::Relu, Act::Sigmoid, Act::Tanh] {
+        let y = z.bias_act(&b, act);
+        let mut out = vec![T::nan(); rows * cols];
+        let o = out.as_mut_ptr();
+        launch(3, 32, || unsafe {
+            <Sim as Kernels<T>>::bias_act(
+                (rows * cols) as i64,
+                cols as i64,
+                act.code(),
+                z.data().as_ptr(),
+                b.data().as_ptr(),
+                o,
+            )
+        });
+        check(&format!("bias_act {}", act.name()), &out, y.data(), T::SUM_RTOL, underflow::<T>());
+        let (dz, db) = g.bias_act_grad(&y, act);
+        for runs in [1usize, 7] {
+            let mut dz_sim = vec![T::nan(); rows * cols];
+            let mut partials = vec![T::nan(); cols * runs];
+            let (d, p) = (dz_sim.as_mut_ptr(), partials.as_mut_ptr());
+            launch(2, 8, || unsafe {
+                <Sim as Kernels<T>>::bias_act_grad(
+                    cols as i64,
+                    rows as i64,
+                    runs as i64,
+                    act.code(),
+                    g.data().as_ptr(),
+                    y.data().as_ptr(),
+                    d,
+                    p,
+                )
+            });
+            let mut db_sim = vec![T::nan(); cols];
+            launch(1, 4, || unsafe {
+                <Sim as Kernels<T>>::sum_strided_finish(
+                    cols as i64,
+                    runs as i64,
+                    T::one(),
+                    partials.as_ptr(),
+                    db_sim.as_mut_ptr(),
+                )
+            });
+            check_exact(&format!("bias_act_grad {} dz runs {runs}", act.name()), &dz_sim, dz.data());
+            let scale: f64 = dz.data().iter().map(|v| v.as_f64().abs()).sum();
+            check(
+                &format!("bias_act_grad {} db runs {runs}", act.name()),
+                &db_sim,
+                db.data(),
+                0.0,
+                T::SUM_RTOL * scale,
+            );
+        }
+    }
+}
+
+#[test]
+fn fused_bias_act_matches_the_cpu_f32() {
+    fused_bias_act_matches_the_cpu::<f32>();
+}
+
+#[test]
+fn fused_bias_act_matches_the_cpu_f64() {
+    fused_bias_act_matches_the_cpu::<f64>();
+}

@@ -30,7 +30,7 @@
 //! with the CPU in the GPU's place.
 #![cfg(feature = "cuda")]
 
-use gradtape::{grad, grad_values, Element, Tape, Tensor, Var};
+use gradtape::{grad, grad_values, Act, Element, Tape, Tensor, Var};
 use gradtape_kernels::compare::{check_close, Tol};
 use gradtape_kernels::Device;
 use gradtape_models::autoencoders::{
@@ -268,6 +268,22 @@ fn op_cases<T: Element>() -> Vec<OpCase<T>> {
     cases.push(case("mul (scale) on [2100, 3] and [3]", op(|v| vec![v[0] * v[1]]), &[&tall, &row]));
     let one = positive::<T>(&[], 305);
     cases.push(case("mul on [2100, 3] and []", op(|v| vec![v[0] * v[1]]), &[&tall, &one]));
+    // The fused ops (autograd/src/ops/fused.rs), in both kernels' paths:
+    // one pass over a batch, and a bias gradient split into runs.
+    let (z, b) = (any::<T>(&[7, 5], 306), any::<T>(&[5], 307));
+    for act in [Act::Identity, Act::Relu, Act::Sigmoid, Act::Tanh] {
+        let name = act.name();
+        cases.push(case(
+            format!("bias_act {name} on [7, 5]"),
+            op(move |v| vec![v[0].bias_act(v[1], act)]),
+            &[&z, &b],
+        ));
+        cases.push(case(
+            format!("bias_act {name} on [2100, 3]"),
+            op(move |v| vec![v[0].bias_act(v[1], act)]),
+            &[&tall, &row],
+        ));
+    }
 
     for (k, &(full, small)) in LAYOUT_PAIRS.iter().enumerate() {
         let seed = 400 + k as u64;

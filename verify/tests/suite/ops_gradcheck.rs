@@ -9,7 +9,7 @@
 //! with finite differences of itself, so a recorded rule off by a constant
 //! factor would pass it.
 
-use gradtape::{grad, grad_values, Tape, Tensor, Var};
+use gradtape::{grad, grad_values, Act, Tape, Tensor, Var};
 use gradtape_kernels::compare::Tol;
 use gradtape_verify::{gradcheck, gradgradcheck, recorded_matches_plain, GradcheckError};
 use proptest::prelude::*;
@@ -65,6 +65,7 @@ fn agreement(name: &str) -> Tol {
         "relu",
         "softplus",
         "clamp",
+        "bias_act",
     ];
     if SAME_FORMULA.contains(&name) {
         Tol::EXACT
@@ -247,6 +248,18 @@ proptest! {
         check("batched_matmul", &op(|v| vec![v[0].matmul(v[1])]), &[a.clone(), b])?;
         let c = Tensor::uniform(&[batch, k, n], -1.0, 1.0, seed.wrapping_add(2));
         check("batched_matmul_both", &op(|v| vec![v[0].matmul(v[1])]), &[a, c])?;
+    }
+
+    #[test]
+    fn fused_bias_act_passes_all_three_checks(
+        rows in 1usize..=4, cols in 1usize..=4, rank3 in any::<bool>(), seed in any::<u64>(), act in 0usize..4
+    ) {
+        let act = [Act::Identity, Act::Relu, Act::Sigmoid, Act::Tanh][act];
+        let shape: Vec<usize> = if rank3 { vec![2, rows, cols] } else { vec![rows, cols] };
+        // z away from 0 and b small: z + b stays off ReLU's kink.
+        let z = away_from_zero(&shape, seed);
+        let b = Tensor::uniform(&[cols], -0.05, 0.05, seed.wrapping_add(1));
+        check("bias_act", &op(move |v| vec![v[0].bias_act(v[1], act)]), &[z, b])?;
     }
 
     #[test]

@@ -1,0 +1,72 @@
+// fused.cu: a linear layer's bias and activation in one pass, and its
+// backward (the activation's derivative and the bias gradient) in one pass:
+// the GPU side of kernels/src/fused.rs, which shows each as the plain ops it
+// replaces.
+//
+// `act` selects the activation: 0 identity, 1 ReLU, 2 sigmoid, 3 tanh
+// (Act::code in fused.rs). The derivative is taken from the output y, as
+// the plain rules do: step(y), y (1 - y), 1 - y^2, 1.
+
+#include "common.cuh"
+
+template <typename T>
+__device__ __forceinline__ T activate(int act, T v) {
+    switch (act) {
+        case 1: return v > T(0) ? v : (is_nan(v) ? v : T(0));
+        case 2: return sigmoid_of(v);
+        case 3: return gt_tanh(v);
+        default: return v;
+    }
+}
+
+template <typename T>
+__device__ __forceinline__ T derivative_from_output(int act, T y) {
+    switch (act) {
+        case 1: return step_of(y);
+        case 2: return y * (T(1) - y);
+        case 3: return T(1) - y * y;
+        default: return T(1);
+    }
+}
+
+// out[i] = act(z[i] + b[i % cols]) over n = rows * cols elements.
+template <typename T>
+__device__ void bias_act(long long n, long long cols, int act, const T* z, const T* b, T* out) {
+    GRID_STRIDE_LOOP(i, n) out[i] = activate(act, z[i] + b[i % cols]);
+}
+
+// Thread (c, j) of runs * cols: for the rows of run c (chunk_range),
+// dz[r, j] = g[r, j] * act'(y[r, j]), and partials[c * cols + j] = the sum
+// of those dz in row order. With runs = 1, partials is db itself; otherwise
+// sum_strided_finish (reduce.cu) combines the runs in order.
+template <typename T>
+__device__ void bias_act_grad(long long cols, long long rows, long long runs, int act, const T* g, const T* y,
+                              T* dz, T* partials) {
+    GRID_STRIDE_LOOP(t, cols * runs) {
+        const long long c = t / cols, j = t % cols;
+        long long begin, end;
+        chunk_range(c, runs, rows, &begin, &end);
+        T acc = T(0);
+        for (long long r = begin; r < end; ++r) {
+            const long long at = r * cols + j;
+            const T d = g[at] * derivative_from_output(act, y[at]);
+            dz[at] = d;
+            acc += d;
+        }
+        partials[t] = acc;
+    }
+}
+
+#define FUSED_KERNELS(T, suffix)                                                                           \
+    extern "C" __global__ void bias_act_##suffix(long long n, long long cols, int act, const T* z,         \
+                                                 const T* b, T* out) {                                     \
+        bias_act<T>(n, cols, act, z, b, out);                                                              \
+    }                                                                                                      \
+    extern "C" __global__ void bias_act_grad_##suffix(long long cols, long long rows, long long runs,      \
+                                                      int act, const T* g, const T* y, T* dz,             \
+                                                      T* partials) {                                       \
+        bias_act_grad<T>(cols, rows, runs, act, g, y, dz, partials);                                       \
+    }
+
+FUSED_KERNELS(float, f32)
+FUSED_KERNELS(double, f64)

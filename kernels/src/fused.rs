@@ -1,0 +1,187 @@
+//! Fused kernels: several plain ops done in one pass over memory.
+//!
+//! A linear layer with an activation is, in plain ops,
+//!
+//! ```text
+//! forward:   y  = act(z + b)            z = x W^T, b broadcast along rows
+//! backward:  dz = g * act'(y)           act' from the output, as the plain rules
+//!            db = sum_to(dz, b.shape)   (sum over the rows)
+//! ```
+//!
+//! which is two passes forward (the bias add, the activation) and two
+//! backward (the activation's rule, the bias gradient), each reading and
+//! writing the whole batch. [`Tensor::bias_act`] and
+//! [`Tensor::bias_act_grad`] do each direction in one pass (one kernel
+//! launch on a GPU). They compute the same numbers as the plain ops:
+//!
+//! - the forward and `dz` are the same formula in the same order, so the
+//!   same bits;
+//! - `db` adds each column's terms in the order the CPU's `sum_to` does
+//!   (fixed blocks of rows, combined in order: the same bits on the CPU);
+//!   on a GPU the order is the reductions' own (see `reduce.cu`).
+//!
+//! The derivative is taken from the output `y`, as the plain rules of
+//! sigmoid and tanh do (`s (1 - s)`, `1 - t^2`); for ReLU, `step(y)` equals
+//! `step(z + b)` everywhere (both 0 at the kink, NaN at NaN).
+
+use crate::broadcast::{reduce_rows, Rows};
+use crate::element::Element;
+use crate::elementwise::{relu, sigmoid, step, zip_wide};
+use crate::reduce::lane_sum;
+use crate::tensor::Tensor;
+use rayon::prelude::*;
+
+/// The activation of a fused layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Act {
+    /// `y = z + b`.
+    Identity,
+    /// `y = max(z + b, 0)`.
+    Relu,
+    /// `y = 1 / (1 + e^-(z + b))`.
+    Sigmoid,
+    /// `y = tanh(z + b)`.
+    Tanh,
+}
+
+impl Act {
+    /// The name of the plain op it stands for (`relu`, ...), or `identity`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Act::Identity => "identity",
+            Act::Relu => "relu",
+            Act::Sigmoid => "sigmoid",
+            Act::Tanh => "tanh",
+        }
+    }
+
+    /// The number the CUDA kernels take for it (`fused.cu`).
+    pub fn code(self) -> i32 {
+        match self {
+            Act::Identity => 0,
+            Act::Relu => 1,
+            Act::Sigmoid => 2,
+            Act::Tanh => 3,
+        }
+    }
+}
+
+/// Rows of at least this many elements are split across rayon workers.
+const ROWS_PER_TASK_ELEMENTS: usize = 1 << 15;
+
+/// A raw pointer that may cross threads: each task writes only its own rows.
+#[derive(Clone, Copy)]
+struct Shared<T>(*mut T);
+// SAFETY: tasks write disjoint rows through it (see its uses).
+unsafe impl<T> Send for Shared<T> {}
+unsafe impl<T> Sync for Shared<T> {}
+
+impl<T: Element> Tensor<T> {
+    /// `act(self + b)` in one pass, `b` a vector as long as `self`'s last
+    /// axis (a linear layer's bias): the same numbers as `(self + b)`
+    /// followed by the activation, with one write of the batch instead of
+    /// two.
+    #[track_caller]
+    pub fn bias_act(&self, b: &Tensor<T>, act: Act) -> Tensor<T> {
+        let cols = self.shape().last().copied().unwrap_or(0);
+        assert!(
+            self.rank() >= 1 && b.shape() == [cols],
+            "bias_act: the bias must be a vector as long as the last axis: shapes {:?} and {:?}",
+            self.shape(),
+            b.shape()
+        );
+        #[cfg(feature = "cuda")]
+        if self.same_device(b, "bias_act").is_cuda() {
+            return crate::cuda::ops::bias_act(self, b, act);
+        }
+        Tensor::from_fill_shape(self.dims(), |out| match act {
+            Act::Identity => bias_rows(self.data(), b.data(), out, |v| v),
+            Act::Relu => bias_rows(self.data(), b.data(), out, relu),
+            Act::Sigmoid => bias_rows(self.data(), b.data(), out, sigmoid),
+            Act::Tanh => bias_rows(self.data(), b.data(), out, T::tanh_k),
+        })
+    }
+
+    /// The backward pass of [`Tensor::bias_act`] in one pass: from the
+    /// gradient `self` of its output `y`, returns `(dz, db)` with
+    /// `dz = self * act'(y)` and `db` its sum over the rows.
+    #[track_caller]
+    pub fn bias_act_grad(&self, y: &Tensor<T>, act: Act) -> (Tensor<T>, Tensor<T>) {
+        assert!(
+            self.rank() >= 1 && self.shape() == y.shape(),
+            "bias_act_grad: the gradient and the output differ in shape: {:?} and {:?}",
+            self.shape(),
+            y.shape()
+        );
+        let cols = self.shape()[self.rank() - 1];
+        if act == Act::Identity {
+            return (self.clone(), self.sum_to(&[cols]));
+        }
+        #[cfg(feature = "cuda")]
+        if self.same_device(y, "bias_act_grad").is_cuda() {
+            return crate::cuda::ops::bias_act_grad(self, y, act);
+        }
+        let one = T::one();
+        match act {
+            Act::Identity => unreachable!("handled above"),
+            Act::Relu => grad_rows(self, y, cols, |g, y| g * step(y)),
+            Act::Sigmoid => grad_rows(self, y, cols, move |g, s| g * (s * (one - s))),
+            Act::Tanh => grad_rows(self, y, cols, move |g, t| g * (one - t * t)),
+        }
+    }
+}
+
+/// `out[r, j] = f(z[r, j] + b[j])`, rows split across workers when large.
+fn bias_rows<T: Element>(z: &[T], b: &[T], out: &mut [T], f: impl Fn(T) -> T + Sync) {
+    let cols = b.len();
+    if cols == 0 {
+        return;
+    }
+    let each = |z: &[T], out: &mut [T]| {
+        for (zr, or) in z.chunks_exact(cols).zip(out.chunks_exact_mut(cols)) {
+            zip_wide(zr, b, or, &|z, b| f(z + b));
+        }
+    };
+    if z.len() >= crate::elementwise::parallel_threshold() {
+        let rows = (ROWS_PER_TASK_ELEMENTS / cols).max(1);
+        out.par_chunks_mut(rows * cols).zip(z.par_chunks(rows * cols)).for_each(|(o, z)| each(z, o));
+    } else {
+        each(z, out);
+    }
+}
+
+/// `dz = f(g, y)` elementwise and `db = sum_to(dz, [cols])`, in one pass:
+/// `db` through the same row blocks, in the same order, as `sum_to`.
+fn grad_rows<T: Element>(
+    g: &Tensor<T>,
+    y: &Tensor<T>,
+    cols: usize,
+    f: impl Fn(T, T) -> T + Sync,
+) -> (Tensor<T>, Tensor<T>) {
+    let mut db = Tensor::<T>::zeros(&[cols]);
+    let dz = Tensor::from_fill_shape(g.dims(), |dz: &mut [T]| {
+        if cols == 0 || dz.is_empty() {
+            return;
+        }
+        let rows = Rows::new(g.shape(), &[cols], &[]);
+        let (gd, yd, out) = (g.data(), y.data(), Shared(dz.as_mut_ptr()));
+        let len = rows.len;
+        reduce_rows(&rows, db.data_mut(), |r, acc| {
+            let out = out;
+            // SAFETY: row r of dz is written by this call alone (each row is
+            // visited once), and dz outlives the pass.
+            let dz_row = unsafe { std::slice::from_raw_parts_mut(out.0.add(r * len), len) };
+            zip_wide(&gd[r * len..(r + 1) * len], &yd[r * len..(r + 1) * len], dz_row, &f);
+            // As `sum_rows` adds a row: along `db` when the row runs along
+            // it, else (one column, rows merged into one run) as one lane.
+            if rows.inner[0] == 1 {
+                for (a, &d) in acc.iter_mut().zip(dz_row.iter()) {
+                    *a = *a + d;
+                }
+            } else {
+                acc[0] = acc[0] + lane_sum(dz_row, |x| x);
+            }
+        });
+    });
+    (dz, db)
+}
