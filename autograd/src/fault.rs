@@ -24,7 +24,7 @@
 
 use crate::algebra::Algebra;
 use crate::op::Op;
-use gradtape_kernels::Element;
+use gradtape_kernels::{Act, Element};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 static BROKEN_SIGMOID_RULE: AtomicBool = AtomicBool::new(false);
@@ -71,13 +71,16 @@ pub fn nan_in_gradients() -> bool {
 /// switch says so. Called by the dispatcher (`grad::vjp`) on every rule's
 /// result in test builds, so that the rules themselves carry no test code:
 ///
-/// - sigmoid's rule, both forms: `g s (1 - s)` times 1.01;
+/// - sigmoid's rule, both forms: `g s (1 - s)` times 1.01 (also inside the
+///   fused `bias_act` with a sigmoid, whose gradients both come from it);
 /// - tanh's rule, only when the sweep is recorded (`A::RECORDED`, a
-///   `create_graph = true` sweep): `g (1 - t^2)` times 1.01.
+///   `create_graph = true` sweep): `g (1 - t^2)` times 1.01 (the same).
 pub(crate) fn tamper<T: Element, A: Algebra<T>>(op: &Op<T>, gradient: A) -> A {
     match op {
-        Op::Sigmoid(_) if broken_sigmoid_rule() => gradient.scale(T::of(BROKEN_SIGMOID_FACTOR)),
-        Op::Tanh(_) if A::RECORDED && broken_recorded_tanh_rule() => {
+        Op::Sigmoid(_) | Op::BiasAct { act: Act::Sigmoid, .. } if broken_sigmoid_rule() => {
+            gradient.scale(T::of(BROKEN_SIGMOID_FACTOR))
+        }
+        Op::Tanh(_) | Op::BiasAct { act: Act::Tanh, .. } if A::RECORDED && broken_recorded_tanh_rule() => {
             gradient.scale(T::of(BROKEN_TANH_FACTOR))
         }
         _ => gradient,

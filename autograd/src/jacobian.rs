@@ -337,6 +337,7 @@ fn is_elementwise<T>(op: &Op<T>) -> bool {
             | Relu(_)
             | Softplus(_)
             | Clamp(..)
+            | BiasAct { .. }
     )
 }
 

@@ -6,7 +6,7 @@
 
 use crate::init::Init;
 use crate::params::{Bound, ParamId, Params};
-use gradtape::{Element, Tensor, Var};
+use gradtape::{Act, Element, Tensor, Var};
 use gradtape_kernels::Device;
 use rand::Rng;
 
@@ -46,6 +46,14 @@ impl Linear {
     pub fn forward<'t, T: Element>(&self, p: &Bound<'t, T>, x: Var<'t, T>) -> Var<'t, T> {
         x.matmul_t(p[self.weight], false, true) + p[self.bias]
     }
+
+    /// `act(x W^T + b)`: [`Linear::forward`] followed by an activation, with
+    /// the bias and the activation done in one pass (the fused op
+    /// `bias_act`; the same numbers as `act.apply(self.forward(p, x))`).
+    #[track_caller]
+    pub fn forward_act<'t, T: Element>(&self, p: &Bound<'t, T>, x: Var<'t, T>, act: Act) -> Var<'t, T> {
+        x.matmul_t(p[self.weight], false, true).bias_act(p[self.bias], act)
+    }
 }
 
 /// An elementwise nonlinearity.
@@ -58,6 +66,16 @@ pub enum Activation {
 }
 
 impl Activation {
+    /// The same activation, for the fused op ([`Linear::forward_act`]).
+    pub fn fused(self) -> Act {
+        match self {
+            Activation::Relu => Act::Relu,
+            Activation::Sigmoid => Act::Sigmoid,
+            Activation::Tanh => Act::Tanh,
+            Activation::Identity => Act::Identity,
+        }
+    }
+
     /// Applies the activation.
     pub fn apply<'t, T: Element>(self, x: Var<'t, T>) -> Var<'t, T> {
         match self {

@@ -9,7 +9,7 @@
 //! sigmoid rule is named.
 
 use crate::gradcheck::{gradcheck, gradgradcheck};
-use gradtape::{Tensor, Var};
+use gradtape::{Act, Tensor, Var};
 
 type OpFn = Box<dyn for<'t> Fn(&[Var<'t, f64>]) -> Vec<Var<'t, f64>>>;
 
@@ -55,6 +55,22 @@ pub fn check_ops() -> Vec<OpCheck> {
         ("mean", Box::new(|v| vec![v[0].mean()]), one(&a)),
         ("sum_axis", Box::new(|v| vec![v[0].sum_axis(1, false)]), one(&a)),
         ("select", Box::new(|v| vec![v[0].column(1)]), one(&a)),
+        // The fused layer op, with each activation the models give it.
+        (
+            "bias_act (relu)",
+            Box::new(|v| vec![v[0].bias_act(v[1], Act::Relu)]),
+            vec![a.clone(), bias.clone()],
+        ),
+        (
+            "bias_act (sigmoid)",
+            Box::new(|v| vec![v[0].bias_act(v[1], Act::Sigmoid)]),
+            vec![a.clone(), bias.clone()],
+        ),
+        (
+            "bias_act (tanh)",
+            Box::new(|v| vec![v[0].bias_act(v[1], Act::Tanh)]),
+            vec![a.clone(), bias.clone()],
+        ),
     ];
     cases
         .into_iter()

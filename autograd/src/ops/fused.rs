@@ -22,6 +22,7 @@
 
 use crate::algebra::Algebra;
 use crate::op::Op;
+use crate::ops::unary;
 use crate::tape::Var;
 use gradtape_kernels::{Act, Element};
 
@@ -55,7 +56,18 @@ pub(crate) fn bias_act_grad<T: Element, A: Algebra<T>>(
     if !need_z && !need_b {
         return [None, None];
     }
+    if !need_b {
+        // dz alone (as in the rows of an input Jacobian): the activation's
+        // own plain rule, written in its output.
+        let dz = match act {
+            Act::Identity => g.clone(),
+            Act::Relu => unary::relu_grad(g, y),
+            Act::Sigmoid => unary::sigmoid_grad(g, y),
+            Act::Tanh => unary::tanh_grad(g, y),
+        };
+        return [Some((z, dz)), None];
+    }
     let bias_len = y.shape()[y.shape().len() - 1];
     let (dz, db) = g.bias_act_grad(y, act, bias_len);
-    [need_z.then_some((z, dz)), need_b.then_some((b, db))]
+    [need_z.then_some((z, dz)), Some((b, db))]
 }

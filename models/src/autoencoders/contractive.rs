@@ -34,7 +34,7 @@ use crate::init::Init;
 use crate::layers::Linear;
 use crate::losses::{mse, Reduction};
 use crate::params::{Bound, ParamId, Params};
-use gradtape::{grad, jacobian_rows, jacobian_rows_factored, Element, Tensor, Var};
+use gradtape::{grad, jacobian_rows, jacobian_rows_factored, Act, Element, Tensor, Var};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::str::FromStr;
@@ -220,10 +220,10 @@ impl<T: Element> Autoencoder<T> for ContractiveAutoencoder<T> {
         self.encoder.weight
     }
     fn encode<'t>(&self, p: &Bound<'t, T>, x: Var<'t, T>, _: &mut StepCtx) -> Var<'t, T> {
-        self.encoder.forward(p, x).sigmoid()
+        self.encoder.forward_act(p, x, Act::Sigmoid)
     }
     fn decode<'t>(&self, p: &Bound<'t, T>, z: Var<'t, T>, _: &mut StepCtx) -> Var<'t, T> {
-        self.decoder.forward(p, z).sigmoid()
+        self.decoder.forward_act(p, z, Act::Sigmoid)
     }
     fn loss<'t>(&self, p: &Bound<'t, T>, x: Var<'t, T>, ctx: &mut StepCtx) -> LossParts<'t, T> {
         let h = self.encode(p, x, ctx);

@@ -7,7 +7,7 @@ use crate::init::Init;
 use crate::layers::Linear;
 use crate::losses::{code_l2, mse, Reduction};
 use crate::params::{Bound, ParamId, Params};
-use gradtape::{Element, Var};
+use gradtape::{Act, Element, Var};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
@@ -99,24 +99,15 @@ impl<T: Element> Autoencoder<T> for DeepAutoencoder<T> {
     fn encode<'t>(&self, p: &Bound<'t, T>, x: Var<'t, T>, _: &mut StepCtx) -> Var<'t, T> {
         let last = self.encoder.len() - 1;
         self.encoder.iter().enumerate().fold(x, |h, (i, layer)| {
-            let z = layer.forward(p, h);
-            if i < last {
-                z.relu()
-            } else {
-                z
-            }
+            layer.forward_act(p, h, if i < last { Act::Relu } else { Act::Identity })
         })
     }
     fn decode<'t>(&self, p: &Bound<'t, T>, z: Var<'t, T>, _: &mut StepCtx) -> Var<'t, T> {
         let last = self.decoder.len() - 1;
-        self.decoder.iter().enumerate().fold(z, |h, (i, layer)| {
-            let a = layer.forward(p, h);
-            if i < last {
-                a.relu()
-            } else {
-                a.tanh()
-            }
-        })
+        self.decoder
+            .iter()
+            .enumerate()
+            .fold(z, |h, (i, layer)| layer.forward_act(p, h, if i < last { Act::Relu } else { Act::Tanh }))
     }
     fn loss<'t>(&self, p: &Bound<'t, T>, x: Var<'t, T>, ctx: &mut StepCtx) -> LossParts<'t, T> {
         let code = self.encode(p, x, ctx);

@@ -16,7 +16,7 @@ use crate::init::Init;
 use crate::layers::{Dropout, Linear};
 use crate::losses::{mean_squared_weights, mse, Reduction};
 use crate::params::{Bound, ParamId, Params};
-use gradtape::{Element, Tensor, Var};
+use gradtape::{Act, Element, Tensor, Var};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
@@ -131,12 +131,12 @@ impl<T: Element> RegularizedAutoencoder<T> {
             Some(m) => x * tape.constant(m),
             None => x,
         };
-        let code = self.layers[1].forward(p, self.layers[0].forward(p, input).relu());
+        let code = self.layers[1].forward(p, self.layers[0].forward_act(p, input, Act::Relu));
         let dropped = match dropout_mask {
             Some(m) => code * tape.constant(m),
             None => code,
         };
-        let out = self.layers[3].forward(p, self.layers[2].forward(p, dropped).relu());
+        let out = self.layers[3].forward(p, self.layers[2].forward_act(p, dropped, Act::Relu));
         let rec = mse(out, x, Reduction::Mean);
         let mut pen = mean_squared_weights(p[self.layers[0].weight]);
         for layer in &self.layers[1..] {
@@ -166,11 +166,11 @@ impl<T: Element> Autoencoder<T> for RegularizedAutoencoder<T> {
         self.layers[0].weight
     }
     fn encode<'t>(&self, p: &Bound<'t, T>, x: Var<'t, T>, _: &mut StepCtx) -> Var<'t, T> {
-        self.layers[1].forward(p, self.layers[0].forward(p, x).relu())
+        self.layers[1].forward(p, self.layers[0].forward_act(p, x, Act::Relu))
     }
     fn decode<'t>(&self, p: &Bound<'t, T>, z: Var<'t, T>, ctx: &mut StepCtx) -> Var<'t, T> {
         let z = self.dropout.apply(z, self.training, &mut ctx.rng);
-        self.layers[3].forward(p, self.layers[2].forward(p, z).relu())
+        self.layers[3].forward(p, self.layers[2].forward_act(p, z, Act::Relu))
     }
     fn loss<'t>(&self, p: &Bound<'t, T>, x: Var<'t, T>, ctx: &mut StepCtx) -> LossParts<'t, T> {
         let shape = x.shape();

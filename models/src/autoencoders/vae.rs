@@ -19,7 +19,7 @@ use crate::init::Init;
 use crate::layers::Linear;
 use crate::losses::{bce, kl_diag_gaussian, Reduction};
 use crate::params::{Bound, ParamId, Params};
-use gradtape::{Element, Tensor, Var};
+use gradtape::{Act, Element, Tensor, Var};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
@@ -79,7 +79,7 @@ impl<T: Element> Vae<T> {
 
     /// `mu` and `logvar` for a batch.
     pub fn posterior<'t>(&self, p: &Bound<'t, T>, x: Var<'t, T>) -> Posterior<'t, T> {
-        let h = self.hidden.forward(p, x).relu();
+        let h = self.hidden.forward_act(p, x, Act::Relu);
         Posterior { mu: self.mu.forward(p, h), logvar: self.logvar.forward(p, h) }
     }
 
@@ -102,7 +102,7 @@ impl<T: Element> Vae<T> {
     }
 
     fn decode_var<'t>(&self, p: &Bound<'t, T>, z: Var<'t, T>) -> Var<'t, T> {
-        self.dec_out.forward(p, self.dec_hidden.forward(p, z).relu()).sigmoid()
+        self.dec_out.forward_act(p, self.dec_hidden.forward_act(p, z, Act::Relu), Act::Sigmoid)
     }
 }
 

@@ -6,7 +6,7 @@ use crate::init::Init;
 use crate::layers::Linear;
 use crate::losses::{mse, Reduction};
 use crate::params::{Bound, ParamId, Params};
-use gradtape::{Element, Tensor, Var};
+use gradtape::{Act, Element, Tensor, Var};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
@@ -63,10 +63,10 @@ impl<T: Element> Autoencoder<T> for ZeroDigit<T> {
         self.encoder.weight
     }
     fn encode<'t>(&self, p: &Bound<'t, T>, x: Var<'t, T>, _: &mut StepCtx) -> Var<'t, T> {
-        self.encoder.forward(p, x).relu()
+        self.encoder.forward_act(p, x, Act::Relu)
     }
     fn decode<'t>(&self, p: &Bound<'t, T>, z: Var<'t, T>, _: &mut StepCtx) -> Var<'t, T> {
-        self.decoder.forward(p, z).sigmoid()
+        self.decoder.forward_act(p, z, Act::Sigmoid)
     }
     fn loss<'t>(&self, p: &Bound<'t, T>, x: Var<'t, T>, ctx: &mut StepCtx) -> LossParts<'t, T> {
         let y = self.decode(p, self.encode(p, x, ctx), ctx);
