@@ -47,7 +47,7 @@
 mod adam;
 mod sgd;
 
-pub use adam::Adam;
+pub use adam::{Adam, MAX_STEPS};
 pub use sgd::Sgd;
 
 use gradtape_kernels::{Element, Tensor};
