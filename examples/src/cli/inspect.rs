@@ -161,9 +161,10 @@ fn parse_points(text: &str, d: usize) -> Result<Tensor<f32>, CliError> {
             })?;
         if let Some(x) = nums.iter().find(|x| !(x.abs() <= MAX_POINT)) {
             return Err(CliError::usage(format!(
-                "--points: point {} ({point:?}) has {x}; every number must be finite and within \
+                "--points: point {} ({point:?}) has {}; every number must be finite and within \
                  -{MAX_POINT:e} to {MAX_POINT:e}",
-                i + 1
+                i + 1,
+                super::output::num(*x)
             )));
         }
         let nums: Vec<f32> = nums.iter().map(|&x| x as f32).collect();
