@@ -159,7 +159,7 @@ fn parse_points(text: &str, d: usize) -> Result<Tensor<f32>, CliError> {
             point.split(',').map(|x| x.trim().parse::<f64>()).collect::<Result<_, _>>().map_err(|_| {
                 CliError::usage(format!("--points: point {} ({point:?}) is not a list of numbers", i + 1))
             })?;
-        if let Some(x) = nums.iter().find(|x| !(x.abs() <= MAX_POINT)) {
+        if let Some(x) = nums.iter().find(|x| !x.is_finite() || x.abs() > MAX_POINT) {
             return Err(CliError::usage(format!(
                 "--points: point {} ({point:?}) has {}; every number must be finite and within \
                  -{MAX_POINT:e} to {MAX_POINT:e}",
