@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 each=${SECONDS_EACH:-600}
-for target in ${TARGETS:-idx checkpoint cli}; do
+for target in ${TARGETS:-idx checkpoint weights cli}; do
     mkdir -p "corpus/$target" logs
     cargo +nightly fuzz run -O "$target" "corpus/$target" "seeds/$target" -- \
         -max_total_time="$each" -rss_limit_mb=2048 -malloc_limit_mb=512 -print_final_stats=1 \

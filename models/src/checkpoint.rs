@@ -29,6 +29,7 @@
 //! deterministic: the header is written with its keys sorted, so the same
 //! tensors and metadata give the same bytes.
 
+use crate::files::{self, printable, OpenError};
 use crate::safetensors_header;
 use gradtape_kernels::{Element, Tensor};
 use safetensors::tensor::{SafeTensors, View};
@@ -95,8 +96,11 @@ pub enum CheckpointError {
     /// A name cannot be saved: empty, `__metadata__` (reserved by the
     /// format), or given twice.
     BadName { path: PathBuf, name: String, why: &'static str },
-    /// The path is not a regular file (a folder, a pipe, a device).
-    NotAFile { path: PathBuf },
+    /// The path is not a regular file: what it is (a folder, a named pipe,
+    /// a device; for an output, a symbolic link too).
+    NotAFile { path: PathBuf, what: &'static str },
+    /// The file mixes precisions: `f64_name` is F64 and `f32_name` F32.
+    MixedDtypes { path: PathBuf, f64_name: String, f32_name: String },
     /// The file is larger than [`MAX_CHECKPOINT_BYTES`].
     TooLarge { path: PathBuf, size: u64, limit: u64 },
 }
@@ -109,9 +113,20 @@ impl fmt::Display for CheckpointError {
             Corrupt { path, detail } => {
                 write!(f, "{}: not a valid safetensors file (corrupt or truncated): {detail}", path.display())
             }
-            WrongDtype { path, name, expected, found } => {
-                write!(f, "{}: tensor `{name}` is stored as {found}, expected {expected}", path.display())
-            }
+            WrongDtype { path, name, expected, found } => write!(
+                f,
+                "{}: tensor `{}` is stored as {found}, expected {expected}",
+                path.display(),
+                printable(name)
+            ),
+            MixedDtypes { path, f64_name, f32_name } => write!(
+                f,
+                "{}: tensor `{}` is stored as F64 but `{}` as F32; save every tensor in one precision \
+                 (float32 or float64)",
+                path.display(),
+                printable(f64_name),
+                printable(f32_name)
+            ),
             MissingTensors { path, missing, available } => write!(
                 f,
                 "{}: missing tensor(s) {}; the file holds {}",
@@ -127,13 +142,14 @@ impl fmt::Display for CheckpointError {
             ),
             WrongShape { path, name, expected, found } => write!(
                 f,
-                "{}: tensor `{name}` has shape {found:?} in the file, expected {expected:?}",
-                path.display()
+                "{}: tensor `{}` has shape {found:?} in the file, expected {expected:?}",
+                path.display(),
+                printable(name)
             ),
             BadName { path, name, why } => {
-                write!(f, "{}: cannot save tensor `{name}`: {why}", path.display())
+                write!(f, "{}: cannot save tensor `{}`: {why}", path.display(), printable(name))
             }
-            NotAFile { path } => write!(f, "{}: not a regular file", path.display()),
+            NotAFile { path, what } => write!(f, "{}: not a regular file ({what})", path.display()),
             TooLarge { path, size, limit } => write!(
                 f,
                 "{}: {size} bytes, over the {limit}-byte limit for a checkpoint (1 GiB)",
@@ -153,7 +169,7 @@ impl std::error::Error for CheckpointError {
 }
 
 fn quoted(names: &[String]) -> String {
-    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+    names.iter().map(|n| format!("`{}`", printable(n))).collect::<Vec<_>>().join(", ")
 }
 
 /// The named tensors and metadata read from a file by [`load`].
@@ -294,11 +310,39 @@ pub fn save<T: CheckpointElement, S: AsRef<str>>(
 }
 
 /// Writes `bytes` to a temporary file beside `path` (a unique name,
-/// `.<name>.XXXXXX.tmp`), syncs it, and renames it over `path`. If anything
-/// fails, the temporary file is deleted and `path` is as it was: a full disk
-/// leaves the previous file whole.
+/// `.<name>.XXXXXX.tmp`, the name cut short when it is long so that the
+/// temporary name stays within the 255 bytes a file name may have), syncs
+/// it, and renames it over `path`. If anything fails, the temporary file is
+/// deleted and `path` is as it was: a full disk leaves the previous file
+/// whole. An existing `path` that is not a regular file (a symbolic link, a
+/// device, a named pipe, a folder) is refused, never replaced.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
     write_atomically_with(path, bytes, |file, bytes| file.write_all(bytes))
+}
+
+/// The longest part of the final name kept in a temporary name: with the
+/// dot, the `.XXXXXX` and the `.tmp` it stays under 255 bytes.
+const TEMP_NAME_KEPT: usize = 200;
+
+/// The temporary-name prefix [`write_atomically`] uses for `file_name`:
+/// `.<name>.`, the name cut to at most [`TEMP_NAME_KEPT`] bytes (at a
+/// character boundary).
+fn temp_prefix(file_name: &str) -> String {
+    let mut end = file_name.len().min(TEMP_NAME_KEPT);
+    while !file_name.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!(".{}.", &file_name[..end])
+}
+
+/// Whether `name` is a temporary file [`write_atomically`] made for the
+/// file `target` (`.<target>.XXXXXX.tmp`) and did not rename: one an
+/// interrupted write left behind.
+pub fn is_temporary_for(name: &str, target: &str) -> bool {
+    let prefix = temp_prefix(target);
+    name.strip_prefix(&prefix)
+        .and_then(|rest| rest.strip_suffix(".tmp"))
+        .is_some_and(|middle| middle.len() == 6 && middle.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
 /// [`write_atomically`] with the writing itself given as `write`, so that a
@@ -318,6 +362,8 @@ pub fn write_atomically_with(
     let file_name = path.file_name().ok_or_else(|| {
         io_err("write")(io::Error::new(io::ErrorKind::InvalidInput, "the path does not name a file"))
     })?;
+    let not_a_file = |what| CheckpointError::NotAFile { path: path.to_path_buf(), what };
+    files::check_replaceable(path).map_err(not_a_file)?;
     // Temporary files are created private (0600); a checkpoint is an
     // ordinary file, readable like any other the user writes.
     #[cfg(unix)]
@@ -325,7 +371,7 @@ pub fn write_atomically_with(
         use std::os::unix::fs::PermissionsExt;
         std::fs::Permissions::from_mode(0o644)
     };
-    let prefix = format!(".{}.", file_name.to_string_lossy());
+    let prefix = temp_prefix(&file_name.to_string_lossy());
     let mut builder = tempfile::Builder::new();
     builder.prefix(&prefix).suffix(".tmp");
     #[cfg(unix)]
@@ -333,6 +379,9 @@ pub fn write_atomically_with(
     let mut tmp = builder.tempfile_in(dir).map_err(io_err("create a temporary file beside it"))?;
     write(tmp.as_file_mut(), bytes).map_err(io_err("write"))?;
     tmp.as_file().sync_all().map_err(io_err("sync to disk"))?;
+    // Checked again just before the rename: what appeared at `path` while
+    // the bytes were written is not replaced either.
+    files::check_replaceable(path).map_err(not_a_file)?;
     tmp.persist(path).map_err(|e| io_err("rename the temporary file into place")(e.error))?;
     // Make the rename itself durable (best effort: not every system lets a
     // folder be opened and synced).
@@ -343,23 +392,24 @@ pub fn write_atomically_with(
 }
 
 /// Reads the whole of `path`, which must be a regular file of at most
-/// `limit` bytes. The limit is checked on the file's size first and then on
-/// what is actually read (a file that grows while it is read is refused
-/// too), so no more than `limit + 1` bytes are ever held.
+/// `limit` bytes. The file is opened without blocking and its type checked
+/// on the opened descriptor ([`files::open_regular`]), so a named pipe is
+/// refused rather than waited on. The limit is checked on the file's size
+/// first and then on what is actually read (a file that grows while it is
+/// read is refused too), so no more than `limit + 1` bytes are ever held.
 pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, CheckpointError> {
     let io_err = |action: &'static str| {
         move |source: io::Error| CheckpointError::Io { path: path.to_path_buf(), action, source }
     };
     let too_large = |size: u64| CheckpointError::TooLarge { path: path.to_path_buf(), size, limit };
-    let file = std::fs::File::open(path).map_err(io_err("read"))?;
-    let meta = file.metadata().map_err(io_err("read"))?;
-    if !meta.is_file() {
-        return Err(CheckpointError::NotAFile { path: path.to_path_buf() });
+    let (file, len) = files::open_regular(path).map_err(|e| match e {
+        OpenError::Io(source) => io_err("read")(source),
+        OpenError::NotAFile(what) => CheckpointError::NotAFile { path: path.to_path_buf(), what },
+    })?;
+    if len > limit {
+        return Err(too_large(len));
     }
-    if meta.len() > limit {
-        return Err(too_large(meta.len()));
-    }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    let mut bytes = Vec::with_capacity(len as usize);
     file.take(limit + 1).read_to_end(&mut bytes).map_err(io_err("read"))?;
     if bytes.len() as u64 > limit {
         return Err(too_large(bytes.len() as u64));

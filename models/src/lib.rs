@@ -8,6 +8,7 @@
 pub mod autoencoders;
 pub mod checkpoint;
 pub mod data;
+pub mod files;
 pub mod init;
 pub mod layers;
 pub mod losses;

@@ -13,6 +13,7 @@
 //! in float32 or float64 (`model.double().state_dict()`).
 
 use crate::checkpoint::{self, CheckpointError};
+use crate::files::printable;
 use crate::params::Params;
 use gradtape::{Element, Tensor};
 use safetensors::Dtype;
@@ -45,7 +46,9 @@ impl StateDictError {
 
 impl fmt::Display for StateDictError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let list = |names: &[String]| names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+        let list = |names: &[String]| {
+            names.iter().map(|n| format!("`{}`", printable(n))).collect::<Vec<_>>().join(", ")
+        };
         let mut parts = Vec::new();
         if !self.missing.is_empty() {
             parts.push(format!("missing {}", list(&self.missing)));
@@ -57,7 +60,9 @@ impl fmt::Display for StateDictError {
             let shapes: Vec<String> = self
                 .mis_shaped
                 .iter()
-                .map(|(n, want, got)| format!("`{n}` is {got:?} in the file, the model's is {want:?}"))
+                .map(|(n, want, got)| {
+                    format!("`{}` is {got:?} in the file, the model's is {want:?}", printable(n))
+                })
                 .collect();
             parts.push(format!("wrong shape: {}", shapes.join(", ")));
         }
@@ -107,15 +112,54 @@ pub fn load_state_dict<T: Element, U: Element>(
 }
 
 /// Reads every tensor of a safetensors file as `f32`, whether it was
-/// stored in float32 (PyTorch's default) or float64.
+/// stored in float32 (PyTorch's default) or float64; a file that mixes the
+/// two is refused naming one tensor of each. The file is read as
+/// [`checkpoint::load`] reads one: a regular file (never a pipe, which
+/// would block) of at most [`checkpoint::MAX_CHECKPOINT_BYTES`].
 pub fn read_state_dict(path: impl AsRef<Path>) -> Result<StateDict<f32>, CheckpointError> {
     let path = path.as_ref();
-    match checkpoint::load::<f32>(path) {
+    state_dict_from_bytes(&checkpoint::read_bounded(path, checkpoint::MAX_CHECKPOINT_BYTES)?, path)
+}
+
+/// [`read_state_dict`] of a file's bytes already in memory; `path` names it
+/// in errors.
+pub fn state_dict_from_bytes(bytes: &[u8], path: &Path) -> Result<StateDict<f32>, CheckpointError> {
+    match checkpoint::load_from_bytes::<f32>(bytes, path) {
         Ok(file) => Ok(file.tensors),
-        Err(CheckpointError::WrongDtype { found: Dtype::F64, .. }) => {
-            let file = checkpoint::load::<f64>(path)?;
-            Ok(file.tensors.into_iter().map(|(k, t)| (k, t.cast())).collect())
+        Err(CheckpointError::WrongDtype { found: Dtype::F64, name: f64_name, .. }) => {
+            match checkpoint::load_from_bytes::<f64>(bytes, path) {
+                Ok(file) => Ok(file.tensors.into_iter().map(|(k, t)| (k, t.cast())).collect()),
+                Err(CheckpointError::WrongDtype { found: Dtype::F32, name: f32_name, .. }) => {
+                    Err(CheckpointError::MixedDtypes { path: path.to_path_buf(), f64_name, f32_name })
+                }
+                Err(e) => Err(e),
+            }
         }
         Err(e) => Err(e),
     }
+}
+
+/// The first number in `tensors` (in the order given) that is NaN or
+/// infinite: the tensor's name, the number's index in it (one entry per
+/// axis) and its value.
+pub fn first_non_finite<'a, T: Element + 'a>(
+    tensors: impl IntoIterator<Item = (&'a str, &'a Tensor<T>)>,
+) -> Option<(String, Vec<usize>, f64)> {
+    tensors
+        .into_iter()
+        .find_map(|(name, t)| find(t, |x| !x.is_finite()).map(|(index, x)| (name.to_string(), index, x)))
+}
+
+/// The first number of `t` for which `bad` holds: its index (one entry per
+/// axis) and its value.
+pub fn find<T: Element>(t: &Tensor<T>, bad: impl Fn(f64) -> bool) -> Option<(Vec<usize>, f64)> {
+    let host = t.to_cpu();
+    let flat = host.data().iter().position(|x| bad(x.as_f64()))?;
+    let mut index = vec![0; t.shape().len()];
+    let mut rest = flat;
+    for (axis, &len) in t.shape().iter().enumerate().rev() {
+        index[axis] = rest % len.max(1);
+        rest /= len.max(1);
+    }
+    Some((index, host.data()[flat].as_f64()))
 }

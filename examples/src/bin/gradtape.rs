@@ -3,6 +3,8 @@
 
 use clap::Parser;
 use gradtape_examples::cli::{run, Cli};
+use gradtape_models::files::printable;
+use std::io::Write;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -10,7 +12,9 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            // One line, whatever a file's names held (control characters
+            // escaped), and no panic if stderr is closed.
+            let _ = writeln!(std::io::stderr(), "error: {}", printable(&e.message));
             ExitCode::from(e.code)
         }
     }

@@ -9,8 +9,10 @@
 //! is never a build dependency). `gradtape train` draws the same graph of
 //! its trained model into the run folder, and `index.html` links it.
 
+use super::output::check_output_file;
 use super::train::load_data;
 use super::CliError;
+use crate::say;
 use gradtape::{grad_values, Tape, Tensor};
 use gradtape_models::autoencoders::{Autoencoder, ModelKind, StepCtx};
 use gradtape_models::spec::ModelSpec;
@@ -64,9 +66,15 @@ pub fn draw_step(
     model.set_training(was);
     gradtape_models::checkpoint::write_atomically(dot_path, dot.as_bytes())
         .map_err(|e| CliError::failure(format!("writing {e}")))?;
-    let svg = dot_path.with_extension("svg");
-    let svg = match Command::new("dot").arg("-Tsvg").arg(dot_path).arg("-o").arg(&svg).output() {
-        Ok(out) if out.status.success() => Ok(svg),
+    let svg = svg_beside(dot_path);
+    // Graphviz writes to a pipe, and the SVG goes through the same
+    // write-then-rename as every other file (never written in place).
+    let svg = match Command::new("dot").arg("-Tsvg").arg(dot_path).output() {
+        Ok(out) if out.status.success() => {
+            crate::pictures::write_whole(&svg, &out.stdout)
+                .map_err(|e| CliError::failure(format!("writing the SVG: {e}")))?;
+            Ok(svg)
+        }
         Ok(out) => {
             return Err(CliError::failure(format!(
                 "dot could not draw {}: {}",
@@ -79,26 +87,42 @@ pub fn draw_step(
     Ok(StepGraph { nodes, swept, svg })
 }
 
+/// The SVG file written beside the DOT file `dot_path`: its name with the
+/// extension `svg`.
+pub fn svg_beside(dot_path: &Path) -> PathBuf {
+    dot_path.with_extension("svg")
+}
+
 /// `gradtape graph`.
 pub fn run(a: GraphArgs) -> Result<(), CliError> {
     let kind: ModelKind = a.model.parse().map_err(|e| CliError::usage(format!("MODEL: {e}")))?;
     if a.batch_size == 0 {
         return Err(CliError::usage("--batch-size must be at least 1"));
     }
-    super::inspect::check_output_path(&a.out, "--out")?;
+    check_output_file(&a.out, "--out")?;
+    let svg = svg_beside(&a.out);
+    if svg == a.out {
+        return Err(CliError::usage(format!(
+            "--out: {} ends in .svg, where the SVG drawn from the DOT file goes; give the DOT file its own \
+             name (e.g. {})",
+            a.out.display(),
+            a.out.with_extension("dot").display()
+        )));
+    }
+    check_output_file(&svg, "--out (the SVG beside it)")?;
     let (_, test) = load_data(kind, None, "--data")?;
     let images = test.take(a.batch_size.min(test.len())).images;
     let mut model = ModelSpec::default_for(kind).build(0);
     let drawn = draw_step(model.as_mut(), &images, &a.out)?;
-    println!(
+    say!(
         "wrote {} ({} nodes, {} of them recorded by a create_graph sweep)",
         a.out.display(),
         drawn.nodes,
         drawn.swept
     );
     match drawn.svg {
-        Ok(svg) => println!("wrote {}", svg.display()),
-        Err(why) => println!("no SVG: {why}"),
+        Ok(svg) => say!("wrote {}", svg.display()),
+        Err(why) => say!("no SVG: {why}"),
     }
     Ok(())
 }

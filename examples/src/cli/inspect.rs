@@ -1,17 +1,17 @@
 //! `sample`, `reconstruct` and `encode`: using a trained checkpoint, or
 //! weights from elsewhere (a PyTorch `state_dict`) with `--weights`.
 
+use super::output::{check_distinct, check_output_file};
 use super::report::{decode_all, encode_all, generation_codes, reconstruct_all};
 use super::snapshot;
 use super::train::load_data;
 use super::{check_device, CliError, Device};
-use crate::pictures;
+use crate::{pictures, say};
 use gradtape::Tensor;
 use gradtape_models::autoencoders::{Autoencoder, ModelKind};
 use gradtape_models::checkpoint;
 use gradtape_models::data::Dataset;
 use gradtape_models::spec::ModelSpec;
-use gradtape_models::state_dict::read_state_dict;
 use std::path::{Path, PathBuf};
 
 /// Where a command's model comes from: `--checkpoint` (a `gradtape train`
@@ -24,7 +24,8 @@ pub struct ModelSource {
     pub checkpoint: Option<PathBuf>,
     /// Weights as named tensors, such as PyTorch's
     /// `safetensors.torch.save_file(model.state_dict(), FILE)` (float32 or
-    /// float64); needs --model. The sizes are read off the tensors' shapes.
+    /// float64), or a gradtape checkpoint (its weights, not its optimiser
+    /// state); needs --model. The sizes are read off the tensors' shapes.
     #[arg(long, value_name = "FILE", requires = "model")]
     pub weights: Option<PathBuf>,
     /// The model the --weights are for: zero-digit, deep, regularized,
@@ -44,17 +45,29 @@ fn load_model(source: &ModelSource) -> Result<(Box<dyn Autoencoder<f32>>, ModelS
         }
         (None, Some(path), Some(kind)) => {
             let kind: ModelKind = kind.parse().map_err(|e| CliError::usage(format!("--model: {e}")))?;
-            let tensors = read_state_dict(path).map_err(|e| CliError::usage(format!("--weights: {e}")))?;
-            let spec = ModelSpec::sized_from(kind, &tensors);
-            let model = spec
-                .build_from::<f32, f32>(&tensors)
-                .map_err(|e| CliError::usage(format!("--weights: {}: {e}", path.display())))?;
-            (model, spec)
+            let tensors = snapshot::read_weights(path, "--weights")?;
+            model_from_weights(kind, &tensors, path)?
         }
         _ => return Err(CliError::usage("give --checkpoint, or --weights with --model")),
     };
     model.0.set_training(false);
     Ok(model)
+}
+
+/// The model of `kind` that weights read from `path` (`--weights`) make:
+/// its sizes read off the tensors' shapes and bounded, as `--init-from`'s
+/// are ([`snapshot::sized_spec`]), before anything is allocated; then
+/// every name and shape checked.
+pub fn model_from_weights(
+    kind: ModelKind,
+    tensors: &gradtape_models::state_dict::StateDict<f32>,
+    path: &Path,
+) -> Result<(Box<dyn Autoencoder<f32>>, ModelSpec), CliError> {
+    let spec = snapshot::sized_spec(kind, tensors, path, "--weights")?;
+    let model = spec
+        .build_from::<f32, f32>(tensors)
+        .map_err(|e| CliError::usage(format!("--weights: {}: {e}", path.display())))?;
+    Ok((model, spec))
 }
 
 /// Options of `gradtape sample`.
@@ -70,9 +83,9 @@ pub struct SampleArgs {
     /// for a VAE, a grid or a fitted normal otherwise).
     #[arg(long, allow_hyphen_values = true)]
     pub points: Option<String>,
-    /// Seed for random points.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    /// Seed for random points (default 0; not with --points).
+    #[arg(long)]
+    pub seed: Option<u64>,
     /// Data used to place random points for non-VAE models (default: built-in digits).
     #[arg(long)]
     pub data: Option<PathBuf>,
@@ -92,9 +105,9 @@ pub struct ReconstructArgs {
     /// Test images to reconstruct, by index (e.g. 0,5,7); default the first --n.
     #[arg(long, value_delimiter = ',')]
     pub indices: Option<Vec<usize>>,
-    /// How many test images, when no --indices are given.
-    #[arg(long, default_value_t = 20)]
-    pub n: usize,
+    /// How many test images, when no --indices are given (default 20).
+    #[arg(long)]
+    pub n: Option<usize>,
     /// Data folder (default: built-in digits).
     #[arg(long)]
     pub data: Option<PathBuf>,
@@ -133,14 +146,28 @@ pub enum Split {
     Test,
 }
 
+/// The largest coordinate `--points` takes: codes of trained models are
+/// within a few units of 0, and past this every decoded image is the
+/// same saturated one.
+pub const MAX_POINT: f64 = 1e6;
+
 fn parse_points(text: &str, d: usize) -> Result<Tensor<f32>, CliError> {
     let mut values = Vec::new();
     let mut n = 0;
     for (i, point) in text.split(';').filter(|p| !p.trim().is_empty()).enumerate() {
-        let nums: Vec<f32> =
-            point.split(',').map(|x| x.trim().parse::<f32>()).collect::<Result<_, _>>().map_err(|_| {
+        let nums: Vec<f64> =
+            point.split(',').map(|x| x.trim().parse::<f64>()).collect::<Result<_, _>>().map_err(|_| {
                 CliError::usage(format!("--points: point {} ({point:?}) is not a list of numbers", i + 1))
             })?;
+        if let Some(x) = nums.iter().find(|x| !x.is_finite() || x.abs() > MAX_POINT) {
+            return Err(CliError::usage(format!(
+                "--points: point {} ({point:?}) has {}; every number must be finite and within \
+                 -{MAX_POINT:e} to {MAX_POINT:e}",
+                i + 1,
+                super::output::num(*x)
+            )));
+        }
+        let nums: Vec<f32> = nums.iter().map(|&x| x as f32).collect();
         if nums.len() != d {
             return Err(CliError::usage(format!(
                 "--points: point {} has {} numbers but the model's code has {d}",
@@ -176,7 +203,12 @@ fn image_side(data: &Dataset) -> (usize, usize) {
 
 /// `gradtape sample`.
 pub fn sample(a: SampleArgs) -> Result<(), CliError> {
-    check_output_path(&a.out, "--out")?;
+    check_output_file(&a.out, "--out")?;
+    if let (Some(seed), Some(_)) = (a.seed, &a.points) {
+        return Err(CliError::usage(format!(
+            "--seed {seed}: the seed places random points, and --points gives them; give one or the other"
+        )));
+    }
     let device = check_device(a.device)?;
     let (mut model, spec) = load_model(&a.source)?;
     model.params_mut().to_device(device);
@@ -195,24 +227,30 @@ pub fn sample(a: SampleArgs) -> Result<(), CliError> {
         }
         None => {
             let reference = encode_all(model.as_mut(), &test.take(test.len().min(2000)).images);
-            let (z, side, caption) = generation_codes(spec.kind, &reference, a.seed);
-            println!("{caption}");
+            let (z, side, caption) = generation_codes(spec.kind, &reference, a.seed.unwrap_or(0));
+            say!("{caption}");
             (z, side)
         }
     };
     let images = decode_all(model.as_mut(), &codes);
     pictures::generations(&images, side, h, w, &a.out).map_err(|e| CliError::failure(e.to_string()))?;
-    println!("wrote {} decoded images to {}", images.shape()[0], a.out.display());
+    say!("wrote {} decoded images to {}", images.shape()[0], a.out.display());
     Ok(())
 }
 
 /// `gradtape reconstruct`.
 pub fn reconstruct(a: ReconstructArgs) -> Result<(), CliError> {
-    check_output_path(&a.out, "--out")?;
+    check_output_file(&a.out, "--out")?;
     if let Some(csv) = &a.csv {
-        check_output_path(csv, "--csv")?;
+        check_output_file(csv, "--csv")?;
+        check_distinct(&[("--out", &a.out), ("--csv", csv)])?;
     }
-    if a.n == 0 {
+    if let (Some(n), Some(_)) = (a.n, &a.indices) {
+        return Err(CliError::usage(format!(
+            "--n {n}: --indices already chooses the images; give one or the other"
+        )));
+    }
+    if a.n == Some(0) {
         return Err(CliError::usage("--n must be at least 1"));
     }
     let device = check_device(a.device)?;
@@ -221,6 +259,7 @@ pub fn reconstruct(a: ReconstructArgs) -> Result<(), CliError> {
     let (_, test) = load_data(spec.kind, a.data.as_deref(), "--data")?;
     check_input(model.as_ref(), &test)?;
     check_not_empty(&test, "test")?;
+    let (h, w) = image_side(&test);
     let chosen = match &a.indices {
         Some(ix) => {
             if let Some(bad) = ix.iter().find(|&&i| i >= test.len()) {
@@ -229,12 +268,16 @@ pub fn reconstruct(a: ReconstructArgs) -> Result<(), CliError> {
                     test.len()
                 )));
             }
+            check_picture_fits(ix.len(), h, w, "--indices")?;
             test.select(ix)
         }
-        None => test.take(a.n.min(test.len())),
+        None => {
+            let n = a.n.unwrap_or(20).min(test.len());
+            check_picture_fits(n, h, w, "--n")?;
+            test.take(n)
+        }
     };
     let recon = reconstruct_all(model.as_mut(), &chosen.images);
-    let (h, w) = image_side(&test);
     pictures::reconstructions(&chosen.images, &recon, h, w, &a.out)
         .map_err(|e| CliError::failure(e.to_string()))?;
     if let Some(path) = &a.csv {
@@ -244,16 +287,16 @@ pub fn reconstruct(a: ReconstructArgs) -> Result<(), CliError> {
         };
         let rows: Vec<(usize, u8)> = indices.iter().zip(&chosen.labels).map(|(&i, &l)| (i, l)).collect();
         write_csv(path, "x", &rows, &recon)?;
-        println!("wrote their numbers to {}", path.display());
+        say!("wrote their numbers to {}", path.display());
     }
     let mse = recon.sub(&chosen.images).square().mean_all().item();
-    println!("wrote {} reconstructions to {} (mean squared error {mse:.5})", chosen.len(), a.out.display());
+    say!("wrote {} reconstructions to {} (mean squared error {mse:.5})", chosen.len(), a.out.display());
     Ok(())
 }
 
 /// `gradtape encode`.
 pub fn encode(a: EncodeArgs) -> Result<(), CliError> {
-    check_output_path(&a.out, "--out")?;
+    check_output_file(&a.out, "--out")?;
     let device = check_device(a.device)?;
     let (mut model, spec) = load_model(&a.source)?;
     model.params_mut().to_device(device);
@@ -265,7 +308,7 @@ pub fn encode(a: EncodeArgs) -> Result<(), CliError> {
     let d = codes.shape()[1];
     let rows: Vec<(usize, u8)> = data.labels.iter().enumerate().map(|(i, &l)| (i, l)).collect();
     write_csv(&a.out, "z", &rows, &codes)?;
-    println!("wrote {} codes of {d} numbers to {}", data.len(), a.out.display());
+    say!("wrote {} codes of {d} numbers to {}", data.len(), a.out.display());
     Ok(())
 }
 
@@ -289,24 +332,33 @@ fn write_csv(path: &Path, prefix: &str, rows: &[(usize, u8)], values: &Tensor<f3
     checkpoint::write_atomically(path, csv.as_bytes()).map_err(|e| CliError::failure(format!("writing {e}")))
 }
 
-/// Refuses an output path that is a folder (or sits in no folder), before
-/// any work: `flag` names the option.
-pub fn check_output_path(path: &Path, flag: &str) -> Result<(), CliError> {
-    if path.is_dir() {
-        return Err(CliError::usage(format!("{flag}: {} is a folder; give a file name", path.display())));
-    }
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
+/// Refuses, before the model runs, a reconstructions picture of `n`
+/// images of `h` x `w` that would be over [`pictures::MAX_SIDE`] pixels on
+/// a side, naming `flag` and the most images that fit.
+fn check_picture_fits(n: usize, h: usize, w: usize, flag: &str) -> Result<(), CliError> {
+    let fits = |n: usize| {
+        let (width, height) = pictures::reconstructions_size(n, h, w);
+        u64::from(width) <= pictures::MAX_SIDE && u64::from(height) <= pictures::MAX_SIDE
     };
-    if !parent.is_dir() {
-        return Err(CliError::usage(format!(
-            "{flag}: there is no folder {} to write {} in",
-            parent.display(),
-            path.display()
-        )));
+    if fits(n) {
+        return Ok(());
     }
-    Ok(())
+    let (width, height) = pictures::reconstructions_size(n, h, w);
+    // The most that fit: the picture grows with n.
+    let (mut lo, mut hi) = (1, n);
+    while lo + 1 < hi {
+        let mid = lo + (hi - lo) / 2;
+        if fits(mid) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    Err(CliError::usage(format!(
+        "{flag}: {n} images make a picture of {width} x {height} pixels, over the {} pixels a side may have; \
+         give at most {lo}",
+        pictures::MAX_SIDE
+    )))
 }
 
 /// Refuses a data set with no images in the part a command uses.

@@ -17,10 +17,13 @@
 
 pub mod graph;
 pub mod inspect;
+pub mod output;
 pub mod progress;
 pub mod report;
+pub mod run_folder;
 pub mod snapshot;
 pub mod train;
+pub mod training;
 
 use clap::{Parser, Subcommand};
 use std::fmt;

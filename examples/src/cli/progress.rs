@@ -54,7 +54,7 @@ impl Reporter {
                 if let Some(bar) = self.bar.take() {
                     bar.finish_and_clear();
                 }
-                println!("{}", epoch_line(stats, self.epochs));
+                crate::say!("{}", epoch_line(stats, self.epochs));
             }
         }
     }

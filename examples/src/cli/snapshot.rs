@@ -15,9 +15,12 @@
 use super::CliError;
 use gradtape::Tensor;
 use gradtape_models::autoencoders::Autoencoder;
+use gradtape_models::autoencoders::ModelKind;
 use gradtape_models::checkpoint::{self, Checkpoint};
+use gradtape_models::files::printable;
 use gradtape_models::optim::{Adam, Optimizer};
 use gradtape_models::spec::ModelSpec;
+use gradtape_models::state_dict::{first_non_finite, read_state_dict, StateDict};
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -114,7 +117,7 @@ impl DataIdentity {
                 self.train_images,
                 self.test_images,
                 self.checksum,
-                saved.source,
+                printable(&saved.source),
                 saved.train_images,
                 saved.test_images,
                 saved.checksum
@@ -167,6 +170,55 @@ pub fn save(
         };
         CliError::failure(format!("saving the checkpoint of epoch {}: {e}; {kept}", info.epoch))
     })
+}
+
+/// `tensor `name`[i, j] is NaN` for the first number in `tensors` that is
+/// not finite, if any.
+pub fn non_finite<'a>(tensors: impl IntoIterator<Item = (&'a str, &'a Tensor<f32>)>) -> Option<String> {
+    first_non_finite(tensors).map(|(name, index, x)| format!("tensor `{}`{index:?} is {x}", printable(&name)))
+}
+
+/// Weights for a model from a safetensors file (`--weights`,
+/// `--init-from`): float32 or float64, and a gradtape checkpoint's
+/// optimiser state (`optimizer.*`) left out. See [`weights_of`].
+pub fn read_weights(path: &Path, flag: &str) -> Result<StateDict<f32>, CliError> {
+    let tensors = read_state_dict(path).map_err(|e| CliError::usage(format!("{flag}: {e}")))?;
+    weights_of(tensors, path, flag)
+}
+
+/// The weights among named tensors read from `path`: the optimiser state of
+/// a gradtape checkpoint is left out (a new run starts Adam anew, and
+/// `sample`, `reconstruct` and `encode` need none), and every number must be
+/// finite (a NaN weight is bad input, named by its tensor and index).
+pub fn weights_of(tensors: StateDict<f32>, path: &Path, flag: &str) -> Result<StateDict<f32>, CliError> {
+    let weights: StateDict<f32> =
+        tensors.into_iter().filter(|(name, _)| !name.starts_with(OPTIMIZER_PREFIX)).collect();
+    if let Some(what) = non_finite(weights.iter().map(|(n, t)| (n.as_str(), t))) {
+        return Err(CliError::usage(format!("{flag}: {}: {what}; weights must be finite", path.display())));
+    }
+    Ok(weights)
+}
+
+/// The model of `kind` that `tensors` describe (its sizes read off their
+/// shapes), within the limits on widths and parameters a model from any
+/// other source has ([`ModelSpec::check`]): checked before anything is
+/// allocated, for `--weights` and `--init-from` alike.
+pub fn sized_spec(
+    kind: ModelKind,
+    tensors: &StateDict<f32>,
+    path: &Path,
+    flag: &str,
+) -> Result<ModelSpec, CliError> {
+    let spec = ModelSpec::sized_from(kind, tensors);
+    spec.check().map_err(|p| {
+        CliError::usage(format!(
+            "{flag}: {}: the tensors' shapes give {} {}",
+            path.display(),
+            p.key,
+            p.problem
+        ))
+    })?;
+    Ok(spec)
 }
 
 /// A checkpoint read back: the spec, the run info, and the file's tensors.
@@ -264,6 +316,10 @@ pub fn from_checkpoint(file: Checkpoint<f32>, flag: &str) -> Result<Loaded, CliE
             "metadata 'widths' says {:?} but the tensors are those of {:?}",
             spec.widths, sized.widths
         )));
+    }
+    let weights = file.tensors.iter().filter(|(n, _)| !n.starts_with(OPTIMIZER_PREFIX));
+    if let Some(what) = non_finite(weights.map(|(n, t)| (n.as_str(), t))) {
+        return Err(bad(format!("{what}; a checkpoint's weights are finite")));
     }
     Ok(Loaded { spec, info, file })
 }

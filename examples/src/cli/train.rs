@@ -2,19 +2,18 @@
 //! `--data` folder), writes a checkpoint at the end of every epoch, and
 //! finishes with pictures and an `index.html` in the run folder.
 
-use super::progress::Reporter;
-use super::report;
-use super::snapshot::{self, DataIdentity, RunInfo};
+use super::output::num;
+use super::run_folder::{self, checkpoint_path};
+use super::snapshot::{self, DataIdentity};
 use super::{check_device, default_out, CliError, Device};
 use gradtape_models::autoencoders::{ModelKind, ZeroDigit};
 use gradtape_models::data::{Dataset, MnistSplit};
 use gradtape_models::optim::Adam;
 use gradtape_models::spec::ModelSpec;
-use gradtape_models::state_dict::{load_state_dict, read_state_dict, StateDict};
-use gradtape_models::train::{fit, TrainConfig};
-use std::io::{Read, Seek, Write};
+use gradtape_models::state_dict::StateDict;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+
+pub use super::run_folder::LOCK_FILE;
 
 /// Options of `gradtape train`.
 #[derive(clap::Args, Debug, Clone)]
@@ -97,28 +96,23 @@ pub struct TrainArgs {
     pub quiet: bool,
 }
 
-/// The checkpoint file inside a run folder.
-pub fn checkpoint_path(out: &Path) -> PathBuf {
-    out.join("checkpoint.safetensors")
-}
-
 /// Everything `train` decided before starting: checked, nothing written yet.
-struct Plan {
-    spec: ModelSpec,
-    seed: u64,
-    lr: f64,
-    batch_size: usize,
-    epochs: usize,
-    out: PathBuf,
-    resume: Option<snapshot::Loaded>,
+pub(super) struct Plan {
+    pub(super) spec: ModelSpec,
+    pub(super) seed: u64,
+    pub(super) lr: f64,
+    pub(super) batch_size: usize,
+    pub(super) epochs: usize,
+    pub(super) out: PathBuf,
+    pub(super) resume: Option<snapshot::Loaded>,
     /// Starting weights (`--init-from`), already checked against the model.
-    init: Option<StateDict<f32>>,
+    pub(super) init: Option<StateDict<f32>>,
     /// Where the training runs (`--device`).
-    device: gradtape_kernels::Device,
+    pub(super) device: gradtape_kernels::Device,
     /// The data, cut to the limits, and its identity.
-    train: Dataset,
-    test: Dataset,
-    data: DataIdentity,
+    pub(super) train: Dataset,
+    pub(super) test: Dataset,
+    pub(super) data: DataIdentity,
 }
 
 /// The model options each kind uses; any other given is refused.
@@ -259,7 +253,7 @@ fn resume_differences(
         out.push(format!("--seed {seed} (the checkpoint's run has {})", info.seed));
     }
     if let Some(lr) = a.lr.filter(|&x| x != info.lr) {
-        out.push(format!("--lr {lr} (the checkpoint's run has {})", info.lr));
+        out.push(format!("--lr {} (the checkpoint's run has {})", num(lr), num(info.lr)));
     }
     if let Some(b) = a.batch_size.filter(|&x| x != info.batch_size) {
         out.push(format!("--batch-size {b} (the checkpoint's run has {})", info.batch_size));
@@ -285,7 +279,14 @@ pub fn check_flags(a: &TrainArgs) -> Result<ModelKind, CliError> {
         }
     }
     if let Some(lr) = a.lr {
-        Adam::<f32>::try_new(lr).map_err(|e| CliError::usage(format!("--lr {lr}: {e}")))?;
+        Adam::<f32>::try_new(lr).map_err(|e| CliError::usage(format!("--lr {}: {e}", num(lr))))?;
+        if lr > 0.0 && lr as f32 == 0.0 {
+            return Err(CliError::usage(format!(
+                "--lr {}: rounds to 0 in f32, the precision training runs in (the smallest positive f32 is \
+                 about 1.4e-45), so no step would move a weight",
+                num(lr)
+            )));
+        }
     }
     if a.init_from.is_none() && !a.resume {
         apply_model_options(&mut ModelSpec::default_for(kind), a)?;
@@ -300,6 +301,7 @@ fn plan(a: &TrainArgs) -> Result<Plan, CliError> {
     if out.exists() && !out.is_dir() {
         return Err(CliError::usage(format!("--out: {} exists and is not a folder", out.display())));
     }
+    run_folder::check_outputs(&out)?;
     let ckpt = checkpoint_path(&out);
 
     // The data, cut to the limits: checked here, before anything is written.
@@ -357,24 +359,16 @@ fn plan(a: &TrainArgs) -> Result<Plan, CliError> {
                 out.display()
             )));
         }
+        // A gradtape checkpoint works too: its weights start the new run
+        // and its optimiser state is left behind (a new run, say with a
+        // smaller --lr after a divergence, starts Adam anew).
         let init = match &a.init_from {
-            Some(path) => {
-                let tensors =
-                    read_state_dict(path).map_err(|e| CliError::usage(format!("--init-from: {e}")))?;
-                // A gradtape checkpoint works too: its weights start the new
-                // run and its optimiser state is left behind (a new run, say
-                // with a smaller --lr after a divergence, starts Adam anew).
-                let weights: StateDict<f32> = tensors
-                    .into_iter()
-                    .filter(|(name, _)| !name.starts_with(snapshot::OPTIMIZER_PREFIX))
-                    .collect();
-                Some(weights)
-            }
+            Some(path) => Some(snapshot::read_weights(path, "--init-from")?),
             None => None,
         };
-        let mut spec = match &init {
-            Some(tensors) => ModelSpec::sized_from(kind, tensors),
-            None => ModelSpec::default_for(kind),
+        let mut spec = match (&init, &a.init_from) {
+            (Some(tensors), Some(path)) => snapshot::sized_spec(kind, tensors, path, "--init-from")?,
+            _ => ModelSpec::default_for(kind),
         };
         apply_model_options(&mut spec, a)?;
         if let (Some(tensors), Some(path)) = (&init, &a.init_from) {
@@ -403,52 +397,6 @@ fn plan(a: &TrainArgs) -> Result<Plan, CliError> {
     Ok(Plan { spec, seed, lr, batch_size, epochs, out, resume, init, device, train, test, data })
 }
 
-/// The run folder, made if needed and locked for this process: a second
-/// `train` into it fails at once, naming the holder. The lock is the
-/// operating system's (`File::try_lock`), so it goes with the process
-/// however the process ends. Making the lock file is also the check that
-/// the folder can be written, before any training.
-fn lock_run_folder(out: &Path) -> Result<std::fs::File, CliError> {
-    std::fs::create_dir_all(out)
-        .map_err(|e| CliError::usage(format!("--out: cannot create {}: {e}", out.display())))?;
-    let path = out.join(LOCK_FILE);
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(|e| CliError::usage(format!("--out: cannot write in {}: {e}", out.display())))?;
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => {
-            let mut holder = String::new();
-            let _ = file.read_to_string(&mut holder);
-            let holder = holder.trim();
-            let who =
-                if holder.is_empty() { "another process".to_string() } else { format!("process {holder}") };
-            return Err(CliError::usage(format!(
-                "--out: {} is in use by {who} (a train run holds {}); wait for it or choose another --out",
-                out.display(),
-                path.display()
-            )));
-        }
-        Err(std::fs::TryLockError::Error(e)) => {
-            return Err(CliError::usage(format!("--out: cannot lock {}: {e}", path.display())))
-        }
-    }
-    let pid = std::process::id().to_string();
-    let written = file.set_len(0).and_then(|()| file.seek(std::io::SeekFrom::Start(0))).and_then(|_| {
-        file.write_all(pid.as_bytes())?;
-        file.flush()
-    });
-    written.map_err(|e| CliError::usage(format!("--out: cannot write in {}: {e}", out.display())))?;
-    Ok(file)
-}
-
-/// The lock file a running `train` holds in its run folder.
-pub const LOCK_FILE: &str = ".gradtape-train.lock";
-
 /// The training and test sets for a model.
 pub fn load_data(kind: ModelKind, data: Option<&Path>, flag: &str) -> Result<(Dataset, Dataset), CliError> {
     if kind == ModelKind::ZeroDigit {
@@ -462,145 +410,9 @@ pub fn load_data(kind: ModelKind, data: Option<&Path>, flag: &str) -> Result<(Da
     Ok((split.train, split.test))
 }
 
-/// `gradtape train`.
+/// `gradtape train`: checks everything ([`plan`]), then trains
+/// ([`super::training::run`]).
 pub fn run(a: TrainArgs) -> Result<(), CliError> {
     let plan = plan(&a)?;
-    let (train, test) = (&plan.train, &plan.test);
-    if let Some(loaded) = &plan.resume {
-        if loaded.info.epoch >= plan.epochs {
-            println!(
-                "{} is already at epoch {} of --epochs {}: nothing to do (give a larger --epochs to train on)",
-                checkpoint_path(&plan.out).display(),
-                loaded.info.epoch,
-                plan.epochs
-            );
-            return Ok(());
-        }
-    }
-    let mut model = plan.spec.build(plan.seed);
-    let mut opt = Adam::<f32>::new(plan.lr);
-    let mut info = RunInfo {
-        epoch: 0,
-        seed: plan.seed,
-        lr: plan.lr,
-        batch_size: plan.batch_size,
-        train_losses: Vec::new(),
-        test_losses: Vec::new(),
-        data: Some(plan.data.clone()),
-    };
-    if let Some(tensors) = &plan.init {
-        // Checked in `plan`: it fits.
-        load_state_dict(model.params_mut(), tensors, plan.spec.kind.name())
-            .map_err(|e| CliError::usage(format!("--init-from: {e}")))?;
-    }
-    if let Some(loaded) = &plan.resume {
-        loaded.restore_model(model.as_mut(), "--resume")?;
-        loaded.restore_optimizer(&mut opt, model.as_ref(), "--resume")?;
-        info = loaded.info.clone();
-    }
-    // Last of the checks, and the first write: the run folder, locked.
-    let _lock = lock_run_folder(&plan.out)?;
-    if plan.init.is_some() {
-        println!(
-            "starting from the weights in {}",
-            a.init_from.as_deref().unwrap_or(Path::new("")).display()
-        );
-    }
-    // Built (and restored) on the host, then moved: the training runs where
-    // the parameters are, and checkpoints are copied back when written.
-    model.params_mut().to_device(plan.device);
-    #[cfg(feature = "cuda")]
-    if a.detect_anomaly && plan.device.is_cuda() {
-        gradtape_kernels::cuda::set_sync_every_op(true);
-    }
-
-    println!("{}", model.describe());
-    if plan.device != gradtape_kernels::Device::Cpu {
-        println!("on {}", plan.device.describe());
-    }
-    println!(
-        "{} parameters; {} training and {} test images; batch {}, Adam lr {}, seed {}; run folder {}",
-        model.params().count(),
-        train.len(),
-        test.len(),
-        plan.batch_size,
-        plan.lr,
-        plan.seed,
-        plan.out.display()
-    );
-    if info.epoch > 0 {
-        println!("resuming after epoch {} of {}", info.epoch, plan.epochs);
-    }
-    let started = Instant::now();
-    let mut reporter = Reporter::new(plan.epochs, a.quiet);
-    let ckpt = checkpoint_path(&plan.out);
-    for epoch in info.epoch..plan.epochs {
-        let config = TrainConfig {
-            epochs: epoch + 1,
-            batch_size: plan.batch_size,
-            seed: plan.seed,
-            eval_batch_size: 500,
-            detect_anomaly: a.detect_anomaly,
-        };
-        let history = fit(model.as_mut(), &mut opt, train, test, &config, epoch, &mut |p| reporter.update(p));
-        if let Some(d) = &history.diverged {
-            // The last checkpoint written (if any) held finite weights: it is
-            // left as it is, and no pictures are drawn from NaN weights.
-            let first = d.first_anomaly.as_deref().unwrap_or("no op found (the loss itself)");
-            let kept = if info.epoch > 0 {
-                format!("{} (epoch {}) is kept as it was", ckpt.display(), info.epoch)
-            } else {
-                "no checkpoint was written".to_string()
-            };
-            return Err(CliError::diverged(format!(
-                "training diverged at epoch {}, step {} (loss {}); first non-finite value: {first}; {kept}; \
-                 pictures not drawn; try a smaller --lr (now {})",
-                d.epoch, d.step, d.loss, plan.lr
-            )));
-        }
-        for stats in &history.epochs {
-            info.train_losses.push(stats.train_loss);
-            info.test_losses.push(stats.test_loss);
-        }
-        info.epoch = epoch + 1;
-        snapshot::save(&ckpt, &plan.spec, model.as_ref(), &opt, &info)?;
-    }
-    let seconds = started.elapsed().as_secs_f64();
-    // The pictures are drawn on the host.
-    model.params_mut().to_device(gradtape_kernels::Device::Cpu);
-    let data_name = a
-        .data
-        .as_ref()
-        .map_or("built-in MNIST digits (8,000 / 2,000)".to_string(), |d| d.display().to_string());
-    let config = vec![
-        ("model".to_string(), model.describe()),
-        ("parameters".to_string(), model.params().count().to_string()),
-        ("data".to_string(), format!("{data_name}: {} training, {} test images", train.len(), test.len())),
-        ("epochs".to_string(), plan.epochs.to_string()),
-        ("batch size".to_string(), plan.batch_size.to_string()),
-        ("optimiser".to_string(), format!("Adam, lr {}", plan.lr)),
-        ("seed".to_string(), plan.seed.to_string()),
-        ("checkpoint".to_string(), "checkpoint.safetensors".to_string()),
-    ];
-    let extra = vec![("training time this session".to_string(), format!("{seconds:.1} s"))];
-    let page = report::write(
-        model.as_mut(),
-        report::RunReport {
-            out: &plan.out,
-            spec: &plan.spec,
-            info: &info,
-            test,
-            config,
-            extra_metrics: extra,
-        },
-    )?;
-    let last = info.test_losses.last().copied().unwrap_or(f64::NAN);
-    println!(
-        "done: {} epochs, final test loss {:.5}, {:.1} s; open {}",
-        info.epoch,
-        last,
-        seconds,
-        page.display()
-    );
-    Ok(())
+    super::training::run(&a, plan)
 }

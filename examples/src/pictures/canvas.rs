@@ -16,7 +16,7 @@ static DEJAVU_SANS: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 
 /// Largest width or height of a picture, in pixels: a guard against a typo
 /// in a size asking for gigabytes of memory.
-pub(crate) const MAX_SIDE: u64 = 32_768;
+pub const MAX_SIDE: u64 = 32_768;
 
 /// Registers the built-in font with plotters (once per process) under every
 /// family name plotters might ask for.
@@ -110,7 +110,8 @@ impl Canvas {
     }
 
     /// Encodes the canvas as an 8-bit RGB PNG and writes it to `path`,
-    /// creating missing parent folders.
+    /// creating missing parent folders, whole or not at all (see
+    /// [`super::write_whole`]).
     pub fn save(&self, path: &Path) -> Result<(), PictureError> {
         let mut png = Vec::new();
         let mut encoder = png::Encoder::new(&mut png, self.width, self.height);
@@ -121,7 +122,7 @@ impl Canvas {
             .and_then(|mut writer| writer.write_image_data(&self.buf))
             .map_err(|e| PictureError::Encode { path: path.to_path_buf(), message: e.to_string() })?;
         create_parent(path)?;
-        std::fs::write(path, png).map_err(|source| PictureError::Io { path: path.to_path_buf(), source })
+        super::write_whole(path, &png)
     }
 }
 

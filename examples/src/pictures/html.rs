@@ -121,6 +121,6 @@ pub fn write_index_html_with_links(
     out.push_str("</body>\n</html>\n");
 
     std::fs::create_dir_all(dir).map_err(|source| PictureError::Io { path: path.clone(), source })?;
-    std::fs::write(&path, out).map_err(|source| PictureError::Io { path: path.clone(), source })?;
+    super::write_whole(&path, out.as_bytes())?;
     Ok(path)
 }

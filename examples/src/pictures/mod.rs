@@ -53,6 +53,7 @@ mod plots;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use canvas::MAX_SIDE;
 pub use grid::{
     denoising, denoising_size, filters, filters_layout, generations, grid_size, image_grid, reconstructions,
     reconstructions_layout, reconstructions_size, DENOISE_HEADER_HEIGHT, DENOISE_SCALE,
@@ -122,6 +123,27 @@ impl std::error::Error for PictureError {
             _ => None,
         }
     }
+}
+
+/// Writes `bytes` to `path` as every file of the program is written: to a
+/// temporary sibling, synced, then renamed into place
+/// (`gradtape_models::checkpoint::write_atomically`), so a full disk leaves
+/// the previous file whole and a device, pipe or symbolic link at `path` is
+/// refused rather than replaced.
+pub fn write_whole(path: &Path, bytes: &[u8]) -> Result<(), PictureError> {
+    use gradtape_models::checkpoint::{write_atomically, CheckpointError};
+    write_atomically(path, bytes).map_err(|e| {
+        let source = match e {
+            CheckpointError::Io { source, action, .. } => {
+                std::io::Error::new(source.kind(), format!("cannot {action}: {source}"))
+            }
+            CheckpointError::NotAFile { what, .. } => {
+                std::io::Error::other(format!("it is {what}, not a regular file, and is not replaced"))
+            }
+            other => std::io::Error::other(other.to_string()),
+        };
+        PictureError::Io { path: path.to_path_buf(), source }
+    })
 }
 
 /// Creates the parent folder of `path` (and its parents) if missing.

@@ -734,7 +734,9 @@ fn error_pytorch_weights_of_another_model_name_every_mismatch() {
 fn check_divergence(extra: &[&str]) -> usize {
     let dir = tmp();
     let out_dir = dir.path().join("run");
-    let mut args = vec!["train", "deep", "--lr", "1e6", "--epochs", "3", "--out", s(&out_dir)];
+    // Four steps an epoch: the second step's loss overflows.
+    let mut args =
+        vec!["train", "deep", "--lr", "1e5", "--batch-size", "64", "--epochs", "3", "--out", s(&out_dir)];
     args.extend_from_slice(extra);
     args.extend_from_slice(TINY);
     let out = gradtape(dir.path(), &args);
@@ -750,7 +752,7 @@ fn check_divergence(extra: &[&str]) -> usize {
     assert!(line.contains(", step "), "{line}");
     assert!(line.contains("first non-finite value: anomaly: "), "the op should be named: {line}");
     assert!(line.contains("models/src/"), "with its line of code: {line}");
-    assert!(line.contains("pictures not drawn; try a smaller --lr (now 1000000)"), "{line}");
+    assert!(line.contains("pictures not drawn; try a smaller --lr (now 100000)"), "{line}");
     assert!(!out_dir.join("index.html").exists(), "pictures of NaN weights were drawn");
     let ckpt = out_dir.join("checkpoint.safetensors");
     if epoch == 1 {
@@ -775,9 +777,10 @@ fn check_divergence(extra: &[&str]) -> usize {
 
 #[test]
 fn a_diverging_run_stops_at_the_first_nan_step_names_the_op_and_exits_3() {
-    // At lr 1e6 the first epoch's updates are huge but finite; the second
-    // epoch's first step overflows.
-    assert_eq!(check_divergence(&[]), 2);
+    // At lr 1e5 the first step's update is huge but finite; the second
+    // step's loss overflows. (A divergence at an epoch's last step, whose
+    // loss is finite, is caught at the epoch's edge: see hostile_runs.rs.)
+    assert_eq!(check_divergence(&[]), 1);
 }
 
 #[test]

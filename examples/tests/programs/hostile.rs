@@ -19,7 +19,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Rewrites a run's checkpoint through `edit` (tensors and metadata).
-fn edit_checkpoint(
+pub(crate) fn edit_checkpoint(
     out: &Path,
     edit: impl FnOnce(&mut Vec<(String, Tensor<f32>)>, &mut HashMap<String, String>),
 ) {
@@ -32,7 +32,7 @@ fn edit_checkpoint(
 }
 
 /// A trained `regularized` run (one tiny epoch) in `dir/run`.
-fn trained(dir: &Path) -> std::path::PathBuf {
+pub(crate) fn trained(dir: &Path) -> std::path::PathBuf {
     let out = dir.join("run");
     train(dir, "regularized", &out, &[]);
     out
@@ -54,7 +54,7 @@ fn check_resume_refused(dir: &Path, out: &Path, extra: &[&str], words: &[&str]) 
 
 /// A data folder of `rows x cols` images: `train` and `test` of them, with
 /// `labels` cycling through the given values.
-fn data_folder(dir: &Path, rows: usize, cols: usize, train: usize, test: usize, labels: &[u8]) {
+pub(crate) fn data_folder(dir: &Path, rows: usize, cols: usize, train: usize, test: usize, labels: &[u8]) {
     std::fs::create_dir_all(dir).unwrap();
     for (prefix, n) in [("train", train), ("t10k", test)] {
         let pixels =

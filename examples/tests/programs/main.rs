@@ -6,5 +6,7 @@
 mod cli;
 mod gpu;
 mod hostile;
+mod hostile_paths;
+mod hostile_runs;
 mod pictures;
 mod tutorials;

@@ -29,6 +29,7 @@
 //!
 //! The tests check that the two agree, and so do their gradients.
 
+use super::short_number;
 use super::{Autoencoder, LossParts, ModelKind, StepCtx};
 use crate::init::Init;
 use crate::layers::Linear;
@@ -248,7 +249,10 @@ impl<T: Element> Autoencoder<T> for ContractiveAutoencoder<T> {
         };
         format!(
             "contractive {}-{}-{}, sigmoid, MSE + {} * ||J||_F^2 ({mode})",
-            self.encoder.in_features, self.encoder.out_features, self.encoder.in_features, self.lambda
+            self.encoder.in_features,
+            self.encoder.out_features,
+            self.encoder.in_features,
+            short_number(self.lambda)
         )
     }
 }

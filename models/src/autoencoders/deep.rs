@@ -2,6 +2,7 @@
 //! a linear 12-number code, a Tanh output, and the loss
 //! `MSE(x', x) + lambda * ||code||_2`.
 
+use super::short_number;
 use super::{Autoencoder, LossParts, ModelKind, StepCtx};
 use crate::init::Init;
 use crate::layers::Linear;
@@ -121,6 +122,10 @@ impl<T: Element> Autoencoder<T> for DeepAutoencoder<T> {
         let mut widths: Vec<String> = self.encoder.iter().map(|l| l.in_features.to_string()).collect();
         widths.extend(self.decoder.iter().map(|l| l.in_features.to_string()));
         widths.push(self.input_dim().to_string());
-        format!("deep {}, ReLU, Tanh output, MSE + {} * ||code||", widths.join("-"), self.lambda)
+        format!(
+            "deep {}, ReLU, Tanh output, MSE + {} * ||code||",
+            widths.join("-"),
+            short_number(self.lambda)
+        )
     }
 }

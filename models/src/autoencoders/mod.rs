@@ -203,3 +203,15 @@ pub trait Autoencoder<T: Element>: Send {
     /// A one-line description of the architecture.
     fn describe(&self) -> String;
 }
+
+/// A setting as a description shows it: as written (`0.001`, `1000000`)
+/// when that is short, else in exponent form (`1e-320`, `1e308`), never
+/// hundreds of digits.
+pub fn short_number(x: f64) -> String {
+    let plain = x.to_string();
+    if plain.len() <= 12 {
+        plain
+    } else {
+        format!("{x:e}")
+    }
+}

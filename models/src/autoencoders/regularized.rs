@@ -11,6 +11,7 @@
 //! while still asked to reconstruct the clean input. Noise and dropout act
 //! only in training mode.
 
+use super::short_number;
 use super::{Autoencoder, LossParts, ModelKind, StepCtx};
 use crate::init::Init;
 use crate::layers::{Dropout, Linear};
@@ -187,14 +188,14 @@ impl<T: Element> Autoencoder<T> for RegularizedAutoencoder<T> {
             a.in_features,
             a.out_features,
             b.out_features,
-            self.dropout.p,
+            short_number(self.dropout.p),
             b.out_features,
             a.out_features,
             a.in_features,
-            self.gamma
+            short_number(self.gamma)
         );
         if self.noise > 0.0 {
-            format!("denoising {base}, masking noise {}", self.noise)
+            format!("denoising {base}, masking noise {}", short_number(self.noise))
         } else {
             format!("regularized {base}")
         }

@@ -29,8 +29,9 @@ pub enum DataError {
     /// A compressed file goes on after the data the header announces (how
     /// far is not read: the reader stops one byte past the announced end).
     TrailingData { path: PathBuf, expected_bytes: u64 },
-    /// The path is not a regular file (a folder, a pipe, a device).
-    NotAFile { path: PathBuf },
+    /// The path is not a regular file: what it is (a folder, a named pipe,
+    /// a device).
+    NotAFile { path: PathBuf, what: &'static str },
     /// Labels outside 0..=9 (the pictures colour ten digits).
     BadLabel { path: PathBuf, index: usize, label: u8 },
     /// Both the raw and the compressed spelling of one file are in a folder.
@@ -85,7 +86,9 @@ impl fmt::Display for DataError {
                 "{}: the decompressed data goes on past the {expected_bytes} bytes the header announces",
                 path.display()
             ),
-            DataError::NotAFile { path } => write!(f, "{}: not a regular file", path.display()),
+            DataError::NotAFile { path, what } => {
+                write!(f, "{}: not a regular file ({what})", path.display())
+            }
             DataError::BadLabel { path, index, label } => {
                 write!(f, "{}: label {label} at index {index} is not a digit 0 to 9", path.display())
             }

@@ -194,15 +194,15 @@ fn in_memory<'b>(bytes: &'b [u8], path: &Path) -> Result<Source<&'b [u8]>, DataE
     Source::of(bytes).map_err(|source| DataError::Io { path: path.to_path_buf(), action: "read", source })
 }
 
-/// Opens a regular file for reading; returns it and its size.
+/// Opens a regular file for reading; returns it and its size. A named pipe
+/// or a device is refused without blocking ([`crate::files::open_regular`]).
 fn open(path: &Path) -> Result<(Source<BufReader<File>>, u64), DataError> {
     let io_err = |source| DataError::Io { path: path.to_path_buf(), action: "read", source };
-    let file = File::open(path).map_err(io_err)?;
-    let meta = file.metadata().map_err(io_err)?;
-    if !meta.is_file() {
-        return Err(DataError::NotAFile { path: path.to_path_buf() });
-    }
-    Ok((Source::of(BufReader::new(file)).map_err(io_err)?, meta.len()))
+    let (file, len) = crate::files::open_regular(path).map_err(|e| match e {
+        crate::files::OpenError::Io(source) => io_err(source),
+        crate::files::OpenError::NotAFile(what) => DataError::NotAFile { path: path.to_path_buf(), what },
+    })?;
+    Ok((Source::of(BufReader::new(file)).map_err(io_err)?, len))
 }
 
 /// Reads up to `limit` bytes (fewer only at the end of the data).

@@ -8,6 +8,7 @@
 //! `1 - beta^t` corrects that.
 
 use super::{check_lr, check_pairs, check_state, numbered, reject_unknown, Optimizer};
+use crate::state_dict::find;
 use gradtape_kernels::optim::AdamStep;
 use gradtape_kernels::{Element, Tensor};
 
@@ -138,9 +139,15 @@ impl<T: Element> Adam<T> {
     }
 }
 
-/// The largest step count a checkpoint's `adam.step` may hold: 2^24, the
-/// last whole number up to which every f32 is exact.
-const MAX_STORED_STEPS: f64 = 16_777_216.0;
+/// The most steps an `Adam<f32>` run may take: 2^24 = 16,777,216, the last
+/// whole number up to which every f32 is exact, so that the step count its
+/// state stores (`adam.step`, a 1-element tensor of the run's precision) is
+/// always the true one. A run that would go past it is refused before it
+/// starts (`gradtape train`); see [`Adam::steps`].
+pub const MAX_STEPS: u64 = 1 << 24;
+
+/// [`MAX_STEPS`] as the stored count compares it.
+const MAX_STORED_STEPS: f64 = MAX_STEPS as f64;
 
 impl<T: Element> Optimizer<T> for Adam<T> {
     #[track_caller]
@@ -215,6 +222,17 @@ impl<T: Element> Optimizer<T> for Adam<T> {
                     "{WHO}: `adam.m.{i}` has shape {:?} but `adam.v.{i}` has shape {:?}",
                     m.shape(),
                     v.shape()
+                ));
+            }
+            // Moments that no run could have written: a step from them
+            // would write NaN into the weights.
+            if let Some((at, x)) = find(m, |x| !x.is_finite()) {
+                return Err(format!("{WHO}: `adam.m.{i}`{at:?} is {x}; a first moment must be finite"));
+            }
+            if let Some((at, x)) = find(v, |x| !(x.is_finite() && x >= 0.0)) {
+                return Err(format!(
+                    "{WHO}: `adam.v.{i}`{at:?} is {x}; a second moment (a running mean of squares) must be \
+                     finite and not negative"
                 ));
             }
         }

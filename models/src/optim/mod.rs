@@ -47,7 +47,7 @@
 mod adam;
 mod sgd;
 
-pub use adam::Adam;
+pub use adam::{Adam, MAX_STEPS};
 pub use sgd::Sgd;
 
 use gradtape_kernels::{Element, Tensor};
@@ -93,6 +93,7 @@ pub(crate) fn check_lr(who: &str, lr: f64) -> Result<(), String> {
     if lr.is_finite() && lr >= 0.0 {
         Ok(())
     } else {
+        let lr = crate::autoencoders::short_number(lr);
         Err(format!("{who}: invalid learning rate {lr}: it must be finite and >= 0"))
     }
 }

@@ -268,13 +268,14 @@ fn a_failed_save_keeps_the_old_checkpoint_and_leaves_no_temporary_files() {
     assert!(msg.contains("model.safetensors: cannot save tensor `w`: the name is given twice"), "{msg}");
     let msg = save(&path, &[("__metadata__", &w)], None).unwrap_err().to_string();
     assert!(msg.contains("reserved"), "{msg}");
-    // The rename itself fails when the target is a folder: the temporary file
-    // is removed.
+    // A target that is a folder (or a link, a device, a pipe) is refused
+    // before a temporary file is made, and never replaced.
     let folder = dir.path().join("a-folder");
     std::fs::create_dir(&folder).unwrap();
     std::fs::write(folder.join("inside"), b"x").unwrap();
     let msg = save(&folder, &[("w", &w)], None).unwrap_err().to_string();
-    assert!(msg.contains("a-folder: cannot rename the temporary file into place"), "{msg}");
+    assert!(msg.contains("a-folder: not a regular file (a folder)"), "{msg}");
+    assert!(folder.join("inside").is_file());
     assert_eq!(std::fs::read(&path).unwrap(), before);
     assert_eq!(files_in(dir.path()), vec!["a-folder", "model.safetensors"]);
 }
