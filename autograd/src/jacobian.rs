@@ -315,30 +315,51 @@ fn push<A>(frontier: &mut (Vec<usize>, Vec<A>), id: usize, g: A) {
 
 /// Ops whose output element `j` depends on input element `j` alone (when the
 /// inputs have the output's shape).
+///
+/// Every op is classified here, with no wildcard arm: a new op must be added
+/// to one side or the other, or the build fails. (An elementwise op left on
+/// the `false` side would still give the right rows, through the slower
+/// dense sweep.)
 fn is_elementwise<T>(op: &Op<T>) -> bool {
     use Op::*;
-    matches!(
-        op,
+    match op {
         Add(..)
-            | Sub(..)
-            | Mul(..)
-            | Div(..)
-            | Neg(_)
-            | AddScalar(_)
-            | MulScalar(..)
-            | Exp(_)
-            | Log(_)
-            | Pow(..)
-            | Sqrt(_)
-            | Square(_)
-            | Abs(_)
-            | Sigmoid(_)
-            | Tanh(_)
-            | Relu(_)
-            | Softplus(_)
-            | Clamp(..)
-            | BiasAct { .. }
-    )
+        | Sub(..)
+        | Mul(..)
+        | Div(..)
+        | Neg(_)
+        | AddScalar(_)
+        | MulScalar(..)
+        | Exp(_)
+        | Log(_)
+        | Pow(..)
+        | Sqrt(_)
+        | Square(_)
+        | Abs(_)
+        | Sigmoid(_)
+        | Tanh(_)
+        | Relu(_)
+        | Softplus(_)
+        | Clamp(..)
+        | BiasAct { .. } => true,
+        Leaf { .. }
+        | SumAll(_)
+        | SumSquares(_)
+        | MeanAll(_)
+        | MaxAll(_)
+        | SumAxis { .. }
+        | MeanAxis { .. }
+        | MaxAxis { .. }
+        | Reshape(_)
+        | Transpose(_)
+        | BroadcastTo(_)
+        | SumTo(_)
+        | Select { .. }
+        | Unselect { .. }
+        | Slice { .. }
+        | Pad { .. }
+        | MatMul { .. } => false,
+    }
 }
 
 /// `C = A op(B)` with the structured cotangent `δ_lk D[i, k]` on `C`, `A` a

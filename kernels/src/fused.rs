@@ -76,6 +76,14 @@ struct Shared<T>(*mut T);
 unsafe impl<T> Send for Shared<T> {}
 unsafe impl<T> Sync for Shared<T> {}
 
+impl<T> Shared<T> {
+    /// The pointer (a method, so that a closure captures the whole
+    /// `Shared`, which may cross threads, and not its raw field).
+    fn get(self) -> *mut T {
+        self.0
+    }
+}
+
 impl<T: Element> Tensor<T> {
     /// `act(self + b)` in one pass, `b` a vector as long as `self`'s last
     /// axis (a linear layer's bias): the same numbers as `(self + b)`
@@ -167,10 +175,9 @@ fn grad_rows<T: Element>(
         let (gd, yd, out) = (g.data(), y.data(), Shared(dz.as_mut_ptr()));
         let len = rows.len;
         reduce_rows(&rows, db.data_mut(), |r, acc| {
-            let out = out;
             // SAFETY: row r of dz is written by this call alone (each row is
             // visited once), and dz outlives the pass.
-            let dz_row = unsafe { std::slice::from_raw_parts_mut(out.0.add(r * len), len) };
+            let dz_row = unsafe { std::slice::from_raw_parts_mut(out.get().add(r * len), len) };
             zip_wide(&gd[r * len..(r + 1) * len], &yd[r * len..(r + 1) * len], dz_row, &f);
             // As `sum_rows` adds a row: along `db` when the row runs along
             // it, else (one column, rows merged into one run) as one lane.

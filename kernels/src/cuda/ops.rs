@@ -656,7 +656,7 @@ pub fn bias_act<T: Element>(z: &Tensor<T>, b: &Tensor<T>, act: crate::Act) -> Te
 pub fn bias_act_grad<T: Element>(g: &Tensor<T>, y: &Tensor<T>, act: crate::Act) -> (Tensor<T>, Tensor<T>) {
     let gpu = gpu_of(g);
     let cols = g.shape()[g.rank() - 1];
-    let rows = if cols == 0 { 0 } else { g.len() / cols };
+    let rows = g.len().checked_div(cols).unwrap_or(0);
     let mut dz = Buffer::<T>::uninit(gpu, g.len());
     if cols == 0 || rows == 0 {
         let db = Tensor::from_cuda(Shape::from_slice(&[cols]), Buffer::zeros(gpu, cols));

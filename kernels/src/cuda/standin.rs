@@ -450,6 +450,22 @@ mod tests {
         );
     }
 
+    /// With every op made to wait (`--detect-anomaly` on a GPU), each op
+    /// synchronises once after its launch, so a fault is reported by the op
+    /// that caused it.
+    #[test]
+    fn sync_every_op_waits_after_each_launch() {
+        let Some(_gpu) = standin_gpu() else { return };
+        let x = crate::Tensor::<f32>::from_vec(vec![1.0, -2.0, 3.0], &[3]).to(Device::Cuda(0));
+        crate::cuda::set_sync_every_op(true);
+        let before = counters();
+        let y = x.exp().neg();
+        let waited = counters() - before;
+        crate::cuda::set_sync_every_op(false);
+        assert!(waited.launches >= 2 && waited.syncs >= 2, "{waited:?}");
+        assert_eq!(y.to_vec(), vec![-(1.0f32.exp()), -((-2.0f32).exp()), -(3.0f32.exp())]);
+    }
+
     /// A thread whose first CUDA call is a gemm (its output buffer came from
     /// the pool, so nothing else bound the context), on device 1 after it
     /// used device 0: matmul binds device 1's context itself.
