@@ -18,15 +18,41 @@
 //   p <- p - step_size m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
 // with step_size = lr / (1 - beta1^t) and bc2_sqrt = sqrt(1 - beta2^t).
 template <typename T>
+__device__ __forceinline__ void adam_element(long long i, T* p, T* m, T* v, const T* g, T beta1, T keep1,
+                                             T beta2, T keep2, T eps, T step_size, T bc2_sqrt, T wd,
+                                             int decay) {
+    const T grad = decay ? g[i] + wd * p[i] : g[i];
+    const T m_new = beta1 * m[i] + keep1 * grad;
+    const T v_new = beta2 * v[i] + keep2 * grad * grad;
+    m[i] = m_new;
+    v[i] = v_new;
+    p[i] = p[i] - step_size * (m_new / (gt_sqrt(v_new) / bc2_sqrt + eps));
+}
+
+template <typename T>
 __device__ void adam(long long n, T* p, T* m, T* v, const T* g, T beta1, T keep1, T beta2, T keep2, T eps,
                      T step_size, T bc2_sqrt, T wd, int decay) {
-    GRID_STRIDE_LOOP(i, n) {
-        const T grad = decay ? g[i] + wd * p[i] : g[i];
-        const T m_new = beta1 * m[i] + keep1 * grad;
-        const T v_new = beta2 * v[i] + keep2 * grad * grad;
-        m[i] = m_new;
-        v[i] = v_new;
-        p[i] = p[i] - step_size * (m_new / (gt_sqrt(v_new) / bc2_sqrt + eps));
+    GRID_STRIDE_LOOP(i, n) adam_element(i, p, m, v, g, beta1, keep1, beta2, keep2, eps, step_size, bc2_sqrt, wd, decay);
+}
+
+// Adam for every parameter of a model in one launch (a multi-tensor
+// update). `table` holds `count` rows of five 64-bit words, one row per
+// parameter: its length n, then the device addresses of p, m, v and g.
+// Element i of the `total` elements of all parameters together belongs to
+// the first parameter whose running length passes it; each element gets
+// exactly the update `adam` gives it.
+template <typename T>
+__device__ void adam_multi(long long count, long long total, const unsigned long long* table, T beta1, T keep1,
+                           T beta2, T keep2, T eps, T step_size, T bc2_sqrt, T wd, int decay) {
+    GRID_STRIDE_LOOP(i, total) {
+        long long k = 0, start = 0;
+        while (k + 1 < count && i >= start + (long long)table[5 * k]) {
+            start += (long long)table[5 * k];
+            ++k;
+        }
+        const unsigned long long* row = table + 5 * k;
+        adam_element(i - start, (T*)row[1], (T*)row[2], (T*)row[3], (const T*)row[4], beta1, keep1, beta2, keep2,
+                     eps, step_size, bc2_sqrt, wd, decay);
     }
 }
 
@@ -64,6 +90,12 @@ __device__ void sgd_momentum(long long n, T* p, T* buf, const T* g, T lr, T wd, 
                                              T beta2, T keep2, T eps, T step_size, T bc2_sqrt, T wd,          \
                                              int decay) {                                                     \
         adam<T>(n, p, m, v, g, beta1, keep1, beta2, keep2, eps, step_size, bc2_sqrt, wd, decay);              \
+    }                                                                                                         \
+    extern "C" __global__ void adam_multi_##suffix(long long count, long long total,                         \
+                                                   const unsigned long long* table, T beta1, T keep1,         \
+                                                   T beta2, T keep2, T eps, T step_size, T bc2_sqrt, T wd,    \
+                                                   int decay) {                                               \
+        adam_multi<T>(count, total, table, beta1, keep1, beta2, keep2, eps, step_size, bc2_sqrt, wd, decay);  \
     }                                                                                                         \
     extern "C" __global__ void sgd_##suffix(long long n, T* p, const T* g, T lr, T wd, int decay) {           \
         sgd<T>(n, p, g, lr, wd, decay);                                                                       \

@@ -152,6 +152,7 @@ kernels! {
     normal => normal_f32, normal_f64(n: i64, seed: u64, counter: u64, mean: f64, stddev: f64, out: *mut T);
     // optim.cu
     adam => adam_f32, adam_f64(n: i64, p: *mut T, m: *mut T, v: *mut T, g: *const T, beta1: T, keep1: T, beta2: T, keep2: T, eps: T, step_size: T, bc2_sqrt: T, wd: T, decay: i32);
+    adam_multi => adam_multi_f32, adam_multi_f64(count: i64, total: i64, table: *const u64, beta1: T, keep1: T, beta2: T, keep2: T, eps: T, step_size: T, bc2_sqrt: T, wd: T, decay: i32);
     sgd => sgd_f32, sgd_f64(n: i64, p: *mut T, g: *const T, lr: T, wd: T, decay: i32);
     sgd_momentum => sgd_momentum_f32, sgd_momentum_f64(n: i64, p: *mut T, buf: *mut T, g: *const T, lr: T, wd: T, decay: i32, momentum: T, keep: T, nesterov: i32, first: i32);
 }

@@ -90,6 +90,44 @@ impl<T: Element> Tensor<T> {
         });
     }
 
+    /// [`Tensor::adam_update`] for every parameter of a model: on a GPU, all
+    /// of them in one launch (a multi-tensor update) when they are on one
+    /// device, else one parameter at a time. The same numbers either way.
+    #[track_caller]
+    pub fn adam_update_all(
+        params: &mut [&mut Tensor<T>],
+        ms: &mut [Tensor<T>],
+        vs: &mut [Tensor<T>],
+        grads: &[Tensor<T>],
+        s: &AdamStep<T>,
+    ) {
+        assert!(
+            params.len() == ms.len() && params.len() == vs.len() && params.len() == grads.len(),
+            "adam_update_all: {} parameters, {} first moments, {} second moments, {} gradients",
+            params.len(),
+            ms.len(),
+            vs.len(),
+            grads.len()
+        );
+        #[cfg(feature = "cuda")]
+        if let Some(first) = params.first() {
+            let device = first.device();
+            let together = device.is_cuda()
+                && params.len() > 1
+                && params.iter().zip(ms.iter()).zip(vs.iter()).zip(grads).all(|(((p, m), v), g)| {
+                    p.device() == device
+                        && [m, v, g].iter().all(|t| t.device() == device && t.shape() == p.shape())
+                });
+            if together {
+                let scalars = [s.beta1, s.keep1, s.beta2, s.keep2, s.eps, s.step_size, s.bc2_sqrt, s.wd];
+                return crate::cuda::ops::adam_multi(params, ms, vs, grads, &scalars, s.decay);
+            }
+        }
+        for (((p, m), v), g) in params.iter_mut().zip(ms.iter_mut()).zip(vs.iter_mut()).zip(grads) {
+            p.adam_update(m, v, g, s);
+        }
+    }
+
     /// SGD's update of this parameter with gradient `g`, in place; with
     /// momentum (buffer `buffer`, as `torch.optim.SGD`) when given:
     ///

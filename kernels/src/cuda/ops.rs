@@ -608,6 +608,47 @@ pub fn adam<T: Element>(
         beta1, keep1, beta2, keep2, eps, step_size, bc2_sqrt, wd, &i32::from(decay));
 }
 
+/// Adam's update of every parameter in one launch (`adam_multi` in
+/// `optim.cu`): a table of each parameter's length and the device addresses
+/// of its value, moments and gradient is copied to the device (one small
+/// copy, no wait), and one grid covers all their elements. Each element
+/// gets exactly the per-parameter kernel's update.
+pub fn adam_multi<T: Element>(
+    params: &mut [&mut Tensor<T>],
+    ms: &mut [Tensor<T>],
+    vs: &mut [Tensor<T>],
+    grads: &[Tensor<T>],
+    s: &[T; 8],
+    decay: bool,
+) {
+    use cudarc::driver::{DevicePtr, DevicePtrMut};
+    let gpu = Arc::clone(gpu_of(params[0]));
+    let stream = Arc::clone(&gpu.stream);
+    let mut table: Vec<u64> = Vec::with_capacity(5 * params.len());
+    for (((p, m), v), g) in params.iter_mut().zip(ms.iter_mut()).zip(vs.iter_mut()).zip(grads) {
+        if p.is_empty() {
+            continue;
+        }
+        let n = p.len() as u64;
+        // Each buffer made unique first (copy on write), then its address.
+        let pa = p.cuda_buffer_mut().slice_mut().device_ptr_mut(&stream).0;
+        let ma = m.cuda_buffer_mut().slice_mut().device_ptr_mut(&stream).0;
+        let va = v.cuda_buffer_mut().slice_mut().device_ptr_mut(&stream).0;
+        let ga = buf(g).slice().device_ptr(&stream).0;
+        table.extend([n, pa, ma, va, ga]);
+    }
+    let count = table.len() / 5;
+    if count == 0 {
+        return;
+    }
+    let total: u64 = table.iter().step_by(5).sum();
+    let rows = Buffer::<u64>::upload(&gpu, &table);
+    let [beta1, keep1, beta2, keep2, eps, step_size, bc2_sqrt, wd] = s;
+    launch!(&gpu, "optim.cu", kernel_name::<T>("adam_multi"), launch_for(total as usize);
+        &(count as i64), &(total as i64), rows.slice(),
+        beta1, keep1, beta2, keep2, eps, step_size, bc2_sqrt, wd, &i32::from(decay));
+}
+
 /// SGD's update of one parameter, in place; with momentum when `buffer` is
 /// given (`first`: the buffer is set to the gradient rather than updated).
 #[allow(clippy::too_many_arguments)]

@@ -466,6 +466,50 @@ mod tests {
         assert_eq!(y.to_vec(), vec![-(1.0f32.exp()), -((-2.0f32).exp()), -(3.0f32.exp())]);
     }
 
+    /// Adam over a model's parameters on a GPU is one launch (plus one small
+    /// copy of the table of addresses), and gives the per-parameter
+    /// kernel's bits.
+    #[test]
+    fn adam_over_every_parameter_is_one_launch_with_the_same_bits() {
+        let Some(_gpu) = standin_gpu() else { return };
+        let d = Device::Cuda(0);
+        let shapes: [&[usize]; 4] = [&[64, 33], &[64], &[1], &[12, 64]];
+        let fresh = |seed: u64| -> Vec<crate::Tensor<f32>> {
+            shapes
+                .iter()
+                .enumerate()
+                .map(|(k, s)| crate::Tensor::<f32>::normal(s, 0.0, 1.0, seed + k as u64).to(d))
+                .collect()
+        };
+        let s = crate::optim::AdamStep {
+            beta1: 0.9,
+            keep1: 0.1,
+            beta2: 0.999,
+            keep2: 1.0 - 0.999,
+            eps: 1e-8,
+            step_size: 1e-3 / 0.1,
+            bc2_sqrt: (1.0f32 - 0.999).sqrt(),
+            wd: 0.01,
+            decay: true,
+        };
+        let grads = fresh(100);
+        let (mut p1, mut m1, mut v1) =
+            (fresh(1), fresh(10), fresh(20).iter().map(|t| t.square()).collect::<Vec<_>>());
+        let (mut p2, mut m2, mut v2) = (p1.clone(), m1.clone(), v1.clone());
+        for (((p, m), v), g) in p1.iter_mut().zip(&mut m1).zip(&mut v1).zip(&grads) {
+            p.adam_update(m, v, g, &s);
+        }
+        let before = counters();
+        let mut refs: Vec<&mut crate::Tensor<f32>> = p2.iter_mut().collect();
+        crate::Tensor::adam_update_all(&mut refs, &mut m2, &mut v2, &grads, &s);
+        let added = counters() - before;
+        assert!(added.launches >= 1 && added.host_to_device >= 1, "{added:?}");
+        for (a, b) in p1.iter().zip(&p2).chain(m1.iter().zip(&m2)).chain(v1.iter().zip(&v2)) {
+            let (a, b) = (a.to_vec(), b.to_vec());
+            assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()), "{a:?} against {b:?}");
+        }
+    }
+
     /// A thread whose first CUDA call is a gemm (its output buffer came from
     /// the pool, so nothing else bound the context), on device 1 after it
     /// used device 0: matmul binds device 1's context itself.

@@ -173,3 +173,96 @@ fn sgd_kernels_match_the_cpu_update_with_and_without_momentum_f32() {
 fn sgd_kernels_match_the_cpu_update_with_and_without_momentum_f64() {
     sgd_matches_the_cpu::<f64>();
 }
+
+/// `adam_multi` (every parameter in one launch) gives each element exactly
+/// the update of the per-parameter `adam` kernel, over three steps, for
+/// parameters of several lengths (one of them a single element) and
+/// several launch shapes.
+fn adam_multi_is_adam_per_parameter<T: Float>()
+where
+    Sim: Kernels<T>,
+{
+    let lengths = [7usize, 1, 300, 33];
+    for weight_decay in [0.0, 0.01] {
+        for &(grid, block) in LAUNCHES {
+            let mut one: Vec<[Vec<T>; 3]> = lengths
+                .iter()
+                .enumerate()
+                .map(|(k, &n)| [values::<T>(n, 1.0, 40 + k as u64), vec![T::zero(); n], vec![T::zero(); n]])
+                .collect();
+            let mut all = one.clone();
+            for t in 1..=3u64 {
+                let s = adam_step::<T>(t, weight_decay);
+                let grads: Vec<Vec<T>> = lengths
+                    .iter()
+                    .enumerate()
+                    .map(|(k, &n)| values::<T>(n, 0.1, 50 + 10 * t + k as u64))
+                    .collect();
+                for ([p, m, v], g) in one.iter_mut().zip(&grads) {
+                    let (pp, mp, vp) = (p.as_mut_ptr(), m.as_mut_ptr(), v.as_mut_ptr());
+                    launch(grid, block, || unsafe {
+                        <Sim as Kernels<T>>::adam(
+                            p.len() as i64,
+                            pp,
+                            mp,
+                            vp,
+                            g.as_ptr(),
+                            s.beta1,
+                            s.keep1,
+                            s.beta2,
+                            s.keep2,
+                            s.eps,
+                            s.step_size,
+                            s.bc2_sqrt,
+                            s.wd,
+                            i32::from(s.decay),
+                        )
+                    });
+                }
+                let mut table = Vec::new();
+                for ([p, m, v], g) in all.iter_mut().zip(&grads) {
+                    let n = p.len() as u64;
+                    table.extend([
+                        n,
+                        p.as_mut_ptr() as u64,
+                        m.as_mut_ptr() as u64,
+                        v.as_mut_ptr() as u64,
+                        g.as_ptr() as u64,
+                    ]);
+                }
+                let total: u64 = lengths.iter().map(|&n| n as u64).sum();
+                launch(grid, block, || unsafe {
+                    <Sim as Kernels<T>>::adam_multi(
+                        lengths.len() as i64,
+                        total as i64,
+                        table.as_ptr(),
+                        s.beta1,
+                        s.keep1,
+                        s.beta2,
+                        s.keep2,
+                        s.eps,
+                        s.step_size,
+                        s.bc2_sqrt,
+                        s.wd,
+                        i32::from(s.decay),
+                    )
+                });
+            }
+            for (k, (a, b)) in all.iter().zip(&one).enumerate() {
+                for (what, x, y) in [("p", &a[0], &b[0]), ("m", &a[1], &b[1]), ("v", &a[2], &b[2])] {
+                    check_exact(&format!("adam_multi parameter {k} {what} launch ({grid}, {block})"), x, y);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn adam_multi_is_adam_per_parameter_f32() {
+    adam_multi_is_adam_per_parameter::<f32>();
+}
+
+#[test]
+fn adam_multi_is_adam_per_parameter_f64() {
+    adam_multi_is_adam_per_parameter::<f64>();
+}

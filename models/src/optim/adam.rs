@@ -180,15 +180,16 @@ impl<T: Element> Optimizer<T> for Adam<T> {
             wd: T::of(self.weight_decay),
             decay: self.weight_decay != 0.0,
         };
-        for (((p, g), m), v) in params.iter_mut().zip(grads).zip(&mut self.m).zip(&mut self.v) {
+        for ((p, m), v) in params.iter().zip(&mut self.m).zip(&mut self.v) {
             // State loaded from a checkpoint is on the host: it follows its
             // parameter to its device once.
             if m.device() != p.device() {
                 *m = m.to(p.device());
                 *v = v.to(p.device());
             }
-            p.adam_update(m, v, g, &scalars);
         }
+        // Every parameter at once: one launch on a GPU, the same numbers.
+        Tensor::adam_update_all(params, &mut self.m, &mut self.v, grads, &scalars);
     }
 
     fn state(&self) -> Vec<(String, Tensor<T>)> {
