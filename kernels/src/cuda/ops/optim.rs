@@ -1,0 +1,98 @@
+//! The GPU side of the optimisers' updates, in place (`kernels/cuda/optim.cu`):
+//! Adam one parameter at a time or every parameter in one launch, and SGD.
+
+use super::*;
+
+/// Adam's update of one parameter, in place on the device (see
+/// `optim.cu`); the scalars are the step's, worked out on the host.
+#[allow(clippy::too_many_arguments)]
+pub fn adam<T: Element>(
+    p: &mut Tensor<T>,
+    m: &mut Tensor<T>,
+    v: &mut Tensor<T>,
+    g: &Tensor<T>,
+    s: &[T; 8],
+    decay: bool,
+) {
+    let n = p.len();
+    if n == 0 {
+        return;
+    }
+    let gpu = Arc::clone(gpu_of(p));
+    let [beta1, keep1, beta2, keep2, eps, step_size, bc2_sqrt, wd] = s;
+    let (ps, ms, vs) = (p.cuda_buffer_mut(), m.cuda_buffer_mut(), v.cuda_buffer_mut());
+    launch!(&gpu, "optim.cu", kernel_name::<T>("adam"), launch_for(n);
+        &(n as i64), ps.slice_mut(), ms.slice_mut(), vs.slice_mut(), buf(g).slice(),
+        beta1, keep1, beta2, keep2, eps, step_size, bc2_sqrt, wd, &i32::from(decay));
+}
+
+/// Adam's update of every parameter in one launch (`adam_multi` in
+/// `optim.cu`): a table of each parameter's length and the device addresses
+/// of its value, moments and gradient is copied to the device (one small
+/// copy, no wait), and one grid covers all their elements. Each element
+/// gets exactly the per-parameter kernel's update.
+pub fn adam_multi<T: Element>(
+    params: &mut [&mut Tensor<T>],
+    ms: &mut [Tensor<T>],
+    vs: &mut [Tensor<T>],
+    grads: &[Tensor<T>],
+    s: &[T; 8],
+    decay: bool,
+) {
+    use cudarc::driver::{DevicePtr, DevicePtrMut};
+    let gpu = Arc::clone(gpu_of(params[0]));
+    let stream = Arc::clone(&gpu.stream);
+    let mut table: Vec<u64> = Vec::with_capacity(5 * params.len());
+    for (((p, m), v), g) in params.iter_mut().zip(ms.iter_mut()).zip(vs.iter_mut()).zip(grads) {
+        if p.is_empty() {
+            continue;
+        }
+        let n = p.len() as u64;
+        // Each buffer made unique first (copy on write), then its address.
+        let pa = p.cuda_buffer_mut().slice_mut().device_ptr_mut(&stream).0;
+        let ma = m.cuda_buffer_mut().slice_mut().device_ptr_mut(&stream).0;
+        let va = v.cuda_buffer_mut().slice_mut().device_ptr_mut(&stream).0;
+        let ga = buf(g).slice().device_ptr(&stream).0;
+        table.extend([n, pa, ma, va, ga]);
+    }
+    let count = table.len() / 5;
+    if count == 0 {
+        return;
+    }
+    let total: u64 = table.iter().step_by(5).sum();
+    let rows = Buffer::<u64>::upload(&gpu, &table);
+    let [beta1, keep1, beta2, keep2, eps, step_size, bc2_sqrt, wd] = s;
+    launch!(&gpu, "optim.cu", kernel_name::<T>("adam_multi"), launch_for(total as usize);
+        &(count as i64), &(total as i64), rows.slice(),
+        beta1, keep1, beta2, keep2, eps, step_size, bc2_sqrt, wd, &i32::from(decay));
+}
+
+/// SGD's update of one parameter, in place; with momentum when `buffer` is
+/// given (`first`: the buffer is set to the gradient rather than updated).
+#[allow(clippy::too_many_arguments)]
+pub fn sgd<T: Element>(
+    p: &mut Tensor<T>,
+    g: &Tensor<T>,
+    buffer: Option<&mut Tensor<T>>,
+    [lr, wd, momentum, keep]: [T; 4],
+    decay: bool,
+    nesterov: bool,
+    first: bool,
+) {
+    let n = p.len();
+    if n == 0 {
+        return;
+    }
+    let gpu = Arc::clone(gpu_of(p));
+    let ps = p.cuda_buffer_mut();
+    match buffer {
+        None => launch!(&gpu, "optim.cu", kernel_name::<T>("sgd"), launch_for(n);
+            &(n as i64), ps.slice_mut(), buf(g).slice(), &lr, &wd, &i32::from(decay)),
+        Some(b) => {
+            let bs = b.cuda_buffer_mut();
+            launch!(&gpu, "optim.cu", kernel_name::<T>("sgd_momentum"), launch_for(n);
+                &(n as i64), ps.slice_mut(), bs.slice_mut(), buf(g).slice(), &lr, &wd, &i32::from(decay),
+                &momentum, &keep, &i32::from(nesterov), &i32::from(first));
+        }
+    }
+}

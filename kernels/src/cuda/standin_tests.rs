@@ -1,0 +1,280 @@
+//! The stand-in's own tests (a child module of `standin.rs`).
+//!
+//! The stand-in is strict where a GPU is: each mistake below is an error
+//! from the call that made it (a GPU would report some of them later, or
+//! not at all). Each test drives cudarc directly, as `ops.rs` does.
+
+use super::*;
+use crate::cuda::{open, Gpu};
+use cudarc::driver::{CudaSlice, DevicePtr, LaunchConfig, PushKernelArg};
+use std::sync::Arc;
+
+/// Device 0 on the stand-in, or `None` where it cannot be had (a real
+/// GPU is not strict in these ways, so these tests run on the stand-in
+/// only).
+fn standin_gpu() -> Option<Arc<Gpu>> {
+    if real_driver_present() {
+        println!("skipped: these tests are about the stand-in, and a real driver is installed");
+        return None;
+    }
+    match device_for_tests(0) {
+        Ok((_, Backing::StandIn)) => Some(open(0).expect("opened once already")),
+        Ok((_, Backing::Gpu)) => unreachable!("no real driver"),
+        Err(e) => {
+            assert!(!required("GRADTAPE_REQUIRE_STANDIN"), "GRADTAPE_REQUIRE_STANDIN=1 but: {e}");
+            println!("skipped: no CPU stand-in ({e})");
+            None
+        }
+    }
+}
+
+fn cfg(grid: (u32, u32, u32), block: (u32, u32, u32)) -> LaunchConfig {
+    LaunchConfig { grid_dim: grid, block_dim: block, shared_mem_bytes: 0 }
+}
+
+/// Launches `neg_f32(n, x, out)` with raw addresses for x and out.
+fn neg(gpu: &Gpu, n: i64, x: u64, out: u64, c: LaunchConfig) -> Result<(), String> {
+    gpu.bind();
+    let f = gpu.function("elementwise.cu", "neg_f32");
+    let mut b = gpu.stream.launch_builder(&f);
+    b.arg(&n).arg(&x).arg(&out);
+    unsafe { b.launch(c) }.map(|_| ()).map_err(|e| format!("{e:?}"))
+}
+
+fn addr(gpu: &Gpu, s: &CudaSlice<f32>) -> u64 {
+    s.device_ptr(&gpu.stream).0
+}
+
+fn zeros(gpu: &Gpu, n: usize) -> CudaSlice<f32> {
+    gpu.stream.alloc_zeros::<f32>(n).expect("an allocation")
+}
+
+#[test]
+fn a_well_formed_launch_runs_on_the_stand_in() {
+    let Some(gpu) = standin_gpu() else { return };
+    let x = gpu.stream.clone_htod(&[1.0f32, -2.0, 3.0]).unwrap();
+    let out = zeros(&gpu, 3);
+    let before = counters();
+    neg(&gpu, 3, addr(&gpu, &x), addr(&gpu, &out), cfg((1, 1, 1), (32, 1, 1))).unwrap();
+    assert_eq!(gpu.stream.clone_dtoh(&out).unwrap(), vec![-1.0, 2.0, -3.0]);
+    let added = counters() - before;
+    assert!(added.launches >= 1 && added.device_to_host >= 1, "{added:?}");
+}
+
+#[test]
+fn a_block_over_1024_threads_or_a_grid_over_the_limit_is_refused() {
+    let Some(gpu) = standin_gpu() else { return };
+    let (x, out) = (zeros(&gpu, 4), zeros(&gpu, 4));
+    let (xa, oa) = (addr(&gpu, &x), addr(&gpu, &out));
+    for (grid, block) in [((1, 1, 1), (1025, 1, 1)), ((1, 1, 1), (32, 32, 2)), ((1, 65536, 1), (32, 1, 1))] {
+        let e = neg(&gpu, 4, xa, oa, cfg(grid, block)).unwrap_err();
+        assert!(e.contains("CUDA_ERROR_INVALID_VALUE"), "grid {grid:?} block {block:?}: {e}");
+    }
+}
+
+#[test]
+fn an_unknown_kernel_name_or_one_from_another_file_is_not_found() {
+    let Some(gpu) = standin_gpu() else { return };
+    gpu.bind();
+    let module = &gpu.modules["elementwise.cu"];
+    for name in ["no_such_kernel", "sum_partials_f32"] {
+        let e = module.load_function(name).unwrap_err();
+        assert!(format!("{e:?}").contains("CUDA_ERROR_NOT_FOUND"), "{name}: {e:?}");
+    }
+}
+
+#[test]
+fn a_pointer_outside_every_allocation_is_refused_before_the_kernel_runs() {
+    let Some(gpu) = standin_gpu() else { return };
+    let out = zeros(&gpu, 4);
+    // An integer where the kernel takes a pointer (as two swapped
+    // arguments would give), and a host address.
+    let host = [1.0f32; 4];
+    for bad in [4u64, host.as_ptr() as u64] {
+        let e = neg(&gpu, 4, bad, addr(&gpu, &out), cfg((1, 1, 1), (32, 1, 1))).unwrap_err();
+        assert!(e.contains("CUDA_ERROR_INVALID_VALUE"), "{e}");
+    }
+    assert_eq!(gpu.stream.clone_dtoh(&out).unwrap(), vec![0.0; 4], "the refused kernel wrote");
+}
+
+#[test]
+fn a_kernel_that_reads_past_its_buffer_faults_at_that_access() {
+    let Some(gpu) = standin_gpu() else { return };
+    let (x, out) = (zeros(&gpu, 10), zeros(&gpu, 11));
+    // n = 11 over a 10-element input: element 10 is one past the end.
+    let e = neg(&gpu, 11, addr(&gpu, &x), addr(&gpu, &out), cfg((1, 1, 1), (32, 1, 1))).unwrap_err();
+    assert!(e.contains("CUDA_ERROR_ILLEGAL_ADDRESS"), "{e}");
+    // And writing past the output.
+    let (x, out) = (zeros(&gpu, 11), zeros(&gpu, 10));
+    let e = neg(&gpu, 11, addr(&gpu, &x), addr(&gpu, &out), cfg((2, 1, 1), (4, 1, 1))).unwrap_err();
+    assert!(e.contains("CUDA_ERROR_ILLEGAL_ADDRESS"), "{e}");
+}
+
+#[test]
+fn memory_used_after_it_is_freed_is_refused() {
+    let Some(gpu) = standin_gpu() else { return };
+    let out = zeros(&gpu, 4);
+    let x = zeros(&gpu, 4);
+    let stale = addr(&gpu, &x);
+    let before = counters();
+    drop(x);
+    assert!((counters() - before).frees >= 1, "dropping a CudaSlice frees it");
+    let e = neg(&gpu, 4, stale, addr(&gpu, &out), cfg((1, 1, 1), (32, 1, 1))).unwrap_err();
+    assert!(e.contains("CUDA_ERROR_INVALID_VALUE"), "{e}");
+}
+
+#[test]
+fn a_copy_larger_than_its_buffer_is_refused() {
+    let Some(gpu) = standin_gpu() else { return };
+    gpu.bind();
+    let small = zeros(&gpu, 4);
+    let host = [1.0f32; 5];
+    let dst = addr(&gpu, &small);
+    // SAFETY: the stand-in checks the range before it copies.
+    let e = unsafe { cudarc::driver::result::memcpy_htod_async(dst, &host[..], gpu.stream.cu_stream()) };
+    assert!(format!("{e:?}").contains("CUDA_ERROR_INVALID_VALUE"), "{e:?}");
+    let mut back = [0.0f32; 5];
+    // SAFETY: as above.
+    let e = unsafe { cudarc::driver::result::memcpy_dtoh_async(&mut back[..], dst, gpu.stream.cu_stream()) };
+    assert!(format!("{e:?}").contains("CUDA_ERROR_INVALID_VALUE"), "{e:?}");
+}
+
+/// Out of memory with idle buffers in the pool: they are freed and the
+/// allocation tried again; out of memory even then: a panic that gives
+/// the sizes.
+#[test]
+fn an_allocation_that_fails_frees_the_idle_pool_then_tries_once_more() {
+    let Some(gpu) = standin_gpu() else { return };
+    // Idle buffers of lengths no other test uses.
+    let lengths = [7919usize, 7907, 7901];
+    for &n in &lengths {
+        drop(crate::Tensor::<f32>::zeros(&[n]).to(Device::Cuda(0)));
+        assert!(gpu.pool.idle::<f32>(n) >= 1, "a dropped buffer of {n} went back to the pool");
+    }
+    fail_next_allocations(1);
+    let t = crate::Tensor::<f32>::ones(&[7877]).to(Device::Cuda(0));
+    assert_eq!(t.to_vec(), vec![1.0; 7877]);
+    for &n in &lengths {
+        assert_eq!(gpu.pool.idle::<f32>(n), 0, "the idle buffer of {n} was not freed");
+    }
+    fail_next_allocations(2);
+    let failed = std::panic::catch_unwind(|| crate::Tensor::<f32>::ones(&[7873]).to(Device::Cuda(0)));
+    fail_next_allocations(0);
+    let message = match failed {
+        Ok(_) => panic!("an allocation that failed twice returned a tensor"),
+        Err(p) => p.downcast_ref::<String>().cloned().unwrap_or_default(),
+    };
+    assert!(message.contains("7873 elements (31492 bytes)") && message.contains("idle buffers"), "{message}");
+}
+
+/// A bias gradient over a batch of 4,096 (128 sums of 4,096) is split
+/// into runs over many threads: two launches whose first has
+/// 128 x 64 threads at work, not 128 serial loops; a sum to one
+/// number is a whole-tensor reduction, not one thread.
+#[test]
+fn few_outputs_over_long_lanes_are_split_across_threads() {
+    let Some(_gpu) = standin_gpu() else { return };
+    let x = crate::Tensor::<f64>::uniform(&[4096, 128], -1.0, 1.0, 5);
+    let on = x.to(Device::Cuda(0));
+    let before = crate::cuda::launches();
+    let bias = on.sum_to(&[128]);
+    let lanes = on.sum_axis(0, false);
+    let launched = crate::cuda::launches() - before;
+    assert!(launched >= 4, "{launched} launches for two split reductions");
+    let want = x.sum_to(&[128]);
+    for got in [bias.to_cpu(), lanes.to_cpu()] {
+        crate::compare::check_close("split sum", &got, &want, crate::compare::Tol::rel(1e-12))
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let total = on.sum_to(&[1, 1]).to_cpu();
+    let want = x.sum_all().item();
+    assert!(
+        (total.data()[0] - want).abs() <= 1e-10 * want.abs().max(1.0),
+        "{:?} against {want}",
+        total.data()
+    );
+}
+
+/// With every op made to wait (`--detect-anomaly` on a GPU), each op
+/// synchronises once after its launch, so a fault is reported by the op
+/// that caused it.
+#[test]
+fn sync_every_op_waits_after_each_launch() {
+    let Some(_gpu) = standin_gpu() else { return };
+    let x = crate::Tensor::<f32>::from_vec(vec![1.0, -2.0, 3.0], &[3]).to(Device::Cuda(0));
+    crate::cuda::set_sync_every_op(true);
+    let before = counters();
+    let y = x.exp().neg();
+    let waited = counters() - before;
+    crate::cuda::set_sync_every_op(false);
+    assert!(waited.launches >= 2 && waited.syncs >= 2, "{waited:?}");
+    assert_eq!(y.to_vec(), vec![-(1.0f32.exp()), -((-2.0f32).exp()), -(3.0f32.exp())]);
+}
+
+/// Adam over a model's parameters on a GPU is one launch (plus one small
+/// copy of the table of addresses), and gives the per-parameter
+/// kernel's bits.
+#[test]
+fn adam_over_every_parameter_is_one_launch_with_the_same_bits() {
+    let Some(_gpu) = standin_gpu() else { return };
+    let d = Device::Cuda(0);
+    let shapes: [&[usize]; 4] = [&[64, 33], &[64], &[1], &[12, 64]];
+    let fresh = |seed: u64| -> Vec<crate::Tensor<f32>> {
+        shapes
+            .iter()
+            .enumerate()
+            .map(|(k, s)| crate::Tensor::<f32>::normal(s, 0.0, 1.0, seed + k as u64).to(d))
+            .collect()
+    };
+    let s = crate::optim::AdamStep {
+        beta1: 0.9,
+        keep1: 0.1,
+        beta2: 0.999,
+        keep2: 1.0 - 0.999,
+        eps: 1e-8,
+        step_size: 1e-3 / 0.1,
+        bc2_sqrt: (1.0f32 - 0.999).sqrt(),
+        wd: 0.01,
+        decay: true,
+    };
+    let grads = fresh(100);
+    let (mut p1, mut m1, mut v1) =
+        (fresh(1), fresh(10), fresh(20).iter().map(|t| t.square()).collect::<Vec<_>>());
+    let (mut p2, mut m2, mut v2) = (p1.clone(), m1.clone(), v1.clone());
+    for (((p, m), v), g) in p1.iter_mut().zip(&mut m1).zip(&mut v1).zip(&grads) {
+        p.adam_update(m, v, g, &s);
+    }
+    let before = counters();
+    let mut refs: Vec<&mut crate::Tensor<f32>> = p2.iter_mut().collect();
+    crate::Tensor::adam_update_all(&mut refs, &mut m2, &mut v2, &grads, &s);
+    let added = counters() - before;
+    assert!(added.launches >= 1 && added.host_to_device >= 1, "{added:?}");
+    for (a, b) in p1.iter().zip(&p2).chain(m1.iter().zip(&m2)).chain(v1.iter().zip(&v2)) {
+        let (a, b) = (a.to_vec(), b.to_vec());
+        assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()), "{a:?} against {b:?}");
+    }
+}
+
+/// A thread whose first CUDA call is a gemm (its output buffer came from
+/// the pool, so nothing else bound the context), on device 1 after it
+/// used device 0: matmul binds device 1's context itself.
+#[test]
+fn a_gemm_on_device_1_from_a_thread_bound_to_device_0_uses_device_1() {
+    if standin_gpu().is_none() {
+        return;
+    }
+    let Ok((d1, _)) = device_for_tests(1) else { panic!("the stand-in has a device 1") };
+    let a = crate::Tensor::<f32>::from_vec(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &[2, 3]).to(d1);
+    let b = crate::Tensor::<f32>::from_vec(vec![1.0, 0.0, 0.0, 1.0, 1.0, 1.0], &[3, 2]).to(d1);
+    // A result of this length goes back to the pool, for the thread's
+    // product to take without an allocation.
+    drop(a.matmul(&b));
+    let product = std::thread::spawn(move || {
+        let d0 = crate::Tensor::<f32>::from_vec(vec![1.0], &[1]).to(Device::Cuda(0));
+        drop(d0.neg());
+        a.matmul(&b).to_vec()
+    })
+    .join()
+    .expect("the product on device 1 runs");
+    assert_eq!(product, vec![4.0, 5.0, 10.0, 11.0]);
+}
