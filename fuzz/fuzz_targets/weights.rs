@@ -14,15 +14,6 @@ use gradtape_models::state_dict::state_dict_from_bytes;
 use libfuzzer_sys::fuzz_target;
 use std::path::Path;
 
-const KINDS: [ModelKind; 6] = [
-    ModelKind::ZeroDigit,
-    ModelKind::Deep,
-    ModelKind::Regularized,
-    ModelKind::Denoising,
-    ModelKind::Contractive,
-    ModelKind::Vae,
-];
-
 fuzz_target!(|data: &[u8]| {
     let path = Path::new("fuzz.safetensors");
     let Ok(tensors) = state_dict_from_bytes(data, path) else { return };
@@ -30,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
     assert!(4 * numbers <= data.len(), "more numbers than bytes");
     let Ok(weights) = snapshot::weights_of(tensors, path, "--weights") else { return };
     assert!(weights.values().all(|t| t.data().iter().all(|x| x.is_finite())));
-    for kind in KINDS {
+    for kind in ModelKind::ALL {
         match inspect::model_from_weights(kind, &weights, path) {
             Ok((model, spec)) => {
                 // Only weights that are the model's get this far: it holds

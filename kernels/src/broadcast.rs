@@ -173,16 +173,20 @@ pub(crate) fn copy_rows<T: Element>(rows: &Rows, src: &[T], out: &mut [T]) {
 /// hold zeros (or a running sum) on entry.
 pub(crate) fn sum_rows<T: Element>(rows: &Rows, big: &[T], out: &mut [T]) {
     let len = rows.len;
-    reduce_rows(rows, out, |r, out| {
-        let src = &big[r * len..(r + 1) * len];
-        if rows.inner[0] == 1 {
-            for (o, &x) in out.iter_mut().zip(src) {
-                *o = *o + x;
-            }
-        } else {
-            out[0] = out[0] + lane_sum(src, |x| x);
+    reduce_rows(rows, out, |r, out| add_row(rows, &big[r * len..(r + 1) * len], out));
+}
+
+/// `out += src` for one row of a `sum_to`: along `out` when the row runs
+/// along it, else (the row's elements all land on one output) as one lane
+/// sum. The order of additions `sum_to` promises, for every caller.
+pub(crate) fn add_row<T: Element>(rows: &Rows, src: &[T], out: &mut [T]) {
+    if rows.inner[0] == 1 {
+        for (o, &x) in out.iter_mut().zip(src) {
+            *o = *o + x;
         }
-    });
+    } else {
+        out[0] = out[0] + lane_sum(src, |x| x);
+    }
 }
 
 /// `out += ` the sum of `big * other` over the axes `out` is broadcast

@@ -24,10 +24,9 @@
 //! sigmoid and tanh do (`s (1 - s)`, `1 - t^2`); for ReLU, `step(y)` equals
 //! `step(z + b)` everywhere (both 0 at the kink, NaN at NaN).
 
-use crate::broadcast::{reduce_rows, Rows};
+use crate::broadcast::{add_row, reduce_rows, Rows};
 use crate::element::Element;
 use crate::elementwise::{relu, sigmoid, step, zip_wide};
-use crate::reduce::lane_sum;
 use crate::tensor::Tensor;
 use rayon::prelude::*;
 
@@ -179,15 +178,7 @@ fn grad_rows<T: Element>(
             // visited once), and dz outlives the pass.
             let dz_row = unsafe { std::slice::from_raw_parts_mut(out.get().add(r * len), len) };
             zip_wide(&gd[r * len..(r + 1) * len], &yd[r * len..(r + 1) * len], dz_row, &f);
-            // As `sum_rows` adds a row: along `db` when the row runs along
-            // it, else (one column, rows merged into one run) as one lane.
-            if rows.inner[0] == 1 {
-                for (a, &d) in acc.iter_mut().zip(dz_row.iter()) {
-                    *a = *a + d;
-                }
-            } else {
-                acc[0] = acc[0] + lane_sum(dz_row, |x| x);
-            }
+            add_row(&rows, dz_row, acc);
         });
     });
     (dz, db)

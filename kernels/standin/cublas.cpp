@@ -195,43 +195,48 @@ GT_EXPORT int cublasSetStream_v2(Handle* handle, void* stream) {
     return STATUS_SUCCESS;
 }
 
+namespace {
+// One gemm entry point's body, for either precision: checks the scalars'
+// pointers, then runs the definition above. The plain gemm is the
+// strided-batched one with one batch.
+template <typename T>
+int gemm_entry(const char* call, Handle* handle, int transa, int transb, int m, int n, int k, const T* alpha,
+               const T* a, int lda, long long stride_a, const T* b, int ldb, long long stride_b, const T* beta, T* c,
+               int ldc, long long stride_c, int batches) {
+    REQUIRE(alpha && beta, STATUS_INVALID_VALUE, call, "alpha or beta is null");
+    Gemm<T> g{call, transa, transb, m, n, k, *alpha, a, lda, stride_a, b, ldb, stride_b, *beta, c, ldc,
+              stride_c, batches};
+    return g.execute(handle);
+}
+}  // namespace
+
 GT_EXPORT int cublasSgemmStridedBatched(Handle* handle, int transa, int transb, int m, int n, int k,
                                         const float* alpha, const float* a, int lda, long long stride_a,
                                         const float* b, int ldb, long long stride_b, const float* beta, float* c,
                                         int ldc, long long stride_c, int batches) {
-    const char* call = "cublasSgemmStridedBatched";
-    REQUIRE(alpha && beta, STATUS_INVALID_VALUE, call, "alpha or beta is null");
-    Gemm<float> g{call, transa, transb, m, n, k, *alpha, a, lda, stride_a, b, ldb, stride_b, *beta, c, ldc,
-                  stride_c, batches};
-    return g.execute(handle);
+    return gemm_entry("cublasSgemmStridedBatched", handle, transa, transb, m, n, k, alpha, a, lda, stride_a, b, ldb,
+                      stride_b, beta, c, ldc, stride_c, batches);
 }
 
 GT_EXPORT int cublasDgemmStridedBatched(Handle* handle, int transa, int transb, int m, int n, int k,
                                         const double* alpha, const double* a, int lda, long long stride_a,
                                         const double* b, int ldb, long long stride_b, const double* beta, double* c,
                                         int ldc, long long stride_c, int batches) {
-    const char* call = "cublasDgemmStridedBatched";
-    REQUIRE(alpha && beta, STATUS_INVALID_VALUE, call, "alpha or beta is null");
-    Gemm<double> g{call, transa, transb, m, n, k, *alpha, a, lda, stride_a, b, ldb, stride_b, *beta, c, ldc,
-                   stride_c, batches};
-    return g.execute(handle);
+    return gemm_entry("cublasDgemmStridedBatched", handle, transa, transb, m, n, k, alpha, a, lda, stride_a, b, ldb,
+                      stride_b, beta, c, ldc, stride_c, batches);
 }
 
 GT_EXPORT int cublasSgemm_v2(Handle* handle, int transa, int transb, int m, int n, int k, const float* alpha,
                              const float* a, int lda, const float* b, int ldb, const float* beta, float* c, int ldc) {
-    const char* call = "cublasSgemm_v2";
-    REQUIRE(alpha && beta, STATUS_INVALID_VALUE, call, "alpha or beta is null");
-    Gemm<float> g{call, transa, transb, m, n, k, *alpha, a, lda, 0, b, ldb, 0, *beta, c, ldc, 0, 1};
-    return g.execute(handle);
+    return gemm_entry("cublasSgemm_v2", handle, transa, transb, m, n, k, alpha, a, lda, 0, b, ldb, 0, beta, c, ldc, 0,
+                      1);
 }
 
 GT_EXPORT int cublasDgemm_v2(Handle* handle, int transa, int transb, int m, int n, int k, const double* alpha,
                              const double* a, int lda, const double* b, int ldb, const double* beta, double* c,
                              int ldc) {
-    const char* call = "cublasDgemm_v2";
-    REQUIRE(alpha && beta, STATUS_INVALID_VALUE, call, "alpha or beta is null");
-    Gemm<double> g{call, transa, transb, m, n, k, *alpha, a, lda, 0, b, ldb, 0, *beta, c, ldc, 0, 1};
-    return g.execute(handle);
+    return gemm_entry("cublasDgemm_v2", handle, transa, transb, m, n, k, alpha, a, lda, 0, b, ldb, 0, beta, c, ldc, 0,
+                      1);
 }
 
 GT_EXPORT const char* cublasGetStatusName(int status) {

@@ -43,7 +43,21 @@ pub(crate) fn tmp() -> TempDir {
 
 /// Runs `gradtape args...` in `cwd`.
 pub(crate) fn gradtape(cwd: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gradtape")).args(args).current_dir(cwd).output().expect("gradtape runs")
+    gradtape_with(cwd, &[], args)
+}
+
+/// Runs `gradtape args...` in `cwd` with `env` added to its environment.
+pub(crate) fn gradtape_with(
+    cwd: &Path,
+    env: &[(std::ffi::OsString, std::ffi::OsString)],
+    args: &[&str],
+) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gradtape"))
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .current_dir(cwd)
+        .output()
+        .expect("gradtape runs")
 }
 
 pub(crate) fn text(bytes: &[u8]) -> String {

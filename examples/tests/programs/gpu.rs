@@ -15,11 +15,11 @@
 //! and `encode` on the device give the CPU's outputs, and a run moves
 //! between the devices through its checkpoint in both directions.
 
-use super::cli::{assert_ok, s, tmp};
+use super::cli::{assert_ok, gradtape_with, s, tmp};
 use gradtape_kernels::cuda::standin;
 use std::ffi::OsString;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
 /// The environment that puts the stand-in under a child `gradtape`, or
 /// none where a real driver is installed; `None` (after printing why) where
@@ -40,16 +40,6 @@ fn device_env() -> Option<Vec<(OsString, OsString)>> {
             None
         }
     }
-}
-
-/// Runs `gradtape args...` in `cwd` with `env` added.
-fn gradtape_with(cwd: &Path, env: &[(OsString, OsString)], args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gradtape"))
-        .args(args)
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .current_dir(cwd)
-        .output()
-        .expect("gradtape runs")
 }
 
 /// The number after `final test loss` in a training run's output.

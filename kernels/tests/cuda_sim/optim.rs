@@ -35,6 +35,38 @@ fn adam_step<T: Element>(t: u64, weight_decay: f64) -> AdamStep<T> {
     }
 }
 
+/// The `adam` kernel over one parameter, as a launch of `(grid, block)`.
+fn launch_adam<T: Float>(
+    (grid, block): (u32, u32),
+    p: &mut [T],
+    m: &mut [T],
+    v: &mut [T],
+    g: &[T],
+    s: &AdamStep<T>,
+) where
+    Sim: Kernels<T>,
+{
+    let (pp, mp, vp) = (p.as_mut_ptr(), m.as_mut_ptr(), v.as_mut_ptr());
+    launch(grid, block, || unsafe {
+        <Sim as Kernels<T>>::adam(
+            p.len() as i64,
+            pp,
+            mp,
+            vp,
+            g.as_ptr(),
+            s.beta1,
+            s.keep1,
+            s.beta2,
+            s.keep2,
+            s.eps,
+            s.step_size,
+            s.bc2_sqrt,
+            s.wd,
+            i32::from(s.decay),
+        )
+    });
+}
+
 fn adam_matches_the_cpu<T: Float>()
 where
     Sim: Kernels<T>,
@@ -53,25 +85,7 @@ where
                         *v = s.beta2 * *v + s.keep2 * g * g;
                         *p = *p - s.step_size * (*m / (v.sqrt() / s.bc2_sqrt + s.eps));
                     });
-                    let (pp, mp, vp) = (p.as_mut_ptr(), m.as_mut_ptr(), v.as_mut_ptr());
-                    launch(grid, block, || unsafe {
-                        <Sim as Kernels<T>>::adam(
-                            n as i64,
-                            pp,
-                            mp,
-                            vp,
-                            g.as_ptr(),
-                            s.beta1,
-                            s.keep1,
-                            s.beta2,
-                            s.keep2,
-                            s.eps,
-                            s.step_size,
-                            s.bc2_sqrt,
-                            s.wd,
-                            s.decay as i32,
-                        )
-                    });
+                    launch_adam((grid, block), &mut p, &mut m, &mut v, &g, &s);
                     let what = |x: &str| {
                         format!("adam_{} {x} n={n} wd={weight_decay} step {t} launch {grid}x{block}", T::NAME)
                     };
@@ -199,25 +213,7 @@ where
                     .map(|(k, &n)| values::<T>(n, 0.1, 50 + 10 * t + k as u64))
                     .collect();
                 for ([p, m, v], g) in one.iter_mut().zip(&grads) {
-                    let (pp, mp, vp) = (p.as_mut_ptr(), m.as_mut_ptr(), v.as_mut_ptr());
-                    launch(grid, block, || unsafe {
-                        <Sim as Kernels<T>>::adam(
-                            p.len() as i64,
-                            pp,
-                            mp,
-                            vp,
-                            g.as_ptr(),
-                            s.beta1,
-                            s.keep1,
-                            s.beta2,
-                            s.keep2,
-                            s.eps,
-                            s.step_size,
-                            s.bc2_sqrt,
-                            s.wd,
-                            i32::from(s.decay),
-                        )
-                    });
+                    launch_adam((grid, block), p, m, v, g, &s);
                 }
                 let mut table = Vec::new();
                 for ([p, m, v], g) in all.iter_mut().zip(&grads) {
