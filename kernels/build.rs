@@ -128,6 +128,8 @@ mod standin {
         };
         let mut driver_sources = vec![
             PathBuf::from("standin/driver.cpp"),
+            PathBuf::from("standin/driver_memory.cpp"),
+            PathBuf::from("standin/driver_modules.cpp"),
             PathBuf::from("standin/memory.cpp"),
             PathBuf::from("cuda/cpu_sim.cpp"),
         ];

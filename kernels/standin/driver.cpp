@@ -27,8 +27,7 @@
 // Counters of launches, allocations, copies and synchronisations are read
 // by the tests and the counting bench through gt_standin_counters.
 
-#include "launch.h"
-#include "standin.h"
+#include "driver.h"
 
 #include <atomic>
 #include <cstring>
@@ -38,67 +37,10 @@
 #include <string>
 #include <vector>
 
-extern const gt::KernelTable gt_kernel_tables[];
-extern const std::size_t gt_kernel_table_count;
 
 namespace gt {
 
-namespace {
-
-// ---- devices ----------------------------------------------------------------
-
-constexpr int DEVICE_COUNT = 2;
-constexpr int CC_MAJOR = 9, CC_MINOR = 0;
-constexpr const char* DEVICE_NAME = "gradtape CPU stand-in for an NVIDIA H200 (not a GPU)";
-constexpr unsigned long long TOTAL_MEMORY = 150754820096ull;  // an H200's 140 GiB
-
-// The attributes cudarc and gradtape ask for, with an H200's values
-// (CUdevice_attribute numbers from cuda.h).
-int attribute_value(int attribute, bool* known) {
-    *known = true;
-    switch (attribute) {
-        case 1: return 1024;        // MAX_THREADS_PER_BLOCK
-        case 2: return 1024;        // MAX_BLOCK_DIM_X
-        case 3: return 1024;        // MAX_BLOCK_DIM_Y
-        case 4: return 64;          // MAX_BLOCK_DIM_Z
-        case 5: return 2147483647;  // MAX_GRID_DIM_X
-        case 6: return 65535;       // MAX_GRID_DIM_Y
-        case 7: return 65535;       // MAX_GRID_DIM_Z
-        case 8: return 49152;       // MAX_SHARED_MEMORY_PER_BLOCK
-        case 9: return 65536;       // TOTAL_CONSTANT_MEMORY
-        case 10: return 32;         // WARP_SIZE
-        case 12: return 65536;      // MAX_REGISTERS_PER_BLOCK
-        case 16: return 132;        // MULTIPROCESSOR_COUNT
-        case 39: return 2048;       // MAX_THREADS_PER_MULTIPROCESSOR
-        case 41: return 1;          // UNIFIED_ADDRESSING
-        case 75: return CC_MAJOR;   // COMPUTE_CAPABILITY_MAJOR
-        case 76: return CC_MINOR;   // COMPUTE_CAPABILITY_MINOR
-        case 115: return 1;         // MEMORY_POOLS_SUPPORTED (so cudarc uses cuMemAllocAsync, as on an H200)
-        default: *known = false; return 0;
-    }
-}
-
-// ---- handles ----------------------------------------------------------------
-
-struct Context {
-    int device;
-    int retained;
-};
-struct Stream {
-    Context* context;
-};
-struct Event {
-    Context* context;
-};
-struct Module {
-    Context* context;
-    std::string file;                 // the .cu file whose kernels it holds
-    std::set<std::string> kernels;    // the kernel names in its CUBIN
-};
-struct Function {
-    Module* module;
-    const KernelEntry* entry;
-};
+// ---- handles and their registries ---------------------------------------
 
 std::mutex handles_mutex;
 Context contexts[DEVICE_COUNT] = {{0, 0}, {1, 0}};
@@ -109,16 +51,6 @@ std::set<Function*> functions;
 bool initialised = false;
 
 thread_local Context* current = nullptr;
-
-std::atomic<unsigned long long> counters[COUNTER_COUNT];
-
-#define REQUIRE(cond, code, call, ...)            \
-    do {                                          \
-        if (!(cond)) {                            \
-            report(call, format(__VA_ARGS__));    \
-            return code;                          \
-        }                                         \
-    } while (0)
 
 int need_init(const char* call) {
     std::lock_guard<std::mutex> lock(handles_mutex);
@@ -146,62 +78,39 @@ int need_stream(const char* call, void* stream) {
     return SUCCESS;
 }
 
-// ---- CUBIN reading ----------------------------------------------------------
+namespace {
 
-template <typename T>
-T read_at(const unsigned char* image, std::size_t offset) {
-    T value;
-    std::memcpy(&value, image + offset, sizeof value);
-    return value;
+// ---- devices ----------------------------------------------------------------
+
+constexpr const char* DEVICE_NAME = "gradtape CPU stand-in for an NVIDIA H200 (not a GPU)";
+
+// The attributes cudarc and gradtape ask for, with an H200's values
+// (CUdevice_attribute numbers from cuda.h).
+int attribute_value(int attribute, bool* known) {
+    *known = true;
+    switch (attribute) {
+        case 1: return 1024;        // MAX_THREADS_PER_BLOCK
+        case 2: return 1024;        // MAX_BLOCK_DIM_X
+        case 3: return 1024;        // MAX_BLOCK_DIM_Y
+        case 4: return 64;          // MAX_BLOCK_DIM_Z
+        case 5: return 2147483647;  // MAX_GRID_DIM_X
+        case 6: return 65535;       // MAX_GRID_DIM_Y
+        case 7: return 65535;       // MAX_GRID_DIM_Z
+        case 8: return 49152;       // MAX_SHARED_MEMORY_PER_BLOCK
+        case 9: return 65536;       // TOTAL_CONSTANT_MEMORY
+        case 10: return 32;         // WARP_SIZE
+        case 12: return 65536;      // MAX_REGISTERS_PER_BLOCK
+        case 16: return 132;        // MULTIPROCESSOR_COUNT
+        case 39: return 2048;       // MAX_THREADS_PER_MULTIPROCESSOR
+        case 41: return 1;          // UNIFIED_ADDRESSING
+        case 75: return CC_MAJOR;   // COMPUTE_CAPABILITY_MAJOR
+        case 76: return CC_MINOR;   // COMPUTE_CAPABILITY_MINOR
+        case 115: return 1;         // MEMORY_POOLS_SUPPORTED (so cudarc uses cuMemAllocAsync, as on an H200)
+        default: *known = false; return 0;
+    }
 }
 
-// Checks an ELF CUBIN for `arch` (90 for sm_90) and lists its kernels (its
-// global function symbols). Returns an error message, or "" if it is good.
-std::string read_cubin(const unsigned char* image, int arch, std::set<std::string>* kernels) {
-    if (std::memcmp(image, "\x7f" "ELF", 4) != 0) {
-        return "the image is not an ELF file (the stand-in takes the CUBIN that NVRTC produced, not PTX)";
-    }
-    if (image[4] != 2) return "the CUBIN is not a 64-bit ELF";
-    const auto machine = read_at<std::uint16_t>(image, 18);
-    if (machine != 190) return format("the ELF is for machine %u, not CUDA (190)", machine);
-    const auto flags = read_at<std::uint32_t>(image, 48);
-    const int image_arch = (int)((flags >> 8) & 0xff);
-    if (image_arch != arch) {
-        return format("the CUBIN is for sm_%d, but the device is sm_%d", image_arch, arch);
-    }
-    const auto shoff = read_at<std::uint64_t>(image, 40);
-    const auto shentsize = read_at<std::uint16_t>(image, 58);
-    const auto shnum = read_at<std::uint16_t>(image, 60);
-    if (shentsize != 64 || shnum == 0) return "the CUBIN's section table is malformed";
-    auto section = [&](std::size_t i, std::size_t field) { return image + shoff + i * 64 + field; };
-    for (std::size_t i = 0; i < shnum; ++i) {
-        const auto type = read_at<std::uint32_t>(section(i, 4), 0);
-        if (type != 2) continue;  // SHT_SYMTAB
-        const auto offset = read_at<std::uint64_t>(section(i, 24), 0);
-        const auto size = read_at<std::uint64_t>(section(i, 32), 0);
-        const auto link = read_at<std::uint32_t>(section(i, 40), 0);
-        const auto strings = read_at<std::uint64_t>(section(link, 24), 0);
-        for (std::size_t at = offset; at + 24 <= offset + size; at += 24) {
-            const auto name = read_at<std::uint32_t>(image, at);
-            const unsigned char info = image[at + 4];
-            const bool global_function = (info & 0xf) == 2 && (info >> 4) == 1;  // STT_FUNC, STB_GLOBAL
-            if (global_function) kernels->insert(reinterpret_cast<const char*>(image + strings + name));
-        }
-    }
-    if (kernels->empty()) return "the CUBIN holds no kernels";
-    return "";
-}
-
-// The .cu file whose C++ build holds exactly the kernels of a CUBIN.
-const KernelTable* table_for(const std::set<std::string>& kernels) {
-    for (std::size_t t = 0; t < gt_kernel_table_count; ++t) {
-        const KernelTable& table = gt_kernel_tables[t];
-        std::set<std::string> names;
-        for (std::size_t i = 0; i < table.len; ++i) names.insert(table.entries[i].name);
-        if (names == kernels) return &table;
-    }
-    return nullptr;
-}
+std::atomic<unsigned long long> counters[COUNTER_COUNT];
 
 }  // namespace
 
@@ -212,8 +121,6 @@ void* current_context() { return current; }
 }  // namespace gt
 
 using namespace gt;
-
-typedef unsigned long long CUdeviceptr;
 
 // ---- initialisation and devices ---------------------------------------------
 
@@ -411,237 +318,6 @@ GT_EXPORT int cuEventElapsedTime(float*, void*, void*) {
     return ERROR_NOT_SUPPORTED;
 }
 
-// ---- memory -------------------------------------------------------------------
-
-GT_EXPORT int cuMemGetInfo_v2(std::size_t* free_bytes, std::size_t* total) {
-    if (int r = need_context("cuMemGetInfo_v2")) return r;
-    REQUIRE(free_bytes && total, ERROR_INVALID_VALUE, "cuMemGetInfo_v2", "null pointer");
-    *free_bytes = TOTAL_MEMORY;
-    *total = TOTAL_MEMORY;
-    return SUCCESS;
-}
-
-// Allocations on this thread still to be refused as out of memory
-// (gt_standin_fail_next_allocations, for tests of what the caller does then).
-thread_local unsigned failing_allocations = 0;
-
-int alloc(const char* call, CUdeviceptr* ptr, std::size_t bytes) {
-    REQUIRE(ptr, ERROR_INVALID_VALUE, call, "null pointer");
-    REQUIRE(bytes > 0, ERROR_INVALID_VALUE, call, "an allocation of 0 bytes");
-    if (failing_allocations > 0) {
-        failing_allocations -= 1;
-        report(call, format("out of memory for %zu bytes (a test asked for this failure)", bytes));
-        return ERROR_OUT_OF_MEMORY;
-    }
-    const std::uintptr_t base = allocate(bytes);
-    REQUIRE(base != 0, ERROR_OUT_OF_MEMORY, call, "out of memory allocating %zu bytes", bytes);
-    count(ALLOCATIONS);
-    *ptr = base;
-    return SUCCESS;
-}
-
-GT_EXPORT int cuMemAlloc_v2(CUdeviceptr* ptr, std::size_t bytes) {
-    if (int r = need_context("cuMemAlloc_v2")) return r;
-    return alloc("cuMemAlloc_v2", ptr, bytes);
-}
-
-GT_EXPORT int cuMemAllocAsync(CUdeviceptr* ptr, std::size_t bytes, void* stream) {
-    if (int r = need_stream("cuMemAllocAsync", stream)) return r;
-    return alloc("cuMemAllocAsync", ptr, bytes);
-}
-
-GT_EXPORT int cuMemFree_v2(CUdeviceptr ptr) {
-    if (int r = need_context("cuMemFree_v2")) return r;
-    if (!release(ptr, "cuMemFree_v2")) return ERROR_INVALID_VALUE;
-    count(FREES);
-    return SUCCESS;
-}
-
-GT_EXPORT int cuMemFreeAsync(CUdeviceptr ptr, void* stream) {
-    if (int r = need_stream("cuMemFreeAsync", stream)) return r;
-    if (!release(ptr, "cuMemFreeAsync")) return ERROR_INVALID_VALUE;
-    count(FREES);
-    return SUCCESS;
-}
-
-int memset8(const char* call, CUdeviceptr dst, unsigned char value, std::size_t n) {
-    if (n == 0) return SUCCESS;
-    if (!check_range(dst, n, call, "destination")) return ERROR_INVALID_VALUE;
-    std::memset((void*)dst, value, n);
-    count(MEMSETS);
-    return SUCCESS;
-}
-
-GT_EXPORT int cuMemsetD8_v2(CUdeviceptr dst, unsigned char value, std::size_t n) {
-    if (int r = need_context("cuMemsetD8_v2")) return r;
-    return memset8("cuMemsetD8_v2", dst, value, n);
-}
-
-GT_EXPORT int cuMemsetD8Async(CUdeviceptr dst, unsigned char value, std::size_t n, void* stream) {
-    if (int r = need_stream("cuMemsetD8Async", stream)) return r;
-    return memset8("cuMemsetD8Async", dst, value, n);
-}
-
-int copy_htod(const char* call, CUdeviceptr dst, const void* src, std::size_t n) {
-    if (n == 0) return SUCCESS;
-    REQUIRE(src, ERROR_INVALID_VALUE, call, "null host source");
-    if (!check_range(dst, n, call, "destination")) return ERROR_INVALID_VALUE;
-    std::memcpy((void*)dst, src, n);
-    count(HOST_TO_DEVICE);
-    return SUCCESS;
-}
-
-int copy_dtoh(const char* call, void* dst, CUdeviceptr src, std::size_t n) {
-    if (n == 0) return SUCCESS;
-    REQUIRE(dst, ERROR_INVALID_VALUE, call, "null host destination");
-    if (!check_range(src, n, call, "source")) return ERROR_INVALID_VALUE;
-    std::memcpy(dst, (const void*)src, n);
-    count(DEVICE_TO_HOST);
-    return SUCCESS;
-}
-
-int copy_dtod(const char* call, CUdeviceptr dst, CUdeviceptr src, std::size_t n) {
-    if (n == 0) return SUCCESS;
-    if (!check_range(src, n, call, "source") || !check_range(dst, n, call, "destination")) {
-        return ERROR_INVALID_VALUE;
-    }
-    std::memmove((void*)dst, (const void*)src, n);
-    count(DEVICE_TO_DEVICE);
-    return SUCCESS;
-}
-
-GT_EXPORT int cuMemcpyHtoD_v2(CUdeviceptr dst, const void* src, std::size_t n) {
-    if (int r = need_context("cuMemcpyHtoD_v2")) return r;
-    return copy_htod("cuMemcpyHtoD_v2", dst, src, n);
-}
-GT_EXPORT int cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void* src, std::size_t n, void* stream) {
-    if (int r = need_stream("cuMemcpyHtoDAsync_v2", stream)) return r;
-    return copy_htod("cuMemcpyHtoDAsync_v2", dst, src, n);
-}
-GT_EXPORT int cuMemcpyDtoH_v2(void* dst, CUdeviceptr src, std::size_t n) {
-    if (int r = need_context("cuMemcpyDtoH_v2")) return r;
-    return copy_dtoh("cuMemcpyDtoH_v2", dst, src, n);
-}
-GT_EXPORT int cuMemcpyDtoHAsync_v2(void* dst, CUdeviceptr src, std::size_t n, void* stream) {
-    if (int r = need_stream("cuMemcpyDtoHAsync_v2", stream)) return r;
-    return copy_dtoh("cuMemcpyDtoHAsync_v2", dst, src, n);
-}
-GT_EXPORT int cuMemcpyDtoD_v2(CUdeviceptr dst, CUdeviceptr src, std::size_t n) {
-    if (int r = need_context("cuMemcpyDtoD_v2")) return r;
-    return copy_dtod("cuMemcpyDtoD_v2", dst, src, n);
-}
-GT_EXPORT int cuMemcpyDtoDAsync_v2(CUdeviceptr dst, CUdeviceptr src, std::size_t n, void* stream) {
-    if (int r = need_stream("cuMemcpyDtoDAsync_v2", stream)) return r;
-    return copy_dtod("cuMemcpyDtoDAsync_v2", dst, src, n);
-}
-
-// ---- modules and functions ------------------------------------------------------
-
-GT_EXPORT int cuModuleLoadData(void** module, const void* image) {
-    if (int r = need_context("cuModuleLoadData")) return r;
-    REQUIRE(module && image, ERROR_INVALID_VALUE, "cuModuleLoadData", "null pointer");
-    std::set<std::string> kernels;
-    const std::string bad = read_cubin(static_cast<const unsigned char*>(image), CC_MAJOR * 10 + CC_MINOR, &kernels);
-    if (!bad.empty()) {
-        report("cuModuleLoadData", bad);
-        return bad.find("sm_") != std::string::npos ? ERROR_NO_BINARY_FOR_GPU : ERROR_INVALID_IMAGE;
-    }
-    const KernelTable* table = table_for(kernels);
-    if (table == nullptr) {
-        std::string names;
-        for (const auto& k : kernels) names += (names.empty() ? "" : ", ") + k;
-        report("cuModuleLoadData", format("no kernel file of the C++ build holds exactly this CUBIN's kernels (%s)",
-                                          names.c_str()));
-        return ERROR_INVALID_IMAGE;
-    }
-    std::lock_guard<std::mutex> lock(handles_mutex);
-    Module* m = new Module{current, table->file, kernels};
-    modules.insert(m);
-    *module = m;
-    return SUCCESS;
-}
-
-GT_EXPORT int cuModuleUnload(void* module) {
-    if (int r = need_context("cuModuleUnload")) return r;
-    std::lock_guard<std::mutex> lock(handles_mutex);
-    Module* m = static_cast<Module*>(module);
-    REQUIRE(modules.count(m) == 1, ERROR_INVALID_HANDLE, "cuModuleUnload", "%p is not a loaded module", module);
-    for (auto it = functions.begin(); it != functions.end();) {
-        if ((*it)->module == m) {
-            delete *it;
-            it = functions.erase(it);
-        } else {
-            ++it;
-        }
-    }
-    modules.erase(m);
-    delete m;
-    return SUCCESS;
-}
-
-GT_EXPORT int cuModuleGetFunction(void** function, void* module, const char* name) {
-    if (int r = need_context("cuModuleGetFunction")) return r;
-    REQUIRE(function && name, ERROR_INVALID_VALUE, "cuModuleGetFunction", "null pointer");
-    std::lock_guard<std::mutex> lock(handles_mutex);
-    Module* m = static_cast<Module*>(module);
-    REQUIRE(modules.count(m) == 1, ERROR_INVALID_HANDLE, "cuModuleGetFunction", "%p is not a loaded module", module);
-    REQUIRE(m->context == current, ERROR_INVALID_CONTEXT, "cuModuleGetFunction",
-            "the module (%s) was loaded in device %d's context, but device %d's is current on this thread",
-            m->file.c_str(), m->context->device, current->device);
-    REQUIRE(m->kernels.count(name) == 1, ERROR_NOT_FOUND, "cuModuleGetFunction", "there is no kernel %s in %s",
-            name, m->file.c_str());
-    for (std::size_t t = 0; t < gt_kernel_table_count; ++t) {
-        const KernelTable& table = gt_kernel_tables[t];
-        if (m->file != table.file) continue;
-        for (std::size_t i = 0; i < table.len; ++i) {
-            if (std::strcmp(table.entries[i].name, name) == 0) {
-                Function* f = new Function{m, &table.entries[i]};
-                functions.insert(f);
-                *function = f;
-                return SUCCESS;
-            }
-        }
-    }
-    report("cuModuleGetFunction", format("kernel %s is in the CUBIN but not in the C++ build of %s", name,
-                                         m->file.c_str()));
-    return ERROR_NOT_FOUND;
-}
-
-// ---- launches -------------------------------------------------------------------
-
-GT_EXPORT int cuLaunchKernel(void* function, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx,
-                             unsigned int by, unsigned int bz, unsigned int shared_bytes, void* stream,
-                             void** params, void** extra) {
-    if (int r = need_stream("cuLaunchKernel", stream)) return r;
-    const KernelEntry* entry = nullptr;
-    {
-        std::lock_guard<std::mutex> lock(handles_mutex);
-        Function* f = static_cast<Function*>(function);
-        REQUIRE(functions.count(f) == 1, ERROR_INVALID_HANDLE, "cuLaunchKernel", "%p is not a kernel function",
-                function);
-        REQUIRE(f->module->context == current, ERROR_INVALID_CONTEXT, "cuLaunchKernel",
-                "kernel %s belongs to device %d's context, but device %d's is current", f->entry->name,
-                f->module->context->device, current->device);
-        entry = f->entry;
-    }
-    const char* name = entry->name;
-    REQUIRE(extra == nullptr, ERROR_NOT_SUPPORTED, "cuLaunchKernel",
-            "kernel %s: parameters through `extra` are not supported by the stand-in", name);
-    REQUIRE(shared_bytes == 0, ERROR_NOT_SUPPORTED, "cuLaunchKernel",
-            "kernel %s asks for %u bytes of dynamic shared memory; the kernels use none", name, shared_bytes);
-    REQUIRE(gx >= 1 && gy >= 1 && gz >= 1 && bx >= 1 && by >= 1 && bz >= 1, ERROR_INVALID_VALUE, "cuLaunchKernel",
-            "kernel %s: an empty launch (grid %u x %u x %u, block %u x %u x %u)", name, gx, gy, gz, bx, by, bz);
-    const unsigned long long threads = (unsigned long long)bx * by * bz;
-    REQUIRE(threads <= 1024 && bx <= 1024 && by <= 1024 && bz <= 64, ERROR_INVALID_VALUE, "cuLaunchKernel",
-            "kernel %s: a block of %u x %u x %u = %llu threads is over the device's limit (1024, and 1024 x 1024 x 64)",
-            name, bx, by, bz, threads);
-    REQUIRE(gx <= 2147483647u && gy <= 65535 && gz <= 65535, ERROR_INVALID_VALUE, "cuLaunchKernel",
-            "kernel %s: a grid of %u x %u x %u blocks is over the device's limit (2^31 - 1 x 65535 x 65535)", name,
-            gx, gy, gz);
-    count(LAUNCHES);
-    return entry->run(*entry, params, Shape3{gx, gy, gz}, Shape3{bx, by, bz});
-}
-
 // ---- errors ---------------------------------------------------------------------
 
 namespace {
@@ -684,8 +360,3 @@ GT_EXPORT std::size_t gt_standin_counters(unsigned long long* out, std::size_t l
     for (std::size_t i = 0; i < len && i < COUNTER_COUNT; ++i) out[i] = counters[i].load();
     return COUNTER_COUNT;
 }
-
-// Makes the next `count` allocations on the calling thread fail with
-// CUDA_ERROR_OUT_OF_MEMORY (the stand-in's memory is the host's, so a test
-// cannot fill it the way a GPU's fills).
-GT_EXPORT void gt_standin_fail_next_allocations(unsigned count) { failing_allocations = count; }
