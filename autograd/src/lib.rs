@@ -36,8 +36,11 @@
 //! assert!((ddx.value().data()[0] - s * (1.0 - s) * (1.0 - 2.0 * s)).abs() < 1e-12);
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod algebra;
 pub mod anomaly;
+mod backward;
 pub mod dot;
 #[cfg(feature = "fault-injection")]
 pub mod fault;
@@ -50,8 +53,10 @@ pub mod ops;
 pub mod tape;
 
 pub use algebra::Algebra;
+pub use backward::Gradients;
 pub use functional::{hessian, hvp, jacobian, jvp, vjp};
-pub use grad::{grad, grad_batched, grad_values, grad_values_batched, Gradients};
+pub use grad::{grad, grad_batched, grad_values, grad_values_batched};
 pub use gradtape_kernels::{Act, Element, Shape, Tensor};
 pub use jacobian::{jacobian_rows, jacobian_rows_factored, JacobianRows};
+pub use op::OpKind;
 pub use tape::{Tape, Var};

@@ -6,7 +6,21 @@
 //! lives beside its forward function in [`crate::ops`].
 
 /// The operation that produced a node.
-#[derive(Clone, Copy, Debug)]
+///
+/// Each variant also has a plain name in [`OpKind`] (made by the derive
+/// below), which lists every op the compiler knows of: the coverage test in
+/// `verify/tests/suite/ops_gradcheck.rs` fails if one has no gradcheck case.
+#[derive(Clone, Copy, Debug, strum::EnumDiscriminants)]
+#[strum_discriminants(
+    name(OpKind),
+    vis(pub),
+    derive(Hash, PartialOrd, Ord, strum::EnumIter),
+    doc = "The kind of op that recorded a node, without its inputs or constants \
+           ([`Tape::op_kinds`](crate::Tape::op_kinds) reads them off a tape). \
+           Each variant is named after the op: `Sigmoid` is `Var::sigmoid`, \
+           `BiasAct` is `Var::bias_act`, `Leaf` a parameter or constant.",
+    allow(missing_docs)
+)]
 pub(crate) enum Op<T> {
     /// A value read in from outside: a parameter or a constant.
     Leaf {
@@ -82,6 +96,13 @@ pub(crate) enum Op<T> {
         b: usize,
         act: gradtape_kernels::Act,
     },
+}
+
+impl OpKind {
+    /// Every kind of op, in the order of the enum.
+    pub fn all() -> impl Iterator<Item = OpKind> {
+        <OpKind as strum::IntoEnumIterator>::iter()
+    }
 }
 
 impl<T> Op<T> {

@@ -35,6 +35,18 @@ pub(crate) struct Node<T: Element> {
 }
 
 /// A recording of a computation, one node per value.
+///
+/// ```
+/// use gradtape::{Tape, Tensor};
+///
+/// let tape = Tape::<f64>::new();
+/// let w = tape.param(&Tensor::from_vec(vec![2.0, -1.0], &[2])); // trained
+/// let x = tape.constant(&Tensor::from_vec(vec![3.0, 4.0], &[2])); // data
+/// let loss = (w * x).sum().square(); // (w . x)^2 = 4
+/// assert_eq!(tape.len(), 5); // w, x, w * x, the sum, its square
+/// let g = loss.backward(); // d loss / dw = 2 (w . x) x
+/// assert_eq!(g[w].data(), &[12.0, 16.0]);
+/// ```
 pub struct Tape<T: Element> {
     pub(crate) nodes: RefCell<Vec<Node<T>>>,
     /// Anomaly mode (see [`crate::anomaly`]): off unless asked for.
@@ -45,13 +57,16 @@ pub struct Tape<T: Element> {
     pub(crate) first_anomaly: RefCell<Option<String>>,
     /// Where each node was recorded, kept only while anomaly mode is on
     /// (shorter than `nodes` when it was off for the last ones).
-    sites: RefCell<Vec<Site>>,
+    pub(crate) sites: RefCell<Vec<Site>>,
     /// The stretches of nodes that `create_graph` sweeps recorded (for
     /// drawing the tape: see [`crate::dot`]).
     sweeps: RefCell<Vec<std::ops::Range<usize>>>,
 }
 
 /// A handle to one value on a tape: cheap to copy, used like a number.
+///
+/// Its methods (arithmetic and the operators, functions, reductions, shape,
+/// products) are listed by family in [`crate::ops`].
 #[derive(Clone, Copy)]
 pub struct Var<'t, T: Element> {
     pub(crate) tape: &'t Tape<T>,
@@ -180,13 +195,8 @@ impl<T: Element> Tape<T> {
         *self.first_anomaly.get_mut() = None;
     }
 
-    /// Appends a node and returns its handle. In anomaly mode the caller's
-    /// location is kept and the value checked.
-    ///
-    /// The node is moved into the `Vec` first and anomaly mode looks at it
-    /// there, out of line: were the check to see `value` and `op` before
-    /// the move, they would be written to the stack and copied again, which
-    /// cost every op about 70 instructions with the mode off (callgrind).
+    /// Appends a node and returns its handle. (In anomaly mode the node is
+    /// then checked, out of line: `note_anomaly` in `anomaly.rs`.)
     #[track_caller]
     pub(crate) fn push(&self, value: Tensor<T>, op: Op<T>) -> Var<'_, T> {
         let id = {
@@ -200,19 +210,6 @@ impl<T: Element> Tape<T> {
         Var { tape: self, id }
     }
 
-    /// Anomaly mode's part of [`Tape::push`]: keeps where node `id` was
-    /// recorded and checks its value.
-    #[cold]
-    #[inline(never)]
-    fn note_anomaly(&self, id: usize, site: &'static Location<'static>) {
-        {
-            let mut sites = self.sites.borrow_mut();
-            sites.resize(id, None);
-            sites.push(Some(site));
-        }
-        self.check_forward(id, Some(site));
-    }
-
     /// The value of node `id` (shares storage).
     pub(crate) fn value(&self, id: usize) -> Tensor<T> {
         self.nodes.borrow()[id].value.clone()
@@ -221,6 +218,12 @@ impl<T: Element> Tape<T> {
     /// The op of node `id`.
     pub(crate) fn op(&self, id: usize) -> Op<T> {
         self.nodes.borrow()[id].op
+    }
+
+    /// The kind of op of every node, in recording order: what a function
+    /// recorded, for a test that asks which ops a model uses.
+    pub fn op_kinds(&self) -> Vec<crate::OpKind> {
+        self.nodes.borrow().iter().map(|node| crate::OpKind::from(node.op)).collect()
     }
 }
 

@@ -2,6 +2,8 @@
 //! (`cargo run --release --example cae_gradcheck`) and the benchmark binary
 //! (`cargo run --release -p gradtape-examples --bin bench`).
 
+#![warn(missing_docs)]
+
 pub mod cli;
 pub mod pictures;
 pub mod timing;

@@ -14,7 +14,19 @@ use crate::tensor::Tensor;
 
 /// A backward formula `out = f(g, x)`: `g` the incoming gradient, `x` the
 /// tensor the rule reads (the op's input, or its output where noted).
-#[derive(Clone, Copy, Debug, PartialEq)]
+///
+/// [`FormulaKind`] (made by the derive) lists every formula by name alone;
+/// the kernel-simulation tests iterate over it, so a formula with no CUDA
+/// kernel, or no simulation test, fails them.
+#[derive(Clone, Copy, Debug, PartialEq, strum::EnumDiscriminants)]
+#[strum_discriminants(
+    name(FormulaKind),
+    vis(pub),
+    derive(Hash, strum::EnumIter),
+    doc = "A [`Formula`] without its scalars: which formula, by name ([`FormulaKind::name`]). \
+           The variants are [`Formula`]'s, documented there.",
+    allow(missing_docs)
+)]
 pub enum Formula<T> {
     /// `g * x^(p-1) * p`.
     PowGrad(T),
@@ -38,22 +50,35 @@ pub enum Formula<T> {
     SumSquaresGrad,
 }
 
+impl FormulaKind {
+    /// The kernel's name (without the `_f32`/`_f64` suffix), which is also
+    /// how errors name the formula.
+    pub fn name(self) -> &'static str {
+        match self {
+            FormulaKind::PowGrad => "pow_grad",
+            FormulaKind::SqrtGrad => "sqrt_grad",
+            FormulaKind::SquareGrad => "square_grad",
+            FormulaKind::AbsGrad => "abs_grad",
+            FormulaKind::SigmoidGrad => "sigmoid_grad",
+            FormulaKind::TanhGrad => "tanh_grad",
+            FormulaKind::ReluGrad => "relu_grad",
+            FormulaKind::SoftplusGrad => "softplus_grad",
+            FormulaKind::ClampGrad => "clamp_grad",
+            FormulaKind::SumSquaresGrad => "sum_squares_grad",
+        }
+    }
+
+    /// Every formula, in the order of the enum.
+    pub fn all() -> impl Iterator<Item = FormulaKind> {
+        <FormulaKind as strum::IntoEnumIterator>::iter()
+    }
+}
+
 impl<T: Element> Formula<T> {
     /// The kernel's name (without the `_f32`/`_f64` suffix), which is also
     /// how errors name the formula.
     pub fn name(&self) -> &'static str {
-        match self {
-            Formula::PowGrad(_) => "pow_grad",
-            Formula::SqrtGrad => "sqrt_grad",
-            Formula::SquareGrad => "square_grad",
-            Formula::AbsGrad => "abs_grad",
-            Formula::SigmoidGrad => "sigmoid_grad",
-            Formula::TanhGrad => "tanh_grad",
-            Formula::ReluGrad => "relu_grad",
-            Formula::SoftplusGrad => "softplus_grad",
-            Formula::ClampGrad(..) => "clamp_grad",
-            Formula::SumSquaresGrad => "sum_squares_grad",
-        }
+        FormulaKind::from(self).name()
     }
 
     /// The scalars the kernel takes after its two tensors.

@@ -24,6 +24,8 @@
 //! Shape errors are programming errors and panic at the caller with the op
 //! and both shapes; functions that read outside data return `Result`.
 
+#![warn(missing_docs)]
+
 mod broadcast;
 pub mod compare;
 #[cfg(feature = "cuda")]
@@ -50,7 +52,7 @@ pub mod workers;
 
 pub use device::{Device, DeviceError};
 pub use element::Element;
-pub use formula::Formula;
+pub use formula::{Formula, FormulaKind};
 pub use fused::Act;
 pub use shape::{broadcast_shapes, Shape};
 pub use tensor::Tensor;

@@ -15,6 +15,28 @@
 //! tensor, saying to call [`Tensor::to_cpu`] first; those that return owned
 //! values ([`Tensor::to_vec`], [`Tensor::item`], [`Tensor::at`]) copy from
 //! the GPU (a synchronisation, like PyTorch's `.item()`).
+//!
+//! # `Tensor`'s methods, by family
+//!
+//! A tensor computes; it records nothing (for gradients, read it onto a
+//! tape: `gradtape::Tape::param`). Each method runs on the tensor's device.
+//!
+//! | family | methods | file |
+//! |---|---|---|
+//! | making one | `from_vec`, `try_from_vec`, `from_fill`, `from_array`, `full`, `zeros`, `ones`, `scalar`, `arange`; random: `uniform`, `normal`, `bernoulli` (from a seed) and their `_with` forms (from your generator); on a device: `full_on`, `zeros_on`, `normal_on`, `bernoulli_on` | `tensor/create.rs` (`from_array`: `tensor.rs`) |
+//! | reading it | `shape`, `dims`, `rank`, `len`, `is_empty`, `data`, `data_mut`, `to_vec`, `item`, `at`, `view`, `view_mut`, `max_abs_diff` | `tensor.rs` |
+//! | storage and device | `device`, `is_cuda`, `to`, `to_cpu`, `cast`, `reshape`, `is_shared`, `shares_storage_with` | `tensor.rs` |
+//! | arithmetic (broadcasting) | `add`, `sub`, `mul`, `div`, `neg`, `add_scalar`, `mul_scalar`, `add_assign` | `elementwise.rs` |
+//! | elementwise functions | `exp`, `log` (natural), `powf`, `sqrt`, `square`, `abs`, `sign`, `sigmoid`, `tanh`, `relu`, `step`, `softplus`, `clamp`, `inside_mask`; any closure on the CPU: `map`, `zip_with` | `elementwise.rs` |
+//! | reductions | `sum_all`, `sum_squares`, `mean_all`, `max_all`, `sum_axis`, `mean_axis`, `max_axis`, `max_mask` | `reduce.rs` |
+//! | layout | `transpose`, `broadcast_to`, `sum_to`, `mul_sum_to`, `select`, `unselect`, `slice_axis`, `pad_axis` | `layout.rs` |
+//! | products | `matmul` (batched), `matmul_t` | `matmul.rs` |
+//! | fused passes | `bias_act`, `bias_act_grad`, `zip_formula` | `fused.rs`, `formula.rs` |
+//! | optimiser updates | `adam_update`, `adam_update_all`, `sgd_update` | `optim.rs` |
+//!
+//! A tensor has no operators (`+`, `*`): its arithmetic is by method, so
+//! that every allocation is visible. A dot product is
+//! `x.mul(&y).sum_all()`, a mean `x.mean_all()`.
 
 use crate::device::Device;
 use crate::element::Element;
@@ -27,6 +49,12 @@ use rayon::prelude::*;
 use std::fmt;
 use std::mem::ManuallyDrop;
 use std::sync::Arc;
+
+mod create;
+#[cfg(test)]
+mod tests;
+
+pub use create::MASK_STREAM;
 
 /// An n-dimensional array of `f32` or `f64`, row-major and contiguous.
 pub struct Tensor<T: Element> {
@@ -83,23 +111,6 @@ fn opened_gpu(op: &str, ordinal: usize) -> Arc<crate::cuda::Gpu> {
 #[track_caller]
 fn cuda_not_built(op: &str, ordinal: usize) -> ! {
     panic!("{op}({}): {}", Device::Cuda(ordinal), crate::device::DeviceError::NotBuilt)
-}
-
-/// Elements per independently seeded piece of a large Bernoulli mask (see
-/// [`Tensor::bernoulli_with`]).
-pub const MASK_STREAM: usize = 1 << 15;
-
-/// Ones where 32 random bits fall below `threshold`, zeros elsewhere.
-fn fill_mask<T: Element>(out: &mut [T], threshold: u64, rng: &mut impl Rng) {
-    const BLOCK: usize = 1024;
-    let mut bits = [0u32; BLOCK];
-    for chunk in out.chunks_mut(BLOCK) {
-        let bits = &mut bits[..chunk.len()];
-        rng.fill(bits);
-        for (o, &b) in chunk.iter_mut().zip(bits.iter()) {
-            *o = if u64::from(b) < threshold { T::one() } else { T::zero() };
-        }
-    }
 }
 
 impl<T: Element> Tensor<T> {
@@ -214,203 +225,6 @@ impl<T: Element> Tensor<T> {
             Store::Host(_) => self.clone(),
             #[cfg(feature = "cuda")]
             Store::Cuda(buffer) => Tensor::from_vec(buffer.download(), &self.shape),
-        }
-    }
-
-    /// Builds a tensor from its elements in row-major order.
-    ///
-    /// Panics (at the caller) if `data.len()` is not the product of `shape`.
-    #[track_caller]
-    pub fn from_vec(data: Vec<T>, shape: &[usize]) -> Self {
-        assert_eq!(
-            data.len(),
-            numel(shape),
-            "from_vec: {} elements cannot have shape {:?} ({} elements)",
-            data.len(),
-            shape,
-            numel(shape)
-        );
-        Tensor::host(Shape::from_slice(shape), Arc::new(data))
-    }
-
-    /// A tensor of `shape` whose elements are written by `fill`, which must
-    /// write every element: the buffer may be a recycled one still holding
-    /// old numbers (see [`crate::pool`]).
-    pub fn from_fill(shape: &[usize], fill: impl FnOnce(&mut [T])) -> Self {
-        Self::from_fill_shape(Shape::from_slice(shape), fill)
-    }
-
-    /// [`Tensor::from_fill`] for a shape already in hand.
-    pub fn from_fill_shape(shape: Shape, fill: impl FnOnce(&mut [T])) -> Self {
-        let len = numel(&shape);
-        let mut data =
-            T::with_pool(|pool| pool.take(len)).flatten().unwrap_or_else(|| Arc::new(vec![T::zero(); len]));
-        fill(Arc::get_mut(&mut data).expect("a pooled buffer is uniquely owned"));
-        Tensor::host(shape, data)
-    }
-
-    /// Like [`Tensor::from_vec`], but returns an error instead of panicking;
-    /// for data that comes from outside (files, checkpoints).
-    pub fn try_from_vec(data: Vec<T>, shape: &[usize]) -> Result<Self, String> {
-        if data.len() != numel(shape) {
-            return Err(format!(
-                "{} elements cannot have shape {:?} ({} elements)",
-                data.len(),
-                shape,
-                numel(shape)
-            ));
-        }
-        Ok(Self::from_vec(data, shape))
-    }
-
-    /// A tensor whose every element is `value`.
-    pub fn full(shape: &[usize], value: T) -> Self {
-        Self::from_fill(shape, |out| out.fill(value))
-    }
-
-    /// All zeros.
-    pub fn zeros(shape: &[usize]) -> Self {
-        Self::full(shape, T::zero())
-    }
-
-    /// All ones.
-    pub fn ones(shape: &[usize]) -> Self {
-        Self::full(shape, T::one())
-    }
-
-    /// A zero-dimensional tensor holding one number.
-    pub fn scalar(value: T) -> Self {
-        Self::from_vec(vec![value], &[])
-    }
-
-    /// `0, 1, ..., n-1` as a 1-D tensor.
-    pub fn arange(n: usize) -> Self {
-        Self::from_vec((0..n).map(|i| T::of(i as f64)).collect(), &[n])
-    }
-
-    /// Uniform numbers in `[low, high)`, from a seeded generator.
-    pub fn uniform(shape: &[usize], low: f64, high: f64, seed: u64) -> Self {
-        let mut rng = StdRng::seed_from_u64(seed);
-        Self::uniform_with(shape, low, high, &mut rng)
-    }
-
-    /// Uniform numbers in `[low, high)` drawn from `rng`.
-    pub fn uniform_with(shape: &[usize], low: f64, high: f64, rng: &mut impl Rng) -> Self {
-        let data = (0..numel(shape)).map(|_| T::of(low + (high - low) * rng.random::<f64>())).collect();
-        Self::from_vec(data, shape)
-    }
-
-    /// Normal numbers with the given mean and standard deviation, seeded.
-    pub fn normal(shape: &[usize], mean: f64, std: f64, seed: u64) -> Self {
-        let mut rng = StdRng::seed_from_u64(seed);
-        Self::normal_with(shape, mean, std, &mut rng)
-    }
-
-    /// Normal numbers drawn from `rng`.
-    pub fn normal_with(shape: &[usize], mean: f64, std: f64, rng: &mut impl Rng) -> Self {
-        let data = (0..numel(shape))
-            .map(|_| {
-                let z: f64 = StandardNormal.sample(rng);
-                T::of(mean + std * z)
-            })
-            .collect();
-        Self::from_vec(data, shape)
-    }
-
-    /// A mask of ones (with probability `p_one`) and zeros, seeded.
-    pub fn bernoulli(shape: &[usize], p_one: f64, seed: u64) -> Self {
-        let mut rng = StdRng::seed_from_u64(seed);
-        Self::bernoulli_with(shape, p_one, &mut rng)
-    }
-
-    /// A mask of ones (with probability `p_one`) and zeros drawn from `rng`.
-    ///
-    /// Each element compares 32 random bits against `p_one * 2^32`, so the
-    /// probability is `p_one` to within 2^-33, exactly 0 or 1 at the ends.
-    /// The bits are drawn a block at a time (`Rng::fill`) and the
-    /// comparisons run as one vectorised loop: a denoising autoencoder draws
-    /// 200,000 of these every step, and one `f64` draw per element was an
-    /// eighth of its training time.
-    ///
-    /// Masks longer than [`MASK_STREAM`] elements are drawn in pieces of that
-    /// length, in parallel, each from its own generator seeded by `rng` in
-    /// order: the result depends on `rng` and the shape only, not on how many
-    /// threads there are.
-    #[track_caller]
-    pub fn bernoulli_with(shape: &[usize], p_one: f64, rng: &mut impl Rng) -> Self {
-        assert!((0.0..=1.0).contains(&p_one), "bernoulli: p = {p_one} is not a probability");
-        // In [0, 2^32]: 0 never fires, 2^32 always does.
-        let threshold = (p_one * 4_294_967_296.0).round() as u64;
-        // Into a recycled buffer: a dropout or noise mask is drawn every step.
-        Self::from_fill(shape, |out| {
-            if out.len() <= MASK_STREAM {
-                return fill_mask(out, threshold, rng);
-            }
-            let seeds: Vec<u64> = (0..out.len().div_ceil(MASK_STREAM)).map(|_| rng.next_u64()).collect();
-            out.par_chunks_mut(MASK_STREAM)
-                .zip(seeds)
-                .for_each(|(piece, seed)| fill_mask(piece, threshold, &mut StdRng::seed_from_u64(seed)));
-        })
-    }
-
-    /// A tensor whose every element is `value`, on `device`.
-    #[track_caller]
-    pub fn full_on(shape: &[usize], value: T, device: Device) -> Self {
-        match device {
-            Device::Cpu => Self::full(shape, value),
-            #[cfg(feature = "cuda")]
-            Device::Cuda(n) => {
-                let gpu = opened_gpu("full_on", n);
-                crate::cuda::ops::full(&gpu, shape, value)
-            }
-            #[cfg(not(feature = "cuda"))]
-            Device::Cuda(n) => cuda_not_built("full_on", n),
-        }
-    }
-
-    /// All zeros, on `device`.
-    #[track_caller]
-    pub fn zeros_on(shape: &[usize], device: Device) -> Self {
-        Self::full_on(shape, T::zero(), device)
-    }
-
-    /// A Bernoulli mask (ones with probability `p_one`) on `device`.
-    ///
-    /// On the CPU this is [`Tensor::bernoulli_with`]. On a GPU the mask is
-    /// drawn where it is used, by the counter-based generator in the kernel
-    /// source (`kernels/cuda/philox.cuh`), keyed by one 64-bit draw from
-    /// `rng`: the same `rng` state gives the same mask on every run and for
-    /// any launch shape, though not the same mask as the CPU draws.
-    #[track_caller]
-    pub fn bernoulli_on(shape: &[usize], p_one: f64, rng: &mut impl Rng, device: Device) -> Self {
-        match device {
-            Device::Cpu => Self::bernoulli_with(shape, p_one, rng),
-            #[cfg(feature = "cuda")]
-            Device::Cuda(n) => {
-                assert!((0.0..=1.0).contains(&p_one), "bernoulli: p = {p_one} is not a probability");
-                let gpu = opened_gpu("bernoulli_on", n);
-                let threshold = (p_one * 4_294_967_296.0).round() as u64;
-                crate::cuda::ops::bernoulli(&gpu, shape, rng.next_u64(), 0, threshold)
-            }
-            #[cfg(not(feature = "cuda"))]
-            Device::Cuda(n) => cuda_not_built("bernoulli_on", n),
-        }
-    }
-
-    /// Normal numbers on `device`: [`Tensor::normal_with`] on the CPU, the
-    /// kernels' counter-based generator keyed by one draw from `rng` on a
-    /// GPU (see [`Tensor::bernoulli_on`]).
-    #[track_caller]
-    pub fn normal_on(shape: &[usize], mean: f64, std: f64, rng: &mut impl Rng, device: Device) -> Self {
-        match device {
-            Device::Cpu => Self::normal_with(shape, mean, std, rng),
-            #[cfg(feature = "cuda")]
-            Device::Cuda(n) => {
-                let gpu = opened_gpu("normal_on", n);
-                crate::cuda::ops::normal(&gpu, shape, rng.next_u64(), 0, mean, std)
-            }
-            #[cfg(not(feature = "cuda"))]
-            Device::Cuda(n) => cuda_not_built("normal_on", n),
         }
     }
 
@@ -603,102 +417,5 @@ impl<T: Element> fmt::Debug for Tensor<T> {
 impl<T: Element> PartialEq for Tensor<T> {
     fn eq(&self, other: &Self) -> bool {
         self.shape == other.shape && self.to_cpu().data() == other.to_cpu().data()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cloning_shares_storage_and_writing_copies_only_when_shared() {
-        let a = Tensor::<f32>::ones(&[2, 3]);
-        let mut b = a.clone();
-        assert!(a.shares_storage_with(&b));
-        b.data_mut()[0] = 5.0;
-        assert!(!a.shares_storage_with(&b));
-        assert_eq!(a.data()[0], 1.0);
-        let ptr = b.data().as_ptr();
-        b.data_mut()[1] = 7.0; // no longer shared: written in place
-        assert_eq!(b.data().as_ptr(), ptr);
-    }
-
-    #[test]
-    fn seeded_random_is_reproducible_and_matches_across_precisions() {
-        let a = Tensor::<f64>::normal(&[10], 0.0, 1.0, 7);
-        let b = Tensor::<f64>::normal(&[10], 0.0, 1.0, 7);
-        let c = Tensor::<f32>::normal(&[10], 0.0, 1.0, 7);
-        assert_eq!(a, b);
-        assert_ne!(a, Tensor::<f64>::normal(&[10], 0.0, 1.0, 8), "another seed, other numbers");
-        assert_ne!(
-            Tensor::<f32>::uniform(&[10], 0.0, 1.0, 7),
-            Tensor::<f32>::uniform(&[10], 0.0, 1.0, 8),
-            "another seed, other numbers"
-        );
-        assert_eq!((a.len(), c.len()), (10, 10));
-        for (x, y) in a.data().iter().zip(c.data()) {
-            assert_eq!(*x as f32, *y);
-        }
-        let m = Tensor::<f32>::bernoulli(&[10_000], 0.3, 1);
-        let frac = m.data().iter().sum::<f32>() / 10_000.0;
-        assert!((frac - 0.3).abs() < 0.02, "fraction of ones {frac}");
-        assert_eq!(m, Tensor::<f32>::bernoulli(&[10_000], 0.3, 1));
-        assert_ne!(m, Tensor::<f32>::bernoulli(&[10_000], 0.3, 2), "another seed, another mask");
-        assert!(m.data().iter().all(|&x| x == 0.0 || x == 1.0));
-        // The ends are exact, and a length that is not a whole number of
-        // blocks is filled to the end.
-        assert!(Tensor::<f32>::bernoulli(&[3000], 0.0, 2).data().iter().all(|&x| x == 0.0));
-        assert!(Tensor::<f32>::bernoulli(&[3000], 1.0, 2).data().iter().all(|&x| x == 1.0));
-        let tail = Tensor::<f32>::bernoulli(&[2500], 0.5, 3);
-        let ones_in_tail = tail.data()[2048..].iter().sum::<f32>();
-        assert!((200.0..=252.0).contains(&ones_in_tail), "ones among the last 452: {ones_in_tail}");
-        // A long mask is drawn in separately seeded pieces, in parallel: still
-        // reproducible, every piece (the short last one too) has its share of
-        // ones, and no two pieces repeat each other.
-        let n = 3 * MASK_STREAM + 1000;
-        let long = Tensor::<f32>::bernoulli(&[n], 0.25, 4);
-        assert_eq!(long, Tensor::<f32>::bernoulli(&[n], 0.25, 4));
-        assert_ne!(long, Tensor::<f32>::bernoulli(&[n], 0.25, 5));
-        let pieces: Vec<&[f32]> = long.data().chunks(MASK_STREAM).collect();
-        for piece in &pieces {
-            let frac = piece.iter().sum::<f32>() / piece.len() as f32;
-            assert!((frac - 0.25).abs() < 0.04, "fraction of ones in a piece {frac}");
-        }
-        assert!(pieces[0] != pieces[1] && pieces[1] != pieces[2]);
-        let u = Tensor::<f32>::uniform(&[1000], -2.0, 3.0, 3);
-        assert!(u.data().iter().all(|&x| (-2.0..3.0).contains(&x)));
-    }
-
-    #[test]
-    #[should_panic(expected = "from_vec: 5 elements cannot have shape [2, 3]")]
-    fn from_vec_checks_the_shape() {
-        let _ = Tensor::<f32>::from_vec(vec![0.0; 5], &[2, 3]);
-    }
-
-    #[test]
-    fn max_abs_diff_is_nan_or_infinite_when_a_pair_is() {
-        let r = Tensor::<f64>::from_vec(vec![1.0, 2.0, 3.0], &[3]);
-        let with = |i: usize, v: f64| {
-            let mut t = r.clone();
-            t.data_mut()[i] = v;
-            t
-        };
-        assert_eq!(with(0, 1.5).max_abs_diff(&r), 0.5);
-        assert!(with(1, f64::NAN).max_abs_diff(&r).is_nan(), "a NaN in the middle");
-        assert!(r.max_abs_diff(&with(0, f64::NAN)).is_nan(), "a NaN first, on the other side");
-        let two = with(0, f64::NAN);
-        assert!(with(2, 100.0).max_abs_diff(&two).is_nan(), "a larger finite difference after a NaN");
-        assert_eq!(with(2, f64::INFINITY).max_abs_diff(&r), f64::INFINITY);
-        let inf = with(1, f64::INFINITY);
-        assert!(inf.max_abs_diff(&inf).is_nan(), "the same infinity on both sides");
-        let nan_diff = with(1, f64::NAN).max_abs_diff(&r);
-        assert!(nan_diff.partial_cmp(&1e-10).is_none(), "so `<= tol` fails");
-    }
-
-    #[test]
-    fn arange_at_and_reshape() {
-        let t = Tensor::<f64>::arange(6).reshape(&[2, 3]);
-        assert_eq!(t.at(&[1, 2]), 5.0);
-        assert_eq!(t.shape(), &[2, 3]);
     }
 }

@@ -5,6 +5,8 @@
 //! - [`checkpoint`]: saving and loading named parameters as safetensors;
 //! - [`state_dict`]: building a model from named tensors (PyTorch weights in).
 
+#![warn(missing_docs)]
+
 pub mod autoencoders;
 pub mod checkpoint;
 pub mod data;

@@ -23,6 +23,8 @@
 //! - [`notebook`]: the contractive-autoencoder check from the tutorial this
 //!   project grew from.
 
+#![warn(missing_docs)]
+
 pub mod cases;
 pub mod compare;
 pub mod data;

@@ -36,7 +36,7 @@ impl<'t, T: Element> Var<'t, T> {
     /// Natural logarithm.
     #[track_caller]
     pub fn log(self) -> Var<'t, T> {
-        self.record(self.value().ln(), Op::Log(self.id))
+        self.record(self.value().log(), Op::Log(self.id))
     }
 
     /// `x^p` for a constant exponent `p`.

@@ -216,7 +216,7 @@ fn unary() {
     type Kernel<'a> = (&'static str, &'a Tensor<f32>, fn(&Tensor<f32>) -> Tensor<f32>);
     let kernels: [Kernel; 5] = [
         ("exp", &x, Tensor::exp),
-        ("ln", &positive, Tensor::ln),
+        ("ln", &positive, Tensor::log),
         ("tanh", &x, Tensor::tanh),
         ("sigmoid", &x, Tensor::sigmoid),
         ("relu", &x, Tensor::relu),

@@ -6,7 +6,9 @@
 mod cli;
 mod gpu;
 mod hostile;
+mod hostile_folders;
 mod hostile_paths;
 mod hostile_runs;
 mod pictures;
+mod readme;
 mod tutorials;

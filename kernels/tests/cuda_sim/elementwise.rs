@@ -37,7 +37,7 @@ where
     let mut ops: Vec<UnaryRow<T>> = vec![
         ("neg", <Sim as Kernels<T>>::neg, |x: &Tensor<T>| x.neg(), false, Tol::Exact, true),
         ("exp", <Sim as Kernels<T>>::exp, |x: &Tensor<T>| x.exp(), false, Tol::Math, false),
-        ("ln", <Sim as Kernels<T>>::ln, |x: &Tensor<T>| x.ln(), true, Tol::Math, false),
+        ("ln", <Sim as Kernels<T>>::ln, |x: &Tensor<T>| x.log(), true, Tol::Math, false),
         ("sqrt", <Sim as Kernels<T>>::sqrt, |x: &Tensor<T>| x.sqrt(), true, Tol::Exact, true),
         ("square", <Sim as Kernels<T>>::square, |x: &Tensor<T>| x.square(), false, Tol::Exact, true),
         ("abs", <Sim as Kernels<T>>::abs, |x: &Tensor<T>| x.abs(), false, Tol::Exact, true),

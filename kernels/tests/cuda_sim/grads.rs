@@ -5,9 +5,9 @@
 //! closure), which is how the plain backward pass evaluates it.
 
 use crate::helpers::*;
-use gradtape_kernels::cuda_sim::{launch, Kernels, Sim};
+use gradtape_kernels::cuda_sim::{launch, Kernels, Sim, KERNEL_NAMES};
 use gradtape_kernels::elementwise::{inside, sigmoid, sign, step};
-use gradtape_kernels::Tensor;
+use gradtape_kernels::{FormulaKind, Tensor};
 
 type Grad<T> = unsafe fn(i64, *const T, *const T, *mut T);
 
@@ -96,6 +96,27 @@ where
                 check(&format!("{name}_{} n={n} launch {l:?}", T::NAME), &got, want.data(), rtol, atol);
             }
         }
+    }
+}
+
+/// Every backward formula the engine can name has a CUDA kernel (bound in
+/// `cuda_sim.rs`, which links against the compiled `.cu` files) and a case
+/// in [`rules`] above, so the kernel is run against the CPU's formula. A
+/// new `Formula` variant fails here until it has both.
+#[test]
+fn every_backward_formula_has_a_kernel_and_a_simulation_case() {
+    let tested: Vec<&str> = rules::<f64>().iter().map(|rule| rule.0).collect();
+    for kind in FormulaKind::all() {
+        let name = kind.name();
+        assert!(
+            KERNEL_NAMES.contains(&name),
+            "formula {kind:?}: no kernel {name}_f32/_f64 bound in kernels/src/cuda_sim.rs \
+             (write it in kernels/cuda/activations.cu and add it to the kernels! table)"
+        );
+        assert!(
+            tested.contains(&name),
+            "formula {kind:?}: no case in rules() of kernels/tests/cuda_sim/grads.rs"
+        );
     }
 }
 

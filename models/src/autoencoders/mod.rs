@@ -199,6 +199,21 @@ pub trait Autoencoder<T: Element>: Send {
     /// training loop need not know which model draws: pass
     /// `&mut StepCtx::seeded(0)` to a deterministic model. The VAE draws
     /// its `eps` from it even in evaluation mode (its loss is an estimate).
+    ///
+    /// ```
+    /// use gradtape::{Tape, Tensor};
+    /// use gradtape_models::autoencoders::{Autoencoder, DeepAutoencoder, DeepConfig, StepCtx};
+    ///
+    /// let config = DeepConfig { widths: vec![6, 4, 2], lambda: 1e-5 };
+    /// let model = DeepAutoencoder::<f64>::new(&config, 0);
+    /// let batch = Tensor::uniform(&[3, 6], 0.0, 1.0, 1);
+    /// let tape = Tape::new();
+    /// let p = model.params().bind(&tape);
+    /// let parts = model.loss(&p, tape.constant(&batch), &mut StepCtx::seeded(0));
+    /// let grads = parts.total.backward(); // one gradient per parameter
+    /// assert_eq!(grads.len(), model.params().len());
+    /// assert!(parts.total.item() > 0.0);
+    /// ```
     fn loss<'t>(&self, p: &Bound<'t, T>, x: Var<'t, T>, ctx: &mut StepCtx) -> LossParts<'t, T>;
     /// A one-line description of the architecture.
     fn describe(&self) -> String;

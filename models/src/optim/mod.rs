@@ -57,6 +57,18 @@ use gradtape_kernels::{Element, Tensor};
 pub trait Optimizer<T: Element>: Send {
     /// Updates every `params[i]` in place from `grads[i]`.
     ///
+    /// ```
+    /// use gradtape_kernels::Tensor;
+    /// use gradtape_models::optim::{Adam, Optimizer};
+    ///
+    /// let mut w = Tensor::from_vec(vec![1.0f64, -1.0], &[2]);
+    /// let g = Tensor::from_vec(vec![0.5, -0.25], &[2]);
+    /// let mut adam = Adam::new(0.1);
+    /// adam.step(&mut [&mut w], &[g]);
+    /// // Adam's first step moves each weight by lr against its gradient's sign.
+    /// assert!((w.data()[0] - 0.9).abs() < 1e-6 && (w.data()[1] + 0.9).abs() < 1e-6);
+    /// ```
+    ///
     /// Panics if the two slices differ in length, if a gradient's shape
     /// differs from its parameter's, or if the optimiser's state was made
     /// for a different list of parameters.

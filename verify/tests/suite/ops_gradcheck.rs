@@ -9,7 +9,7 @@
 //! with finite differences of itself, so a recorded rule off by a constant
 //! factor would pass it.
 
-use gradtape::{grad, grad_values, Act, Tape, Tensor, Var};
+use gradtape::{grad, grad_values, Act, OpKind, Tape, Tensor, Var};
 use gradtape_kernels::compare::Tol;
 use gradtape_verify::{gradcheck, gradgradcheck, recorded_matches_plain, GradcheckError};
 use proptest::prelude::*;
@@ -17,6 +17,7 @@ use proptest::test_runner::TestCaseError;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
+use std::sync::Mutex;
 
 type Func = Box<dyn for<'t> Fn(&[Var<'t, f64>]) -> Vec<Var<'t, f64>>>;
 
@@ -24,9 +25,10 @@ fn op(f: impl for<'t> Fn(&[Var<'t, f64>]) -> Vec<Var<'t, f64>> + 'static) -> Fun
     Box::new(f)
 }
 
-/// Runs both checks and turns a failure into a proptest failure that names
-/// the op.
+/// Runs all three checks and turns a failure into a proptest failure that
+/// names the op.
 fn check(name: &str, f: &Func, inputs: &[Tensor<f64>]) -> Result<(), TestCaseError> {
+    note_coverage(f, inputs);
     let shapes: Vec<_> = inputs.iter().map(|x| x.shape().to_vec()).collect();
     gradcheck(|v| f(v), inputs)
         .map_err(|e| TestCaseError::fail(format!("{name} on {shapes:?}: gradcheck: {e}")))?;
@@ -35,6 +37,23 @@ fn check(name: &str, f: &Func, inputs: &[Tensor<f64>]) -> Result<(), TestCaseErr
     recorded_matches_plain(|v| f(v), inputs, agreement(name))
         .map_err(|e| TestCaseError::fail(format!("{name} on {shapes:?}: recorded against plain: {e}")))?;
     Ok(())
+}
+
+/// Every kind of op that some case of this file has recorded (see
+/// `every_op_has_a_gradcheck_case` at the end).
+static COVERED: Mutex<Vec<OpKind>> = Mutex::new(Vec::new());
+
+/// Records `f` once on a fresh tape and notes which kinds of op it used.
+fn note_coverage(f: &Func, inputs: &[Tensor<f64>]) {
+    let tape = Tape::new();
+    let vars: Vec<Var<'_, f64>> = inputs.iter().map(|x| tape.param(x)).collect();
+    f(&vars);
+    let mut covered = COVERED.lock().unwrap_or_else(|e| e.into_inner());
+    for kind in tape.op_kinds() {
+        if !covered.contains(&kind) {
+            covered.push(kind);
+        }
+    }
 }
 
 /// How closely the recorded sweep must reproduce the plain one for op
@@ -212,9 +231,9 @@ proptest! {
         check("reshape_flat", &op(move |v| vec![v[0].reshape(&[n])]), std::slice::from_ref(&xf))?;
         let rev: Vec<usize> = full.iter().rev().copied().collect();
         check("reshape_reversed", &op(move |v| vec![v[0].reshape(&rev)]), std::slice::from_ref(&xf))?;
-        if full.len() >= 2 {
-            check("transpose", &op(|v| vec![v[0].transpose()]), std::slice::from_ref(&xf))?;
-        }
+        // Transpose needs two axes: a shorter `full` is read as one row.
+        let xt = if full.len() >= 2 { xf.clone() } else { xf.reshape(&[1, xf.len()]) };
+        check("transpose", &op(|v| vec![v[0].transpose()]), &[xt])?;
         for (axis, &len) in full.iter().enumerate() {
             let index = seed as usize % len;
             check("select", &op(move |v| vec![v[0].select(axis, index)]), std::slice::from_ref(&xf))?;
@@ -342,4 +361,26 @@ fn third_derivatives_match_closed_forms() {
             assert!((d3.data()[i] - want).abs() < 1e-12, "{name}''' at {xi}: {} vs {want}", d3.data()[i]);
         }
     }
+}
+
+/// Every op the engine has (every variant of `Op`, as `OpKind` lists them)
+/// is recorded by some case above, so it passes gradcheck, gradgradcheck
+/// and the recorded-against-plain comparison. A new op fails here until it
+/// has a case. Runs each family of cases once more, then compares.
+#[test]
+fn every_op_has_a_gradcheck_case() {
+    elementwise_unary_ops_pass_all_three_checks();
+    binary_ops_pass_all_three_checks_with_broadcasting();
+    reductions_pass_all_three_checks();
+    layout_ops_pass_all_three_checks();
+    matmul_passes_all_three_checks_in_every_transpose_combination();
+    batched_matmul_with_broadcast_batch_axes_passes_all_three_checks();
+    fused_bias_act_passes_all_three_checks();
+    outer_product_and_norms_pass_all_three_checks();
+    let covered = COVERED.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let missing: Vec<OpKind> = OpKind::all().filter(|kind| !covered.contains(kind)).collect();
+    assert!(
+        missing.is_empty(),
+        "ops with no gradcheck/gradgradcheck case in verify/tests/suite/ops_gradcheck.rs: {missing:?}"
+    );
 }
