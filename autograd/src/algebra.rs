@@ -31,28 +31,47 @@ pub trait Algebra<T: Element>: Clone {
     /// Whether the operations are recorded on a tape ([`Var`]) or done on
     /// plain numbers ([`Tensor`]).
     const RECORDED: bool;
+    /// The value's shape (behind the batch axes, in a batched sweep).
     fn shape(&self) -> Shape;
     /// Where the value is (constants a rule makes go there too).
     fn device(&self) -> Device;
     /// The value as a tensor (for anomaly mode's checks).
     fn to_tensor(&self) -> Tensor<T>;
+    /// `self + o`, broadcasting.
     fn add(&self, o: &Self) -> Self;
+    /// `self - o`, broadcasting.
     fn sub(&self, o: &Self) -> Self;
+    /// `self * o`, elementwise, broadcasting.
     fn mul(&self, o: &Self) -> Self;
+    /// `self / o`, elementwise, broadcasting.
     fn div(&self, o: &Self) -> Self;
+    /// `-self`.
     fn neg(&self) -> Self;
+    /// `self * s` for a constant `s`.
     fn scale(&self, s: T) -> Self;
+    /// `self + s` for a constant `s`.
     fn add_scalar(&self, s: T) -> Self;
+    /// `self^p` for a constant exponent.
     fn powf(&self, p: T) -> Self;
+    /// The logistic function (softplus's derivative).
     fn sigmoid(&self) -> Self;
+    /// The matrix product with either side transposed (`ta`, `tb`).
     fn matmul_t(&self, o: &Self, ta: bool, tb: bool) -> Self;
+    /// The last two axes swapped.
     fn transpose(&self) -> Self;
+    /// The same numbers in another shape.
     fn reshape(&self, shape: &[usize]) -> Self;
+    /// Copied out along broadcast axes to `shape`.
     fn broadcast_to(&self, shape: &[usize]) -> Self;
+    /// Summed down to `shape` (the adjoint of `broadcast_to`).
     fn sum_to(&self, shape: &[usize]) -> Self;
+    /// The slice at `index` along `axis`, that axis removed.
     fn select(&self, axis: usize, index: usize) -> Self;
+    /// Zeros of length `len` along a new `axis`, with `self` at `index` (the adjoint of `select`).
     fn unselect(&self, axis: usize, index: usize, len: usize) -> Self;
+    /// `len` entries along `axis` from `start`.
     fn slice_axis(&self, axis: usize, start: usize, len: usize) -> Self;
+    /// Zeros of length `total` along `axis`, with `self` from `start` (the adjoint of `slice_axis`).
     fn pad_axis(&self, axis: usize, start: usize, total: usize) -> Self;
     /// 1 where `x > 0`, else 0.
     fn step(&self) -> Self;
