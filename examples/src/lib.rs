@@ -3,7 +3,6 @@
 //! (`cargo run --release -p gradtape-examples --bin bench`).
 
 pub mod cli;
-pub mod pictures;
 pub mod timing;
 pub mod tutorial;
 pub mod workloads;

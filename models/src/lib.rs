@@ -3,7 +3,9 @@
 //! - [`data`]: MNIST-format IDX files, the built-in 10,000 digits, seeded
 //!   mini-batches and input noise;
 //! - [`checkpoint`]: saving and loading named parameters as safetensors;
-//! - [`state_dict`]: building a model from named tensors (PyTorch weights in).
+//! - [`state_dict`]: building a model from named tensors (PyTorch weights in);
+//! - `pictures` (with the `pictures` feature): reconstructions, filters,
+//!   latent maps and loss curves drawn as PNG files.
 
 pub mod autoencoders;
 pub mod checkpoint;
@@ -14,6 +16,8 @@ pub mod layers;
 pub mod losses;
 pub mod optim;
 pub mod params;
+#[cfg(feature = "pictures")]
+pub mod pictures;
 mod safetensors_header;
 pub mod spec;
 pub mod state_dict;
