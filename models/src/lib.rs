@@ -7,6 +7,24 @@
 //! - `pictures` (with the `pictures` feature): reconstructions, filters,
 //!   latent maps and loss curves drawn as PNG files.
 
+/// The `rand` crate this one is built against, re-exported so that a
+/// program can make the random number generator that [`layers::Linear::new`]
+/// and [`init::Init`] take without naming `rand` (and a matching version of
+/// it) among its own dependencies:
+///
+/// ```
+/// use gradtape_models::init::Init;
+/// use gradtape_models::layers::Linear;
+/// use gradtape_models::params::Params;
+/// use gradtape_models::rand::{rngs::StdRng, SeedableRng};
+///
+/// let mut rng = StdRng::seed_from_u64(0); // the same seed, the same weights
+/// let mut params = Params::<f32>::new();
+/// let layer = Linear::new(&mut params, "encoder", 784, 64, Init::PytorchDefault, &mut rng);
+/// assert_eq!(params.get(layer.weight).shape(), &[64, 784]);
+/// ```
+pub use rand;
+
 pub mod autoencoders;
 pub mod checkpoint;
 pub mod data;
