@@ -1,5 +1,6 @@
-//! Functional transforms: `vjp`, `jvp`, `hvp`, `jacobian` and `hessian`,
-//! each one call, in the manner of `torch.func` and JAX.
+//! Functional transforms: `grad`, `value_and_grad`, `vjp`, `jvp`, `hvp`,
+//! `jacobian` and `hessian`, each one call, in the manner of `torch.func`
+//! and JAX.
 //!
 //! Everything here is built from the one thing the engine knows how to do,
 //! the backward sweep of [`grad()`](crate::grad()), applied once, twice, or
@@ -102,9 +103,79 @@
 //! A Hessian has `n^2` entries for `n` parameters, an `hvp` only `n`: for
 //! anything but a handful of parameters, ask for products, not the matrix.
 
-use crate::grad::{grad, grad_values, grad_values_batched};
+// The engine's sweep is `crate::grad::grad`; this module's own `grad` is
+// the transform below, so the sweep is called by its full path here.
+use crate::grad::{self as sweep, grad_values, grad_values_batched};
 use crate::tape::{Tape, Var};
 use gradtape_kernels::{Device, Element, Tensor};
+
+/// The gradient of a single-number `f` at `x`, one result per input, each
+/// of its input's shape:
+///
+/// ```text
+/// grad(f, x)_k = d f / d x_k
+/// ```
+///
+/// As `torch.func.grad` and `jax.grad`, except that it returns the
+/// gradient's value at one point rather than a new function. It is [`vjp`]
+/// with the cotangent `1`; [`value_and_grad`] gives `f(x)` as well.
+///
+/// ```
+/// use gradtape::{functional, Tensor};
+///
+/// // f(x, y) = sum(x y): d f / d x = y, d f / d y = x.
+/// let (x, y) = (Tensor::from_vec(vec![1.0, 2.0], &[2]), Tensor::from_vec(vec![3.0, 4.0], &[2]));
+/// let g = functional::grad(|_tape, v| (v[0] * v[1]).sum(), &[x, y]);
+/// assert_eq!((g[0].data(), g[1].data()), (&[3.0, 4.0][..], &[1.0, 2.0][..]));
+/// ```
+///
+/// Cost: one forward pass and one backward sweep; nothing recorded.
+#[track_caller]
+pub fn grad<T, F>(f: F, primals: &[Tensor<T>]) -> Vec<Tensor<T>>
+where
+    T: Element,
+    F: for<'t> FnOnce(&'t Tape<T>, &[Var<'t, T>]) -> Var<'t, T>,
+{
+    gradient_at(f, primals, "grad").1
+}
+
+/// `f(x)` (a single number) and its gradient, one result per input
+/// (`jax.value_and_grad`): what a training step needs, the loss to print and
+/// the gradient to step along, from the same forward pass.
+///
+/// ```
+/// use gradtape::{functional::value_and_grad, Tensor};
+///
+/// // f(x) = sum(x^2) / 2: its gradient is x itself.
+/// let x = Tensor::from_vec(vec![3.0, -4.0], &[2]);
+/// let (f, g) = value_and_grad(|_tape, v| v[0].square().sum().mul_scalar(0.5), &[x.clone()]);
+/// assert_eq!(f.item(), 12.5);
+/// assert_eq!(g[0].data(), x.data());
+/// ```
+///
+/// Cost: as [`grad`].
+#[track_caller]
+pub fn value_and_grad<T, F>(f: F, primals: &[Tensor<T>]) -> (Tensor<T>, Vec<Tensor<T>>)
+where
+    T: Element,
+    F: for<'t> FnOnce(&'t Tape<T>, &[Var<'t, T>]) -> Var<'t, T>,
+{
+    gradient_at(f, primals, "value_and_grad")
+}
+
+/// [`value_and_grad`], with the caller's name for the panic messages.
+#[track_caller]
+fn gradient_at<T, F>(f: F, primals: &[Tensor<T>], what: &str) -> (Tensor<T>, Vec<Tensor<T>>)
+where
+    T: Element,
+    F: for<'t> FnOnce(&'t Tape<T>, &[Var<'t, T>]) -> Var<'t, T>,
+{
+    let tape = Tape::new();
+    let (y, xs) = record(&tape, f, primals, what);
+    check_scalar(what, &y);
+    let grads = grad_values(&[y], &xs, None);
+    (y.value(), grads)
+}
 
 /// `y = f(x)` and `u^T J`, the vector-Jacobian product, one result per
 /// input:
@@ -158,7 +229,7 @@ where
     let out = y.value();
     // The dummy cotangent: any value works, g(u) = J^T u is linear in u.
     let u = tape.param(&Tensor::zeros_on(out.shape(), out.device()));
-    let g = grad(&[y], &xs, Some(&[u]), true);
+    let g = sweep::grad(&[y], &xs, Some(&[u]), true);
     // d/du sum_k <g_k(u), v_k> = J v.
     let jv = grad_values(&g, &[u], Some(tangents)).remove(0);
     (out, jv)
@@ -187,7 +258,7 @@ where
     let tape = Tape::new();
     let (y, xs) = record(&tape, f, primals, "hvp");
     check_scalar("hvp", &y);
-    let g = grad(&[y], &xs, None, true);
+    let g = sweep::grad(&[y], &xs, None, true);
     let hv = grad_values(&g, &xs, Some(tangents));
     (y.value(), hv)
 }
@@ -247,7 +318,7 @@ where
     let tape = Tape::new();
     let (y, xs) = record(&tape, f, primals, "hessian");
     check_scalar("hessian", &y);
-    let g = grad(&[y], &xs, None, true);
+    let g = sweep::grad(&[y], &xs, None, true);
     let n: usize = primals.iter().map(Tensor::len).sum();
     let device = y.value().device();
     let shapes: Vec<&[usize]> = primals.iter().map(Tensor::shape).collect();
@@ -311,6 +382,8 @@ fn check_tangents<T: Element>(what: &str, primals: &[Tensor<T>], tangents: &[Ten
     }
 }
 
+/// Panics unless `t` (called `name` in the message) has the shape of
+/// `want` (called `against`).
 #[track_caller]
 fn check_shape<T: Element>(what: &str, name: &str, t: &Tensor<T>, against: &str, want: &Tensor<T>) {
     assert!(
@@ -321,6 +394,8 @@ fn check_shape<T: Element>(what: &str, name: &str, t: &Tensor<T>, against: &str,
     );
 }
 
+/// Panics unless `f`'s output `y` is a single number (of any rank with
+/// one element), as `hvp`, `hessian` and the gradients need.
 #[track_caller]
 fn check_scalar<T: Element>(what: &str, y: &Var<'_, T>) {
     assert!(

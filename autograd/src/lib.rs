@@ -18,8 +18,8 @@
 //!    backward (`Tape::detect_anomaly`).
 //! 7. [`dot`]: the tape drawn as a graph, with the nodes a `create_graph`
 //!    sweep recorded in their own colour.
-//! 8. [`functional`]: `vjp`, `jvp`, `hvp`, `jacobian` and `hessian`, one
-//!    call each, built from the sweeps above (forward mode from two reverse
+//! 8. [`functional`]: `grad`, `vjp`, `jvp`, `hvp`, `jacobian`, `hessian`,
+//!    one call each, from the sweeps above (forward mode from two reverse
 //!    passes, curvature from a gradient of a gradient).
 //!
 //! ```
@@ -54,7 +54,8 @@ pub mod tape;
 
 pub use algebra::Algebra;
 pub use backward::Gradients;
-pub use functional::{hessian, hvp, jacobian, jvp, vjp};
+// `functional::grad` stays in its module: at the root, `grad` is the sweep.
+pub use functional::{hessian, hvp, jacobian, jvp, value_and_grad, vjp};
 pub use grad::{grad, grad_batched, grad_values, grad_values_batched};
 pub use gradtape_kernels::{Act, Element, Shape, Tensor};
 pub use jacobian::{jacobian_rows, jacobian_rows_factored, JacobianRows};

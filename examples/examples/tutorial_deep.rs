@@ -8,7 +8,6 @@
 //! ```
 
 use gradtape::{Tape, Var};
-use gradtape_examples::pictures;
 use gradtape_examples::tutorial::{print_epoch, Options};
 use gradtape_models::data::{Batches, Dataset, LastBatch, MnistSplit};
 use gradtape_models::init::Init;
@@ -16,6 +15,7 @@ use gradtape_models::layers::Linear;
 use gradtape_models::losses::{mse, Reduction};
 use gradtape_models::optim::{Adam, Optimizer};
 use gradtape_models::params::{Bound, Params};
+use gradtape_models::pictures;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::error::Error;

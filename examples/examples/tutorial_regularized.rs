@@ -11,7 +11,6 @@
 //! ```
 
 use gradtape::{Tape, Tensor, Var};
-use gradtape_examples::pictures;
 use gradtape_examples::tutorial::{print_epoch, Options};
 use gradtape_models::data::{masking_noise, Batches, Dataset, LastBatch, MnistSplit};
 use gradtape_models::init::Init;
@@ -19,6 +18,7 @@ use gradtape_models::layers::{Dropout, Linear};
 use gradtape_models::losses::{mean_squared_weights, mse, Reduction};
 use gradtape_models::optim::{Adam, Optimizer};
 use gradtape_models::params::{Bound, Params};
+use gradtape_models::pictures;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::error::Error;

@@ -13,7 +13,6 @@
 //! ```
 
 use gradtape::{Tape, Tensor, Var};
-use gradtape_examples::pictures;
 use gradtape_examples::tutorial::{print_epoch, Options};
 use gradtape_models::data::{Batches, Dataset, LastBatch, MnistSplit};
 use gradtape_models::init::Init;
@@ -21,6 +20,7 @@ use gradtape_models::layers::Linear;
 use gradtape_models::losses::{bce, kl_diag_gaussian, Reduction};
 use gradtape_models::optim::{Adam, Optimizer};
 use gradtape_models::params::{Bound, Params};
+use gradtape_models::pictures;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::error::Error;

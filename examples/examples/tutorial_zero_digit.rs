@@ -8,13 +8,13 @@
 //! ```
 
 use gradtape::{Tape, Tensor, Var};
-use gradtape_examples::pictures;
 use gradtape_examples::tutorial::{print_epoch, Options};
 use gradtape_models::init::Init;
 use gradtape_models::layers::Linear;
 use gradtape_models::losses::{mse, Reduction};
 use gradtape_models::optim::{Adam, Optimizer};
 use gradtape_models::params::{Bound, Params};
+use gradtape_models::pictures;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::error::Error;

@@ -5,7 +5,6 @@
 #![warn(missing_docs)]
 
 pub mod cli;
-pub mod pictures;
 pub mod timing;
 pub mod tutorial;
 pub mod workloads;

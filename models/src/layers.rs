@@ -21,7 +21,10 @@ pub struct Linear {
 
 impl Linear {
     /// Registers `{name}.weight` and `{name}.bias` in `params`, initialised
-    /// by `init` from `rng`.
+    /// by `init` from `rng`: any [`Rng`], such as a seeded
+    /// `StdRng::seed_from_u64(seed)` from the re-exported
+    /// [`gradtape_models::rand`](crate::rand) for weights that are the same
+    /// on every run.
     pub fn new<T: Element>(
         params: &mut Params<T>,
         name: &str,

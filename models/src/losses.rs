@@ -16,8 +16,8 @@
 //! - the variational autoencoder's KL term, [`kl_diag_gaussian`] and
 //!   [`kl_diag_gaussian_mean`];
 //! - penalties: [`mean_squared_weights`] (weight decay written as a loss),
-//!   [`code_l2`] (the size of the code) and [`l1_activity`] (a sparse
-//!   autoencoder's activity penalty).
+//!   [`code_l2`] (the size of the code), and a sparse autoencoder's two
+//!   activity penalties, [`l1_activity`] and [`kl_sparsity`].
 //!
 //! The losses that compare two tensors take a [`Reduction`]: `Mean`
 //! averages over every element (PyTorch's default), `Sum` adds them up.
@@ -247,4 +247,59 @@ pub fn code_l2<'t, T: Element>(code: Var<'t, T>) -> Var<'t, T> {
 pub fn l1_activity<'t, T: Element>(h: Var<'t, T>) -> Var<'t, T> {
     let n = batch_rows("l1_activity", &h);
     h.abs().sum() * T::of(1.0 / n as f64)
+}
+
+/// The KL sparsity penalty of a sparse autoencoder: how far each hidden
+/// unit's average activation `rho_hat_j` is from a small target `rho`,
+/// measured as the Kullback-Leibler divergence between two coin flips
+/// (Bernoulli distributions) with those probabilities, summed over units:
+///
+/// ```text
+/// rho_hat_j        = (1/n) sum_r h_rj                  (the mean over the batch)
+/// kl_sparsity(h)   = sum_j rho ln(rho / rho_hat_j) + (1 - rho) ln((1 - rho) / (1 - rho_hat_j))
+/// d/dh_rj          = (1/n) ( -rho / rho_hat_j + (1 - rho) / (1 - rho_hat_j) )
+/// ```
+///
+/// From Andrew Ng's *Sparse autoencoder* lecture notes (CS294A). The
+/// penalty is 0 exactly when every unit's mean is `rho`, and grows without
+/// bound as a mean nears 0 or 1; unlike [`l1_activity`], which pushes every
+/// activation towards 0, it lets a unit fire strongly on a few samples as
+/// long as it is quiet on average.
+///
+/// `h` is `[n, k]`: `n` samples along axis 0, `k` units (any further axes
+/// count as more units). The activations must be probabilities, strictly
+/// inside `(0, 1)`, as a sigmoid gives; a unit whose mean is exactly 0 or 1
+/// (a ReLU unit that never fires, say) makes the penalty infinite. Panics
+/// unless `0 < rho < 1`, on a 0-d input or an empty batch.
+///
+/// It is recorded from the engine's ops (a mean, two logs, sums), so it
+/// can be differentiated twice like every loss here.
+///
+/// ```
+/// use gradtape::{Tape, Tensor};
+/// use gradtape_models::losses::kl_sparsity;
+///
+/// let tape = Tape::<f64>::new();
+/// // Two samples, two units: unit 0 averages 0.1 (on target), unit 1 0.5.
+/// let h = tape.param(&Tensor::from_vec(vec![0.05, 0.4, 0.15, 0.6], &[2, 2]));
+/// let penalty = kl_sparsity(h, 0.1);
+/// let want = 0.1 * (0.1f64 / 0.5).ln() + 0.9 * (0.9f64 / 0.5).ln();
+/// assert!((penalty.item() - want).abs() < 1e-12);
+/// // Unit 0 is on target: its gradient is 0.
+/// let g = penalty.backward();
+/// assert!(g[h].data()[0].abs() < 1e-12 && g[h].data()[2].abs() < 1e-12);
+/// ```
+#[track_caller]
+pub fn kl_sparsity<'t, T: Element>(h: Var<'t, T>, rho: f64) -> Var<'t, T> {
+    assert!(rho > 0.0 && rho < 1.0, "kl_sparsity: the target rho = {rho} must lie strictly between 0 and 1");
+    batch_rows("kl_sparsity", &h);
+    let rho_hat = h.mean_axis(0, false);
+    let units = numel(&rho_hat.shape());
+    // The terms without rho_hat, rho ln rho + (1 - rho) ln(1 - rho), are the
+    // same for every unit: a constant, computed once in f64.
+    let constant = rho * rho.ln() + (1.0 - rho) * (1.0 - rho).ln();
+    // - rho ln rho_hat_j - (1 - rho) ln(1 - rho_hat_j), summed over units.
+    let cross = rho_hat.log().mul_scalar(T::of(rho))
+        + rho_hat.rsub_scalar(T::one()).log().mul_scalar(T::of(1.0 - rho));
+    cross.sum().neg().add_scalar(T::of(units as f64 * constant))
 }

@@ -86,7 +86,12 @@ impl<T: Element> Params<T> {
 
     /// The tensor named `name`, if any.
     pub fn by_name(&self, name: &str) -> Option<&Tensor<T>> {
-        self.names.iter().position(|n| n == name).map(|i| &self.tensors[i])
+        self.id(name).map(|id| &self.tensors[id.0])
+    }
+
+    /// The id of the parameter named `name`, if any.
+    pub fn id(&self, name: &str) -> Option<ParamId> {
+        self.names.iter().position(|n| n == name).map(ParamId)
     }
 
     /// Reads every parameter onto `tape` as a leaf, in order.
@@ -94,8 +99,77 @@ impl<T: Element> Params<T> {
         Bound { vars: self.tensors.iter().map(|t| tape.param(t)).collect() }
     }
 
-    /// The same parameters converted to another precision (f32 training
-    /// weights checked in f64, say).
+    /// Binds the model on `tape` with some parameters replaced by variables
+    /// of yours: parameter `id` becomes `var` for each `(id, var)` in
+    /// `replace`, and every other parameter is read in as a constant, held
+    /// fixed at its value (`torch.func.functional_call`).
+    ///
+    /// The model's `forward` and loss then run unchanged, but as a function
+    /// of the replacements alone. That is what a functional transform wants:
+    /// inside the closure that [`gradtape::functional::hvp`] (or `grad`,
+    /// `jacobian`, ...) records, put the leaves it hands you in place of the
+    /// parameters to differentiate with respect to.
+    ///
+    /// ```
+    /// use gradtape::{functional, Tape, Tensor, Var};
+    /// use gradtape_models::params::{Bound, ParamId, Params};
+    ///
+    /// // A two-number "model": loss(w, b) = (3 w + b)^2.
+    /// let mut params = Params::<f64>::new();
+    /// let w = params.add("w", Tensor::scalar(2.0));
+    /// let b = params.add("b", Tensor::scalar(1.0));
+    /// fn loss<'t>(p: &Bound<'t, f64>, w: ParamId, b: ParamId) -> Var<'t, f64> {
+    ///     (p[w] * 3.0 + p[b]).square()
+    /// }
+    ///
+    /// // d loss / d w = 2 (3 w + b) 3 = 2 * 7 * 3, with b held at 1.
+    /// let dw = functional::grad(
+    ///     |tape, xs| loss(&params.bind_with(tape, &[(w, xs[0])]), w, b),
+    ///     &[params.get(w).clone()],
+    /// );
+    /// assert_eq!(dw[0].item(), 42.0);
+    ///
+    /// // By name, at another w: d loss / d w = 2 (0 + 1) 3 = 6.
+    /// let by_name = params.id("w").unwrap();
+    /// let dw = functional::grad(
+    ///     |tape, xs| loss(&params.bind_with(tape, &[(by_name, xs[0])]), w, b),
+    ///     &[Tensor::scalar(0.0)],
+    /// );
+    /// assert_eq!(dw[0].item(), 6.0);
+    ///
+    /// // The parameters not replaced are constants: backward skips them.
+    /// let tape = Tape::new();
+    /// let w_var = tape.param(params.get(w));
+    /// let g = loss(&params.bind_with(&tape, &[(w, w_var)]), w, b).backward();
+    /// assert_eq!(g.len(), 1);
+    /// ```
+    ///
+    /// Panics, at your call, if an id is out of range or given twice, or if
+    /// a replacement's shape differs from its parameter's.
+    #[track_caller]
+    pub fn bind_with<'t>(&self, tape: &'t Tape<T>, replace: &[(ParamId, Var<'t, T>)]) -> Bound<'t, T> {
+        let mut vars: Vec<Option<Var<'t, T>>> = vec![None; self.tensors.len()];
+        for &(id, var) in replace {
+            assert!(
+                id.0 < self.tensors.len(),
+                "bind_with: parameter id {} is out of range ({} parameters)",
+                id.0,
+                self.tensors.len()
+            );
+            let name = &self.names[id.0];
+            assert!(vars[id.0].is_none(), "bind_with: parameter {name:?} is replaced twice");
+            let (want, got) = (self.tensors[id.0].shape(), var.shape());
+            assert!(
+                want == &got[..],
+                "bind_with: parameter {name:?} has shape {want:?} but its replacement has shape {:?}",
+                &got[..]
+            );
+            vars[id.0] = Some(var);
+        }
+        let vars = vars.into_iter().zip(&self.tensors).map(|(v, t)| v.unwrap_or_else(|| tape.constant(t)));
+        Bound { vars: vars.collect() }
+    }
+
     /// Where the parameters are (the first one's device; the CPU if there
     /// are none).
     pub fn device(&self) -> Device {
@@ -112,6 +186,8 @@ impl<T: Element> Params<T> {
         }
     }
 
+    /// The same parameters converted to another precision (f32 training
+    /// weights checked in f64, say).
     pub fn cast<U: Element>(&self) -> Params<U> {
         Params { names: self.names.clone(), tensors: self.tensors.iter().map(|t| t.cast()).collect() }
     }

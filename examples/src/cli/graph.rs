@@ -71,7 +71,7 @@ pub fn draw_step(
     // write-then-rename as every other file (never written in place).
     let svg = match Command::new("dot").arg("-Tsvg").arg(dot_path).output() {
         Ok(out) if out.status.success() => {
-            crate::pictures::write_whole(&svg, &out.stdout)
+            gradtape_models::pictures::write_whole(&svg, &out.stdout)
                 .map_err(|e| CliError::failure(format!("writing the SVG: {e}")))?;
             Ok(svg)
         }

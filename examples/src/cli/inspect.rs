@@ -6,11 +6,12 @@ use super::report::{decode_all, encode_all, generation_codes, reconstruct_all};
 use super::snapshot;
 use super::train::load_data;
 use super::{check_device, CliError, Device};
-use crate::{pictures, say};
+use crate::say;
 use gradtape::Tensor;
 use gradtape_models::autoencoders::{Autoencoder, ModelKind};
 use gradtape_models::checkpoint;
 use gradtape_models::data::Dataset;
+use gradtape_models::pictures;
 use gradtape_models::spec::ModelSpec;
 use std::path::{Path, PathBuf};
 

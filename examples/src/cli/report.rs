@@ -3,10 +3,10 @@
 
 use super::snapshot::RunInfo;
 use super::CliError;
-use crate::pictures;
 use gradtape::{Tape, Tensor};
 use gradtape_models::autoencoders::{mean_jacobian_norm, Autoencoder, ModelKind, StepCtx};
 use gradtape_models::data::{masking_noise_seeded, Dataset};
+use gradtape_models::pictures;
 use gradtape_models::spec::ModelSpec;
 use std::path::{Path, PathBuf};
 

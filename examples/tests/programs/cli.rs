@@ -8,12 +8,12 @@
 //! Trainings are tiny (one epoch on 256 images, 100 test images) so the whole
 //! file runs in seconds.
 
-use gradtape_examples::pictures::{
+use gradtape_models::autoencoders::{ModelKind, PenaltyMode};
+use gradtape_models::checkpoint;
+use gradtape_models::pictures::{
     denoising_size, filters_layout, grid_size, reconstructions_size, LATENT_MAP_SIZE, LOSS_CURVES_SIZE,
     TILE_SCALE,
 };
-use gradtape_models::autoencoders::{ModelKind, PenaltyMode};
-use gradtape_models::checkpoint;
 use gradtape_models::spec::ModelSpec;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

@@ -1,4 +1,5 @@
-//! Tests of the command-line program and the pictures it draws.
+//! Tests of the command-line program, the pictures it draws, and the
+//! example programs.
 //!
 //! One test binary per crate: each separate file under tests/ would be
 //! compiled and linked as a program of its own, which dominated CI's time.
@@ -11,4 +12,5 @@ mod hostile_paths;
 mod hostile_runs;
 mod pictures;
 mod readme;
+mod sparse_autoencoder;
 mod tutorials;

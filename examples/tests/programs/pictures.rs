@@ -6,8 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
-use gradtape_examples::pictures::{self, PictureError, SEPARATOR_RGB};
 use gradtape_kernels::Tensor;
+use gradtape_models::pictures::{self, PictureError, SEPARATOR_RGB};
 
 /// A fresh, empty folder under the target directory for one test.
 fn out_dir(test: &str) -> PathBuf {

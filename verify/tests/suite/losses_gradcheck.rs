@@ -8,7 +8,7 @@
 
 use gradtape::{Tape, Tensor, Var};
 use gradtape_models::losses::{
-    bce, bce_with_logits, code_l2, kl_diag_gaussian, kl_diag_gaussian_mean, l1_activity,
+    bce, bce_with_logits, code_l2, kl_diag_gaussian, kl_diag_gaussian_mean, kl_sparsity, l1_activity,
     mean_squared_weights, mse, Reduction,
 };
 use gradtape_verify::{gradcheck, gradgradcheck};
@@ -139,6 +139,18 @@ proptest! {
         check("code_l2", |v| vec![code_l2(v[0])], &code)?;
         // Away from the kink of |h| at 0.
         check("l1_activity", |v| vec![l1_activity(v[0])], &code)?;
+    }
+
+    #[test]
+    fn kl_sparsity_passes_gradcheck_and_gradgradcheck_for_sigmoid_activations(
+        shape in batch_shape(), seed in any::<u64>(), rho in 0.02f64..0.5
+    ) {
+        // Probabilities well inside (0, 1), as a sigmoid gives.
+        let h = [Tensor::<f64>::uniform(&shape, 0.05, 0.95, seed)];
+        check(&format!("kl_sparsity rho = {rho}"), |v| vec![kl_sparsity(v[0], rho)], &h)?;
+        // And through the sigmoid itself, from pre-activations.
+        let z = [Tensor::<f64>::uniform(&shape, -3.0, 3.0, seed ^ 3)];
+        check("kl_sparsity of a sigmoid", |v| vec![kl_sparsity(v[0].sigmoid(), rho)], &z)?;
     }
 }
 
@@ -336,6 +348,32 @@ fn penalties_equal_their_formulas() {
     }
 }
 
+#[test]
+fn kl_sparsity_equals_the_bernoulli_kl_of_each_units_mean_activation() {
+    let rho = 0.05;
+    let h = Tensor::<f64>::uniform(&[4, 3], 0.01, 0.99, 12);
+    // By hand: the mean of each column, then the two-outcome KL.
+    let mut want = 0.0;
+    let mut slope = [0.0; 3];
+    for (j, slope_j) in slope.iter_mut().enumerate() {
+        let mean = (0..4).map(|r| h.data()[r * 3 + j]).sum::<f64>() / 4.0;
+        want += rho * (rho / mean).ln() + (1.0 - rho) * ((1.0 - rho) / (1.0 - mean)).ln();
+        *slope_j = (-rho / mean + (1.0 - rho) / (1.0 - mean)) / 4.0;
+    }
+    let got = value(|v| kl_sparsity(v[0], rho), std::slice::from_ref(&h));
+    assert!(close(got, want), "kl_sparsity: {got} vs {want}");
+    assert!(got > 0.0, "means away from rho cost something: {got}");
+    // d/dh_rj depends on the column only.
+    let g = gradients(|v| kl_sparsity(v[0], rho), std::slice::from_ref(&h));
+    for (i, &g) in g[0].iter().enumerate() {
+        assert!(close(g, slope[i % 3]), "d/dh[{i}] = {g}, want {}", slope[i % 3]);
+    }
+    // Every unit's mean on target: the penalty is 0 (to rounding).
+    let on_target = Tensor::from_vec(vec![0.04, 0.01, 0.06, 0.09], &[2, 2]);
+    let zero = value(|v| kl_sparsity(v[0], rho), &[on_target]);
+    assert!(zero.abs() < 1e-14, "on target: {zero}");
+}
+
 // ---- shape errors ------------------------------------------------------------------
 
 thread_local! {
@@ -414,6 +452,18 @@ fn shape_mismatches_panic_at_the_call_site_with_the_loss_name_and_both_shapes() 
             "l1_activity: expected a batch",
             Box::new(|| {
                 l1_activity(tape.scalar(1.0));
+            }),
+        ),
+        (
+            "kl_sparsity: expected a batch",
+            Box::new(|| {
+                kl_sparsity(tape.scalar(0.5), 0.1);
+            }),
+        ),
+        (
+            "kl_sparsity: the target rho = 1 must lie strictly between 0 and 1",
+            Box::new(|| {
+                kl_sparsity(a, 1.0);
             }),
         ),
     ];

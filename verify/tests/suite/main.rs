@@ -4,6 +4,7 @@
 //! One test binary per crate: each separate file under tests/ would be
 //! compiled and linked as a program of its own, which dominated CI's time.
 
+mod functional_call;
 mod fused;
 mod gpu;
 mod hand_derivations;

@@ -25,6 +25,29 @@
 //!
 //! The lower-level [`image_grid`] draws any list of small grey images as a grid.
 //!
+//! # Turning it on
+//!
+//! This module sits behind the crate's `pictures` feature, which brings in
+//! the two crates it draws with (`png` and `plotters`) and nothing of the
+//! command-line program's:
+//!
+//! ```toml
+//! gradtape-models = { version = "0.1", features = ["pictures"] }
+//! ```
+//!
+//! ```
+//! use gradtape_models::pictures;
+//! use gradtape_kernels::Tensor;
+//!
+//! // Two 2x2 "digits" and their reconstructions, side by side.
+//! let inputs = Tensor::from_vec(vec![0.0f32, 1.0, 1.0, 0.0, 1.0, 0.0, 0.0, 1.0], &[2, 4]);
+//! let outputs = Tensor::from_vec(vec![0.1f32, 0.9, 0.8, 0.2, 0.9, 0.1, 0.2, 0.7], &[2, 4]);
+//! let dir = tempfile::tempdir().unwrap();
+//! let path = dir.path().join("reconstructions.png");
+//! pictures::reconstructions(&inputs, &outputs, 2, 2, &path).unwrap();
+//! assert!(std::fs::read(&path).unwrap().starts_with(b"\x89PNG"));
+//! ```
+//!
 //! # Conventions
 //!
 //! * Pixel values are read as brightness in `[0, 1]` (0 = black, 1 = white);
@@ -41,7 +64,7 @@
 //!   [`PictureError`] that names the file; nothing here panics on bad input.
 //! * Text (titles, axis labels, legends, column headers) is drawn with the
 //!   DejaVu Sans font that is built into the program (see
-//!   `examples/assets/fonts/LICENSE-DejaVu.txt`), so pictures look the same on
+//!   `models/assets/fonts/LICENSE-DejaVu.txt`), so pictures look the same on
 //!   a machine that has no fonts installed at all.
 
 mod canvas;
@@ -72,13 +95,33 @@ pub const SEPARATOR_RGB: [u8; 3] = [70, 100, 150];
 pub enum PictureError {
     /// The data handed in doesn't fit the picture (wrong shape, too many
     /// images, NaN in codes, ...).
-    BadInput { path: PathBuf, message: String },
+    BadInput {
+        /// The picture that was asked for.
+        path: PathBuf,
+        /// What is wrong with the data.
+        message: String,
+    },
     /// A folder couldn't be created or a file couldn't be written.
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        /// The picture (or page) that was being written.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
     /// PNG encoding failed.
-    Encode { path: PathBuf, message: String },
+    Encode {
+        /// The picture that was being encoded.
+        path: PathBuf,
+        /// The encoder's error.
+        message: String,
+    },
     /// Drawing a chart or its text failed.
-    Draw { path: PathBuf, message: String },
+    Draw {
+        /// The picture that was being drawn.
+        path: PathBuf,
+        /// The drawing library's error.
+        message: String,
+    },
 }
 
 impl PictureError {
@@ -127,11 +170,11 @@ impl std::error::Error for PictureError {
 
 /// Writes `bytes` to `path` as every file of the program is written: to a
 /// temporary sibling, synced, then renamed into place
-/// (`gradtape_models::checkpoint::write_atomically`), so a full disk leaves
+/// ([`write_atomically`](crate::checkpoint::write_atomically)), so a full disk leaves
 /// the previous file whole and a device, pipe or symbolic link at `path` is
 /// refused rather than replaced.
 pub fn write_whole(path: &Path, bytes: &[u8]) -> Result<(), PictureError> {
-    use gradtape_models::checkpoint::{write_atomically, CheckpointError};
+    use crate::checkpoint::{write_atomically, CheckpointError};
     write_atomically(path, bytes).map_err(|e| {
         let source = match e {
             CheckpointError::Io { source, action, .. } => {

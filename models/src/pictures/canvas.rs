@@ -11,7 +11,7 @@ use plotters::prelude::*;
 use super::{create_parent, PictureError};
 
 /// DejaVu Sans, built into the binary so text renders on machines with no
-/// fonts installed (licence: examples/assets/fonts/LICENSE-DejaVu.txt).
+/// fonts installed (licence: models/assets/fonts/LICENSE-DejaVu.txt).
 static DEJAVU_SANS: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 
 /// Largest width or height of a picture, in pixels: a guard against a typo
