@@ -1,3 +1,5 @@
+// docs.rs (`--cfg docsrs`, see Cargo.toml): mark items that need a feature.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 //! # gradtape: a reverse-mode autodiff tape with gradients of gradients
 //!
 //! Reading order, for a first visit. The README's reading guide opens with

@@ -1,3 +1,5 @@
+// docs.rs (`--cfg docsrs`, see Cargo.toml): mark items that need a feature.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 //! # gradtape-kernels: tensors and the CPU kernels under the tape
 //!
 //! This crate knows nothing about gradients. It gives the tape one thing to

@@ -1,3 +1,5 @@
+// docs.rs (`--cfg docsrs`, see Cargo.toml): mark items that need a feature.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 //! # gradtape-models: layers, losses, optimisers, data, checkpoints and the autoencoders
 //!
 //! - [`data`]: MNIST-format IDX files, the built-in 10,000 digits, seeded

@@ -1,3 +1,5 @@
+// docs.rs (`--cfg docsrs`, see Cargo.toml): mark items that need a feature.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 //! # gradtape-verify: proving the gradients right
 //!
 //! Three independent witnesses for every gradient the engine computes:
