@@ -1,5 +1,3 @@
-// docs.rs (`--cfg docsrs`, see Cargo.toml): mark items that need a feature.
-#![cfg_attr(docsrs, feature(doc_cfg))]
 //! # gradtape: a reverse-mode autodiff tape with gradients of gradients
 //!
 //! Reading order, for a first visit. The README's reading guide opens with
@@ -37,6 +35,9 @@
 //! let s = 1.0 / (1.0 + (-0.5f64).exp());
 //! assert!((ddx.value().data()[0] - s * (1.0 - s) * (1.0 - 2.0 * s)).abs() < 1e-12);
 //! ```
+
+// docs.rs (`--cfg docsrs`, see Cargo.toml): mark items that need a feature.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod algebra;
 pub mod anomaly;

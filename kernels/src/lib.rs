@@ -1,5 +1,3 @@
-// docs.rs (`--cfg docsrs`, see Cargo.toml): mark items that need a feature.
-#![cfg_attr(docsrs, feature(doc_cfg))]
 //! # gradtape-kernels: tensors and the CPU kernels under the tape
 //!
 //! This crate knows nothing about gradients. It gives the tape one thing to
@@ -25,6 +23,9 @@
 //!
 //! Shape errors are programming errors and panic at the caller with the op
 //! and both shapes; functions that read outside data return `Result`.
+
+// docs.rs (`--cfg docsrs`, see Cargo.toml): mark items that need a feature.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod broadcast;
 pub mod compare;

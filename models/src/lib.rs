@@ -1,11 +1,12 @@
-// docs.rs (`--cfg docsrs`, see Cargo.toml): mark items that need a feature.
-#![cfg_attr(docsrs, feature(doc_cfg))]
 //! # gradtape-models: layers, losses, optimisers, data, checkpoints and the autoencoders
 //!
 //! - [`data`]: MNIST-format IDX files, the built-in 10,000 digits, seeded
 //!   mini-batches and input noise;
 //! - [`checkpoint`]: saving and loading named parameters as safetensors;
 //! - [`state_dict`]: building a model from named tensors (PyTorch weights in).
+
+// docs.rs (`--cfg docsrs`, see Cargo.toml): mark items that need a feature.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod autoencoders;
 pub mod checkpoint;

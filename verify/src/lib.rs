@@ -1,5 +1,3 @@
-// docs.rs (`--cfg docsrs`, see Cargo.toml): mark items that need a feature.
-#![cfg_attr(docsrs, feature(doc_cfg))]
 //! # gradtape-verify: proving the gradients right
 //!
 //! Three independent witnesses for every gradient the engine computes:
@@ -24,6 +22,9 @@
 //! - [`diagnose`]: when a check fails, which op's backward rule is wrong;
 //! - [`notebook`]: the contractive-autoencoder check from the tutorial this
 //!   project grew from.
+
+// docs.rs (`--cfg docsrs`, see Cargo.toml): mark items that need a feature.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod cases;
 pub mod compare;
