@@ -37,6 +37,8 @@
 //! ```
 
 #![warn(missing_docs)]
+// docs.rs (`--cfg docsrs`, see Cargo.toml): mark items that need a feature.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod algebra;
 pub mod anomaly;

@@ -25,6 +25,8 @@
 //! and both shapes; functions that read outside data return `Result`.
 
 #![warn(missing_docs)]
+// docs.rs (`--cfg docsrs`, see Cargo.toml): mark items that need a feature.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod broadcast;
 pub mod compare;

@@ -27,6 +27,9 @@ pub use rand;
 
 #![warn(missing_docs)]
 
+// docs.rs (`--cfg docsrs`, see Cargo.toml): mark items that need a feature.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 pub mod autoencoders;
 pub mod checkpoint;
 pub mod data;

@@ -24,6 +24,8 @@
 //!   project grew from.
 
 #![warn(missing_docs)]
+// docs.rs (`--cfg docsrs`, see Cargo.toml): mark items that need a feature.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod cases;
 pub mod compare;

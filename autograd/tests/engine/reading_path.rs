@@ -5,7 +5,7 @@
 //! take a tenth. When the code moves, this fails and says which range to
 //! update (in the README and here).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// One range of the path (or of its table of names): the file, the lines,
 /// and strings the range must contain.
@@ -71,8 +71,31 @@ const RANGES: &[Range] = &[
     named("autograd/src/tape.rs", 113, 142, &["pub fn detect_anomaly(", "pub fn anomaly_detection("]),
 ];
 
+/// The repository's root, where the README is: the crate's parent folder
+/// when the crate sits in the repository as `autograd/`. A packaged copy of
+/// the crate (from `cargo package`, or crates.io) has no README of the
+/// workspace's beside it, so these tests say so and skip there; they run in
+/// the repository, where the README and this source live.
+fn repository_root() -> Option<PathBuf> {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = manifest.parent()?;
+    (manifest.file_name()? == "autograd" && root.join("Cargo.toml").is_file()).then(|| root.to_path_buf())
+}
+
+fn in_repository() -> bool {
+    let inside = repository_root().is_some();
+    if !inside {
+        eprintln!(
+            "skipped: {} is not the repository's autograd/ folder (a packaged crate), so the workspace README \
+             whose reading path this checks is not here",
+            env!("CARGO_MANIFEST_DIR")
+        );
+    }
+    inside
+}
+
 fn read(relative: &str) -> String {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = repository_root().expect("the tests check in_repository() first");
     std::fs::read_to_string(root.join(relative)).unwrap_or_else(|e| panic!("{relative}: {e}"))
 }
 
@@ -99,6 +122,9 @@ fn ends_an_item(lines: &[&str], end: usize) -> bool {
 
 #[test]
 fn the_readme_core_path_names_lines_that_hold_what_it_says() {
+    if !in_repository() {
+        return;
+    }
     let readme = read("README.md");
     let section = path_section(&readme);
     let mut problems = Vec::new();
@@ -140,6 +166,9 @@ fn the_readme_core_path_names_lines_that_hold_what_it_says() {
 
 #[test]
 fn the_readme_core_path_gives_its_length_honestly() {
+    if !in_repository() {
+        return;
+    }
     let readme = read("README.md");
     let section = path_section(&readme);
     let total: usize = RANGES.iter().filter(|r| r.on_path).map(|r| r.lines.1 - r.lines.0 + 1).sum();
