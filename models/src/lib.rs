@@ -7,6 +7,10 @@
 //! - `pictures` (with the `pictures` feature): reconstructions, filters,
 //!   latent maps and loss curves drawn as PNG files.
 
+#![warn(missing_docs)]
+// docs.rs (`--cfg docsrs`, see Cargo.toml): mark items that need a feature.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 /// The `rand` crate this one is built against, re-exported so that a
 /// program can make the random number generator that [`layers::Linear::new`]
 /// and [`init::Init`] take without naming `rand` (and a matching version of
@@ -24,11 +28,6 @@
 /// assert_eq!(params.get(layer.weight).shape(), &[64, 784]);
 /// ```
 pub use rand;
-
-#![warn(missing_docs)]
-
-// docs.rs (`--cfg docsrs`, see Cargo.toml): mark items that need a feature.
-#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod autoencoders;
 pub mod checkpoint;

@@ -36,14 +36,24 @@ const RANGES: &[Range] = &[
     path("autograd/src/lib.rs", 1, 37, &["//! # gradtape", "let ddx = grad("]),
     path("autograd/src/tape.rs", 1, 74, &["pub struct Tape", "pub struct Var", "pub(crate) struct Node"]),
     path("autograd/src/tape.rs", 149, 164, &["pub fn param(", "pub fn constant("]),
-    path("autograd/src/tape.rs", 198, 221, &["pub(crate) fn push(", "pub(crate) fn value(", "pub(crate) fn op("]),
+    path(
+        "autograd/src/tape.rs",
+        198,
+        221,
+        &["pub(crate) fn push(", "pub(crate) fn value(", "pub(crate) fn op("],
+    ),
     path("autograd/src/tape.rs", 230, 239, &["pub fn value(", "pub fn shape("]),
     path("autograd/src/tape.rs", 262, 266, &["pub(crate) fn record("]),
     part("autograd/src/op.rs", 1, 47, &["pub(crate) enum Op", "Sigmoid(usize)", "SumAll(usize)"]),
     path("autograd/src/ops/unary.rs", 1, 27, &["//! Elementwise functions", "use crate::algebra::Algebra;"]),
     path("autograd/src/ops/unary.rs", 66, 70, &["pub fn sigmoid(self)"]),
     path("autograd/src/ops/reduce.rs", 16, 20, &["pub fn sum(self)"]),
-    path("autograd/src/algebra.rs", 1, 172, &["pub trait Algebra", "Algebra<T> for Tensor<T>", "fn scale(", "fn step("]),
+    path(
+        "autograd/src/algebra.rs",
+        1,
+        172,
+        &["pub trait Algebra", "Algebra<T> for Tensor<T>", "fn scale(", "fn step("],
+    ),
     path("autograd/src/algebra.rs", 224, 247, &["fn fused(", "fn accumulate("]),
     path("autograd/src/algebra.rs", 250, 275, &["Algebra<T> for Var<'t, T>"]),
     path("autograd/src/algebra.rs", 315, 336, &["fn step(", "fn max_mask(", "fn fused("]),
@@ -102,7 +112,8 @@ fn read(relative: &str) -> String {
 /// The README's section from "### The core in about an hour" to the next
 /// heading of the same level.
 fn path_section(readme: &str) -> &str {
-    let start = readme.find("### The core in about an hour").expect("README: no \"### The core in about an hour\"");
+    let start =
+        readme.find("### The core in about an hour").expect("README: no \"### The core in about an hour\"");
     let rest = &readme[start + 4..];
     let end = rest.find("\n### ").map_or(rest.len(), |i| i + 4);
     &readme[start..start + end]

@@ -6,8 +6,8 @@
 //! panics or allocates more than its stated limits.
 
 use super::cli::{
-    assert_bad_input, assert_ok, check_refused_in, check_train_refused, ckpt, contents, gradtape, s, text,
-    tmp, train, TINY,
+    assert_bad_input, assert_ok, check_refused_in, check_train_refused, ckpt, contents, gradtape, s, tmp,
+    train, TINY,
 };
 use gradtape_kernels::Tensor;
 use gradtape_models::checkpoint;
@@ -15,7 +15,6 @@ use gradtape_models::data::{write_idx_images, write_idx_labels};
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Rewrites a run's checkpoint through `edit` (tensors and metadata).

@@ -5,15 +5,9 @@
 //! leaves the run folder as it was.
 
 use super::cli::{
-    assert_bad_input, assert_ok, check_refused_in, check_train_refused, ckpt, contents, gradtape, s, text,
-    tmp, train, TINY,
+    assert_bad_input, assert_ok, check_train_refused, ckpt, gradtape, s, text, tmp, train, TINY,
 };
-use gradtape_kernels::Tensor;
 use gradtape_models::checkpoint;
-use gradtape_models::data::{write_idx_images, write_idx_labels};
-use std::collections::HashMap;
-use std::io::Write;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 

@@ -25,7 +25,9 @@ fn first_command(readme: &str) -> Vec<String> {
 
 /// The ```text block after "The first command above prints:".
 fn sample_output(readme: &str) -> Vec<String> {
-    let at = readme.find("The first command above prints:").expect("README: no \"The first command above prints:\"");
+    let at = readme
+        .find("The first command above prints:")
+        .expect("README: no \"The first command above prints:\"");
     let rest = &readme[at..];
     let start = rest.find("```text\n").expect("README: no ```text block after the first command") + 8;
     let end = rest[start..].find("```").expect("README: the sample output's block is not closed") + start;
