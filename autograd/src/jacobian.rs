@@ -116,7 +116,14 @@ pub enum JacobianRows<'t, T: Element> {
     /// `rows[l, i, c] = d[l, i] * b[l, c]`, with `d` of shape `[H, m]` and
     /// `b` of shape `[H, K]`: the rows of a product `A op(B)` with respect to
     /// `A = input` (`[m, K]`), never multiplied out.
-    Outer { d: Var<'t, T>, b: Var<'t, T> },
+    Outer {
+        /// The per-row factor on the output side, shape `[H, m]`: `D^T`,
+        /// the seed after the backward rules between the output and the product.
+        d: Var<'t, T>,
+        /// The per-row factor on the input side, shape `[H, K]`: `op(B)^T`,
+        /// the matrix the product read.
+        b: Var<'t, T>,
+    },
     /// The rows written out, shape `[H, input's shape...]`.
     Dense(Var<'t, T>),
 }

@@ -12,8 +12,12 @@ use std::path::PathBuf;
 /// the picture goes), with each program's defaults.
 #[derive(Clone, Debug)]
 pub struct Options {
+    /// Passes over the training images (`--epochs`); at least 1.
     pub epochs: usize,
+    /// How many training images to use, from the start of the set
+    /// (`--train-limit`); at least 1.
     pub train_limit: usize,
+    /// The folder the picture is written to (`--out`); created if missing.
     pub out: PathBuf,
 }
 

@@ -22,7 +22,9 @@ use std::fmt;
 /// with `e` the expected tensor.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Tol {
+    /// The absolute part of the bound, in the tensors' own units.
     pub abs: f64,
+    /// The relative part: a fraction of the expected tensor's largest magnitude.
     pub rel: f64,
 }
 
@@ -45,13 +47,40 @@ impl Tol {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Mismatch {
     /// The shapes differ.
-    Shape { name: String, actual: Vec<usize>, expected: Vec<usize> },
+    Shape {
+        /// What was compared, as the caller named it.
+        name: String,
+        /// The shape of the tensor under test (its length, for slices).
+        actual: Vec<usize>,
+        /// The shape of the reference tensor (its length, for slices).
+        expected: Vec<usize>,
+    },
     /// One side holds NaN or an infinity: `index` is the first such
     /// element (of either side), `value` what it holds, `side` which
     /// tensor (`"actual"` or `"expected"`).
-    NonFinite { name: String, index: usize, value: f64, side: &'static str },
+    NonFinite {
+        /// What was compared, as the caller named it.
+        name: String,
+        /// The flat index of the first non-finite element.
+        index: usize,
+        /// The element there: NaN, infinity or minus infinity.
+        value: f64,
+        /// `"actual"` or `"expected"`: the tensor it is in.
+        side: &'static str,
+    },
     /// Finite, but too far apart.
-    TooFar { name: String, index: usize, max_abs_diff: f64, scale: f64, tol: Tol },
+    TooFar {
+        /// What was compared, as the caller named it.
+        name: String,
+        /// The flat index of the largest difference (the first, if several tie).
+        index: usize,
+        /// The largest absolute difference, `max |actual - expected|`.
+        max_abs_diff: f64,
+        /// The largest magnitude in the expected tensor, which `tol.rel` multiplies.
+        scale: f64,
+        /// The tolerance that was not met.
+        tol: Tol,
+    },
 }
 
 impl fmt::Display for Mismatch {

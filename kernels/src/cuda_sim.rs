@@ -47,16 +47,20 @@ pub struct Sim;
 /// two compiled instantiations of each to [`Kernels`]`<f32>` and `<f64>`.
 macro_rules! kernels {
     ($( $name:ident => $f32:ident, $f64:ident ( $($arg:ident : $ty:ty),* ); )*) => {
-        /// Every simulated kernel for element type `T`. Unsafe to call: the
-        /// pointers must cover what the kernel reads and writes, as on a GPU.
         /// The name of every bound kernel (without `_f32`/`_f64`): a
         /// kernel missing from the `.cu` files fails the link, so a name
         /// here is a kernel that exists.
         pub const KERNEL_NAMES: &[&str] = &[$( stringify!($name) ),*];
 
+        /// Every simulated kernel for element type `T`. Unsafe to call: the
+        /// pointers must cover what the kernel reads and writes, as on a GPU.
         #[allow(clippy::too_many_arguments, clippy::missing_safety_doc)]
         pub trait Kernels<T> {
-            $( unsafe fn $name($($arg: $ty),*); )*
+            $(
+                #[doc = concat!("One thread of the kernel `", stringify!($f32), "` or `", stringify!($f64),
+                    "`, with the arguments in the order the `.cu` file declares them.")]
+                unsafe fn $name($($arg: $ty),*);
+            )*
         }
         mod ffi_f32 {
             #![allow(clippy::too_many_arguments)]

@@ -36,9 +36,13 @@ pub const SOURCES: &[(&str, &str)] = &[
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Strided6 {
+    /// How many of the axes are in use, from the first; at most [`MAX_RANK`].
     pub rank: i32,
+    /// The length of each axis of the walk, outermost first.
     pub shape: [i64; MAX_RANK],
+    /// The first operand's stride along each axis, in elements (0 where it broadcasts).
     pub stride_a: [i64; MAX_RANK],
+    /// The second operand's stride along each axis, in elements (0 where it broadcasts).
     pub stride_b: [i64; MAX_RANK],
 }
 

@@ -98,13 +98,25 @@ pub enum DeviceError {
     /// The driver loaded but initialising it or counting devices failed.
     Driver(String),
     /// There is no device with this ordinal; `count` devices exist.
-    NoDevice { ordinal: usize, count: usize },
+    NoDevice {
+        /// The device asked for (`cuda:N`), counting from 0.
+        ordinal: usize,
+        /// How many CUDA devices the driver reports.
+        count: usize,
+    },
     /// NVRTC, the runtime compiler for the kernels, could not be loaded.
     NoNvrtc,
     /// cuBLAS could not be loaded.
     NoCublas,
     /// A kernel source did not compile; `log` is NVRTC's own message.
-    Compile { file: String, arch: String, log: String },
+    Compile {
+        /// The kernel source file that failed (e.g. `elementwise.cu`).
+        file: String,
+        /// The architecture it was compiled for, `sm_XY`.
+        arch: String,
+        /// NVRTC's compile log.
+        log: String,
+    },
 }
 
 impl fmt::Display for DeviceError {

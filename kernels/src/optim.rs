@@ -15,12 +15,16 @@ use crate::tensor::Tensor;
 /// The scalars of one Adam step (see `gradtape_models::optim::Adam`).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AdamStep<T> {
+    /// The first moment's decay rate (PyTorch's `betas[0]`, usually 0.9).
     pub beta1: T,
     /// `1 - beta1`.
     pub keep1: T,
+    /// The second moment's decay rate (PyTorch's `betas[1]`, usually 0.999).
     pub beta2: T,
     /// `1 - beta2`.
     pub keep2: T,
+    /// Added to the bias-corrected `sqrt(v)` before dividing, so that the
+    /// step stays finite where `v` is 0.
     pub eps: T,
     /// `lr / (1 - beta1^t)`.
     pub step_size: T,
@@ -28,18 +32,26 @@ pub struct AdamStep<T> {
     pub bc2_sqrt: T,
     /// L2 weight decay, added to the gradient when `decay`.
     pub wd: T,
+    /// Whether to add the weight decay at all: false when `wd` is 0, so the
+    /// term is skipped rather than added as zero, as PyTorch skips it.
     pub decay: bool,
 }
 
 /// The scalars of one SGD step (see `gradtape_models::optim::Sgd`).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SgdStep<T> {
+    /// The learning rate.
     pub lr: T,
+    /// L2 weight decay, added to the gradient when `decay`.
     pub wd: T,
+    /// Whether to add the weight decay at all: false when `wd` is 0, so the
+    /// term is skipped rather than added as zero, as PyTorch skips it.
     pub decay: bool,
+    /// The momentum factor; 0 means plain SGD, with no buffer.
     pub momentum: T,
     /// `1 - dampening`.
     pub keep: T,
+    /// Nesterov momentum: step along `g + momentum buf` instead of `buf`.
     pub nesterov: bool,
     /// The first step with momentum sets the buffer to the gradient.
     pub first: bool,

@@ -81,28 +81,97 @@ impl CheckpointElement for f64 {
 #[derive(Debug)]
 pub enum CheckpointError {
     /// The file could not be read, written, synced or renamed.
-    Io { path: PathBuf, action: &'static str, source: io::Error },
+    Io {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// What was being done, as the message says it (`read`, `write`,
+        /// `sync to disk`, ...).
+        action: &'static str,
+        /// The operating system's error.
+        source: io::Error,
+    },
     /// The bytes are not a valid safetensors file (corrupt or truncated).
-    Corrupt { path: PathBuf, detail: String },
+    Corrupt {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// The safetensors parser's account of what is wrong.
+        detail: String,
+    },
     /// A tensor is stored in another precision than the one asked for.
-    WrongDtype { path: PathBuf, name: String, expected: Dtype, found: Dtype },
+    WrongDtype {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// The first tensor found in the other precision.
+        name: String,
+        /// The precision asked for (the element type of the load).
+        expected: Dtype,
+        /// The precision the tensor is stored in.
+        found: Dtype,
+    },
     /// Tensors the caller expects are not in the file.
-    MissingTensors { path: PathBuf, missing: Vec<String>, available: Vec<String> },
+    MissingTensors {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// The names asked for that the file lacks.
+        missing: Vec<String>,
+        /// Every name the file does hold, sorted, to help spot a misspelling.
+        available: Vec<String>,
+    },
     /// The file holds tensors the caller did not ask for ([`load_into`] is
     /// strict, like PyTorch's `load_state_dict`).
-    UnexpectedTensors { path: PathBuf, unexpected: Vec<String> },
+    UnexpectedTensors {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// The names in the file that no target has.
+        unexpected: Vec<String>,
+    },
     /// A tensor's shape in the file differs from the target's.
-    WrongShape { path: PathBuf, name: String, expected: Vec<usize>, found: Vec<usize> },
+    WrongShape {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// The tensor whose shape differs.
+        name: String,
+        /// The target's shape.
+        expected: Vec<usize>,
+        /// The shape stored in the file.
+        found: Vec<usize>,
+    },
     /// A name cannot be saved: empty, `__metadata__` (reserved by the
     /// format), or given twice.
-    BadName { path: PathBuf, name: String, why: &'static str },
+    BadName {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// The name refused.
+        name: String,
+        /// Which of the three it is, as the message says it.
+        why: &'static str,
+    },
     /// The path is not a regular file: what it is (a folder, a named pipe,
     /// a device; for an output, a symbolic link too).
-    NotAFile { path: PathBuf, what: &'static str },
+    NotAFile {
+        /// The path given.
+        path: PathBuf,
+        /// What it is instead (`a folder`, `a named pipe`, ...).
+        what: &'static str,
+    },
     /// The file mixes precisions: `f64_name` is F64 and `f32_name` F32.
-    MixedDtypes { path: PathBuf, f64_name: String, f32_name: String },
+    MixedDtypes {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// A tensor stored as F64.
+        f64_name: String,
+        /// A tensor stored as F32.
+        f32_name: String,
+    },
     /// The file is larger than [`MAX_CHECKPOINT_BYTES`].
-    TooLarge { path: PathBuf, size: u64, limit: u64 },
+    TooLarge {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// Its size in bytes (or what was read of it before the limit was passed).
+        size: u64,
+        /// The limit in bytes, [`MAX_CHECKPOINT_BYTES`] for [`load`].
+        limit: u64,
+    },
 }
 
 impl fmt::Display for CheckpointError {

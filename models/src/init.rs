@@ -25,12 +25,22 @@ use rand::Rng;
 pub enum Init {
     /// PyTorch's `nn.Linear` default; the bias uses the same bound.
     PytorchDefault,
+    /// Xavier/Glorot uniform, `U(-a, a)` with `a = sqrt(6 / (fan_in + fan_out))`
+    /// (`torch.nn.init.xavier_uniform_`); bias zero.
     XavierUniform,
+    /// Xavier/Glorot normal, `N(0, 2 / (fan_in + fan_out))`
+    /// (`torch.nn.init.xavier_normal_`); bias zero.
     XavierNormal,
     /// `N(0, (1 / sqrt(fan_in / 2))^2)`, as in the VAE tutorial; bias zero.
     XavierTutorial,
+    /// He/Kaiming normal, `N(0, 2 / fan_in)`, for layers followed by a ReLU
+    /// (`torch.nn.init.kaiming_normal_` with its defaults); bias zero.
     KaimingNormal,
+    /// He/Kaiming uniform, `U(-sqrt(6 / fan_in), sqrt(6 / fan_in))`
+    /// (`torch.nn.init.kaiming_uniform_` with its defaults); bias zero.
     KaimingUniform,
+    /// Every weight and bias 0. The hidden units of a layer so started get
+    /// equal gradients and stay alike, so this is for tests, not for training.
     Zeros,
 }
 

@@ -13,9 +13,13 @@ use rand::Rng;
 /// `y = x W^T + b`, with `W` stored `[out, in]` as in PyTorch.
 #[derive(Clone, Copy, Debug)]
 pub struct Linear {
+    /// The weight `W`, shape `[out_features, in_features]`, named `{name}.weight`.
     pub weight: ParamId,
+    /// The bias `b`, shape `[out_features]`, named `{name}.bias`.
     pub bias: ParamId,
+    /// Numbers per input row (PyTorch's `in_features`).
     pub in_features: usize,
+    /// Numbers per output row (PyTorch's `out_features`).
     pub out_features: usize,
 }
 
@@ -62,9 +66,13 @@ impl Linear {
 /// An elementwise nonlinearity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Activation {
+    /// `max(x, 0)`.
     Relu,
+    /// `1 / (1 + exp(-x))`, into `(0, 1)`.
     Sigmoid,
+    /// The hyperbolic tangent, into `(-1, 1)`.
     Tanh,
+    /// `x` unchanged: a linear layer.
     Identity,
 }
 
@@ -96,6 +104,7 @@ impl Activation {
 /// identity.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Dropout {
+    /// The probability of zeroing each element, in `[0, 1)` (PyTorch's `p`).
     pub p: f64,
 }
 

@@ -25,7 +25,10 @@ pub const MAX_PARAMETERS: u64 = 1 << 26;
 /// [`ModelSpec::to_metadata`]: `widths`, `dropout`, ...) and why.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SpecProblem {
+    /// The setting at fault, by its metadata key (`widths`, `dropout`, ...).
     pub key: &'static str,
+    /// What is wrong with it, in words that read after the key
+    /// (`0.5 must be in [0, 1)` reads as `dropout 0.5 must be in [0, 1)`).
     pub problem: String,
 }
 
@@ -38,6 +41,7 @@ impl std::fmt::Display for SpecProblem {
 /// Everything needed to build one autoencoder.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ModelSpec {
+    /// Which member of the family to build.
     pub kind: ModelKind,
     /// Encoder widths from the input to the code (the deep model uses all
     /// of them; the others use `[input, hidden, latent]`).
@@ -57,8 +61,11 @@ pub struct ModelSpec {
 /// Training settings that go with a model by default.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct TrainDefaults {
+    /// Training samples per step.
     pub batch_size: usize,
+    /// Adam's learning rate.
     pub lr: f64,
+    /// Passes over the training set.
     pub epochs: usize,
 }
 

@@ -28,8 +28,12 @@ use std::time::Instant;
 /// Settings of a training run.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainConfig {
+    /// The epoch to stop after, counting from 1: [`fit`] trains up to and
+    /// including epoch `epochs` (the total, not the number still to run).
     pub epochs: usize,
+    /// Training samples per step; the last batch of an epoch may be smaller.
     pub batch_size: usize,
+    /// The run's seed: shuffles and every step's random draws derive from it.
     pub seed: u64,
     /// Batch size for measuring the test loss.
     pub eval_batch_size: usize,
@@ -63,6 +67,8 @@ pub struct EpochStats {
 /// Per-epoch results of a run.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct History {
+    /// One entry per epoch that finished, in order; an epoch that diverged
+    /// has none.
     pub epochs: Vec<EpochStats>,
     /// Set when a step's loss was not finite: the run stopped there, with
     /// the weights as they were before that step.
@@ -72,6 +78,7 @@ pub struct History {
 /// Where and how a training run diverged.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Divergence {
+    /// The epoch it happened in, counting from 1.
     pub epoch: usize,
     /// The step within the epoch, from 1.
     pub step: usize,
@@ -98,7 +105,18 @@ impl History {
 /// Progress reports for a user interface.
 pub enum Progress<'a> {
     /// A batch finished.
-    Batch { epoch: usize, batch: usize, batches: usize, loss: f64, samples: usize },
+    Batch {
+        /// The epoch, counting from 1.
+        epoch: usize,
+        /// The batch just finished, counting from 1.
+        batch: usize,
+        /// Batches in this epoch.
+        batches: usize,
+        /// The batch's loss (the model's loss, averaged over the batch's samples).
+        loss: f64,
+        /// Training samples seen so far in this epoch, this batch included.
+        samples: usize,
+    },
     /// An epoch finished (training and test loss measured).
     Epoch(&'a EpochStats),
 }

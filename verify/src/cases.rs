@@ -37,14 +37,19 @@ use std::fmt;
 /// penalty: every row group of the report.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum CaseKind {
+    /// The zero-digit autoencoder (ReLU code, sigmoid output, MSE).
     ZeroDigit,
+    /// The deep autoencoder, with its L2 penalty on the code.
     Deep,
+    /// The regularised autoencoder, with dropout on the code and its weight penalty.
     Regularized,
+    /// The regularised network with masking noise on the input.
     Denoising,
     /// The contractive autoencoder with its penalty by double backward.
     ContractiveDoubleBackward,
     /// The contractive autoencoder with its penalty in closed form.
     ContractiveClosedForm,
+    /// The variational autoencoder (BCE plus KL).
     Vae,
 }
 
@@ -117,17 +122,29 @@ pub mod small {
     pub const BATCH: usize = 3;
     /// Digits are shrunk to `SIDE x SIDE` pixels (the zero-digit model takes 5x5).
     pub const SIDE: usize = 4;
+    /// Units in the zero-digit model's code.
     pub const ZERO_DIGIT_HIDDEN: usize = 4;
+    /// The deep model's encoder widths, from the `SIDE * SIDE` input to the code.
     pub const DEEP_WIDTHS: [usize; 4] = [16, 8, 6, 3];
+    /// Weight of the deep model's code penalty.
     pub const DEEP_LAMBDA: f64 = 0.1;
+    /// The regularised (and denoising) model's hidden width.
     pub const REGULARIZED_HIDDEN: usize = 6;
+    /// The regularised (and denoising) model's code length.
     pub const REGULARIZED_LATENT: usize = 3;
+    /// Dropout probability on the regularised (and denoising) model's code.
     pub const REGULARIZED_DROPOUT: f64 = 0.5;
+    /// Weight of the regularised (and denoising) model's weight penalty.
     pub const REGULARIZED_GAMMA: f64 = 0.1;
+    /// Masking-noise rate of the denoising model.
     pub const DENOISING_NOISE: f64 = 0.25;
+    /// Hidden units of the contractive model (and rows of its Jacobian).
     pub const CONTRACTIVE_HIDDEN: usize = 4;
+    /// Weight of the contractive model's Jacobian penalty.
     pub const CONTRACTIVE_LAMBDA: f64 = 0.5;
+    /// The VAE's hidden width.
     pub const VAE_HIDDEN: usize = 6;
+    /// The VAE's code length.
     pub const VAE_LATENT: usize = 3;
 }
 
@@ -137,11 +154,15 @@ pub const FULL_BATCH: usize = 8;
 /// The model of a case.
 #[derive(Clone, Debug)]
 pub enum Model<T: Element> {
+    /// The zero-digit autoencoder.
     ZeroDigit(ZeroDigit<T>),
+    /// The deep autoencoder.
     Deep(DeepAutoencoder<T>),
     /// The regularised or the denoising autoencoder.
     Regularized(RegularizedAutoencoder<T>),
+    /// The contractive autoencoder, with either way of computing its penalty.
     Contractive(ContractiveAutoencoder<T>),
+    /// The variational autoencoder.
     Vae(Vae<T>),
 }
 
@@ -160,10 +181,14 @@ pub struct Draws<T: Element> {
 /// A model, a batch of real digits and fixed draws.
 #[derive(Clone, Debug)]
 pub struct Case<T: Element> {
+    /// Which model and penalty this case is.
     pub kind: CaseKind,
+    /// The model, with its weights.
     pub model: Model<T>,
     /// The batch, `[n, d]`, pixels in [0, 1].
     pub x: Tensor<T>,
+    /// The step's random draws, fixed so that every evaluation of the loss
+    /// is the same function.
     pub draws: Draws<T>,
 }
 

@@ -93,7 +93,9 @@ fn relative(abs: f64, scale: f64) -> f64 {
 /// One parameter's gradients compared.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ParamDiff {
+    /// The parameter's `state_dict` name (`encoder.0.weight`).
     pub parameter: String,
+    /// How far its gradient is from the reference gradient.
     pub diff: Diff,
 }
 

@@ -45,8 +45,11 @@ use std::fmt;
 /// Tolerances and step, with torch.autograd.gradcheck's defaults.
 #[derive(Clone, Copy, Debug)]
 pub struct GradcheckOptions {
+    /// The step of the central differences (PyTorch's default 1e-6).
     pub eps: f64,
+    /// The absolute tolerance (PyTorch's default 1e-5).
     pub atol: f64,
+    /// The tolerance relative to the numeric entry (PyTorch's default 1e-3).
     pub rtol: f64,
 }
 
@@ -61,24 +64,43 @@ impl Default for GradcheckOptions {
 pub enum GradcheckError {
     /// Analytic and numeric Jacobians disagree at one entry.
     Mismatch {
+        /// Which of the function's outputs, counting from 0.
         output: usize,
+        /// The flat index of the element within that output.
         output_element: usize,
+        /// Which input, counting from 0.
         input: usize,
+        /// The flat index of the element within that input.
         input_element: usize,
+        /// The entry from the backward sweep.
         analytic: f64,
+        /// The entry from central differences.
         numeric: f64,
     },
     /// Computing the analytic Jacobian twice gave different bits.
     NotReentrant {
+        /// Which of the function's outputs, counting from 0.
         output: usize,
+        /// The flat index of the element within that output.
         output_element: usize,
+        /// Which input, counting from 0.
         input: usize,
+        /// The flat index of the element within that input.
         input_element: usize,
+        /// The entry from the first sweep.
         first: f64,
+        /// The entry from the second.
         second: f64,
     },
     /// Zero `grad_outputs` gave a non-zero gradient.
-    NonZeroForZeroGradOutputs { input: usize, input_element: usize, value: f64 },
+    NonZeroForZeroGradOutputs {
+        /// Which input, counting from 0.
+        input: usize,
+        /// The flat index of the element within that input.
+        input_element: usize,
+        /// The gradient found there, which should have been 0.
+        value: f64,
+    },
 }
 
 impl fmt::Display for GradcheckError {

@@ -46,10 +46,15 @@ use gradtape::{grad, Element, Tape, Tensor};
 /// Weights and one batch of inputs for the notebook's 20-5-20 model.
 #[derive(Clone, Debug)]
 pub struct NotebookCae<T: Element> {
+    /// The encoder's weight `W1`, `[H, D]`.
     pub w1: Tensor<T>,
+    /// The encoder's bias `b1`, `[H]`.
     pub b1: Tensor<T>,
+    /// The decoder's weight `W2`, `[D, H]`.
     pub w2: Tensor<T>,
+    /// The decoder's bias `b2`, `[D]`.
     pub b2: Tensor<T>,
+    /// The batch `x`, `[N, D]`, values in [0, 1).
     pub x: Tensor<T>,
 }
 
@@ -59,7 +64,9 @@ pub const PARAMETERS: [&str; 4] = ["encoder.weight", "encoder.bias", "decoder.we
 /// One row of the comparison.
 #[derive(Clone, Debug)]
 pub struct Comparison {
+    /// The parameter, one of [`PARAMETERS`].
     pub parameter: &'static str,
+    /// `max |autodiff - hand|` over the parameter's gradient.
     pub max_abs_diff: f64,
     /// `max |autodiff - hand| / max |hand|`.
     pub rel_diff: f64,

@@ -63,13 +63,18 @@ pub struct Row {
 /// A finite-difference entry.
 #[derive(Clone, Debug)]
 pub enum Cell {
+    /// The largest absolute difference between the hand-derived gradient
+    /// and central differences, at the small size.
     Number(f64),
+    /// A verdict without a number (`ok` or `FAILED` for gradgradcheck).
     Text(&'static str),
 }
 
 /// Everything the report found.
 #[derive(Clone, Debug)]
 pub struct Report {
+    /// For each case a loss row and one row per parameter, then the
+    /// second-order (gradgradcheck) row; in the order printed.
     pub rows: Vec<Row>,
     /// Ops whose backward rules fail gradcheck on their own (checked only
     /// when something failed).

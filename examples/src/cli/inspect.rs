@@ -74,6 +74,7 @@ pub fn model_from_weights(
 /// Options of `gradtape sample`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct SampleArgs {
+    /// Where the model comes from: `--checkpoint`, or `--weights` with `--model`.
     #[command(flatten)]
     pub source: ModelSource,
     /// Where to compute.
@@ -98,6 +99,7 @@ pub struct SampleArgs {
 /// Options of `gradtape reconstruct`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct ReconstructArgs {
+    /// Where the model comes from: `--checkpoint`, or `--weights` with `--model`.
     #[command(flatten)]
     pub source: ModelSource,
     /// Where to compute.
@@ -124,6 +126,7 @@ pub struct ReconstructArgs {
 /// Options of `gradtape encode`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct EncodeArgs {
+    /// Where the model comes from: `--checkpoint`, or `--weights` with `--model`.
     #[command(flatten)]
     pub source: ModelSource,
     /// Where to compute.
@@ -143,7 +146,9 @@ pub struct EncodeArgs {
 /// A part of the data set.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Split {
+    /// The training images.
     Train,
+    /// The test images.
     Test,
 }
 

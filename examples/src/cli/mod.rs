@@ -33,10 +33,12 @@ use std::path::PathBuf;
 #[derive(Parser, Debug)]
 #[command(name = "gradtape", version, long_about = None)]
 pub struct Cli {
+    /// The command to run, with its options.
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// The commands `gradtape` takes, one variant each, holding that command's options.
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Train a model (zero-digit, deep, regularized, denoising, contractive, vae)
@@ -58,7 +60,9 @@ pub enum Command {
 /// input, 1 for anything else).
 #[derive(Debug)]
 pub struct CliError {
+    /// What went wrong, in one line, naming the flag or file at fault.
     pub message: String,
+    /// The process's exit code: 1, 2 or 3, as the constructors below say.
     pub code: u8,
 }
 
@@ -89,7 +93,9 @@ impl fmt::Display for CliError {
 /// Where to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Device {
+    /// The processor, with the library's own kernels.
     Cpu,
+    /// The first CUDA GPU (needs the `cuda` feature).
     Cuda,
 }
 

@@ -91,11 +91,18 @@ pub fn generation_codes(kind: ModelKind, codes: &Tensor<f32>, seed: u64) -> (Ten
 
 /// Everything the run folder shows.
 pub struct RunReport<'a> {
+    /// The run folder the pictures, `history.csv` and `index.html` go to.
     pub out: &'a Path,
+    /// The model trained (its kind decides which pictures are drawn).
     pub spec: &'a ModelSpec,
+    /// The run's seed and its per-epoch losses, for the loss curve and the metrics.
     pub info: &'a RunInfo,
+    /// The test images the pictures are drawn from.
     pub test: &'a Dataset,
+    /// The settings table at the top of the page, as (name, value) rows.
     pub config: Vec<(String, String)>,
+    /// Rows added to the page's metrics after the ones `write` measures
+    /// itself (such as the training time).
     pub extra_metrics: Vec<(String, String)>,
 }
 

@@ -32,11 +32,17 @@ pub const OPTIMIZER_PREFIX: &str = "optimizer.";
 /// Run settings stored beside the weights.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RunInfo {
+    /// Epochs completed (0 before the first); `--resume` carries on after it.
     pub epoch: usize,
+    /// The run's seed (`--seed`), from which every shuffle and random draw is derived.
     pub seed: u64,
+    /// Adam's learning rate (`--lr`).
     pub lr: f64,
+    /// Training images per step (`--batch-size`); never 0.
     pub batch_size: usize,
+    /// The mean training loss of each completed epoch, one entry per epoch.
     pub train_losses: Vec<f64>,
+    /// The test loss after each completed epoch, one entry per epoch.
     pub test_losses: Vec<f64>,
     /// What the run trained and was tested on (absent in checkpoints of
     /// older versions, which cannot be resumed).
@@ -51,9 +57,11 @@ pub struct DataIdentity {
     pub source: String,
     /// Training and test images used (after the limits).
     pub train_images: usize,
+    /// Test images used (after the limits).
     pub test_images: usize,
     /// `--train-limit` and `--test-limit` as given.
     pub train_limit: Option<usize>,
+    /// `--test-limit` as given; `None` when the flag was not given.
     pub test_limit: Option<usize>,
     /// CRC-32 of every pixel and label used, train then test.
     pub checksum: u32,
@@ -223,8 +231,11 @@ pub fn sized_spec(
 
 /// A checkpoint read back: the spec, the run info, and the file's tensors.
 pub struct Loaded {
+    /// The model the checkpoint holds, as its metadata describes it.
     pub spec: ModelSpec,
+    /// The run's settings and history from the metadata.
     pub info: RunInfo,
+    /// The checkpoint itself: the model's and the optimiser's tensors, and the metadata.
     pub file: Checkpoint<f32>,
 }
 

@@ -28,12 +28,18 @@ use std::sync::{Arc, Mutex, OnceLock};
 /// One opened CUDA device: its context, the stream every op is queued on,
 /// cuBLAS bound to that stream, and the compiled kernel modules by file.
 pub struct Gpu {
+    /// The device's number, as in `cuda:N`, counting from 0.
     pub ordinal: usize,
     /// `sm_XY`, the architecture the kernels were compiled for.
     pub arch: String,
+    /// The device's name as the driver gives it (e.g. `NVIDIA H100 80GB HBM3`).
     pub name: String,
+    /// The driver context every allocation and module of this device belongs to.
     pub context: Arc<CudaContext>,
+    /// The context's default stream: every copy, kernel and cuBLAS call is
+    /// queued on it, in order.
     pub stream: Arc<CudaStream>,
+    /// cuBLAS, bound to `stream`, for the matrix products.
     pub blas: CudaBlas,
     modules: HashMap<&'static str, Arc<CudaModule>>,
     pool: DevicePool,

@@ -73,10 +73,13 @@ impl FromStr for PenaltyMode {
 /// Sizes and penalty of the contractive autoencoder.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ContractiveConfig {
+    /// Numbers per input (784 for MNIST).
     pub input: usize,
+    /// Hidden units `H`: the code's length, and the number of Jacobian rows.
     pub hidden: usize,
     /// Weight of the Jacobian penalty.
     pub lambda: f64,
+    /// How the penalty is computed; every mode gives the same value.
     pub penalty: PenaltyMode,
 }
 

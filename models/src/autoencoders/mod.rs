@@ -70,7 +70,10 @@ use std::str::FromStr;
 /// Randomness for one training or evaluation step, and the device the
 /// step runs on (where masks and noise are drawn).
 pub struct StepCtx {
+    /// The step's generator: dropout masks, masking noise and the VAE's
+    /// `eps` are drawn from it (on a GPU, keyed by draws from it).
     pub rng: StdRng,
+    /// Where the step runs, and so where masks and noise are made.
     pub device: Device,
 }
 
@@ -100,7 +103,11 @@ impl StepCtx {
 
 /// A loss and its named parts (e.g. `mse` and `code_l2`), all recorded.
 pub struct LossParts<'t, T: Element> {
+    /// The loss to differentiate: the parts combined with their weights
+    /// (e.g. `mse + lambda * code_l2`).
     pub total: Var<'t, T>,
+    /// Each term by name, before any weight is applied; a loss with one term
+    /// has one part, equal to `total`.
     pub parts: Vec<(&'static str, Var<'t, T>)>,
 }
 
@@ -119,11 +126,18 @@ impl<'t, T: Element> LossParts<'t, T> {
 /// Which member of the family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ModelKind {
+    /// 25-10-25 on a 5x5 "zero": the first model of the tutorials ([`ZeroDigit`]).
     ZeroDigit,
+    /// 784-128-64-12-64-128-784 by default, with an L2 penalty on the code ([`DeepAutoencoder`]).
     Deep,
+    /// A small code (2 numbers by default) with dropout on it and a penalty on
+    /// the weights ([`RegularizedAutoencoder`]).
     Regularized,
+    /// The regularised network trained on inputs with masking noise.
     Denoising,
+    /// A sigmoid encoder with the Jacobian penalty of Rifai et al. ([`ContractiveAutoencoder`]).
     Contractive,
+    /// The variational autoencoder of Kingma and Welling ([`Vae`]).
     Vae,
 }
 

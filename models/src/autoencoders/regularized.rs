@@ -24,8 +24,11 @@ use rand::SeedableRng;
 /// Sizes and regularisation of the regularised / denoising autoencoder.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RegularizedConfig {
+    /// Numbers per input (784 for MNIST).
     pub input: usize,
+    /// Width `H` of the hidden layer on each side of the code.
     pub hidden: usize,
+    /// Numbers per code `L` (2 by default, so the codes can be drawn as a map).
     pub latent: usize,
     /// Dropout probability on the code.
     pub dropout: f64,

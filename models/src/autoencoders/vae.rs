@@ -27,8 +27,11 @@ use rand::SeedableRng;
 /// also works).
 #[derive(Clone, Debug, PartialEq)]
 pub struct VaeConfig {
+    /// Numbers per input (784 for MNIST).
     pub input: usize,
+    /// Width of the one hidden layer in the encoder and in the decoder.
     pub hidden: usize,
+    /// Numbers per code: the length of `mu`, of `logvar` and of `z`.
     pub latent: usize,
 }
 

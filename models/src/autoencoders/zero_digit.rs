@@ -13,6 +13,7 @@ use rand::SeedableRng;
 /// Sizes of the zero-digit model.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ZeroDigitConfig {
+    /// Units in the ReLU code (10 by default); the input is always the 25 pixels.
     pub hidden: usize,
 }
 

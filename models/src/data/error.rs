@@ -19,36 +19,128 @@ pub const LABELS_MAGIC: u32 = 0x0000_0801;
 #[derive(Debug)]
 pub enum DataError {
     /// The file could not be opened, read or written.
-    Io { path: PathBuf, action: &'static str, source: io::Error },
+    Io {
+        /// The data file.
+        path: PathBuf,
+        /// What was being done, as the message says it (`read` or `write`).
+        action: &'static str,
+        /// The operating system's error.
+        source: io::Error,
+    },
     /// The file starts like gzip (bytes 1f 8b) but does not decompress.
-    CorruptGzip { path: PathBuf, source: io::Error },
+    CorruptGzip {
+        /// The data file.
+        path: PathBuf,
+        /// The decompressor's error.
+        source: io::Error,
+    },
     /// The file ends before the header or the data it announces is complete.
-    Truncated { path: PathBuf, expected_bytes: u64, found_bytes: u64, what: String },
+    Truncated {
+        /// The data file.
+        path: PathBuf,
+        /// The bytes the header and data need, the header included (after
+        /// decompression, for a gzip file).
+        expected_bytes: u64,
+        /// The bytes there are, counted the same way.
+        found_bytes: u64,
+        /// What was cut short, in words (`the 16-byte IDX header`, or the
+        /// dimensions the header announces).
+        what: String,
+    },
     /// There are bytes left over after the data the header announces.
-    TrailingBytes { path: PathBuf, expected_bytes: u64, found_bytes: u64 },
+    TrailingBytes {
+        /// The data file.
+        path: PathBuf,
+        /// The file's size as the header makes it: the header and the data it announces.
+        expected_bytes: u64,
+        /// The file's actual size.
+        found_bytes: u64,
+    },
     /// A compressed file goes on after the data the header announces (how
     /// far is not read: the reader stops one byte past the announced end).
-    TrailingData { path: PathBuf, expected_bytes: u64 },
+    TrailingData {
+        /// The data file.
+        path: PathBuf,
+        /// The decompressed size the header makes it: the header and the data it announces.
+        expected_bytes: u64,
+    },
     /// The path is not a regular file: what it is (a folder, a named pipe,
     /// a device).
-    NotAFile { path: PathBuf, what: &'static str },
+    NotAFile {
+        /// The path given.
+        path: PathBuf,
+        /// What it is instead (`a folder`, `a named pipe`, ...).
+        what: &'static str,
+    },
     /// Labels outside 0..=9 (the pictures colour ten digits).
-    BadLabel { path: PathBuf, index: usize, label: u8 },
+    BadLabel {
+        /// The label file.
+        path: PathBuf,
+        /// The position of the first bad label, counting from 0.
+        index: usize,
+        /// The label found there.
+        label: u8,
+    },
     /// Both the raw and the compressed spelling of one file are in a folder.
-    Ambiguous { first: PathBuf, second: PathBuf },
+    Ambiguous {
+        /// One spelling found.
+        first: PathBuf,
+        /// Another spelling of the same file, also found.
+        second: PathBuf,
+    },
     /// The first four bytes are not the IDX magic number expected here.
-    WrongMagic { path: PathBuf, found: u32, expected: u32 },
+    WrongMagic {
+        /// The data file.
+        path: PathBuf,
+        /// The first four bytes, read as a big-endian number.
+        found: u32,
+        /// [`IMAGES_MAGIC`] or [`LABELS_MAGIC`], whichever the file should be.
+        expected: u32,
+    },
     /// The header announces impossible dimensions (zero-sized images, or a
     /// size that does not fit in memory).
-    BadDimensions { path: PathBuf, detail: String },
+    BadDimensions {
+        /// The data file.
+        path: PathBuf,
+        /// What is impossible about them, in words.
+        detail: String,
+    },
     /// An image file and its label file hold different numbers of items.
-    CountMismatch { images_path: PathBuf, images: usize, labels_path: PathBuf, labels: usize },
+    CountMismatch {
+        /// The image file.
+        images_path: PathBuf,
+        /// How many images it holds.
+        images: usize,
+        /// The label file.
+        labels_path: PathBuf,
+        /// How many labels it holds.
+        labels: usize,
+    },
     /// The training and test images of one split have different sizes.
-    ImageSizeMismatch { train_path: PathBuf, train: (usize, usize), test_path: PathBuf, test: (usize, usize) },
+    ImageSizeMismatch {
+        /// The training image file.
+        train_path: PathBuf,
+        /// Its images' size, `(rows, columns)`.
+        train: (usize, usize),
+        /// The test image file.
+        test_path: PathBuf,
+        /// Its images' size, `(rows, columns)`.
+        test: (usize, usize),
+    },
     /// The folder given for a data set does not exist.
-    MissingDir { dir: PathBuf },
+    MissingDir {
+        /// The folder given.
+        dir: PathBuf,
+    },
     /// Some of the files a data-set folder must hold are not there.
-    MissingFiles { dir: PathBuf, missing: Vec<String>, expected: Vec<String> },
+    MissingFiles {
+        /// The folder given.
+        dir: PathBuf,
+        /// The files not found (`train-images-idx3-ubyte[.gz]`, ...).
+        missing: Vec<String>,
+        /// Every file the folder should hold; equal to `missing` when none was found.
+        expected: Vec<String>,
+    },
 }
 
 /// Describes an IDX magic number in words, for messages.
