@@ -137,7 +137,7 @@ mod fused;
 mod optim;
 mod reduce;
 pub use fused::{bias_act, bias_act_grad};
-pub use optim::{adam, adam_multi, sgd};
+pub use optim::{adam, adam_multi, adam_table_uploads, sgd};
 pub use reduce::{max_mask, reduce_all, reduce_axis, sum_to};
 
 /// `out = f(x)` for a named function of one number (`exp`, `relu`, ...).

@@ -255,6 +255,57 @@ fn adam_over_every_parameter_is_one_launch_with_the_same_bits() {
     }
 }
 
+/// From the second step on, Adam over the same tensors copies nothing to
+/// the device: its table of addresses is the one already there. A changed
+/// table (another gradient tensor) is copied again. Each step gives the
+/// per-parameter kernel's bits.
+#[test]
+fn adam_copies_its_table_of_addresses_only_when_it_changes() {
+    let Some(_gpu) = standin_gpu() else { return };
+    let d = Device::Cuda(0);
+    let shapes: [&[usize]; 3] = [&[40, 7], &[40], &[3, 40]];
+    let fresh = |seed: u64| -> Vec<crate::Tensor<f32>> {
+        shapes
+            .iter()
+            .enumerate()
+            .map(|(k, s)| crate::Tensor::normal(s, 0.0, 1.0, seed + k as u64).to(d))
+            .collect()
+    };
+    let s = crate::optim::AdamStep {
+        beta1: 0.9,
+        keep1: 0.1,
+        beta2: 0.999,
+        keep2: 1.0 - 0.999,
+        eps: 1e-8,
+        step_size: 1e-3 / 0.1,
+        bc2_sqrt: (1.0f32 - 0.999).sqrt(),
+        wd: 0.0,
+        decay: false,
+    };
+    let (mut p, mut m, mut v) =
+        (fresh(1), fresh(10), fresh(20).iter().map(|t| t.square()).collect::<Vec<_>>());
+    let (mut p1, mut m1, mut v1) = (p.clone(), m.clone(), v.clone());
+    let (grads, other) = (fresh(100), fresh(200));
+    let mut step = |g: &[crate::Tensor<f32>]| -> u64 {
+        let before = crate::cuda::ops::adam_table_uploads();
+        let mut refs: Vec<&mut crate::Tensor<f32>> = p.iter_mut().collect();
+        crate::Tensor::adam_update_all(&mut refs, &mut m, &mut v, g, &s);
+        for (((p, m), v), g) in p1.iter_mut().zip(&mut m1).zip(&mut v1).zip(g) {
+            p.adam_update(m, v, g, &s);
+        }
+        crate::cuda::ops::adam_table_uploads() - before
+    };
+    assert_eq!(step(&grads), 1, "the first step copies its table");
+    assert_eq!(step(&grads), 0, "the same buffers: the table already on the device");
+    assert_eq!(step(&grads), 0);
+    assert_eq!(step(&other), 1, "another gradient tensor: a new table");
+    assert_eq!(step(&other), 0);
+    for (a, b) in p.iter().zip(&p1).chain(m.iter().zip(&m1)).chain(v.iter().zip(&v1)) {
+        let (a, b) = (a.to_vec(), b.to_vec());
+        assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()), "{a:?} against {b:?}");
+    }
+}
+
 /// A thread whose first CUDA call is a gemm (its output buffer came from
 /// the pool, so nothing else bound the context), on device 1 after it
 /// used device 0: matmul binds device 1's context itself.

@@ -2,6 +2,7 @@
 //! Adam one parameter at a time or every parameter in one launch, and SGD.
 
 use super::*;
+use std::cell::{Cell, RefCell};
 
 /// Adam's update of one parameter, in place on the device (see
 /// `optim.cu`); the scalars are the step's, worked out on the host.
@@ -28,9 +29,11 @@ pub fn adam<T: Element>(
 
 /// Adam's update of every parameter in one launch (`adam_multi` in
 /// `optim.cu`): a table of each parameter's length and the device addresses
-/// of its value, moments and gradient is copied to the device (one small
-/// copy, no wait), and one grid covers all their elements. Each element
-/// gets exactly the per-parameter kernel's update.
+/// of its value, moments and gradient is read from the device, and one grid
+/// covers all their elements. Each element gets exactly the per-parameter
+/// kernel's update. The table is copied to the device only when it changed
+/// ([`adam_table`]): in a training loop, from the second step on, the step
+/// copies nothing.
 pub fn adam_multi<T: Element>(
     params: &mut [&mut Tensor<T>],
     ms: &mut [Tensor<T>],
@@ -60,11 +63,49 @@ pub fn adam_multi<T: Element>(
         return;
     }
     let total: u64 = table.iter().step_by(5).sum();
-    let rows = Buffer::<u64>::upload(&gpu, &table);
+    let rows = adam_table(&gpu, table);
     let [beta1, keep1, beta2, keep2, eps, step_size, bc2_sqrt, wd] = s;
     launch!(&gpu, "optim.cu", kernel_name::<T>("adam_multi"), launch_for(total as usize);
         &(count as i64), &(total as i64), rows.slice(),
         beta1, keep1, beta2, keep2, eps, step_size, bc2_sqrt, wd, &i32::from(decay));
+}
+
+thread_local! {
+    /// The table the last `adam_multi` on this thread used, per device, with
+    /// its copy on the device. Per thread: a training loop is one thread, and
+    /// two loops on two threads never evict each other's table.
+    static ADAM_TABLES: RefCell<Vec<(usize, Vec<u64>, Buffer<u64>)>> = const { RefCell::new(Vec::new()) };
+    /// Tables copied to a device by this thread (for the tests).
+    static ADAM_TABLE_UPLOADS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// The device copy of `table` on `gpu`: the one already there if it holds
+/// the same numbers, else a fresh copy that replaces it. A training loop
+/// hands Adam the same buffers at every step (the parameters and moments are
+/// updated in place, and the pool gives a step's gradients back in the same
+/// order), so after the first step the table is the same and is not copied
+/// again; the kernel only reads it, and every use is queued on the one
+/// stream, so sharing it between steps is safe.
+fn adam_table(gpu: &Arc<Gpu>, table: Vec<u64>) -> Buffer<u64> {
+    ADAM_TABLES.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if let Some((_, held, rows)) = cache.iter().find(|(ordinal, _, _)| *ordinal == gpu.ordinal) {
+            if *held == table {
+                return rows.clone();
+            }
+        }
+        let rows = Buffer::<u64>::upload(gpu, &table);
+        ADAM_TABLE_UPLOADS.with(|n| n.set(n.get() + 1));
+        cache.retain(|(ordinal, _, _)| *ordinal != gpu.ordinal);
+        cache.push((gpu.ordinal, table, rows.clone()));
+        rows
+    })
+}
+
+/// How many tables of addresses `adam_multi` has copied to a device from
+/// this thread.
+pub fn adam_table_uploads() -> u64 {
+    ADAM_TABLE_UPLOADS.with(Cell::get)
 }
 
 /// SGD's update of one parameter, in place; with momentum when `buffer` is
