@@ -70,11 +70,18 @@ pub fn adam_multi<T: Element>(
         beta1, keep1, beta2, keep2, eps, step_size, bc2_sqrt, wd, &i32::from(decay));
 }
 
+/// A table of addresses `adam_multi` used on one device, and its copy there.
+struct HeldTable {
+    ordinal: usize,
+    table: Vec<u64>,
+    rows: Buffer<u64>,
+}
+
 thread_local! {
-    /// The table the last `adam_multi` on this thread used, per device, with
-    /// its copy on the device. Per thread: a training loop is one thread, and
-    /// two loops on two threads never evict each other's table.
-    static ADAM_TABLES: RefCell<Vec<(usize, Vec<u64>, Buffer<u64>)>> = const { RefCell::new(Vec::new()) };
+    /// The table the last `adam_multi` on this thread used, per device.
+    /// Per thread: a training loop is one thread, and two loops on two
+    /// threads never evict each other's table.
+    static ADAM_TABLES: RefCell<Vec<HeldTable>> = const { RefCell::new(Vec::new()) };
     /// Tables copied to a device by this thread (for the tests).
     static ADAM_TABLE_UPLOADS: Cell<u64> = const { Cell::new(0) };
 }
@@ -89,15 +96,13 @@ thread_local! {
 fn adam_table(gpu: &Arc<Gpu>, table: Vec<u64>) -> Buffer<u64> {
     ADAM_TABLES.with(|cache| {
         let mut cache = cache.borrow_mut();
-        if let Some((_, held, rows)) = cache.iter().find(|(ordinal, _, _)| *ordinal == gpu.ordinal) {
-            if *held == table {
-                return rows.clone();
-            }
+        if let Some(held) = cache.iter().find(|held| held.ordinal == gpu.ordinal && held.table == table) {
+            return held.rows.clone();
         }
         let rows = Buffer::<u64>::upload(gpu, &table);
         ADAM_TABLE_UPLOADS.with(|n| n.set(n.get() + 1));
-        cache.retain(|(ordinal, _, _)| *ordinal != gpu.ordinal);
-        cache.push((gpu.ordinal, table, rows.clone()));
+        cache.retain(|held| held.ordinal != gpu.ordinal);
+        cache.push(HeldTable { ordinal: gpu.ordinal, table, rows: rows.clone() });
         rows
     })
 }
