@@ -211,22 +211,21 @@ fn sync_every_op_waits_after_each_launch() {
     assert_eq!(y.to_vec(), vec![-(1.0f32.exp()), -((-2.0f32).exp()), -(3.0f32.exp())]);
 }
 
-/// Adam over a model's parameters on a GPU is one launch (plus one small
-/// copy of the table of addresses), and gives the per-parameter
-/// kernel's bits.
-#[test]
-fn adam_over_every_parameter_is_one_launch_with_the_same_bits() {
-    let Some(_gpu) = standin_gpu() else { return };
-    let d = Device::Cuda(0);
-    let shapes: [&[usize]; 4] = [&[64, 33], &[64], &[1], &[12, 64]];
-    let fresh = |seed: u64| -> Vec<crate::Tensor<f32>> {
-        shapes
-            .iter()
-            .enumerate()
-            .map(|(k, s)| crate::Tensor::<f32>::normal(s, 0.0, 1.0, seed + k as u64).to(d))
-            .collect()
-    };
-    let s = crate::optim::AdamStep {
+/// Tensors of `shapes` on the stand-in's device 0, normal numbers seeded
+/// `seed`, `seed + 1`, ... (the Adam tests' parameters, moments and
+/// gradients).
+fn normal_on_device_0(shapes: &[&[usize]], seed: u64) -> Vec<crate::Tensor<f32>> {
+    shapes
+        .iter()
+        .enumerate()
+        .map(|(k, s)| crate::Tensor::<f32>::normal(s, 0.0, 1.0, seed + k as u64).to(Device::Cuda(0)))
+        .collect()
+}
+
+/// The scalars of an Adam step at lr 1e-3 with PyTorch's betas, for weight
+/// decay `wd` (decoupled if `decay`).
+fn adam_step(wd: f32, decay: bool) -> crate::optim::AdamStep<f32> {
+    crate::optim::AdamStep {
         beta1: 0.9,
         keep1: 0.1,
         beta2: 0.999,
@@ -234,9 +233,27 @@ fn adam_over_every_parameter_is_one_launch_with_the_same_bits() {
         eps: 1e-8,
         step_size: 1e-3 / 0.1,
         bc2_sqrt: (1.0f32 - 0.999).sqrt(),
-        wd: 0.01,
-        decay: true,
-    };
+        wd,
+        decay,
+    }
+}
+
+/// Panics unless `xs` and `ys` hold the same bits, tensor for tensor.
+fn assert_same_bits(xs: &[crate::Tensor<f32>], ys: &[crate::Tensor<f32>]) {
+    for (a, b) in xs.iter().zip(ys) {
+        let (a, b) = (a.to_vec(), b.to_vec());
+        assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()), "{a:?} against {b:?}");
+    }
+}
+
+/// Adam over a model's parameters on a GPU is one launch (plus one small
+/// copy of the table of addresses), and gives the per-parameter
+/// kernel's bits.
+#[test]
+fn adam_over_every_parameter_is_one_launch_with_the_same_bits() {
+    let Some(_gpu) = standin_gpu() else { return };
+    let fresh = |seed: u64| normal_on_device_0(&[&[64, 33], &[64], &[1], &[12, 64]], seed);
+    let s = adam_step(0.01, true);
     let grads = fresh(100);
     let (mut p1, mut m1, mut v1) =
         (fresh(1), fresh(10), fresh(20).iter().map(|t| t.square()).collect::<Vec<_>>());
@@ -249,9 +266,8 @@ fn adam_over_every_parameter_is_one_launch_with_the_same_bits() {
     crate::Tensor::adam_update_all(&mut refs, &mut m2, &mut v2, &grads, &s);
     let added = counters() - before;
     assert!(added.launches >= 1 && added.host_to_device >= 1, "{added:?}");
-    for (a, b) in p1.iter().zip(&p2).chain(m1.iter().zip(&m2)).chain(v1.iter().zip(&v2)) {
-        let (a, b) = (a.to_vec(), b.to_vec());
-        assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()), "{a:?} against {b:?}");
+    for (xs, ys) in [(&p1, &p2), (&m1, &m2), (&v1, &v2)] {
+        assert_same_bits(xs, ys);
     }
 }
 
@@ -262,26 +278,8 @@ fn adam_over_every_parameter_is_one_launch_with_the_same_bits() {
 #[test]
 fn adam_copies_its_table_of_addresses_only_when_it_changes() {
     let Some(_gpu) = standin_gpu() else { return };
-    let d = Device::Cuda(0);
-    let shapes: [&[usize]; 3] = [&[40, 7], &[40], &[3, 40]];
-    let fresh = |seed: u64| -> Vec<crate::Tensor<f32>> {
-        shapes
-            .iter()
-            .enumerate()
-            .map(|(k, s)| crate::Tensor::normal(s, 0.0, 1.0, seed + k as u64).to(d))
-            .collect()
-    };
-    let s = crate::optim::AdamStep {
-        beta1: 0.9,
-        keep1: 0.1,
-        beta2: 0.999,
-        keep2: 1.0 - 0.999,
-        eps: 1e-8,
-        step_size: 1e-3 / 0.1,
-        bc2_sqrt: (1.0f32 - 0.999).sqrt(),
-        wd: 0.0,
-        decay: false,
-    };
+    let fresh = |seed: u64| normal_on_device_0(&[&[40, 7], &[40], &[3, 40]], seed);
+    let s = adam_step(0.0, false);
     let (mut p, mut m, mut v) =
         (fresh(1), fresh(10), fresh(20).iter().map(|t| t.square()).collect::<Vec<_>>());
     let (mut p1, mut m1, mut v1) = (p.clone(), m.clone(), v.clone());
@@ -300,9 +298,8 @@ fn adam_copies_its_table_of_addresses_only_when_it_changes() {
     assert_eq!(step(&grads), 0);
     assert_eq!(step(&other), 1, "another gradient tensor: a new table");
     assert_eq!(step(&other), 0);
-    for (a, b) in p.iter().zip(&p1).chain(m.iter().zip(&m1)).chain(v.iter().zip(&v1)) {
-        let (a, b) = (a.to_vec(), b.to_vec());
-        assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()), "{a:?} against {b:?}");
+    for (xs, ys) in [(&p, &p1), (&m, &m1), (&v, &v1)] {
+        assert_same_bits(xs, ys);
     }
 }
 
