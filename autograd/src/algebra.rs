@@ -23,7 +23,7 @@
 //! almost everywhere; on the tape they are recorded as constants.
 
 use crate::tape::Var;
-use gradtape_kernels::{Act, Device, Element, Formula, Shape, Tensor};
+use gradtape_kernels::{Act, Device, Element, Formula, LossTerm, Shape, Tensor};
 
 /// Operations available to backward rules. Implemented eagerly by
 /// [`Tensor`] and recordedly by [`Var`].
@@ -55,6 +55,12 @@ pub trait Algebra<T: Element>: Clone {
     fn powf(&self, p: T) -> Self;
     /// The logistic function (softplus's derivative).
     fn sigmoid(&self) -> Self;
+    /// `e^x`.
+    fn exp(&self) -> Self;
+    /// `ln x`.
+    fn log(&self) -> Self;
+    /// Clamped into `[lo, hi]`.
+    fn clamp(&self, lo: T, hi: T) -> Self;
     /// The matrix product with either side transposed (`ta`, `tb`).
     fn matmul_t(&self, o: &Self, ta: bool, tb: bool) -> Self;
     /// The last two axes swapped.
@@ -142,6 +148,21 @@ pub trait Algebra<T: Element>: Clone {
         let db = dz.sum_to(&[bias_len]);
         (dz, db)
     }
+
+    /// The rule of the fused loss `loss_sum` (`ops/fused.rs`): from the
+    /// gradient `self` of `scale * sum_i term(a_i, b_i)` (one number), the
+    /// gradients of `a` and `b` that `want` asks for. Written there as plain
+    /// ops, which variables record; tensors do each in one pass.
+    fn loss_sum_grad(
+        &self,
+        a: &Self,
+        b: &Self,
+        term: LossTerm,
+        scale: T,
+        want: [bool; 2],
+    ) -> [Option<Self>; 2] {
+        crate::ops::fused::loss_sum_grad_in_plain_ops(self, a, b, term, scale, want)
+    }
 }
 
 impl<T: Element> Algebra<T> for Tensor<T> {
@@ -181,6 +202,15 @@ impl<T: Element> Algebra<T> for Tensor<T> {
     }
     fn sigmoid(&self) -> Self {
         Tensor::sigmoid(self)
+    }
+    fn exp(&self) -> Self {
+        Tensor::exp(self)
+    }
+    fn log(&self) -> Self {
+        Tensor::log(self)
+    }
+    fn clamp(&self, lo: T, hi: T) -> Self {
+        Tensor::clamp(self, lo, hi)
     }
     fn matmul_t(&self, o: &Self, ta: bool, tb: bool) -> Self {
         Tensor::matmul_t(self, o, ta, tb)
@@ -236,6 +266,16 @@ impl<T: Element> Algebra<T> for Tensor<T> {
     fn bias_act_grad(&self, y: &Self, act: Act, _bias_len: usize) -> (Self, Self) {
         Tensor::bias_act_grad(self, y, act)
     }
+    fn loss_sum_grad(
+        &self,
+        a: &Self,
+        b: &Self,
+        term: LossTerm,
+        scale: T,
+        want: [bool; 2],
+    ) -> [Option<Self>; 2] {
+        Tensor::loss_sum_grad(self, a, b, term, scale, want)
+    }
     fn accumulate(mut self, other: &Self) -> Self {
         if self.same_shape(other) {
             // Copy on write: in place unless the buffer is shared.
@@ -284,6 +324,15 @@ impl<'t, T: Element> Algebra<T> for Var<'t, T> {
     }
     fn sigmoid(&self) -> Self {
         Var::sigmoid(*self)
+    }
+    fn exp(&self) -> Self {
+        Var::exp(*self)
+    }
+    fn log(&self) -> Self {
+        Var::log(*self)
+    }
+    fn clamp(&self, lo: T, hi: T) -> Self {
+        Var::clamp(*self, lo, hi)
     }
     fn matmul_t(&self, o: &Self, ta: bool, tb: bool) -> Self {
         Var::matmul_t(*self, *o, ta, tb)

@@ -365,7 +365,8 @@ fn is_elementwise<T>(op: &Op<T>) -> bool {
         | Unselect { .. }
         | Slice { .. }
         | Pad { .. }
-        | MatMul { .. } => false,
+        | MatMul { .. }
+        | LossSum { .. } => false,
     }
 }
 

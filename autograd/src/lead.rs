@@ -178,6 +178,15 @@ impl<T: Element, A: Algebra<T>> Algebra<T> for Batched<T, A> {
     fn sigmoid(&self) -> Self {
         self.with(self.value.sigmoid())
     }
+    fn exp(&self) -> Self {
+        self.with(self.value.exp())
+    }
+    fn log(&self) -> Self {
+        self.with(self.value.log())
+    }
+    fn clamp(&self, lo: T, hi: T) -> Self {
+        self.with(self.value.clamp(lo, hi))
+    }
     fn matmul_t(&self, o: &Self, ta: bool, tb: bool) -> Self {
         self.binary(o, |a, b| a.matmul_t(b, ta, tb))
     }

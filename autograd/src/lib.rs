@@ -59,7 +59,7 @@ pub use backward::Gradients;
 // `functional::grad` stays in its module: at the root, `grad` is the sweep.
 pub use functional::{hessian, hvp, jacobian, jvp, value_and_grad, vjp};
 pub use grad::{grad, grad_batched, grad_values, grad_values_batched};
-pub use gradtape_kernels::{Act, Element, Shape, Tensor};
+pub use gradtape_kernels::{Act, Element, LossTerm, Shape, Tensor};
 pub use jacobian::{jacobian_rows, jacobian_rows_factored, JacobianRows};
 pub use op::OpKind;
 pub use tape::{Tape, Var};

@@ -96,6 +96,14 @@ pub(crate) enum Op<T> {
         b: usize,
         act: gradtape_kernels::Act,
     },
+    /// `scale * sum_i term(a_i, b_i)` in one pass (a fused loss: see
+    /// `ops/fused.rs`).
+    LossSum {
+        a: usize,
+        b: usize,
+        term: gradtape_kernels::LossTerm,
+        scale: T,
+    },
 }
 
 impl OpKind {
@@ -147,6 +155,7 @@ impl<T> Op<T> {
             Pad { .. } => "pad_axis",
             MatMul { .. } => "matmul",
             BiasAct { .. } => "bias_act",
+            LossSum { .. } => "loss_sum",
         }
     }
 
@@ -156,7 +165,7 @@ impl<T> Op<T> {
         match *self {
             Leaf { .. } => [None, None],
             Add(a, b) | Sub(a, b) | Mul(a, b) | Div(a, b) | MatMul { a, b, .. } => [Some(a), Some(b)],
-            BiasAct { z, b, .. } => [Some(z), Some(b)],
+            BiasAct { z, b, .. } | LossSum { a: z, b, .. } => [Some(z), Some(b)],
             Neg(x)
             | AddScalar(x)
             | MulScalar(x, _)

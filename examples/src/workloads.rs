@@ -11,11 +11,11 @@
 use crate::timing::rate;
 use gradtape::{grad_values, Tape, Tensor};
 use gradtape_kernels::workers::on_worker_kept_awake;
-use gradtape_kernels::Device;
+use gradtape_kernels::{Device, LossGuard};
 use gradtape_models::autoencoders::*;
 use gradtape_models::data::MnistSplit;
 use gradtape_models::optim::{Adam, Optimizer, Sgd};
-use gradtape_models::train::train_step;
+use gradtape_models::train::{queue_step, train_step};
 
 /// A workload's name, unit, and the function that measures it.
 pub type Workload = (&'static str, &'static str, fn() -> (f64, f64));
@@ -252,29 +252,47 @@ pub fn vae_on(device: Device, batch: usize) -> DeviceRun {
     train_on(device, &mut model, batch)
 }
 
-/// Times `train_step` on `device` as [`time_training`] does on the CPU: the
+/// Times training on `device` as [`time_training`] does on the CPU: the
 /// batches are copied to the device once, up front (as the PyTorch script
-/// keeps its data on the GPU); each step reads its loss back, which waits
-/// for the GPU, so the clock is read only after the work is done. Then one
-/// more step is taken between two readings of the launch counter.
+/// keeps its data on the GPU). Steps are queued as `fit` queues them
+/// ([`queue_step`]: no wait per step), and the losses are read back after
+/// every [`STEPS_PER_READ`] steps, which waits for the GPU, so the clock is
+/// read only after the work is done. Then one more step is taken between
+/// two readings of the launch counter.
 fn train_on(device: Device, model: &mut dyn Autoencoder<f32>, batch: usize) -> DeviceRun {
     model.params_mut().to_device(device);
     let mut opt = Adam::new(1e-3);
     let data: Vec<Tensor<f32>> = batches(&mnist(), batch).iter().map(|b| b.to(device)).collect();
     let mut tape = Tape::with_capacity(1024);
+    let mut guard = LossGuard::on(device);
     let mut step = 0usize;
-    let mut one_step = || {
+    let mut one_step = |model: &mut dyn Autoencoder<f32>, guard: &mut LossGuard| {
         let b = &data[step % data.len()];
         step += 1;
-        train_step(&mut *model, &mut opt, &mut tape, b, step as u64)
+        queue_step(model, &mut opt, &mut tape, b, step as u64, guard);
     };
-    let (rate, loss) = rate(&mut one_step, batch as f64, 3.0, 5);
+    let mut reported = (0.0, 0.0);
+    let mut steps_then_read = || {
+        for _ in 0..STEPS_PER_READ {
+            one_step(&mut *model, &mut guard);
+        }
+        let read = guard.read();
+        assert!(read.diverged_at.is_none(), "the workload diverged: {read:?}");
+        let mean = (read.loss_sum - reported.0) / (read.weight_sum - reported.1);
+        reported = (read.loss_sum, read.weight_sum);
+        mean
+    };
+    let (rate, loss) = rate(&mut steps_then_read, (batch * STEPS_PER_READ) as f64, 3.0, 1);
     let launches_per_step = launch_count().and_then(|before| {
-        one_step();
+        one_step(&mut *model, &mut guard);
         Some(launch_count()? - before)
     });
     DeviceRun { rate, loss, launches_per_step }
 }
+
+/// Queued steps between two readings of the losses in [`train_on`] (`fit`
+/// reads them at most ten times a second).
+const STEPS_PER_READ: usize = 10;
 
 /// Kernel launches so far on every GPU (`None` without the `cuda`
 /// feature).
@@ -304,9 +322,11 @@ pub fn counted_workloads() -> Vec<(&'static str, Box<dyn Autoencoder<f32>>, usiz
 
 /// Reads `counter` around each of `steps` training steps of `model` on
 /// `device` at batch `batch` (Adam 1e-3, the data copied to the device up
-/// front), after `warmup` steps, and returns what each step added. The
-/// counter is anything that can be read and subtracted: the launch count,
-/// or the CPU stand-in's counters of launches, allocations and host waits.
+/// front, each step queued as `fit` queues it), after `warmup` steps, and
+/// returns what each step added, then what one reading of the losses (a
+/// progress report) added. The counter is anything that can be read and
+/// subtracted: the launch count, or the CPU stand-in's counters of
+/// launches, allocations and host waits.
 pub fn count_steps_on<C: Copy + std::ops::Sub<Output = C>>(
     device: Device,
     model: &mut dyn Autoencoder<f32>,
@@ -314,25 +334,31 @@ pub fn count_steps_on<C: Copy + std::ops::Sub<Output = C>>(
     warmup: usize,
     steps: usize,
     counter: impl Fn() -> C,
-) -> Vec<C> {
+) -> (Vec<C>, C) {
     model.params_mut().to_device(device);
     let mut opt = Adam::new(1e-3);
     let data: Vec<Tensor<f32>> = batches(&mnist(), batch).iter().map(|b| b.to(device)).collect();
     let mut tape = Tape::with_capacity(1024);
+    let mut guard = LossGuard::on(device);
     let mut step = 0usize;
-    let mut one_step = |model: &mut dyn Autoencoder<f32>| {
+    let mut one_step = |model: &mut dyn Autoencoder<f32>, guard: &mut LossGuard| {
         let b = &data[step % data.len()];
         step += 1;
-        train_step(model, &mut opt, &mut tape, b, step as u64)
+        queue_step(model, &mut opt, &mut tape, b, step as u64, guard);
     };
     for _ in 0..warmup {
-        one_step(model);
+        one_step(model, &mut guard);
     }
-    (0..steps)
+    let counted = (0..steps)
         .map(|_| {
             let before = counter();
-            one_step(model);
+            one_step(model, &mut guard);
             counter() - before
         })
-        .collect()
+        .collect();
+    let before = counter();
+    let read = guard.read();
+    let report = counter() - before;
+    assert!(read.diverged_at.is_none(), "the counted workload diverged: {read:?}");
+    (counted, report)
 }

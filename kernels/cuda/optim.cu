@@ -9,7 +9,17 @@
 // compiled with --ftz=true. That can move a result only where a moment is
 // below 1e-38 (f32), far under anything an update can see.
 
+// Every update takes `skip`, the training loop's guard (loss_guard below,
+// kernels/src/guard.rs): while skip[0] is nonzero, a loss was not finite and
+// nothing is updated, so the weights stay those of before that step without
+// the host waiting to look at the loss. A null `skip` never skips.
+
 #include "common.cuh"
+
+// Whether the update is to be skipped (see above).
+__device__ __forceinline__ bool skipped(const double* skip) {
+    return skip != 0 && skip[0] != 0.0;
+}
 
 // Adam (with L2 weight decay when `decay` is nonzero), for each element:
 //   g <- g + wd p                                   (if decay)
@@ -31,7 +41,8 @@ __device__ __forceinline__ void adam_element(long long i, T* p, T* m, T* v, cons
 
 template <typename T>
 __device__ void adam(long long n, T* p, T* m, T* v, const T* g, T beta1, T keep1, T beta2, T keep2, T eps,
-                     T step_size, T bc2_sqrt, T wd, int decay) {
+                     T step_size, T bc2_sqrt, T wd, int decay, const double* skip) {
+    if (skipped(skip)) return;
     GRID_STRIDE_LOOP(i, n) adam_element(i, p, m, v, g, beta1, keep1, beta2, keep2, eps, step_size, bc2_sqrt, wd, decay);
 }
 
@@ -43,7 +54,9 @@ __device__ void adam(long long n, T* p, T* m, T* v, const T* g, T beta1, T keep1
 // exactly the update `adam` gives it.
 template <typename T>
 __device__ void adam_multi(long long count, long long total, const unsigned long long* table, T beta1, T keep1,
-                           T beta2, T keep2, T eps, T step_size, T bc2_sqrt, T wd, int decay) {
+                           T beta2, T keep2, T eps, T step_size, T bc2_sqrt, T wd, int decay,
+                           const double* skip) {
+    if (skipped(skip)) return;
     GRID_STRIDE_LOOP(i, total) {
         long long k = 0, start = 0;
         while (k + 1 < count && i >= start + (long long)table[5 * k]) {
@@ -59,7 +72,8 @@ __device__ void adam_multi(long long count, long long total, const unsigned long
 // Plain SGD (no momentum), for each element:
 //   p <- p - lr (g + wd p)     (g alone if not decay)
 template <typename T>
-__device__ void sgd(long long n, T* p, const T* g, T lr, T wd, int decay) {
+__device__ void sgd(long long n, T* p, const T* g, T lr, T wd, int decay, const double* skip) {
+    if (skipped(skip)) return;
     GRID_STRIDE_LOOP(i, n) {
         const T grad = decay ? g[i] + wd * p[i] : g[i];
         p[i] = p[i] - lr * grad;
@@ -75,7 +89,8 @@ __device__ void sgd(long long n, T* p, const T* g, T lr, T wd, int decay) {
 // `keep` is 1 - dampening.
 template <typename T>
 __device__ void sgd_momentum(long long n, T* p, T* buf, const T* g, T lr, T wd, int decay, T momentum, T keep,
-                             int nesterov, int first) {
+                             int nesterov, int first, const double* skip) {
+    if (skipped(skip)) return;
     GRID_STRIDE_LOOP(i, n) {
         const T grad = decay ? g[i] + wd * p[i] : g[i];
         const T b = first ? grad : momentum * buf[i] + keep * grad;
@@ -85,24 +100,56 @@ __device__ void sgd_momentum(long long n, T* p, T* buf, const T* g, T lr, T wd, 
     }
 }
 
+// The training loop's guard, one thread, after each step's loss (queued,
+// so the host never waits for the loss). `state` is five doubles:
+//   [0] 0 while every loss so far was finite, then 1 for good (the skip
+//       flag the updates above read)
+//   [1] the index of the first step whose loss was not finite (-1 before)
+//   [2] the sum of loss * weight over the steps before it
+//   [3] the sum of their weights (samples)
+//   [4] that first non-finite loss
+template <typename T>
+__device__ void loss_guard(const T* loss, double* state, long long step, double weight) {
+    GRID_STRIDE_LOOP(i, 1) {
+        if (state[0] == 0.0) {
+            const double l = (double)loss[0];
+            if (l - l == 0.0) {  // finite: inf - inf and NaN - NaN are NaN
+                state[2] += l * weight;
+                state[3] += weight;
+            } else {
+                state[0] = 1.0;
+                state[1] = (double)step;
+                state[4] = l;
+            }
+        }
+    }
+}
+
 #define OPTIM_KERNELS(T, suffix)                                                                              \
     extern "C" __global__ void adam_##suffix(long long n, T* p, T* m, T* v, const T* g, T beta1, T keep1,     \
                                              T beta2, T keep2, T eps, T step_size, T bc2_sqrt, T wd,          \
-                                             int decay) {                                                     \
-        adam<T>(n, p, m, v, g, beta1, keep1, beta2, keep2, eps, step_size, bc2_sqrt, wd, decay);              \
+                                             int decay, const double* skip) {                                 \
+        adam<T>(n, p, m, v, g, beta1, keep1, beta2, keep2, eps, step_size, bc2_sqrt, wd, decay, skip);        \
     }                                                                                                         \
     extern "C" __global__ void adam_multi_##suffix(long long count, long long total,                         \
                                                    const unsigned long long* table, T beta1, T keep1,         \
                                                    T beta2, T keep2, T eps, T step_size, T bc2_sqrt, T wd,    \
-                                                   int decay) {                                               \
-        adam_multi<T>(count, total, table, beta1, keep1, beta2, keep2, eps, step_size, bc2_sqrt, wd, decay);  \
+                                                   int decay, const double* skip) {                           \
+        adam_multi<T>(count, total, table, beta1, keep1, beta2, keep2, eps, step_size, bc2_sqrt, wd, decay,   \
+                      skip);                                                                                  \
     }                                                                                                         \
-    extern "C" __global__ void sgd_##suffix(long long n, T* p, const T* g, T lr, T wd, int decay) {           \
-        sgd<T>(n, p, g, lr, wd, decay);                                                                       \
+    extern "C" __global__ void sgd_##suffix(long long n, T* p, const T* g, T lr, T wd, int decay,             \
+                                            const double* skip) {                                             \
+        sgd<T>(n, p, g, lr, wd, decay, skip);                                                                 \
     }                                                                                                         \
     extern "C" __global__ void sgd_momentum_##suffix(long long n, T* p, T* buf, const T* g, T lr, T wd,       \
-                                                     int decay, T momentum, T keep, int nesterov, int first) { \
-        sgd_momentum<T>(n, p, buf, g, lr, wd, decay, momentum, keep, nesterov, first);                        \
+                                                     int decay, T momentum, T keep, int nesterov, int first,  \
+                                                     const double* skip) {                                    \
+        sgd_momentum<T>(n, p, buf, g, lr, wd, decay, momentum, keep, nesterov, first, skip);                  \
+    }                                                                                                         \
+    extern "C" __global__ void loss_guard_##suffix(const T* loss, double* state, long long step,             \
+                                                   double weight) {                                           \
+        loss_guard<T>(loss, state, step, weight);                                                             \
     }
 
 OPTIM_KERNELS(float, f32)

@@ -61,6 +61,17 @@ __device__ void sum_finish(long long parts, const T* partials, T* out) {
     }
 }
 
+// out[0] = (partials[0] + partials[1] + ...) * scale: a fused loss's last
+// step (losses.cu), the sum in the same order as sum_finish.
+template <typename T>
+__device__ void sum_finish_scaled(long long parts, T scale, const T* partials, T* out) {
+    GRID_STRIDE_LOOP(i, 1) {
+        T acc = T(0);
+        for (long long p = 0; p < parts; ++p) acc += partials[p];
+        out[i] = acc * scale;
+    }
+}
+
 // out[0] = max of the partials, by thread 0 alone.
 template <typename T>
 __device__ void max_finish(long long parts, const T* partials, T* out) {
@@ -279,6 +290,10 @@ __device__ void sum_to(long long n_out, long long chunks, Strided6 idx, const T*
     extern "C" __global__ void sum_finish_##suffix(long long parts, const T* partials, T* out) {          \
         sum_finish<T>(parts, partials, out);                                                              \
     }                                                                                                     \
+    extern "C" __global__ void sum_finish_scaled_##suffix(long long parts, T scale, const T* partials,     \
+                                                          T* out) {                                        \
+        sum_finish_scaled<T>(parts, scale, partials, out);                                                 \
+    }                                                                                                      \
     extern "C" __global__ void max_finish_##suffix(long long parts, const T* partials, T* out) {          \
         max_finish<T>(parts, partials, out);                                                              \
     }                                                                                                     \

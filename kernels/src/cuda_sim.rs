@@ -127,6 +127,7 @@ kernels! {
     sum_squares_partials => sum_squares_partials_f32, sum_squares_partials_f64(n: i64, x: *const T, partials: *mut T);
     max_partials => max_partials_f32, max_partials_f64(n: i64, x: *const T, partials: *mut T);
     sum_finish => sum_finish_f32, sum_finish_f64(parts: i64, partials: *const T, out: *mut T);
+    sum_finish_scaled => sum_finish_scaled_f32, sum_finish_scaled_f64(parts: i64, scale: T, partials: *const T, out: *mut T);
     max_finish => max_finish_f32, max_finish_f64(parts: i64, partials: *const T, out: *mut T);
     argmax_partials => argmax_partials_f32, argmax_partials_f64(n: i64, x: *const T, values: *mut T, indices: *mut i64);
     argmax_finish => argmax_finish_f32, argmax_finish_f64(parts: i64, values: *const T, indices: *const i64, at: *mut i64);
@@ -156,12 +157,16 @@ kernels! {
     // fused.cu
     bias_act => bias_act_f32, bias_act_f64(n: i64, cols: i64, act: i32, z: *const T, b: *const T, out: *mut T);
     bias_act_grad => bias_act_grad_f32, bias_act_grad_f64(cols: i64, rows: i64, runs: i64, act: i32, g: *const T, y: *const T, dz: *mut T, partials: *mut T);
+    // losses.cu
+    loss_sum_partials => loss_sum_partials_f32, loss_sum_partials_f64(n: i64, term: i32, floor: T, a: *const T, b: *const T, partials: *mut T);
+    loss_sum_grad => loss_sum_grad_f32, loss_sum_grad_f64(n: i64, term: i32, scale: T, floor: T, g: *const T, a: *const T, b: *const T, want_a: i32, want_b: i32, da: *mut T, db: *mut T);
     // masks.cu
     bernoulli => bernoulli_f32, bernoulli_f64(n: i64, seed: u64, counter: u64, threshold: u64, out: *mut T);
     normal => normal_f32, normal_f64(n: i64, seed: u64, counter: u64, mean: f64, stddev: f64, out: *mut T);
     // optim.cu
-    adam => adam_f32, adam_f64(n: i64, p: *mut T, m: *mut T, v: *mut T, g: *const T, beta1: T, keep1: T, beta2: T, keep2: T, eps: T, step_size: T, bc2_sqrt: T, wd: T, decay: i32);
-    adam_multi => adam_multi_f32, adam_multi_f64(count: i64, total: i64, table: *const u64, beta1: T, keep1: T, beta2: T, keep2: T, eps: T, step_size: T, bc2_sqrt: T, wd: T, decay: i32);
-    sgd => sgd_f32, sgd_f64(n: i64, p: *mut T, g: *const T, lr: T, wd: T, decay: i32);
-    sgd_momentum => sgd_momentum_f32, sgd_momentum_f64(n: i64, p: *mut T, buf: *mut T, g: *const T, lr: T, wd: T, decay: i32, momentum: T, keep: T, nesterov: i32, first: i32);
+    adam => adam_f32, adam_f64(n: i64, p: *mut T, m: *mut T, v: *mut T, g: *const T, beta1: T, keep1: T, beta2: T, keep2: T, eps: T, step_size: T, bc2_sqrt: T, wd: T, decay: i32, skip: *const f64);
+    adam_multi => adam_multi_f32, adam_multi_f64(count: i64, total: i64, table: *const u64, beta1: T, keep1: T, beta2: T, keep2: T, eps: T, step_size: T, bc2_sqrt: T, wd: T, decay: i32, skip: *const f64);
+    sgd => sgd_f32, sgd_f64(n: i64, p: *mut T, g: *const T, lr: T, wd: T, decay: i32, skip: *const f64);
+    sgd_momentum => sgd_momentum_f32, sgd_momentum_f64(n: i64, p: *mut T, buf: *mut T, g: *const T, lr: T, wd: T, decay: i32, momentum: T, keep: T, nesterov: i32, first: i32, skip: *const f64);
+    loss_guard => loss_guard_f32, loss_guard_f64(loss: *const T, state: *mut f64, step: i64, weight: f64);
 }

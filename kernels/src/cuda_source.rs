@@ -3,7 +3,8 @@
 //! broadcasting kernels take.
 //!
 //! The kernels live in `kernels/cuda/`, one file per family (elementwise,
-//! activations, reduce, shape, masks, optim), each with entry points
+//! activations, reduce, shape, masks, optim, and the fused layers and
+//! losses), each with entry points
 //! `<name>_f32` and `<name>_f64`. They include two headers, which NVRTC is
 //! given by name and content ([`HEADERS`]); `cpu_sim.h` is only read by a
 //! host C++ compiler (the `kernel-sim` test feature) and is not listed.
@@ -20,6 +21,7 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("activations.cu", include_str!("../cuda/activations.cu")),
     ("elementwise.cu", include_str!("../cuda/elementwise.cu")),
     ("fused.cu", include_str!("../cuda/fused.cu")),
+    ("losses.cu", include_str!("../cuda/losses.cu")),
     ("masks.cu", include_str!("../cuda/masks.cu")),
     ("optim.cu", include_str!("../cuda/optim.cu")),
     ("reduce.cu", include_str!("../cuda/reduce.cu")),

@@ -24,6 +24,9 @@
 //! sigmoid and tanh do (`s (1 - s)`, `1 - t^2`); for ReLU, `step(y)` equals
 //! `step(z + b)` everywhere (both 0 at the kink, NaN at NaN).
 
+mod losses;
+pub use losses::{log_floor, LossTerm};
+
 use crate::broadcast::{add_row, reduce_rows, Rows};
 use crate::element::Element;
 use crate::elementwise::{relu, sigmoid, step, zip_wide};

@@ -13,8 +13,8 @@ use crate::elementwise::update3_flush_denormals;
 use crate::tensor::Tensor;
 
 /// The scalars of one Adam step (see `gradtape_models::optim::Adam`).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct AdamStep<T> {
+#[derive(Clone, Copy, Debug)]
+pub struct AdamStep<'a, T> {
     /// The first moment's decay rate (PyTorch's `betas[0]`, usually 0.9).
     pub beta1: T,
     /// `1 - beta1`.
@@ -35,11 +35,15 @@ pub struct AdamStep<T> {
     /// Whether to add the weight decay at all: false when `wd` is 0, so the
     /// term is skipped rather than added as zero, as PyTorch skips it.
     pub decay: bool,
+    /// A training loop's guard ([`crate::LossGuard::flag`], on the
+    /// parameters' device): the update does nothing while its first number
+    /// is nonzero, read where the update runs. `None` always updates.
+    pub skip: Option<&'a Tensor<f64>>,
 }
 
 /// The scalars of one SGD step (see `gradtape_models::optim::Sgd`).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct SgdStep<T> {
+#[derive(Clone, Copy, Debug)]
+pub struct SgdStep<'a, T> {
     /// The learning rate.
     pub lr: T,
     /// L2 weight decay, added to the gradient when `decay`.
@@ -55,6 +59,24 @@ pub struct SgdStep<T> {
     pub nesterov: bool,
     /// The first step with momentum sets the buffer to the gradient.
     pub first: bool,
+    /// A training loop's guard, as [`AdamStep::skip`].
+    pub skip: Option<&'a Tensor<f64>>,
+}
+
+/// Whether an update guarded by `skip` is to be skipped, read on the host:
+/// for the CPU's updates (a GPU's kernels read the flag themselves). Panics
+/// at the caller if the flag is on another device than the parameter.
+#[track_caller]
+fn skipped_on_host<T: Element>(op: &str, p: &Tensor<T>, skip: Option<&Tensor<f64>>) -> bool {
+    skip.is_some_and(|flag| {
+        assert!(
+            flag.device() == p.device(),
+            "{op}: the guard's flag is on {} but the parameter on {}",
+            flag.device().describe(),
+            p.device().describe()
+        );
+        !p.is_cuda() && flag.data()[0] != 0.0
+    })
 }
 
 /// Panics at the caller unless every tensor has `p`'s shape and device.
@@ -86,10 +108,13 @@ impl<T: Element> Tensor<T> {
             self,
             &[("the first moment", m), ("the second moment", v), ("the gradient", g)],
         );
+        if skipped_on_host("adam_update", self, s.skip) {
+            return;
+        }
         #[cfg(feature = "cuda")]
         if self.is_cuda() {
             let scalars = [s.beta1, s.keep1, s.beta2, s.keep2, s.eps, s.step_size, s.bc2_sqrt, s.wd];
-            return crate::cuda::ops::adam(self, m, v, g, &scalars, s.decay);
+            return crate::cuda::ops::adam(self, m, v, g, &scalars, s.decay, s.skip);
         }
         let s = *s;
         // One pass: read p, g, m, v once, write p, m, v (in place unless the
@@ -132,7 +157,10 @@ impl<T: Element> Tensor<T> {
                 });
             if together {
                 let scalars = [s.beta1, s.keep1, s.beta2, s.keep2, s.eps, s.step_size, s.bc2_sqrt, s.wd];
-                return crate::cuda::ops::adam_multi(params, ms, vs, grads, &scalars, s.decay);
+                if let Some(flag) = s.skip {
+                    skipped_on_host("adam_update_all", first, Some(flag));
+                }
+                return crate::cuda::ops::adam_multi(params, ms, vs, grads, &scalars, s.decay, s.skip);
             }
         }
         for (((p, m), v), g) in params.iter_mut().zip(ms.iter_mut()).zip(vs.iter_mut()).zip(grads) {
@@ -155,10 +183,13 @@ impl<T: Element> Tensor<T> {
         if let Some(b) = &buffer {
             check_alike("sgd_update", self, &[("the momentum buffer", b)]);
         }
+        if skipped_on_host("sgd_update", self, s.skip) {
+            return;
+        }
         #[cfg(feature = "cuda")]
         if self.is_cuda() {
             let scalars = [s.lr, s.wd, s.momentum, s.keep];
-            return crate::cuda::ops::sgd(self, g, buffer, scalars, s.decay, s.nesterov, s.first);
+            return crate::cuda::ops::sgd(self, g, buffer, scalars, [s.decay, s.nesterov, s.first], s.skip);
         }
         // Subnormal momentum only costs time (see `crate::denormal`).
         let _flush = FlushDenormals::new();

@@ -88,6 +88,21 @@ impl<T: Element> Tensor<T> {
         }
     }
 
+    /// `sum_i f(self_i, other_i)` over two equal-length tensors, in the
+    /// same chunks and lanes as [`Tensor::sum_all`]: the same bits as
+    /// summing the tensor of `f(self_i, other_i)`, without writing it out.
+    pub(crate) fn chunked_sum2(&self, other: &Tensor<T>, f: impl Fn(T, T) -> T + Sync) -> T {
+        let (a, b) = (self.data(), other.data());
+        debug_assert_eq!(a.len(), b.len());
+        if a.len() >= parallel_threshold() {
+            let partial: Vec<T> =
+                a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)).map(|(a, b)| lane_sum2(a, b, &f)).collect();
+            partial.into_iter().fold(T::zero(), |s, x| s + x)
+        } else {
+            a.chunks(CHUNK).zip(b.chunks(CHUNK)).fold(T::zero(), |s, (a, b)| s + lane_sum2(a, b, &f))
+        }
+    }
+
     /// Mean of all elements, as a 0-d tensor.
     pub fn mean_all(&self) -> Tensor<T> {
         let n = T::of(self.len() as f64);

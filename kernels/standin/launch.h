@@ -63,6 +63,10 @@ inline bool check_param(const KernelEntry& kernel, int index, const T& value) {
     if constexpr (std::is_pointer_v<T>) {
         using Pointee = std::remove_cv_t<std::remove_pointer_t<T>>;
         const std::uintptr_t address = (std::uintptr_t)value;
+        // A null pointer is a valid argument, as on a GPU: a kernel may take
+        // an optional buffer (the optimisers' `skip`) and test it. Reading
+        // through it faults, and the fault is reported like any other.
+        if (address == 0) return true;
         if (address % alignof(Pointee) != 0) {
             report("cuLaunchKernel", format("kernel %s, parameter %d: 0x%llx is not aligned for its type",
                                             kernel.name, index, (unsigned long long)address));

@@ -22,6 +22,11 @@
 //! The losses that compare two tensors take a [`Reduction`]: `Mean`
 //! averages over every element (PyTorch's default), `Sum` adds them up.
 //!
+//! [`mse`], [`bce`] and the KL terms are recorded as one node each, the
+//! fused op `loss_sum` (`gradtape::ops::fused`), which computes the same
+//! sum in one pass over the batch; each one's doc gives the plain ops it
+//! stands for, and [`bce_plain`] writes the longest of them out.
+//!
 //! Shapes must match exactly. A prediction of shape `[64, 784]` against a
 //! target of shape `[784]` would broadcast silently into the wrong loss, so
 //! instead it panics, at your call, naming the loss and both shapes.
@@ -39,7 +44,7 @@
 //! assert_eq!(g[pred].data(), &[1.0, -2.0]);
 //! ```
 
-use gradtape::{Element, Var};
+use gradtape::{Element, LossTerm, Var};
 use gradtape_kernels::shape::numel;
 
 /// How the per-element losses are combined into one number.
@@ -93,16 +98,22 @@ fn batch_rows<T: Element>(loss: &str, x: &Var<'_, T>) -> usize {
 ///
 /// As `torch.nn.functional.mse_loss`. Panics if the shapes differ.
 ///
-/// The squares are summed by `sum_squares`, one node that never writes
-/// them out: a pass over memory less going forward and one coming back
-/// than `(p - t).square().sum()`.
+/// In plain ops this is `(p - t).sum_squares()`, divided by `n` for the
+/// mean. It is recorded as the fused op `loss_sum` (see
+/// `gradtape::ops::fused`): the same number, in one pass over the batch
+/// instead of three (one reduction on a GPU), and both gradients in one.
 #[track_caller]
 pub fn mse<'t, T: Element>(pred: Var<'t, T>, target: Var<'t, T>, reduction: Reduction) -> Var<'t, T> {
     assert_same_shape("mse", ["pred", "target"], &pred, &target);
-    let total = (pred - target).sum_squares();
+    pred.loss_sum(target, LossTerm::SquaredError, scale_for(reduction, &pred))
+}
+
+/// The factor a fused loss's sum is multiplied by: `1/n` for the mean of
+/// `n` elements (as `div_scalar(n)` multiplies), 1 for the sum.
+fn scale_for<T: Element>(reduction: Reduction, x: &Var<'_, T>) -> T {
     match reduction {
-        Reduction::Mean => total.div_scalar(T::of(numel(&pred.shape()) as f64)),
-        Reduction::Sum => total,
+        Reduction::Mean => T::one() / T::of(numel(&x.shape()) as f64),
+        Reduction::Sum => T::one(),
     }
 }
 
@@ -136,14 +147,27 @@ fn clamped_log<'t, T: Element>(x: Var<'t, T>) -> Var<'t, T> {
 /// reports `(p - t) / max(p (1 - p), 1e-12)` there); through a sigmoid both
 /// vanish anyway. Prefer [`bce_with_logits`] when you have the logits: it
 /// needs no clamp at all. Panics if the shapes differ.
+///
+/// In plain ops this is [`bce_plain`]. It is recorded as the fused op
+/// `loss_sum` (see `gradtape::ops::fused`): the same terms, summed in one
+/// pass over the batch instead of about ten (the VAE spent a sixth of its
+/// step in the plain ops), and their gradient in one.
 #[track_caller]
 pub fn bce<'t, T: Element>(prob: Var<'t, T>, target: Var<'t, T>, reduction: Reduction) -> Var<'t, T> {
+    assert_same_shape("bce", ["prob", "target"], &prob, &target);
+    prob.loss_sum(target, LossTerm::BinaryCrossEntropy, scale_for(reduction, &prob))
+}
+
+/// [`bce`] written in the engine's plain ops, node by node: what the fused
+/// `loss_sum` computes in one pass, kept for reading and for the test that
+/// checks the two against each other.
+#[track_caller]
+pub fn bce_plain<'t, T: Element>(prob: Var<'t, T>, target: Var<'t, T>, reduction: Reduction) -> Var<'t, T> {
     assert_same_shape("bce", ["prob", "target"], &prob, &target);
     let log_p = clamped_log(prob);
     let log_1mp = clamped_log(prob.rsub_scalar(T::one()));
     // t ln p + (1 - t) ln(1 - p), written as ln(1 - p) + t (ln p - ln(1 - p))
-    // and negated after the reduction: three fewer passes over the batch
-    // forward, two backward (the VAE spends a sixth of its step here).
+    // and negated after the reduction.
     let per_element = log_1mp + target * (log_p - log_1mp);
     reduce(per_element, reduction).neg()
 }
@@ -188,10 +212,15 @@ pub fn bce_with_logits<'t, T: Element>(
 /// and `logvar = 0`. Taking the log-variance (not the standard deviation)
 /// keeps the variance positive whatever the encoder outputs. Panics if the
 /// shapes differ.
+///
+/// In plain ops this is
+/// `(logvar.add_scalar(1) - mu.square() - logvar.exp()).sum() * -0.5`; it
+/// is recorded as the fused op `loss_sum` (see `gradtape::ops::fused`), one
+/// pass for the sum and one for both gradients.
 #[track_caller]
 pub fn kl_diag_gaussian<'t, T: Element>(mu: Var<'t, T>, logvar: Var<'t, T>) -> Var<'t, T> {
     assert_same_shape("kl_diag_gaussian", ["mu", "logvar"], &mu, &logvar);
-    (logvar.add_scalar(T::one()) - mu.square() - logvar.exp()).sum() * T::of(-0.5)
+    mu.loss_sum(logvar, LossTerm::GaussianKl, T::one())
 }
 
 /// [`kl_diag_gaussian`] averaged over the batch: the samples are along axis
@@ -208,7 +237,7 @@ pub fn kl_diag_gaussian<'t, T: Element>(mu: Var<'t, T>, logvar: Var<'t, T>) -> V
 pub fn kl_diag_gaussian_mean<'t, T: Element>(mu: Var<'t, T>, logvar: Var<'t, T>) -> Var<'t, T> {
     assert_same_shape("kl_diag_gaussian_mean", ["mu", "logvar"], &mu, &logvar);
     let n = batch_rows("kl_diag_gaussian_mean", &mu);
-    kl_diag_gaussian(mu, logvar) * T::of(1.0 / n as f64)
+    mu.loss_sum(logvar, LossTerm::GaussianKl, T::of(1.0 / n as f64))
 }
 
 /// The mean of the squared weights, an L2 penalty written as a loss:

@@ -23,7 +23,8 @@ use crate::data::{Batches, Dataset, LastBatch};
 use crate::optim::Optimizer;
 use gradtape::{grad_values, Tape, Tensor};
 use gradtape_kernels::workers::on_worker_for;
-use std::time::Instant;
+use gradtape_kernels::LossGuard;
+use std::time::{Duration, Instant};
 
 /// Settings of a training run.
 #[derive(Clone, Debug, PartialEq)]
@@ -104,15 +105,17 @@ impl History {
 
 /// Progress reports for a user interface.
 pub enum Progress<'a> {
-    /// A batch finished.
+    /// Batches finished: reported at most ten times a second and at an
+    /// epoch's last batch (every batch in anomaly mode).
     Batch {
         /// The epoch, counting from 1.
         epoch: usize,
-        /// The batch just finished, counting from 1.
+        /// The last batch finished, counting from 1.
         batch: usize,
         /// Batches in this epoch.
         batches: usize,
-        /// The batch's loss (the model's loss, averaged over the batch's samples).
+        /// The mean loss of the batches finished since the last report (the
+        /// model's loss, averaged over their samples).
         loss: f64,
         /// Training samples seen so far in this epoch, this batch included.
         samples: usize,
@@ -166,6 +169,36 @@ pub fn train_step<M: Autoencoder<f32> + ?Sized>(
     loss
 }
 
+/// One optimisation step, queued: [`train_step`] without reading the loss
+/// back. The loss is recorded in `guard`, where the model is, and the
+/// update reads the guard there and skips itself if this loss, or any
+/// before it, was not finite (see `gradtape_kernels::guard`). So on a GPU
+/// the host queues the step and returns at once, free to queue the next
+/// one while the device runs this one; [`LossGuard::read`] gives the
+/// losses, waiting then. On the CPU the result is the same as
+/// `train_step`'s, and nothing waits either way.
+pub fn queue_step<M: Autoencoder<f32> + ?Sized>(
+    model: &mut M,
+    opt: &mut dyn Optimizer<f32>,
+    tape: &mut Tape<f32>,
+    batch: &Tensor<f32>,
+    step_seed: u64,
+    guard: &mut LossGuard,
+) {
+    tape.clear();
+    let grads = {
+        let device = model.params().device();
+        let p = model.params().bind(tape);
+        let x = tape.constant(&batch.to(device));
+        let mut ctx = StepCtx::on(step_seed, device);
+        let loss = model.loss(&p, x, &mut ctx).total;
+        guard.record(&loss.value(), batch.shape()[0] as f64);
+        grad_values(&[loss], p.vars(), None)
+    };
+    tape.clear();
+    opt.step_unless_diverged(&mut model.params_mut().tensors_mut(), &grads, Some(guard));
+}
+
 /// The first op that made a non-finite value in one step's loss and
 /// gradients: the step recomputed from the same weights, batch and seed with
 /// anomaly mode recording (see `gradtape::anomaly`). `None` if none did.
@@ -208,9 +241,23 @@ pub fn evaluate<M: Autoencoder<f32> + ?Sized>(
     total / data.len().max(1) as f64
 }
 
+/// How often the training loop reads its losses back for progress reports:
+/// at most ten times a second, and at the end of every epoch.
+const REFRESH: Duration = Duration::from_millis(100);
+
 /// Trains epochs `start_epoch + 1 ..= config.epochs` (pass 0 to start
 /// fresh, or the number of epochs already done to resume) and returns their
-/// statistics. `on_progress` sees every batch and epoch.
+/// statistics. `on_progress` sees the epoch's progress at most ten times a
+/// second and at its last batch, and every epoch's end.
+///
+/// Steps are queued ([`queue_step`]): the loss stays where the model is,
+/// and the loop reads it back only for those reports, so on a GPU the host
+/// does not wait for the device at every step. A step whose loss is not
+/// finite leaves the weights as they were (its update, and every later
+/// one, skips itself on the device); at the next report the loop sees it,
+/// stops, and names the op that went wrong by recomputing that step in
+/// anomaly mode. With `config.detect_anomaly` every step is checked as it
+/// runs instead, which waits for it.
 ///
 /// The loop runs on one of rayon's workers, with the others kept awake
 /// ([`on_worker_kept_awake`](gradtape_kernels::workers::on_worker_kept_awake)),
@@ -234,32 +281,19 @@ pub fn fit<M: Autoencoder<f32> + ?Sized>(
         for epoch in start_epoch + 1..=config.epochs {
             model.set_training(true);
             let started = Instant::now();
-            let batches = Batches::new(
-                train,
-                config.batch_size,
-                derive_seed(config.seed, epoch as u64, 0),
-                LastBatch::Keep,
-            );
-            let n_batches = batches.num_batches();
-            let (mut loss_sum, mut samples) = (0.0, 0usize);
-            for (i, batch) in batches.enumerate() {
-                let step_seed = derive_seed(config.seed, epoch as u64, i as u64 + 1);
-                let n = batch.images.shape()[0];
-                let loss = train_step(model, opt, &mut tape, &batch.images, step_seed);
-                let found = tape.first_anomaly();
-                if !loss.is_finite() || found.is_some() {
-                    // Stop here, with the weights of before this step, and
-                    // name the op that went wrong (recomputing the step in
-                    // anomaly mode if it was not on).
-                    let first_anomaly = found.or_else(|| first_anomaly(&*model, &batch.images, step_seed));
-                    history.diverged = Some(Divergence { epoch, step: i + 1, loss, first_anomaly });
+            let trained = if config.detect_anomaly {
+                epoch_checking_each_step(model, opt, &mut tape, train, config, epoch, on_progress)
+            } else {
+                epoch_queued(model, opt, &mut tape, train, config, epoch, on_progress)
+            };
+            let (loss_sum, samples) = match trained {
+                Ok(sums) => sums,
+                Err(divergence) => {
+                    history.diverged = Some(divergence);
                     model.set_training(true);
                     return history;
                 }
-                loss_sum += loss * n as f64;
-                samples += n;
-                on_progress(Progress::Batch { epoch, batch: i + 1, batches: n_batches, loss, samples });
-            }
+            };
             let seconds = started.elapsed().as_secs_f64();
             let test_loss = evaluate(
                 model,
@@ -280,4 +314,94 @@ pub fn fit<M: Autoencoder<f32> + ?Sized>(
         model.set_training(true);
         history
     })
+}
+
+/// The batches of one epoch, shuffled by the run's seed and the epoch.
+fn epoch_batches<'a>(train: &'a Dataset, config: &TrainConfig, epoch: usize) -> Batches<'a> {
+    Batches::new(train, config.batch_size, derive_seed(config.seed, epoch as u64, 0), LastBatch::Keep)
+}
+
+/// The seed of step `index` (from 0) of `epoch`.
+fn step_seed(config: &TrainConfig, epoch: usize, index: usize) -> u64 {
+    derive_seed(config.seed, epoch as u64, index as u64 + 1)
+}
+
+/// One epoch of queued steps: the sum of loss * batch size and the number
+/// of samples, or where it diverged.
+fn epoch_queued<M: Autoencoder<f32> + ?Sized>(
+    model: &mut M,
+    opt: &mut dyn Optimizer<f32>,
+    tape: &mut Tape<f32>,
+    train: &Dataset,
+    config: &TrainConfig,
+    epoch: usize,
+    on_progress: &mut (dyn FnMut(Progress<'_>) + Send),
+) -> Result<(f64, usize), Divergence> {
+    let mut guard = LossGuard::on(model.params().device());
+    let batches = epoch_batches(train, config, epoch);
+    let n_batches = batches.num_batches();
+    let (mut reported, mut last_report) = ((0.0, 0.0), Instant::now());
+    let mut sums = (0.0, 0);
+    for (i, batch) in batches.enumerate() {
+        queue_step(model, opt, tape, &batch.images, step_seed(config, epoch, i), &mut guard);
+        if i + 1 < n_batches && last_report.elapsed() < REFRESH {
+            continue;
+        }
+        // A report: the one read of the losses (on a GPU, the one wait).
+        last_report = Instant::now();
+        let read = guard.read();
+        if let Some(bad) = read.diverged_at {
+            // Steps `bad..=i` were skipped on the device: the weights are
+            // those of before step `bad`. Its batch and seed make it again.
+            let bad = bad as usize;
+            opt.forget_skipped((i + 1 - bad) as u64);
+            let batch =
+                epoch_batches(train, config, epoch).nth(bad).expect("the step that diverged is in the epoch");
+            let first_anomaly = first_anomaly(&*model, &batch.images, step_seed(config, epoch, bad));
+            return Err(Divergence { epoch, step: bad + 1, loss: read.bad_loss, first_anomaly });
+        }
+        let since = (read.loss_sum - reported.0, read.weight_sum - reported.1);
+        reported = (read.loss_sum, read.weight_sum);
+        sums = (read.loss_sum, read.weight_sum as usize);
+        on_progress(Progress::Batch {
+            epoch,
+            batch: i + 1,
+            batches: n_batches,
+            loss: since.0 / since.1.max(1.0),
+            samples: sums.1,
+        });
+    }
+    Ok(sums)
+}
+
+/// One epoch in anomaly mode: each step runs and is checked before the
+/// next (the recording shows the first op that made a non-finite value,
+/// even on the way to a finite loss), waiting for it on a GPU.
+fn epoch_checking_each_step<M: Autoencoder<f32> + ?Sized>(
+    model: &mut M,
+    opt: &mut dyn Optimizer<f32>,
+    tape: &mut Tape<f32>,
+    train: &Dataset,
+    config: &TrainConfig,
+    epoch: usize,
+    on_progress: &mut (dyn FnMut(Progress<'_>) + Send),
+) -> Result<(f64, usize), Divergence> {
+    let batches = epoch_batches(train, config, epoch);
+    let n_batches = batches.num_batches();
+    let (mut loss_sum, mut samples) = (0.0, 0usize);
+    for (i, batch) in batches.enumerate() {
+        let seed = step_seed(config, epoch, i);
+        let n = batch.images.shape()[0];
+        let loss = train_step(model, opt, tape, &batch.images, seed);
+        let found = tape.first_anomaly();
+        if !loss.is_finite() || found.is_some() {
+            // Stop here, with the weights of before this step.
+            let first_anomaly = found.or_else(|| first_anomaly(&*model, &batch.images, seed));
+            return Err(Divergence { epoch, step: i + 1, loss, first_anomaly });
+        }
+        loss_sum += loss * n as f64;
+        samples += n;
+        on_progress(Progress::Batch { epoch, batch: i + 1, batches: n_batches, loss, samples });
+    }
+    Ok((loss_sum, samples))
 }

@@ -19,12 +19,35 @@
 //!   (`Tensor::bias_act_grad`), and a recorded one records as those plain
 //!   ops (`Algebra::bias_act_grad`), so double backward, the contractive
 //!   penalty and `gradgradcheck` see ordinary nodes.
+//!
+//! - `a.loss_sum(b, term, scale)` = `scale * sum_i term(a_i, b_i)`: a loss
+//!   over a batch, one number, in one pass (one reduction on a GPU) instead
+//!   of one pass per plain op. The terms (`LossTerm`) are the ones
+//!   `gradtape_models::losses` writes in plain ops:
+//!
+//!   ```text
+//!   SquaredError         (a - b)^2                          = ((a - b).square())
+//!   BinaryCrossEntropy   -(L(1 - a) + b (L(a) - L(1 - a)))  L(x) = x.clamp(e^-101, inf).log().clamp(-100, inf)
+//!   GaussianKl           -(1 + b - a^2 - e^b) / 2           = (b.add_scalar(1) - a.square() - b.exp()) * -0.5
+//!   ```
+//!
+//!   so `mse(p, t, Mean)` is `p.loss_sum(t, SquaredError, 1/n)`, where the
+//!   plain ops take `(p - t).sum_squares().div_scalar(n)`. Its rule is
+//!
+//!   ```text
+//!   da = g scale dterm/da(a, b)      2 (a - b),  (1 - b) L'(1 - a) - b L'(a),  a
+//!   db = g scale dterm/db(a, b)     -2 (a - b),  L(1 - a) - L(a),             (e^b - 1) / 2
+//!   ```
+//!
+//!   with `L'(x) = 1/x` where `L(x) > -100`, else 0: one pass for each
+//!   gradient asked for (`Tensor::loss_sum_grad`), or those formulas in
+//!   plain ops when recorded (`Algebra::loss_sum_grad`).
 
 use crate::algebra::Algebra;
 use crate::op::Op;
 use crate::ops::unary;
 use crate::tape::Var;
-use gradtape_kernels::{Act, Element};
+use gradtape_kernels::{Act, Element, LossTerm};
 
 impl<'t, T: Element> Var<'t, T> {
     /// `act(self + b)` in one pass, `b` a vector as long as `self`'s last
@@ -35,6 +58,18 @@ impl<'t, T: Element> Var<'t, T> {
         self.same_tape(&b, "bias_act");
         let v = self.value().bias_act(&b.value(), act);
         self.record(v, Op::BiasAct { z: self.id, b: b.id, act })
+    }
+
+    /// `scale * sum_i term(self_i, b_i)` in one pass, as a 0-d node: a loss
+    /// over a batch (`self` the prediction or the mean, `b` the target or
+    /// the log-variance; see [`LossTerm`]). The same value as the plain ops
+    /// of the module doc, recorded as one node. Panics, at the caller,
+    /// unless the shapes are equal (a loss never broadcasts).
+    #[track_caller]
+    pub fn loss_sum(self, b: Var<'t, T>, term: LossTerm, scale: T) -> Var<'t, T> {
+        self.same_tape(&b, "loss_sum");
+        let v = self.value().loss_sum(&b.value(), term, scale);
+        self.record(v, Op::LossSum { a: self.id, b: b.id, term, scale })
     }
 }
 
@@ -70,4 +105,69 @@ pub(crate) fn bias_act_grad<T: Element, A: Algebra<T>>(
     let bias_len = y.shape()[y.shape().len() - 1];
     let (dz, db) = g.bias_act_grad(y, act, bias_len);
     [need_z.then_some((z, dz)), Some((b, db))]
+}
+
+/// y = scale * sum_i term(a_i, b_i):
+/// da = g scale dterm/da, db = g scale dterm/db (the formulas are in the
+/// module doc), for the inputs that lead to an input of interest.
+pub(crate) fn loss_sum_grad<T: Element, A: Algebra<T>>(
+    g: &A,
+    a: &A,
+    b: &A,
+    term: LossTerm,
+    scale: T,
+    [ia, ib]: [usize; 2],
+    need: &impl Fn(usize) -> bool,
+) -> [Option<(usize, A)>; 2] {
+    let [da, db] = g.loss_sum_grad(a, b, term, scale, [need(ia), need(ib)]);
+    [da.map(|d| (ia, d)), db.map(|d| (ib, d))]
+}
+
+/// `loss_sum`'s rule in plain ops (`Algebra::loss_sum_grad`'s default,
+/// which variables record, so a loss can be differentiated twice):
+///
+/// ```text
+/// SquaredError         da = 2 g scale (a - b)                     db = -da
+/// BinaryCrossEntropy   da = g scale ((1 - b) L'(1 - a) - b L'(a))  db = g scale (L(1 - a) - L(a))
+/// GaussianKl           da = g scale a                             db = g scale (e^b - 1) / 2
+/// ```
+///
+/// with `L(x) = max(ln max(x, e^-101), -100)` and `L'(x) = [L(x) > -100] /
+/// max(x, e^-101)`, the mask recorded as a constant as every mask is.
+pub(crate) fn loss_sum_grad_in_plain_ops<T: Element, A: Algebra<T>>(
+    g: &A,
+    a: &A,
+    b: &A,
+    term: LossTerm,
+    scale: T,
+    want: [bool; 2],
+) -> [Option<A>; 2] {
+    let (one, two, half) = (T::one(), T::of(2.0), T::of(0.5));
+    let c = g.scale(scale);
+    match term {
+        LossTerm::SquaredError => {
+            // d/da (a - b)^2 = 2 (a - b) = -d/db
+            let da = c.scale(two).mul(&a.sub(b));
+            let db = want[1].then(|| da.neg());
+            [want[0].then_some(da), db]
+        }
+        LossTerm::BinaryCrossEntropy => {
+            // L(x) = max(ln max(x, e^-101), -100), L'(x) = [L(x) > -100] / max(x, e^-101)
+            let (floor, inf) = (gradtape_kernels::fused::log_floor::<T>(), T::infinity());
+            let clamped_log = |x: &A| x.clamp(floor, inf).log().clamp(T::of(-100.0), inf);
+            let one_minus_a = a.neg().add_scalar(one);
+            let (lp, l1) = (clamped_log(a), clamped_log(&one_minus_a));
+            let slope = |x: &A, lx: &A| lx.inside(T::of(-100.0), inf).div(&x.clamp(floor, inf));
+            // d/da = (1 - b) L'(1 - a) - b L'(a),  d/db = L(1 - a) - L(a)
+            let da = want[0].then(|| {
+                let from_1ma = b.neg().add_scalar(one).mul(&slope(&one_minus_a, &l1));
+                c.mul(&from_1ma.sub(&b.mul(&slope(a, &lp))))
+            });
+            [da, want[1].then(|| c.mul(&l1.sub(&lp)))]
+        }
+        LossTerm::GaussianKl => {
+            // d/da -(1 + b - a^2 - e^b)/2 = a,  d/db = (e^b - 1)/2
+            [want[0].then(|| c.mul(a)), want[1].then(|| c.mul(&b.exp().add_scalar(-one).scale(half)))]
+        }
+    }
 }

@@ -340,7 +340,7 @@ fn gpu_counts() {
     };
     println!("# gpu_counts: per training step, counted on the CPU stand-in for the CUDA driver (not a GPU)");
     for (name, mut model, batch) in counted_workloads() {
-        let steps = count_steps_on(device, model.as_mut(), batch, 2, 3, standin::counters);
+        let (steps, report) = count_steps_on(device, model.as_mut(), batch, 2, 3, standin::counters);
         let each = |f: fn(&standin::Counters) -> u64| {
             steps.iter().map(|c| f(c).to_string()).collect::<Vec<_>>().join(",")
         };
@@ -360,6 +360,13 @@ fn gpu_counts() {
             c.device_to_device,
             c.memsets,
             each(|c| c.launches + c.blas_calls),
+        );
+        println!(
+            "gpu_counts_{name}_{batch}\tper_report\t{}\tsyncs={} device_to_host={} allocations={}",
+            report.launches + report.blas_calls,
+            report.syncs,
+            report.device_to_host,
+            report.allocations,
         );
     }
 }

@@ -14,21 +14,25 @@ pub struct Reporter {
     epochs: usize,
     epoch_start: Instant,
     running: f64,
+    /// The epoch of the last report (0 before the first).
+    epoch: usize,
 }
 
 impl Reporter {
     /// A reporter for a run of `epochs` epochs; `quiet` suppresses the bar.
     pub fn new(epochs: usize, quiet: bool) -> Reporter {
         let interactive = !quiet && std::io::stdout().is_terminal();
-        Reporter { bar: None, interactive, epochs, epoch_start: Instant::now(), running: f64::NAN }
+        Reporter { bar: None, interactive, epochs, epoch_start: Instant::now(), running: f64::NAN, epoch: 0 }
     }
 
     /// Handles one event from the training loop.
     pub fn update(&mut self, event: Progress<'_>) {
         match event {
             Progress::Batch { epoch, batch, batches, loss, samples } => {
-                if batch == 1 {
-                    self.epoch_start = Instant::now();
+                // The first report of an epoch (reports come at most ten
+                // times a second, so it may be past batch 1).
+                if epoch != self.epoch {
+                    self.epoch = epoch;
                     self.running = loss;
                     if self.interactive {
                         let bar = ProgressBar::new(batches as u64);
@@ -55,6 +59,9 @@ impl Reporter {
                     bar.finish_and_clear();
                 }
                 crate::say!("{}", epoch_line(stats, self.epochs));
+                // The next epoch's training starts now (after this one's
+                // test loss).
+                self.epoch_start = Instant::now();
             }
         }
     }

@@ -55,9 +55,12 @@ pub struct TrainArgs {
     #[arg(long, conflicts_with = "init_from")]
     pub resume: bool,
     /// Check every op of every step for NaN and infinity (slower): the run
-    /// stops at the first op that makes one and names it. Without it, a
-    /// NaN loss stops the run the same way, found by re-running that step.
-    /// On a GPU it also makes every op wait for its work (a host
+    /// stops at the first op that makes one and names it. Without it, the
+    /// losses are read back only for progress reports (at most ten times a
+    /// second), a NaN loss skips its update and every later one where the
+    /// model is, and at the next report the run stops with the weights of
+    /// before that step, the op found by re-running it. On a GPU this flag
+    /// makes every step, and every op, wait for its work (a host
     /// synchronisation per op), so that a GPU fault names its own op.
     #[arg(long)]
     pub detect_anomaly: bool,

@@ -136,8 +136,8 @@ fn around_axis(shape: &[usize], axis: usize) -> (usize, usize, usize) {
 mod fused;
 mod optim;
 mod reduce;
-pub use fused::{bias_act, bias_act_grad};
-pub use optim::{adam, adam_multi, adam_table_uploads, sgd};
+pub use fused::{bias_act, bias_act_grad, loss_sum, loss_sum_grad};
+pub use optim::{adam, adam_multi, adam_table_uploads, loss_guard, sgd};
 pub use reduce::{max_mask, reduce_all, reduce_axis, sum_to};
 
 /// `out = f(x)` for a named function of one number (`exp`, `relu`, ...).

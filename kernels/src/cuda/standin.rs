@@ -154,13 +154,25 @@ pub fn real_driver_present() -> bool {
 
 static REAL_DRIVER: OnceLock<bool> = OnceLock::new();
 
-/// The counters so far (all zero if the stand-in is not loaded).
+/// The counters so far, over every thread (all zero if the stand-in is not
+/// loaded).
 pub fn counters() -> Counters {
+    read_counters(b"gt_standin_counters\0")
+}
+
+/// The counters of the calling thread's calls alone (all zero if the
+/// stand-in is not loaded): what a test counts of its own work while other
+/// tests run beside it.
+pub fn thread_counters() -> Counters {
+    read_counters(b"gt_standin_thread_counters\0")
+}
+
+/// The counters that the stand-in's function `symbol` gives.
+fn read_counters(symbol: &[u8]) -> Counters {
     let Ok(loaded) = loaded() else { return Counters::default() };
-    // SAFETY: the stand-in exports this function with this signature.
+    // SAFETY: the stand-in exports both counter functions with this signature.
     let read: libloading::os::unix::Symbol<unsafe extern "C" fn(*mut u64, usize) -> usize> =
-        unsafe { loaded.driver.get(b"gt_standin_counters\0") }
-            .expect("the stand-in exports gt_standin_counters");
+        unsafe { loaded.driver.get(symbol) }.expect("the stand-in exports its counter functions");
     let mut c = [0u64; 9];
     // SAFETY: `c` has room for the 9 counters asked for.
     unsafe { read(c.as_mut_ptr(), c.len()) };

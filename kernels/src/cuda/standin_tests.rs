@@ -224,7 +224,7 @@ fn normal_on_device_0(shapes: &[&[usize]], seed: u64) -> Vec<crate::Tensor<f32>>
 
 /// The scalars of an Adam step at lr 1e-3 with PyTorch's betas, for weight
 /// decay `wd` (decoupled if `decay`).
-fn adam_step(wd: f32, decay: bool) -> crate::optim::AdamStep<f32> {
+fn adam_step(wd: f32, decay: bool) -> crate::optim::AdamStep<'static, f32> {
     crate::optim::AdamStep {
         beta1: 0.9,
         keep1: 0.1,
@@ -235,6 +235,7 @@ fn adam_step(wd: f32, decay: bool) -> crate::optim::AdamStep<f32> {
         bc2_sqrt: (1.0f32 - 0.999).sqrt(),
         wd,
         decay,
+        skip: None,
     }
 }
 

@@ -22,6 +22,7 @@
 mod elementwise;
 mod grads;
 mod helpers;
+mod losses;
 mod masks;
 mod optim;
 mod reduce;

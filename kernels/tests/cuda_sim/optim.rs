@@ -63,6 +63,7 @@ fn launch_adam<T: Float>(
             s.bc2_sqrt,
             s.wd,
             i32::from(s.decay),
+            std::ptr::null(),
         )
     });
 }
@@ -129,7 +130,15 @@ where
                     }
                     let pp = p.as_mut_ptr();
                     launch(grid, block, || unsafe {
-                        <Sim as Kernels<T>>::sgd(n as i64, pp, g.as_ptr(), lr, wd, decay as i32)
+                        <Sim as Kernels<T>>::sgd(
+                            n as i64,
+                            pp,
+                            g.as_ptr(),
+                            lr,
+                            wd,
+                            decay as i32,
+                            std::ptr::null(),
+                        )
                     });
                     check_exact(
                         &format!("sgd_{} n={n} wd={weight_decay} step {t} launch {grid}x{block}", T::NAME),
@@ -164,6 +173,7 @@ where
                                 keep,
                                 nesterov as i32,
                                 first as i32,
+                                std::ptr::null(),
                             )
                         });
                         let what = |x: &str| {
@@ -241,6 +251,7 @@ where
                         s.bc2_sqrt,
                         s.wd,
                         i32::from(s.decay),
+                        std::ptr::null(),
                     )
                 });
             }
@@ -261,4 +272,129 @@ fn adam_multi_is_adam_per_parameter_f32() {
 #[test]
 fn adam_multi_is_adam_per_parameter_f64() {
     adam_multi_is_adam_per_parameter::<f64>();
+}
+
+/// `loss_guard` over a run whose third loss is NaN: it sums loss * weight
+/// until then, marks that step, keeps its loss, and ignores every later one
+/// (an infinity included).
+fn loss_guard_stops_at_the_first_non_finite_loss<T: Float>()
+where
+    Sim: Kernels<T>,
+{
+    let mut state = [0.0f64, -1.0, 0.0, 0.0, 0.0];
+    let losses = [1.5, 2.25, f64::NAN, 3.0, f64::INFINITY];
+    for (step, &l) in losses.iter().enumerate() {
+        let loss = [T::of(l)];
+        let sp = state.as_mut_ptr();
+        launch(1, 32, || unsafe { <Sim as Kernels<T>>::loss_guard(loss.as_ptr(), sp, step as i64, 8.0) });
+    }
+    assert_eq!(&state[..4], &[1.0, 2.0, 1.5 * 8.0 + 2.25 * 8.0, 16.0], "loss_guard_{}", T::NAME);
+    assert!(
+        state[4].is_nan(),
+        "loss_guard_{}: the first non-finite loss was NaN, kept {}",
+        T::NAME,
+        state[4]
+    );
+    // An infinity stops it too, and is kept as it is.
+    let mut state = [0.0f64, -1.0, 0.0, 0.0, 0.0];
+    let loss = [T::of(f64::NEG_INFINITY)];
+    let sp = state.as_mut_ptr();
+    launch(1, 1, || unsafe { <Sim as Kernels<T>>::loss_guard(loss.as_ptr(), sp, 7, 1.0) });
+    assert_eq!(state, [1.0, 7.0, 0.0, 0.0, f64::NEG_INFINITY], "loss_guard_{}", T::NAME);
+}
+
+#[test]
+fn loss_guard_stops_at_the_first_non_finite_loss_f32() {
+    loss_guard_stops_at_the_first_non_finite_loss::<f32>();
+}
+
+#[test]
+fn loss_guard_stops_at_the_first_non_finite_loss_f64() {
+    loss_guard_stops_at_the_first_non_finite_loss::<f64>();
+}
+
+/// With the guard's flag set, every update leaves its parameters and state
+/// as they were, bit for bit; with it clear, each updates exactly as with
+/// no guard at all.
+fn updates_skip_while_the_guard_is_set<T: Float>()
+where
+    Sim: Kernels<T>,
+{
+    let n = 37usize;
+    let g: Vec<T> = values::<T>(n, 1.0, 71);
+    let start: Vec<T> = values::<T>(n, 1.0, 72);
+    let s = adam_step::<T>(3, 0.1);
+    for flag in [1.0f64, 0.0] {
+        let skip = [flag];
+        // adam, then sgd, then sgd_momentum, each on its own copy.
+        let run = |skip: *const f64| {
+            let (mut p, mut m, mut v) =
+                (start.clone(), start.clone(), start.iter().map(|x| *x * *x).collect::<Vec<T>>());
+            let (pp, mp, vp) = (p.as_mut_ptr(), m.as_mut_ptr(), v.as_mut_ptr());
+            launch(2, 16, || unsafe {
+                <Sim as Kernels<T>>::adam(
+                    n as i64,
+                    pp,
+                    mp,
+                    vp,
+                    g.as_ptr(),
+                    s.beta1,
+                    s.keep1,
+                    s.beta2,
+                    s.keep2,
+                    s.eps,
+                    s.step_size,
+                    s.bc2_sqrt,
+                    s.wd,
+                    1,
+                    skip,
+                )
+            });
+            let mut q = start.clone();
+            let qp = q.as_mut_ptr();
+            launch(2, 16, || unsafe {
+                <Sim as Kernels<T>>::sgd(n as i64, qp, g.as_ptr(), T::of(0.1), T::of(0.01), 1, skip)
+            });
+            let (mut r, mut buf) = (start.clone(), start.clone());
+            let (rp, bp) = (r.as_mut_ptr(), buf.as_mut_ptr());
+            launch(2, 16, || unsafe {
+                <Sim as Kernels<T>>::sgd_momentum(
+                    n as i64,
+                    rp,
+                    bp,
+                    g.as_ptr(),
+                    T::of(0.1),
+                    T::of(0.0),
+                    0,
+                    T::of(0.9),
+                    T::one(),
+                    0,
+                    0,
+                    skip,
+                )
+            });
+            [p, m, v, q, r, buf]
+        };
+        let guarded = run(skip.as_ptr());
+        let want = if flag != 0.0 {
+            let v: Vec<T> = start.iter().map(|x| *x * *x).collect();
+            [start.clone(), start.clone(), v, start.clone(), start.clone(), start.clone()]
+        } else {
+            run(std::ptr::null())
+        };
+        for (k, (got, want)) in guarded.iter().zip(&want).enumerate() {
+            let what = ["adam p", "adam m", "adam v", "sgd p", "sgd_momentum p", "sgd_momentum buf"][k];
+            check_exact(&format!("{what} with the guard at {flag} ({})", T::NAME), got, want);
+        }
+    }
+}
+
+#[test]
+fn updates_skip_while_the_guard_is_set_f32() {
+    updates_skip_while_the_guard_is_set::<f32>();
+}
+
+#[test]
+fn updates_skip_while_the_guard_is_set_f64() {
+    updates_skip_while_the_guard_is_set::<f64>();
 }

@@ -10,7 +10,7 @@
 use super::{check_lr, check_pairs, check_state, numbered, reject_unknown, Optimizer};
 use crate::state_dict::find;
 use gradtape_kernels::optim::AdamStep;
-use gradtape_kernels::{Element, Tensor};
+use gradtape_kernels::{Element, LossGuard, Tensor};
 
 /// Adam with PyTorch's defaults and exact update rule.
 ///
@@ -151,7 +151,12 @@ const MAX_STORED_STEPS: f64 = MAX_STEPS as f64;
 
 impl<T: Element> Optimizer<T> for Adam<T> {
     #[track_caller]
-    fn step(&mut self, params: &mut [&mut Tensor<T>], grads: &[Tensor<T>]) {
+    fn step_unless_diverged(
+        &mut self,
+        params: &mut [&mut Tensor<T>],
+        grads: &[Tensor<T>],
+        guard: Option<&LossGuard>,
+    ) {
         check_pairs("Adam::step", params, grads);
         if let Err(e) = self.validate() {
             panic!("{e}");
@@ -179,6 +184,7 @@ impl<T: Element> Optimizer<T> for Adam<T> {
             bc2_sqrt: T::of(bias_correction2.sqrt()),
             wd: T::of(self.weight_decay),
             decay: self.weight_decay != 0.0,
+            skip: guard.map(LossGuard::flag),
         };
         for ((p, m), v) in params.iter().zip(&mut self.m).zip(&mut self.v) {
             // State loaded from a checkpoint is on the host: it follows its
@@ -190,6 +196,10 @@ impl<T: Element> Optimizer<T> for Adam<T> {
         }
         // Every parameter at once: one launch on a GPU, the same numbers.
         Tensor::adam_update_all(params, &mut self.m, &mut self.v, grads, &scalars);
+    }
+
+    fn forget_skipped(&mut self, steps: u64) {
+        self.step = self.step.saturating_sub(steps);
     }
 
     fn state(&self) -> Vec<(String, Tensor<T>)> {

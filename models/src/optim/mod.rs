@@ -50,7 +50,7 @@ mod sgd;
 pub use adam::{Adam, MAX_STEPS};
 pub use sgd::Sgd;
 
-use gradtape_kernels::{Element, Tensor};
+use gradtape_kernels::{Element, LossGuard, Tensor};
 
 /// Something that updates parameters from their gradients (`Send`, so that
 /// a training loop can run on a rayon worker).
@@ -72,7 +72,31 @@ pub trait Optimizer<T: Element>: Send {
     /// Panics if the two slices differ in length, if a gradient's shape
     /// differs from its parameter's, or if the optimiser's state was made
     /// for a different list of parameters.
-    fn step(&mut self, params: &mut [&mut Tensor<T>], grads: &[Tensor<T>]);
+    #[track_caller]
+    fn step(&mut self, params: &mut [&mut Tensor<T>], grads: &[Tensor<T>]) {
+        self.step_unless_diverged(params, grads, None);
+    }
+
+    /// [`Optimizer::step`], guarded by a training loop's [`LossGuard`]: the
+    /// update reads the guard's flag where it runs (on a GPU, on the
+    /// device, so the host does not wait) and leaves the parameters and the
+    /// optimiser's state as they were once a loss was not finite (see
+    /// `gradtape_kernels::guard`). The optimiser's own count of steps still
+    /// advances; [`Optimizer::forget_skipped`] takes skipped ones back.
+    fn step_unless_diverged(
+        &mut self,
+        params: &mut [&mut Tensor<T>],
+        grads: &[Tensor<T>],
+        guard: Option<&LossGuard>,
+    );
+
+    /// Takes back the last `steps` steps, which a guard skipped on the
+    /// device (a run that stops at a non-finite loss calls it, so that the
+    /// state matches the weights: Adam's step count). The default does
+    /// nothing: an optimiser that counts nothing has nothing to undo.
+    fn forget_skipped(&mut self, steps: u64) {
+        let _ = steps;
+    }
 
     /// The optimiser's state as named tensors, for a checkpoint. Empty
     /// before the first step. The tensors share storage with the state (no

@@ -6,7 +6,7 @@
 
 use super::{check_lr, check_pairs, check_state, numbered, reject_unknown, Optimizer};
 use gradtape_kernels::optim::SgdStep;
-use gradtape_kernels::{Element, Tensor};
+use gradtape_kernels::{Element, LossGuard, Tensor};
 
 /// Stochastic gradient descent with PyTorch's exact semantics.
 ///
@@ -131,7 +131,12 @@ impl<T: Element> Sgd<T> {
 
 impl<T: Element> Optimizer<T> for Sgd<T> {
     #[track_caller]
-    fn step(&mut self, params: &mut [&mut Tensor<T>], grads: &[Tensor<T>]) {
+    fn step_unless_diverged(
+        &mut self,
+        params: &mut [&mut Tensor<T>],
+        grads: &[Tensor<T>],
+        guard: Option<&LossGuard>,
+    ) {
         check_pairs("Sgd::step", params, grads);
         if let Err(e) = self.validate() {
             panic!("{e}");
@@ -153,6 +158,7 @@ impl<T: Element> Optimizer<T> for Sgd<T> {
             keep: T::of(1.0 - self.dampening),
             nesterov: self.nesterov,
             first,
+            skip: guard.map(LossGuard::flag),
         };
         for (k, (p, g)) in params.iter_mut().zip(grads).enumerate() {
             let buffer = match self.buffers.get_mut(k) {

@@ -4,9 +4,9 @@
 use gradtape::{grad_values, Tape, Tensor};
 use gradtape_kernels::compare::{assert_close, pairs, Tol};
 use gradtape_models::autoencoders::*;
-use gradtape_models::data::{Dataset, MnistSplit};
+use gradtape_models::data::{Batches, Dataset, LastBatch, MnistSplit};
 use gradtape_models::optim::{Adam, Optimizer};
-use gradtape_models::train::{evaluate, fit, TrainConfig};
+use gradtape_models::train::{derive_seed, evaluate, fit, train_step, TrainConfig};
 
 fn small_split(n_train: usize, n_test: usize) -> (Dataset, Dataset) {
     let split = MnistSplit::embedded();
@@ -245,9 +245,34 @@ fn a_diverging_fit_stops_at_the_bad_step_with_the_weights_of_before_it_and_names
         // unpacked crate's folder in a packaged build.
         let src = format!("{}src/", file!().strip_suffix("tests/models/autoencoders.rs").unwrap());
         assert!(first.starts_with("anomaly: ") && first.contains(&src), "{first}");
-        // The bad step did not write its NaN into the weights.
+        // The bad step did not write its NaN into the weights: they are
+        // those of the steps before it, bit for bit (replayed one by one
+        // with `train_step`), and Adam counts only those steps.
         for (name, t) in model.params().named() {
             assert!(t.to_vec().iter().all(|v| v.is_finite()), "{name} holds a non-finite weight");
+        }
+        let mut replay = DeepAutoencoder::<f32>::new(&DeepConfig::default(), 0);
+        let mut replay_opt = Adam::<f32>::new(1e6);
+        let mut tape = Tape::new();
+        'steps: for epoch in 1..=d.epoch {
+            let batches = Batches::new(&train, 64, derive_seed(1, epoch as u64, 0), LastBatch::Keep);
+            for (i, batch) in batches.enumerate() {
+                if epoch == d.epoch && i + 1 == d.step {
+                    break 'steps;
+                }
+                train_step(
+                    &mut replay,
+                    &mut replay_opt,
+                    &mut tape,
+                    &batch.images,
+                    derive_seed(1, epoch as u64, i as u64 + 1),
+                );
+            }
+        }
+        assert_eq!(opt.steps(), replay_opt.steps(), "Adam's step count ({detect_anomaly})");
+        for ((name, got), (_, want)) in model.params().named().into_iter().zip(replay.params().named()) {
+            let same = got.to_vec().iter().zip(want.to_vec()).all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same, "{name} is not the weights of before the bad step ({detect_anomaly})");
         }
     }
 }

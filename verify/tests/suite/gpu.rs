@@ -30,16 +30,17 @@
 //! with the CPU in the GPU's place.
 #![cfg(feature = "cuda")]
 
-use gradtape::{grad, grad_values, Act, Element, Tape, Tensor, Var};
+use gradtape::{grad, grad_values, Act, Element, LossTerm, Tape, Tensor, Var};
 use gradtape_kernels::compare::{check_close, Tol};
-use gradtape_kernels::Device;
+use gradtape_kernels::{Device, LossGuard};
 use gradtape_models::autoencoders::{
-    Autoencoder, ModelKind, PenaltyMode, RegularizedAutoencoder, RegularizedConfig, Vae, VaeConfig,
+    Autoencoder, DeepAutoencoder, DeepConfig, ModelKind, PenaltyMode, RegularizedAutoencoder,
+    RegularizedConfig, Vae, VaeConfig,
 };
 use gradtape_models::optim::{Adam, Optimizer, Sgd};
 use gradtape_models::params::Bound;
 use gradtape_models::spec::ModelSpec;
-use gradtape_models::train::train_step;
+use gradtape_models::train::{queue_step, train_step};
 use gradtape_verify::data::{downsampled_batch, real_batch};
 use gradtape_verify::{gradcheck, gradgradcheck};
 use rand::rngs::StdRng;

@@ -9,7 +9,7 @@
 //! with finite differences of itself, so a recorded rule off by a constant
 //! factor would pass it.
 
-use gradtape::{grad, grad_values, Act, OpKind, Tape, Tensor, Var};
+use gradtape::{grad, grad_values, Act, LossTerm, OpKind, Tape, Tensor, Var};
 use gradtape_kernels::compare::Tol;
 use gradtape_verify::{gradcheck, gradgradcheck, recorded_matches_plain, GradcheckError};
 use proptest::prelude::*;
@@ -282,6 +282,16 @@ proptest! {
     }
 
     #[test]
+    fn fused_loss_sum_passes_all_three_checks(
+        n in 1usize..=5, rank2 in any::<bool>(), seed in any::<u64>(), term in 0usize..3
+    ) {
+        let term = LossTerm::ALL[term];
+        let shape: Vec<usize> = if rank2 { vec![2, n] } else { vec![n] };
+        let (a, b) = loss_inputs(term, &shape, seed);
+        check("loss_sum", &op(move |v| vec![v[0].loss_sum(v[1], term, 0.7)]), &[a, b])?;
+    }
+
+    #[test]
     fn outer_product_and_norms_pass_all_three_checks(m in 1usize..=4, n in 1usize..=4, seed in any::<u64>()) {
         let a = Tensor::uniform(&[m], -1.5, 1.5, seed);
         let b = Tensor::uniform(&[n], -1.5, 1.5, seed.wrapping_add(1));
@@ -293,6 +303,22 @@ proptest! {
         check("column", &op(|v| vec![v[0].column(0)]), std::slice::from_ref(&w))?;
         check("row", &op(move |v| vec![v[0].row(m - 1)]), &[w])?;
     }
+}
+
+/// Inputs for a fused loss away from its clamps: any values for squared
+/// error, probabilities in [0.1, 0.9) and targets in [0, 1) for
+/// cross-entropy, log-variances in [-1, 1) for the KL term.
+fn loss_inputs(term: LossTerm, shape: &[usize], seed: u64) -> (Tensor<f64>, Tensor<f64>) {
+    let b = match term {
+        LossTerm::SquaredError => Tensor::uniform(shape, -1.5, 1.5, seed.wrapping_add(1)),
+        LossTerm::BinaryCrossEntropy => Tensor::uniform(shape, 0.0, 1.0, seed.wrapping_add(1)),
+        LossTerm::GaussianKl => Tensor::uniform(shape, -1.0, 1.0, seed.wrapping_add(1)),
+    };
+    let a = match term {
+        LossTerm::BinaryCrossEntropy => Tensor::uniform(shape, 0.1, 0.9, seed),
+        _ => Tensor::uniform(shape, -1.5, 1.5, seed),
+    };
+    (a, b)
 }
 
 /// The broadcast of two shapes (a helper for the strategy above).
@@ -376,6 +402,7 @@ fn every_op_has_a_gradcheck_case() {
     matmul_passes_all_three_checks_in_every_transpose_combination();
     batched_matmul_with_broadcast_batch_axes_passes_all_three_checks();
     fused_bias_act_passes_all_three_checks();
+    fused_loss_sum_passes_all_three_checks();
     outer_product_and_norms_pass_all_three_checks();
     let covered = COVERED.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let missing: Vec<OpKind> = OpKind::all().filter(|kind| !covered.contains(kind)).collect();

@@ -14,17 +14,36 @@ pub fn adam<T: Element>(
     g: &Tensor<T>,
     s: &[T; 8],
     decay: bool,
+    skip: Option<&Tensor<f64>>,
 ) {
     let n = p.len();
     if n == 0 {
         return;
     }
     let gpu = Arc::clone(gpu_of(p));
+    let skip = skip_address(&gpu, skip);
     let [beta1, keep1, beta2, keep2, eps, step_size, bc2_sqrt, wd] = s;
     let (ps, ms, vs) = (p.cuda_buffer_mut(), m.cuda_buffer_mut(), v.cuda_buffer_mut());
     launch!(&gpu, "optim.cu", kernel_name::<T>("adam"), launch_for(n);
         &(n as i64), ps.slice_mut(), ms.slice_mut(), vs.slice_mut(), buf(g).slice(),
-        beta1, keep1, beta2, keep2, eps, step_size, bc2_sqrt, wd, &i32::from(decay));
+        beta1, keep1, beta2, keep2, eps, step_size, bc2_sqrt, wd, &i32::from(decay), &skip);
+}
+
+/// The device address of a guard's flag for the updates' `skip` argument
+/// (0, a null pointer, when there is none: the update always runs).
+fn skip_address(gpu: &Arc<Gpu>, skip: Option<&Tensor<f64>>) -> u64 {
+    use cudarc::driver::DevicePtr;
+    skip.map_or(0, |flag| buf(flag).slice().device_ptr(&gpu.stream).0)
+}
+
+/// The training loop's guard (`crate::guard`): one thread reads the step's
+/// loss on the device and updates the guard's five numbers (`loss_guard` in
+/// `optim.cu`). Queued; nothing waits.
+pub fn loss_guard<T: Element>(loss: &Tensor<T>, state: &mut Tensor<f64>, step: u64, weight: f64) {
+    let gpu = Arc::clone(gpu_of(loss));
+    let st = state.cuda_buffer_mut();
+    launch!(&gpu, "optim.cu", kernel_name::<T>("loss_guard"), launch_for(1);
+        buf(loss).slice(), st.slice_mut(), &(step as i64), &weight);
 }
 
 /// Adam's update of every parameter in one launch (`adam_multi` in
@@ -41,6 +60,7 @@ pub fn adam_multi<T: Element>(
     grads: &[Tensor<T>],
     s: &[T; 8],
     decay: bool,
+    skip: Option<&Tensor<f64>>,
 ) {
     use cudarc::driver::{DevicePtr, DevicePtrMut};
     let gpu = Arc::clone(gpu_of(params[0]));
@@ -64,10 +84,11 @@ pub fn adam_multi<T: Element>(
     }
     let total: u64 = table.iter().step_by(5).sum();
     let rows = adam_table(&gpu, table);
+    let skip = skip_address(&gpu, skip);
     let [beta1, keep1, beta2, keep2, eps, step_size, bc2_sqrt, wd] = s;
     launch!(&gpu, "optim.cu", kernel_name::<T>("adam_multi"), launch_for(total as usize);
         &(count as i64), &(total as i64), rows.slice(),
-        beta1, keep1, beta2, keep2, eps, step_size, bc2_sqrt, wd, &i32::from(decay));
+        beta1, keep1, beta2, keep2, eps, step_size, bc2_sqrt, wd, &i32::from(decay), &skip);
 }
 
 /// A table of addresses `adam_multi` used on one device, and its copy there.
@@ -115,30 +136,29 @@ pub fn adam_table_uploads() -> u64 {
 
 /// SGD's update of one parameter, in place; with momentum when `buffer` is
 /// given (`first`: the buffer is set to the gradient rather than updated).
-#[allow(clippy::too_many_arguments)]
 pub fn sgd<T: Element>(
     p: &mut Tensor<T>,
     g: &Tensor<T>,
     buffer: Option<&mut Tensor<T>>,
     [lr, wd, momentum, keep]: [T; 4],
-    decay: bool,
-    nesterov: bool,
-    first: bool,
+    [decay, nesterov, first]: [bool; 3],
+    skip: Option<&Tensor<f64>>,
 ) {
     let n = p.len();
     if n == 0 {
         return;
     }
     let gpu = Arc::clone(gpu_of(p));
+    let skip = skip_address(&gpu, skip);
     let ps = p.cuda_buffer_mut();
     match buffer {
         None => launch!(&gpu, "optim.cu", kernel_name::<T>("sgd"), launch_for(n);
-            &(n as i64), ps.slice_mut(), buf(g).slice(), &lr, &wd, &i32::from(decay)),
+            &(n as i64), ps.slice_mut(), buf(g).slice(), &lr, &wd, &i32::from(decay), &skip),
         Some(b) => {
             let bs = b.cuda_buffer_mut();
             launch!(&gpu, "optim.cu", kernel_name::<T>("sgd_momentum"), launch_for(n);
                 &(n as i64), ps.slice_mut(), bs.slice_mut(), buf(g).slice(), &lr, &wd, &i32::from(decay),
-                &momentum, &keep, &i32::from(nesterov), &i32::from(first));
+                &momentum, &keep, &i32::from(nesterov), &i32::from(first), &skip);
         }
     }
 }

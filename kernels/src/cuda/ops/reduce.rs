@@ -23,17 +23,39 @@ const FINISH_RUN: usize = 256;
 /// run. Up to 8,192 elements this is two launches.
 pub fn reduce_all<T: Element>(x: &Tensor<T>, partials_kernel: &str, finish_kernel: &str) -> Tensor<T> {
     let (gpu, n) = (gpu_of(x), x.len());
+    let (cfg, mut partials, parts) = first_level::<T>(gpu, n);
+    launch!(gpu, "reduce.cu", kernel_name::<T>(partials_kernel), cfg;
+        &(n as i64), buf(x).slice(), partials.slice_mut());
+    let (partials, parts) = combine_levels(gpu, finish_kernel == "max_finish", partials, parts);
+    let mut out = Buffer::<T>::uninit(gpu, 1);
+    launch!(gpu, "reduce.cu", kernel_name::<T>(finish_kernel), launch_for(1);
+        &(parts as i64), partials.slice(), out.slice_mut());
+    Tensor::from_cuda(Shape::from_slice(&[]), out)
+}
+
+/// The first launch of a whole-tensor reduction over `n` elements: its
+/// shape, the buffer for its partials (one per thread) and their count.
+pub(super) fn first_level<T: Element>(gpu: &Arc<Gpu>, n: usize) -> (LaunchConfig, Buffer<T>, usize) {
     let block = BLOCK as usize;
-    let mut parts = n.div_ceil(ELEMENTS_PER_PARTIAL).next_multiple_of(block).clamp(block, MAX_PARTIALS);
+    let parts = n.div_ceil(ELEMENTS_PER_PARTIAL).next_multiple_of(block).clamp(block, MAX_PARTIALS);
     let cfg = LaunchConfig {
         grid_dim: ((parts / block) as u32, 1, 1),
         block_dim: (BLOCK, 1, 1),
         shared_mem_bytes: 0,
     };
-    let mut partials = Buffer::<T>::uninit(gpu, parts);
-    launch!(gpu, "reduce.cu", kernel_name::<T>(partials_kernel), cfg;
-        &(n as i64), buf(x).slice(), partials.slice_mut());
-    let combine = if finish_kernel == "max_finish" { "max_chunks" } else { "sum_chunks" };
+    (cfg, Buffer::<T>::uninit(gpu, parts), parts)
+}
+
+/// Combines `parts` partials (sums, or maxima if `max`) in runs of
+/// [`FINISH_RUN`], level by level, until at most that many are left for the
+/// one thread of the last launch.
+pub(super) fn combine_levels<T: Element>(
+    gpu: &Arc<Gpu>,
+    max: bool,
+    mut partials: Buffer<T>,
+    mut parts: usize,
+) -> (Buffer<T>, usize) {
+    let combine = if max { "max_chunks" } else { "sum_chunks" };
     while parts > FINISH_RUN {
         let next = parts.div_ceil(FINISH_RUN);
         let mut level = Buffer::<T>::uninit(gpu, next);
@@ -41,10 +63,7 @@ pub fn reduce_all<T: Element>(x: &Tensor<T>, partials_kernel: &str, finish_kerne
             &(next as i64), &(parts as i64), &(FINISH_RUN as i64), partials.slice(), level.slice_mut());
         (partials, parts) = (level, next);
     }
-    let mut out = Buffer::<T>::uninit(gpu, 1);
-    launch!(gpu, "reduce.cu", kernel_name::<T>(finish_kernel), launch_for(1);
-        &(parts as i64), partials.slice(), out.slice_mut());
-    Tensor::from_cuda(Shape::from_slice(&[]), out)
+    (partials, parts)
 }
 
 /// A reduction of `per` elements into each of `n_out` outputs is split

@@ -196,6 +196,27 @@ fn op_cases<T: Element>() -> Vec<OpCase<T>> {
             &[&tall, &row],
         ));
     }
+    // The fused losses: one reduction over a few elements and over many
+    // blocks (with a level of sum_chunks), and the one-pass gradients.
+    // Probabilities in [0.1, 0.9) for cross-entropy; positive terms only.
+    for term in LossTerm::ALL {
+        let name = term.name();
+        for (shape, seed) in [(&[7usize, 5][..], 308u64), (&[2100, 3][..], 310)] {
+            let a = match term {
+                LossTerm::BinaryCrossEntropy => Tensor::<f64>::uniform(shape, 0.1, 0.9, seed).cast(),
+                _ => any::<T>(shape, seed),
+            };
+            let b = match term {
+                LossTerm::BinaryCrossEntropy => Tensor::<f64>::uniform(shape, 0.0, 1.0, seed + 1).cast(),
+                _ => any::<T>(shape, seed + 1),
+            };
+            cases.push(case(
+                format!("loss_sum {name} on {shape:?}"),
+                op(move |v| vec![v[0].loss_sum(v[1], term, T::of(0.5))]),
+                &[&a, &b],
+            ));
+        }
+    }
 
     for (k, &(full, small)) in LAYOUT_PAIRS.iter().enumerate() {
         let seed = 400 + k as u64;

@@ -290,3 +290,63 @@ fn a_training_step_with_the_same_masks_and_noise_matches_the_cpu() {
     let Some(device) = gpu() else { return };
     explicit_draws_match_the_cpu(device);
 }
+
+/// Steps queued as `fit` queues them, on `device`: after warm-up a step
+/// makes no host wait, no copy to the host and no device allocation
+/// (counted on the calling thread, on the stand-in; a real GPU's driver is
+/// not counted, so there the counts are only checked to be zero where
+/// they are). A step whose loss is NaN, and every step after it, then
+/// leaves the weights and Adam's moments as they were, bit for bit; the
+/// guard names that step, and `forget_skipped` takes the skipped steps off
+/// Adam's count.
+fn queued_steps_skip_after_a_non_finite_loss_without_waiting(device: Device) {
+    use gradtape_kernels::cuda::standin;
+    let x = real_batch::<f32>(STEP_BATCH).to(device);
+    let mut model = DeepAutoencoder::<f32>::new(&DeepConfig::default(), 3);
+    model.params_mut().to_device(device);
+    let (mut opt, mut tape, mut guard) = (Adam::new(1e-3), Tape::new(), LossGuard::on(device));
+    for seed in 0..3 {
+        queue_step(&mut model, &mut opt, &mut tape, &x, seed, &mut guard);
+    }
+    let before = standin::thread_counters();
+    queue_step(&mut model, &mut opt, &mut tape, &x, 3, &mut guard);
+    let step = standin::thread_counters() - before;
+    assert_eq!(
+        (step.syncs, step.device_to_host, step.allocations, step.frees),
+        (0, 0, 0, 0),
+        "a queued step on {device} waited, copied to the host or allocated: {step:?}"
+    );
+    let read = guard.read();
+    assert_eq!((read.diverged_at, read.weight_sum), (None, 4.0 * STEP_BATCH as f64), "{read:?}");
+    assert!(read.loss_sum.is_finite() && read.loss_sum > 0.0, "{read:?}");
+
+    let snapshot = |model: &DeepAutoencoder<f32>, opt: &Adam<f32>| -> Vec<Vec<f32>> {
+        let params = model.params().tensors().iter().map(Tensor::to_vec);
+        params.chain(opt.state().iter().map(|(_, t)| t.to_vec())).collect()
+    };
+    let kept = snapshot(&model, &opt);
+    let nan = Tensor::<f32>::full(x.shape(), f32::NAN).to(device);
+    queue_step(&mut model, &mut opt, &mut tape, &nan, 4, &mut guard);
+    queue_step(&mut model, &mut opt, &mut tape, &x, 5, &mut guard);
+    let read = guard.read();
+    assert_eq!(read.diverged_at, Some(4), "{read:?}");
+    assert!(read.bad_loss.is_nan() && read.weight_sum == 4.0 * STEP_BATCH as f64, "{read:?}");
+    assert_eq!(opt.steps(), 6);
+    opt.forget_skipped(2);
+    let after = snapshot(&model, &opt);
+    for (k, (a, b)) in after.iter().zip(&kept).enumerate() {
+        let same = a.len() == b.len() && a.iter().zip(b).all(|(a, b)| a.to_bits() == b.to_bits());
+        assert!(same, "on {device}: parameter or Adam state {k} changed after the NaN step");
+    }
+}
+
+#[test]
+fn queued_steps_skip_after_a_non_finite_loss_without_waiting_on_the_cpu() {
+    queued_steps_skip_after_a_non_finite_loss_without_waiting(Device::Cpu);
+}
+
+#[test]
+fn queued_steps_skip_after_a_non_finite_loss_without_waiting_on_the_gpu() {
+    let Some(device) = gpu() else { return };
+    queued_steps_skip_after_a_non_finite_loss_without_waiting(device);
+}
