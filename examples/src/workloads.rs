@@ -11,7 +11,7 @@
 use crate::timing::rate;
 use gradtape::{grad_values, Tape, Tensor};
 use gradtape_kernels::workers::on_worker_kept_awake;
-use gradtape_kernels::{Device, LossGuard};
+use gradtape_kernels::{Device, LossGuard, RowIndex};
 use gradtape_models::autoencoders::*;
 use gradtape_models::data::MnistSplit;
 use gradtape_models::optim::{Adam, Optimizer, Sgd};
@@ -45,6 +45,27 @@ fn mnist() -> Tensor<f32> {
 /// `X[i*B:(i+1)*B]` with `i = step % (n // B)`.
 fn batches(x: &Tensor<f32>, b: usize) -> Vec<Tensor<f32>> {
     (0..x.shape()[0] / b).map(|i| x.slice_axis(0, i * b, b)).collect()
+}
+
+/// The batches of [`batches`], as `fit` makes them on a device: the images
+/// copied there once, each batch gathered there by index (one launch).
+struct ResidentBatches {
+    images: Tensor<f32>,
+    order: RowIndex,
+    batch: usize,
+}
+
+impl ResidentBatches {
+    fn new(x: &Tensor<f32>, batch: usize, device: Device) -> ResidentBatches {
+        let rows: Vec<usize> = (0..x.shape()[0]).collect();
+        ResidentBatches { images: x.to(device), order: RowIndex::new(&rows, device), batch }
+    }
+
+    /// Batch `k`, cycling over the whole batches as [`batches`] does.
+    fn get(&self, k: usize) -> Tensor<f32> {
+        let start = (k % (self.images.shape()[0] / self.batch)) * self.batch;
+        self.images.gather_rows(&self.order, start..start + self.batch)
+    }
 }
 
 /// Times training steps of `model` on `data` (cycled) and returns the rate
@@ -253,8 +274,9 @@ pub fn vae_on(device: Device, batch: usize) -> DeviceRun {
 }
 
 /// Times training on `device` as [`time_training`] does on the CPU: the
-/// batches are copied to the device once, up front (as the PyTorch script
-/// keeps its data on the GPU). Steps are queued as `fit` queues them
+/// images are copied to the device once, up front (as the PyTorch script
+/// keeps its data on the GPU), and each batch is gathered there as `fit`
+/// gathers it. Steps are queued as `fit` queues them
 /// ([`queue_step`]: no wait per step), and the losses are read back after
 /// every [`STEPS_PER_READ`] steps, which waits for the GPU, so the clock is
 /// read only after the work is done. Then one more step is taken between
@@ -262,14 +284,14 @@ pub fn vae_on(device: Device, batch: usize) -> DeviceRun {
 fn train_on(device: Device, model: &mut dyn Autoencoder<f32>, batch: usize) -> DeviceRun {
     model.params_mut().to_device(device);
     let mut opt = Adam::new(1e-3);
-    let data: Vec<Tensor<f32>> = batches(&mnist(), batch).iter().map(|b| b.to(device)).collect();
+    let data = ResidentBatches::new(&mnist(), batch, device);
     let mut tape = Tape::with_capacity(1024);
     let mut guard = LossGuard::on(device);
     let mut step = 0usize;
     let mut one_step = |model: &mut dyn Autoencoder<f32>, guard: &mut LossGuard| {
-        let b = &data[step % data.len()];
+        let b = data.get(step);
         step += 1;
-        queue_step(model, &mut opt, &mut tape, b, step as u64, guard);
+        queue_step(model, &mut opt, &mut tape, &b, step as u64, guard);
     };
     let mut reported = (0.0, 0.0);
     let mut steps_then_read = || {
@@ -321,8 +343,8 @@ pub fn counted_workloads() -> Vec<(&'static str, Box<dyn Autoencoder<f32>>, usiz
 }
 
 /// Reads `counter` around each of `steps` training steps of `model` on
-/// `device` at batch `batch` (Adam 1e-3, the data copied to the device up
-/// front, each step queued as `fit` queues it), after `warmup` steps, and
+/// `device` at batch `batch` (Adam 1e-3, the images copied to the device up
+/// front and each batch gathered there, each step queued, as `fit` does), after `warmup` steps, and
 /// returns what each step added, then what one reading of the losses (a
 /// progress report) added. The counter is anything that can be read and
 /// subtracted: the launch count, or the CPU stand-in's counters of
@@ -337,14 +359,14 @@ pub fn count_steps_on<C: Copy + std::ops::Sub<Output = C>>(
 ) -> (Vec<C>, C) {
     model.params_mut().to_device(device);
     let mut opt = Adam::new(1e-3);
-    let data: Vec<Tensor<f32>> = batches(&mnist(), batch).iter().map(|b| b.to(device)).collect();
+    let data = ResidentBatches::new(&mnist(), batch, device);
     let mut tape = Tape::with_capacity(1024);
     let mut guard = LossGuard::on(device);
     let mut step = 0usize;
     let mut one_step = |model: &mut dyn Autoencoder<f32>, guard: &mut LossGuard| {
-        let b = &data[step % data.len()];
+        let b = data.get(step);
         step += 1;
-        queue_step(model, &mut opt, &mut tape, b, step as u64, guard);
+        queue_step(model, &mut opt, &mut tape, &b, step as u64, guard);
     };
     for _ in 0..warmup {
         one_step(model, &mut guard);

@@ -77,6 +77,19 @@ __device__ void pad_axis(long long n_out, long long src_len, long long total, lo
     }
 }
 
+// out[r, :] = x[idx[start + r], :] for the n_out = rows * cols elements of
+// out: rows of a [N, cols] tensor picked by a list of row numbers on the
+// device (a training batch gathered from a data set kept there). The row
+// numbers were checked against N on the host.
+template <typename T>
+__device__ void gather_rows(long long n_out, long long cols, const long long* idx, long long start, const T* x,
+                            T* out) {
+    GRID_STRIDE_LOOP(o, n_out) {
+        const long long r = o / cols, j = o % cols;
+        out[o] = x[idx[start + r] * cols + j];
+    }
+}
+
 #define SHAPE_KERNELS(T, suffix)                                                                             \
     extern "C" __global__ void transpose_##suffix(long long n, long long rows, long long cols, const T* x,   \
                                                   T* out) {                                                  \
@@ -103,6 +116,10 @@ __device__ void pad_axis(long long n_out, long long src_len, long long total, lo
     extern "C" __global__ void pad_axis_##suffix(long long n_out, long long src_len, long long total,        \
                                                  long long inner, long long start, const T* x, T* out) {     \
         pad_axis<T>(n_out, src_len, total, inner, start, x, out);                                            \
+    }                                                                                                        \
+    extern "C" __global__ void gather_rows_##suffix(long long n_out, long long cols, const long long* idx,    \
+                                                    long long start, const T* x, T* out) {                  \
+        gather_rows<T>(n_out, cols, idx, start, x, out);                                                     \
     }
 
 SHAPE_KERNELS(float, f32)

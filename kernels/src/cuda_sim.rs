@@ -154,6 +154,7 @@ kernels! {
     unselect => unselect_f32, unselect_f64(n_out: i64, axis_len: i64, inner: i64, index: i64, x: *const T, out: *mut T);
     slice_axis => slice_axis_f32, slice_axis_f64(n_out: i64, src_len: i64, len: i64, inner: i64, start: i64, x: *const T, out: *mut T);
     pad_axis => pad_axis_f32, pad_axis_f64(n_out: i64, src_len: i64, total: i64, inner: i64, start: i64, x: *const T, out: *mut T);
+    gather_rows => gather_rows_f32, gather_rows_f64(n_out: i64, cols: i64, idx: *const i64, start: i64, x: *const T, out: *mut T);
     // fused.cu
     bias_act => bias_act_f32, bias_act_f64(n: i64, cols: i64, act: i32, z: *const T, b: *const T, out: *mut T);
     bias_act_grad => bias_act_grad_f32, bias_act_grad_f64(cols: i64, rows: i64, runs: i64, act: i32, g: *const T, y: *const T, dz: *mut T, partials: *mut T);

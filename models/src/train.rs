@@ -10,6 +10,14 @@
 //! 4. drop the recording, so the parameters are no longer shared and the
 //!    optimiser updates them in place.
 //!
+//! Nothing in a step waits for its result ([`queue_step`]): the loss goes
+//! into a guard where the model is (`gradtape_kernels::guard`), which also
+//! stops every update once a loss is not finite, and the loop reads the
+//! guard back only to report progress, at most ten times a second. The
+//! training images are where the model is too, and each batch is gathered
+//! there by index (`gradtape_kernels::gather`). On a GPU the host can then
+//! queue the next step while the device runs this one.
+//!
 //! After each epoch the test loss is measured in evaluation mode (no
 //! dropout, no input noise) over batches of 500, weighted by batch size.
 //!
@@ -23,7 +31,7 @@ use crate::data::{Batches, Dataset, LastBatch};
 use crate::optim::Optimizer;
 use gradtape::{grad_values, Tape, Tensor};
 use gradtape_kernels::workers::on_worker_for;
-use gradtape_kernels::LossGuard;
+use gradtape_kernels::{LossGuard, RowIndex};
 use std::time::{Duration, Instant};
 
 /// Settings of a training run.
@@ -278,13 +286,16 @@ pub fn fit<M: Autoencoder<f32> + ?Sized>(
         let mut tape = Tape::with_capacity(1024);
         tape.record_anomalies(config.detect_anomaly);
         let mut history = History::default();
+        // The training images go where the model is, once: each step's batch
+        // is gathered there (a no-op copy on the CPU).
+        let images = train.images.to(model.params().device());
         for epoch in start_epoch + 1..=config.epochs {
             model.set_training(true);
             let started = Instant::now();
             let trained = if config.detect_anomaly {
                 epoch_checking_each_step(model, opt, &mut tape, train, config, epoch, on_progress)
             } else {
-                epoch_queued(model, opt, &mut tape, train, config, epoch, on_progress)
+                epoch_queued(model, opt, &mut tape, (train, &images), config, epoch, on_progress)
             };
             let (loss_sum, samples) = match trained {
                 Ok(sums) => sums,
@@ -327,23 +338,29 @@ fn step_seed(config: &TrainConfig, epoch: usize, index: usize) -> u64 {
 }
 
 /// One epoch of queued steps: the sum of loss * batch size and the number
-/// of samples, or where it diverged.
+/// of samples, or where it diverged. `images` are the training set's,
+/// already where the model is: the epoch's shuffled order goes there once
+/// (one copy), and each batch is gathered there from it by index (one
+/// launch on a GPU), the same rows [`Batches`] gives.
 fn epoch_queued<M: Autoencoder<f32> + ?Sized>(
     model: &mut M,
     opt: &mut dyn Optimizer<f32>,
     tape: &mut Tape<f32>,
-    train: &Dataset,
+    (train, images): (&Dataset, &Tensor<f32>),
     config: &TrainConfig,
     epoch: usize,
     on_progress: &mut (dyn FnMut(Progress<'_>) + Send),
 ) -> Result<(f64, usize), Divergence> {
-    let mut guard = LossGuard::on(model.params().device());
+    let device = model.params().device();
+    let mut guard = LossGuard::on(device);
     let batches = epoch_batches(train, config, epoch);
-    let n_batches = batches.num_batches();
+    let (n_batches, order) = (batches.num_batches(), RowIndex::new(batches.order(), device));
     let (mut reported, mut last_report) = ((0.0, 0.0), Instant::now());
     let mut sums = (0.0, 0);
-    for (i, batch) in batches.enumerate() {
-        queue_step(model, opt, tape, &batch.images, step_seed(config, epoch, i), &mut guard);
+    for i in 0..n_batches {
+        let rows = i * config.batch_size..((i + 1) * config.batch_size).min(order.len());
+        let batch = images.gather_rows(&order, rows);
+        queue_step(model, opt, tape, &batch, step_seed(config, epoch, i), &mut guard);
         if i + 1 < n_batches && last_report.elapsed() < REFRESH {
             continue;
         }

@@ -225,6 +225,24 @@ pub fn broadcast_to<T: Element>(x: &Tensor<T>, shape: &[usize]) -> Tensor<T> {
     Tensor::from_cuda(Shape::from_slice(shape), out)
 }
 
+/// Rows `idx[start..]` of `x` (each `cols` long) into a tensor of `shape`
+/// (`gather_rows` in `shape.cu`: one launch).
+pub fn gather_rows<T: Element>(
+    x: &Tensor<T>,
+    idx: &Buffer<i64>,
+    start: usize,
+    cols: usize,
+    shape: Shape,
+) -> Tensor<T> {
+    let (gpu, n) = (gpu_of(x), numel(&shape));
+    let mut out = Buffer::<T>::uninit(gpu, n);
+    if n > 0 {
+        launch!(gpu, "shape.cu", kernel_name::<T>("gather_rows"), launch_for(n);
+            &(n as i64), &(cols as i64), idx.slice(), &(start as i64), buf(x).slice(), out.slice_mut());
+    }
+    Tensor::from_cuda(shape, out)
+}
+
 /// The last two axes swapped.
 pub fn transpose<T: Element>(x: &Tensor<T>) -> Tensor<T> {
     let (gpu, n, r) = (gpu_of(x), x.len(), x.rank());

@@ -327,3 +327,27 @@ fn a_gemm_on_device_1_from_a_thread_bound_to_device_0_uses_device_1() {
     .expect("the product on device 1 runs");
     assert_eq!(product, vec![4.0, 5.0, 10.0, 11.0]);
 }
+
+/// A batch gathered on the device from a data set kept there is the host's
+/// gather, and takes one launch with no copy either way (counted on this
+/// thread).
+#[test]
+fn a_batch_gathered_on_the_device_copies_nothing() {
+    let Some(_gpu) = standin_gpu() else { return };
+    let x = crate::Tensor::<f32>::normal(&[40, 7], 0.0, 1.0, 5);
+    let picked: Vec<usize> = (0..40).rev().collect();
+    let (on_host, on_device) = (x.gather_rows(&crate::RowIndex::new(&picked, Device::Cpu), 3..19), {
+        let (xs, index) = (x.to(Device::Cuda(0)), crate::RowIndex::new(&picked, Device::Cuda(0)));
+        let before = thread_counters();
+        let batch = xs.gather_rows(&index, 3..19);
+        let added = thread_counters() - before;
+        assert_eq!(
+            (added.launches, added.host_to_device, added.device_to_host, added.syncs),
+            (1, 0, 0, 0),
+            "{added:?}"
+        );
+        batch
+    });
+    assert_eq!(on_device.shape(), &[16, 7]);
+    assert_eq!(on_device.to_vec(), on_host.to_vec());
+}

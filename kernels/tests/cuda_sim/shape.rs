@@ -209,3 +209,41 @@ fn strided_copy_reads_through_permuted_and_odd_strides_f32() {
 fn strided_copy_reads_through_permuted_and_odd_strides_f64() {
     strided_copy_reads_through_any_strides::<f64>();
 }
+
+/// `gather_rows` against `Tensor::gather_rows`: rows picked by index, some
+/// twice, from an offset into the index, under every launch shape.
+fn gather_rows_matches_the_cpu<T: Float>()
+where
+    Sim: Kernels<T>,
+{
+    use gradtape_kernels::{Device, RowIndex};
+    let (rows, cols) = (37usize, 5usize);
+    let x = Tensor::from_vec(values::<T>(rows * cols, 1.0, 81), &[rows, cols]);
+    let picked: Vec<usize> = (0..50).map(|k| (k * 7 + 3) % rows).collect();
+    let (index, as_i64) =
+        (RowIndex::new(&picked, Device::Cpu), picked.iter().map(|&r| r as i64).collect::<Vec<_>>());
+    let (start, len) = (4usize, 29usize);
+    let want = x.gather_rows(&index, start..start + len);
+    for ((grid, block), got) in each_launch(len * cols, T::nan(), |out| unsafe {
+        <Sim as Kernels<T>>::gather_rows(
+            (len * cols) as i64,
+            cols as i64,
+            as_i64.as_ptr(),
+            start as i64,
+            x.data().as_ptr(),
+            out,
+        )
+    }) {
+        check_exact(&format!("gather_rows_{} launch {grid}x{block}", T::NAME), &got, want.data());
+    }
+}
+
+#[test]
+fn gather_rows_matches_the_cpu_f32() {
+    gather_rows_matches_the_cpu::<f32>();
+}
+
+#[test]
+fn gather_rows_matches_the_cpu_f64() {
+    gather_rows_matches_the_cpu::<f64>();
+}

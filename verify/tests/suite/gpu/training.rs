@@ -350,3 +350,32 @@ fn queued_steps_skip_after_a_non_finite_loss_without_waiting_on_the_gpu() {
     let Some(device) = gpu() else { return };
     queued_steps_skip_after_a_non_finite_loss_without_waiting(device);
 }
+
+/// `fit` on a GPU copies the training images to the device once: a step
+/// copies nothing from the host (its batch is gathered on the device). Over
+/// two epochs of 8 steps the copies (counted on this thread) are the images,
+/// then per epoch its order, its guard and its one test batch, and Adam's
+/// table of addresses: at most 1 + 3 * 2 + 1, where copying each batch
+/// would be 16 more.
+#[test]
+fn fit_on_the_gpu_copies_the_training_set_once() {
+    use gradtape_kernels::cuda::standin;
+    use gradtape_models::data::MnistSplit;
+    use gradtape_models::train::{fit, TrainConfig};
+    let Some(device) = gpu() else { return };
+    let split = MnistSplit::embedded();
+    let (train, test) = (split.train.take(512), split.test.take(100));
+    let mut model = DeepAutoencoder::<f32>::new(&DeepConfig::default(), 4);
+    model.params_mut().to_device(device);
+    let mut opt = Adam::new(1e-3);
+    let config =
+        TrainConfig { epochs: 2, batch_size: 64, seed: 2, eval_batch_size: 500, detect_anomaly: false };
+    let before = standin::thread_counters();
+    let history = fit(&mut model, &mut opt, &train, &test, &config, 0, &mut |_| {});
+    let added = standin::thread_counters() - before;
+    assert!(history.diverged.is_none() && history.epochs.len() == 2, "{history:?}");
+    if added.launches > 0 {
+        // The stand-in counted (a real GPU's driver is not counted).
+        assert!(added.host_to_device <= 1 + 3 * 2 + 1, "{added:?}");
+    }
+}
