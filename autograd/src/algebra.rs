@@ -149,6 +149,16 @@ pub trait Algebra<T: Element>: Clone {
         (dz, db)
     }
 
+    /// The rule of the fused op `reparameterize` (`ops/fused.rs`) for
+    /// `logvar`, from the gradient `self` of `mu + exp(logvar / 2) * eps`:
+    /// `g * eps * exp(logvar / 2) / 2`, the plain rules of `mul`, `exp` and
+    /// `mul_scalar` in their order, which variables record; tensors do it in
+    /// one pass.
+    fn reparameterize_grad(&self, logvar: &Self, eps: &Self) -> Self {
+        let half = T::of(0.5);
+        self.mul(eps).mul(&logvar.scale(half).exp()).scale(half)
+    }
+
     /// The rule of the fused loss `loss_sum` (`ops/fused.rs`): from the
     /// gradient `self` of `scale * sum_i term(a_i, b_i)` (one number), the
     /// gradients of `a` and `b` that `want` asks for. Written there as plain
@@ -275,6 +285,9 @@ impl<T: Element> Algebra<T> for Tensor<T> {
         want: [bool; 2],
     ) -> [Option<Self>; 2] {
         Tensor::loss_sum_grad(self, a, b, term, scale, want)
+    }
+    fn reparameterize_grad(&self, logvar: &Self, eps: &Self) -> Self {
+        Tensor::reparameterize_grad(self, logvar, eps)
     }
     fn accumulate(mut self, other: &Self) -> Self {
         if self.same_shape(other) {

@@ -299,6 +299,9 @@ pub(crate) fn vjp<T: Element, A: Algebra<T>>(
             })
         }
         BiasAct { z, b, act } => fused::bias_act_grad(g, &value_of(out), act, z, b, need),
+        Reparameterize { mu, logvar, eps } => {
+            fused::reparameterize_grad(g, &value_of(logvar), &value_of(eps), [mu, logvar], need)
+        }
         LossSum { a, b, term, scale } => {
             fused::loss_sum_grad(g, &value_of(a), &value_of(b), term, scale, [a, b], need)
         }

@@ -348,7 +348,8 @@ fn is_elementwise<T>(op: &Op<T>) -> bool {
         | Relu(_)
         | Softplus(_)
         | Clamp(..)
-        | BiasAct { .. } => true,
+        | BiasAct { .. }
+        | Reparameterize { .. } => true,
         Leaf { .. }
         | SumAll(_)
         | SumSquares(_)

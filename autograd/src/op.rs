@@ -96,6 +96,15 @@ pub(crate) enum Op<T> {
         b: usize,
         act: gradtape_kernels::Act,
     },
+    /// `mu + exp(logvar / 2) * eps` in one pass (a fused op: see
+    /// `ops/fused.rs`). `eps` is a constant the op recorded: no gradient
+    /// flows to it, so it is not one of the op's inputs, but the rule reads
+    /// it.
+    Reparameterize {
+        mu: usize,
+        logvar: usize,
+        eps: usize,
+    },
     /// `scale * sum_i term(a_i, b_i)` in one pass (a fused loss: see
     /// `ops/fused.rs`).
     LossSum {
@@ -156,6 +165,7 @@ impl<T> Op<T> {
             MatMul { .. } => "matmul",
             BiasAct { .. } => "bias_act",
             LossSum { .. } => "loss_sum",
+            Reparameterize { .. } => "reparameterize",
         }
     }
 
@@ -165,7 +175,9 @@ impl<T> Op<T> {
         match *self {
             Leaf { .. } => [None, None],
             Add(a, b) | Sub(a, b) | Mul(a, b) | Div(a, b) | MatMul { a, b, .. } => [Some(a), Some(b)],
-            BiasAct { z, b, .. } | LossSum { a: z, b, .. } => [Some(z), Some(b)],
+            BiasAct { z, b, .. } | LossSum { a: z, b, .. } | Reparameterize { mu: z, logvar: b, .. } => {
+                [Some(z), Some(b)]
+            }
             Neg(x)
             | AddScalar(x)
             | MulScalar(x, _)

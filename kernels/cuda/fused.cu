@@ -70,3 +70,30 @@ __device__ void bias_act_grad(long long cols, long long rows, long long runs, in
 
 FUSED_KERNELS(float, f32)
 FUSED_KERNELS(double, f64)
+
+// The reparameterisation of a Gaussian sample: out = mu + exp(logvar * 0.5)
+// * eps, in the plain ops' order (kernels/src/fused.rs), and its rule for
+// logvar, d = g * eps * exp(logvar * 0.5) * 0.5, the plain rules' order (mu's
+// is g itself).
+template <typename T>
+__device__ void reparameterize(long long n, const T* mu, const T* logvar, const T* eps, T* out) {
+    GRID_STRIDE_LOOP(i, n) out[i] = mu[i] + gt_exp(logvar[i] * T(0.5)) * eps[i];
+}
+
+template <typename T>
+__device__ void reparameterize_grad(long long n, const T* g, const T* logvar, const T* eps, T* out) {
+    GRID_STRIDE_LOOP(i, n) out[i] = g[i] * eps[i] * gt_exp(logvar[i] * T(0.5)) * T(0.5);
+}
+
+#define REPARAMETERIZE_KERNELS(T, suffix)                                                                  \
+    extern "C" __global__ void reparameterize_##suffix(long long n, const T* mu, const T* logvar,          \
+                                                       const T* eps, T* out) {                             \
+        reparameterize<T>(n, mu, logvar, eps, out);                                                        \
+    }                                                                                                      \
+    extern "C" __global__ void reparameterize_grad_##suffix(long long n, const T* g, const T* logvar,      \
+                                                            const T* eps, T* out) {                        \
+        reparameterize_grad<T>(n, g, logvar, eps, out);                                                    \
+    }
+
+REPARAMETERIZE_KERNELS(float, f32)
+REPARAMETERIZE_KERNELS(double, f64)

@@ -158,6 +158,8 @@ kernels! {
     // fused.cu
     bias_act => bias_act_f32, bias_act_f64(n: i64, cols: i64, act: i32, z: *const T, b: *const T, out: *mut T);
     bias_act_grad => bias_act_grad_f32, bias_act_grad_f64(cols: i64, rows: i64, runs: i64, act: i32, g: *const T, y: *const T, dz: *mut T, partials: *mut T);
+    reparameterize => reparameterize_f32, reparameterize_f64(n: i64, mu: *const T, logvar: *const T, eps: *const T, out: *mut T);
+    reparameterize_grad => reparameterize_grad_f32, reparameterize_grad_f64(n: i64, g: *const T, logvar: *const T, eps: *const T, out: *mut T);
     // losses.cu
     loss_sum_partials => loss_sum_partials_f32, loss_sum_partials_f64(n: i64, term: i32, floor: T, a: *const T, b: *const T, partials: *mut T);
     loss_sum_grad => loss_sum_grad_f32, loss_sum_grad_f64(n: i64, term: i32, scale: T, floor: T, g: *const T, a: *const T, b: *const T, want_a: i32, want_b: i32, da: *mut T, db: *mut T);

@@ -141,6 +141,65 @@ impl<T: Element> Tensor<T> {
     }
 }
 
+impl<T: Element> Tensor<T> {
+    /// A Gaussian sample by reparameterisation, `mu + exp(logvar * 0.5) *
+    /// eps`, in one pass (`self` is `mu`): the same numbers as those plain
+    /// ops, in the same order. All three must have one shape.
+    #[track_caller]
+    pub fn reparameterize(&self, logvar: &Tensor<T>, eps: &Tensor<T>) -> Tensor<T> {
+        same_three("reparameterize", [("mu", self), ("logvar", logvar), ("eps", eps)]);
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            return crate::cuda::ops::reparameterize(self, logvar, eps, "reparameterize");
+        }
+        let half = T::of(0.5);
+        let (lv, e) = (logvar.data(), eps.data());
+        Tensor::from_fill_shape(self.dims(), |out| {
+            for (i, (o, &m)) in out.iter_mut().zip(self.data()).enumerate() {
+                *o = m + (lv[i] * half).exp_k() * e[i];
+            }
+        })
+    }
+
+    /// The rule of [`Tensor::reparameterize`] for `logvar`, from the
+    /// gradient `self` of the sample: `g * eps * exp(logvar * 0.5) * 0.5`
+    /// (the plain rules of mul, exp and mul_scalar, in their order), in one
+    /// pass (`mu`'s gradient is `g` itself).
+    #[track_caller]
+    pub fn reparameterize_grad(&self, logvar: &Tensor<T>, eps: &Tensor<T>) -> Tensor<T> {
+        same_three("reparameterize_grad", [("the gradient", self), ("logvar", logvar), ("eps", eps)]);
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            return crate::cuda::ops::reparameterize(self, logvar, eps, "reparameterize_grad");
+        }
+        let half = T::of(0.5);
+        let (lv, e) = (logvar.data(), eps.data());
+        Tensor::from_fill_shape(self.dims(), |out| {
+            for (i, (o, &g)) in out.iter_mut().zip(self.data()).enumerate() {
+                *o = g * e[i] * (lv[i] * half).exp_k() * half;
+            }
+        })
+    }
+}
+
+/// Panics, naming the op and every shape, unless the three tensors have one
+/// shape and one device.
+#[track_caller]
+fn same_three<T: Element>(op: &str, [a, b, c]: [(&str, &Tensor<T>); 3]) {
+    assert!(
+        a.1.shape() == b.1.shape() && a.1.shape() == c.1.shape(),
+        "{op}: {} {:?}, {} {:?} and {} {:?} must have one shape",
+        a.0,
+        a.1.shape(),
+        b.0,
+        b.1.shape(),
+        c.0,
+        c.1.shape()
+    );
+    a.1.same_device(b.1, op);
+    a.1.same_device(c.1, op);
+}
+
 /// `out[r, j] = f(z[r, j] + b[j])`, rows split across workers when large.
 fn bias_rows<T: Element>(z: &[T], b: &[T], out: &mut [T], f: impl Fn(T) -> T + Sync) {
     let cols = b.len();

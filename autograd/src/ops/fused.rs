@@ -20,6 +20,12 @@
 //!   ops (`Algebra::bias_act_grad`), so double backward, the contractive
 //!   penalty and `gradgradcheck` see ordinary nodes.
 //!
+//! - `mu.reparameterize(logvar, eps)` = `mu + (logvar * 0.5).exp() * eps`:
+//!   the variational autoencoder's sample, one pass instead of four. Its
+//!   rule is `dmu = g` and `dlogvar = g * eps * exp(logvar * 0.5) * 0.5`
+//!   (the plain rules of `mul`, `exp` and `mul_scalar`, in their order), in
+//!   one pass (`Tensor::reparameterize_grad`), or those ops when recorded.
+//!
 //! - `a.loss_sum(b, term, scale)` = `scale * sum_i term(a_i, b_i)`: a loss
 //!   over a batch, one number, in one pass (one reduction on a GPU) instead
 //!   of one pass per plain op. The terms (`LossTerm`) are the ones
@@ -47,7 +53,7 @@ use crate::algebra::Algebra;
 use crate::op::Op;
 use crate::ops::unary;
 use crate::tape::Var;
-use gradtape_kernels::{Act, Element, LossTerm};
+use gradtape_kernels::{Act, Element, LossTerm, Tensor};
 
 impl<'t, T: Element> Var<'t, T> {
     /// `act(self + b)` in one pass, `b` a vector as long as `self`'s last
@@ -58,6 +64,19 @@ impl<'t, T: Element> Var<'t, T> {
         self.same_tape(&b, "bias_act");
         let v = self.value().bias_act(&b.value(), act);
         self.record(v, Op::BiasAct { z: self.id, b: b.id, act })
+    }
+
+    /// A Gaussian sample by reparameterisation, `self + exp(logvar / 2) *
+    /// eps` (`self` the mean, `eps` drawn from `N(0, 1)`), in one pass: the
+    /// same numbers as `self + (logvar * 0.5).exp() * eps` in plain ops,
+    /// recorded as one node. `eps` is recorded as a constant (no gradient
+    /// flows to it). All three must have one shape.
+    #[track_caller]
+    pub fn reparameterize(self, logvar: Var<'t, T>, eps: &Tensor<T>) -> Var<'t, T> {
+        self.same_tape(&logvar, "reparameterize");
+        let eps = self.tape.constant(eps);
+        let v = self.value().reparameterize(&logvar.value(), &eps.value());
+        self.record(v, Op::Reparameterize { mu: self.id, logvar: logvar.id, eps: eps.id })
     }
 
     /// `scale * sum_i term(self_i, b_i)` in one pass, as a 0-d node: a loss
@@ -105,6 +124,18 @@ pub(crate) fn bias_act_grad<T: Element, A: Algebra<T>>(
     let bias_len = y.shape()[y.shape().len() - 1];
     let (dz, db) = g.bias_act_grad(y, act, bias_len);
     [need_z.then_some((z, dz)), Some((b, db))]
+}
+
+/// z = mu + exp(logvar / 2) eps:
+/// dmu = g, dlogvar = g eps exp(logvar / 2) / 2 (eps is a constant).
+pub(crate) fn reparameterize_grad<T: Element, A: Algebra<T>>(
+    g: &A,
+    logvar: &A,
+    eps: &A,
+    [mu, lv]: [usize; 2],
+    need: &impl Fn(usize) -> bool,
+) -> [Option<(usize, A)>; 2] {
+    [need(mu).then(|| (mu, g.clone())), need(lv).then(|| (lv, g.reparameterize_grad(logvar, eps)))]
 }
 
 /// y = scale * sum_i term(a_i, b_i):

@@ -51,18 +51,18 @@ const RANGES: &[Range] = &[
     path(
         "autograd/src/algebra.rs",
         1,
-        193,
+        203,
         &["pub trait Algebra", "Algebra<T> for Tensor<T>", "fn scale(", "fn step("],
     ),
-    path("autograd/src/algebra.rs", 254, 287, &["fn fused(", "fn accumulate("]),
-    path("autograd/src/algebra.rs", 290, 315, &["Algebra<T> for Var<'t, T>"]),
-    path("autograd/src/algebra.rs", 364, 385, &["fn step(", "fn max_mask(", "fn fused("]),
+    path("autograd/src/algebra.rs", 264, 301, &["fn fused(", "fn accumulate("]),
+    path("autograd/src/algebra.rs", 303, 328, &["Algebra<T> for Var<'t, T>"]),
+    path("autograd/src/algebra.rs", 377, 398, &["fn step(", "fn max_mask(", "fn fused("]),
     path("autograd/src/ops/unary.rs", 98, 144, &["// ---- backward rules", "fn exp_grad", "fn sigmoid_grad"]),
     path("autograd/src/ops/reduce.rs", 60, 65, &["// ---- backward rules", "fn sum_all_grad"]),
     path(
         "autograd/src/grad.rs",
         1,
-        311,
+        314,
         &[
             "//! Reverse mode",
             "pub fn grad<",
@@ -76,7 +76,7 @@ const RANGES: &[Range] = &[
         ],
     ),
     named("autograd/src/tape.rs", 82, 86, &["pub fn new()"]),
-    named("autograd/src/op.rs", 162, 199, &["fn inputs("]),
+    named("autograd/src/op.rs", 172, 211, &["fn inputs("]),
     named("autograd/src/tape.rs", 100, 106, &["fn note_recorded_sweep("]),
     named("autograd/src/tape.rs", 113, 142, &["pub fn detect_anomaly(", "pub fn anomaly_detection("]),
 ];

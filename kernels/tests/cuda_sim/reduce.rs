@@ -448,3 +448,57 @@ fn fused_bias_act_matches_the_cpu_f32() {
 fn fused_bias_act_matches_the_cpu_f64() {
     fused_bias_act_matches_the_cpu::<f64>();
 }
+
+/// fused.cu's reparameterize and reparameterize_grad against the CPU's.
+fn reparameterize_matches_the_cpu<T: Float>()
+where
+    Sim: Kernels<T>,
+{
+    let n = 1025usize;
+    let t = |scale: f64, seed: u64| {
+        Tensor::from_vec(
+            values::<f64>(n, scale, seed).into_iter().map(|x| T::of(x.clamp(-30.0, 30.0))).collect(),
+            &[n],
+        )
+    };
+    let (mu, logvar, eps, g) = (t(1.0, 91), t(1.0, 92), t(1.0, 93), t(1.0, 94));
+    let want = [mu.reparameterize(&logvar, &eps), g.reparameterize_grad(&logvar, &eps)];
+    for (k, name) in ["reparameterize", "reparameterize_grad"].iter().enumerate() {
+        let first = if k == 0 { &mu } else { &g };
+        for ((grid, block), got) in each_launch(n, T::nan(), |out| unsafe {
+            let f = if k == 0 {
+                <Sim as Kernels<T>>::reparameterize
+            } else {
+                <Sim as Kernels<T>>::reparameterize_grad
+            };
+            f(n as i64, first.data().as_ptr(), logvar.data().as_ptr(), eps.data().as_ptr(), out)
+        }) {
+            // The sample is a sum that may cancel: each element is held to
+            // the size of its two terms (the gradient is a product).
+            for (i, (&a, &b)) in got.iter().zip(want[k].data()).enumerate() {
+                let (a, b) = (a.as_f64(), b.as_f64());
+                let size = if k == 0 {
+                    let std = (logvar.data()[i].as_f64() * 0.5).exp();
+                    mu.data()[i].as_f64().abs() + std * eps.data()[i].as_f64().abs()
+                } else {
+                    b.abs()
+                };
+                assert!(
+                    a == b || (a - b).abs() <= T::MATH_RTOL * size + underflow::<T>(),
+                    "{name}_{} launch {grid}x{block}: element {i}: kernel {a:e}, CPU {b:e}",
+                    T::NAME
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn reparameterize_matches_the_cpu_f32() {
+    reparameterize_matches_the_cpu::<f32>();
+}
+
+#[test]
+fn reparameterize_matches_the_cpu_f64() {
+    reparameterize_matches_the_cpu::<f64>();
+}

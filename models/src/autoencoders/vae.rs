@@ -85,10 +85,11 @@ impl<T: Element> Vae<T> {
         Posterior { mu: self.mu.forward(p, h), logvar: self.logvar.forward(p, h) }
     }
 
-    /// `z = mu + exp(logvar / 2) * eps`.
+    /// `z = mu + exp(logvar / 2) * eps`: in plain ops
+    /// `q.mu + (q.logvar * 0.5).exp() * eps`, recorded as the one fused node
+    /// `reparameterize` (the same numbers, one pass instead of four).
     pub fn reparameterize<'t>(&self, q: &Posterior<'t, T>, eps: &Tensor<T>) -> Var<'t, T> {
-        let eps = q.mu.tape().constant(eps);
-        q.mu + (q.logvar * T::of(0.5)).exp() * eps
+        q.mu.reparameterize(q.logvar, eps)
     }
 
     /// The loss for a given `eps` (shape `[n, latent]`): the training loss

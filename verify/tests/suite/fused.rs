@@ -165,3 +165,38 @@ fn loss_sum_is_its_composition_in_f64() {
 fn loss_sum_is_its_composition_in_f32() {
     loss_composition_matches::<f32>();
 }
+
+// ---- the reparameterisation -------------------------------------------------
+
+/// `mu.reparameterize(logvar, eps)` against `mu + (logvar * 0.5).exp() *
+/// eps`: the forward and the plain and recorded gradients bit for bit (the
+/// same formulas in the same order), the double backward to 1e-14 in f64.
+fn reparameterize_composition_matches<T: Element>() {
+    for &shape in SHAPES {
+        let mu: Tensor<T> = Tensor::<f64>::uniform(shape, -1.5, 1.5, 6).cast();
+        let logvar: Tensor<T> = Tensor::<f64>::uniform(shape, -2.0, 2.0, 7).cast();
+        let eps: Tensor<T> = Tensor::<f64>::normal(shape, 0.0, 1.0, 8).cast();
+        let w: Tensor<T> = Tensor::<f64>::uniform(shape, -1.0, 1.0, 9).cast();
+        let fused = run(&mu, &logvar, &w, |m, l| m.reparameterize(l, &eps));
+        let composed = run(&mu, &logvar, &w, |m, l| m + (l * T::of(0.5)).exp() * m.tape().constant(&eps));
+        for (k, part) in
+            ["forward", "plain gradient", "recorded gradient", "double backward"].iter().enumerate()
+        {
+            let tol = if k == 3 { Tol::rel(if T::NAME == "f64" { 1e-14 } else { 1e-6 }) } else { Tol::EXACT };
+            for (i, (got, want)) in fused[k].iter().zip(&composed[k]).enumerate() {
+                let what = format!("reparameterize on {shape:?}: {part} {i} ({})", T::NAME);
+                check_close(&what, got, want, tol).unwrap_or_else(|e| panic!("{e}"));
+            }
+        }
+    }
+}
+
+#[test]
+fn reparameterize_is_its_composition_bit_for_bit_in_f64() {
+    reparameterize_composition_matches::<f64>();
+}
+
+#[test]
+fn reparameterize_is_its_composition_bit_for_bit_in_f32() {
+    reparameterize_composition_matches::<f32>();
+}

@@ -282,6 +282,15 @@ proptest! {
     }
 
     #[test]
+    fn fused_reparameterize_passes_all_three_checks(n in 1usize..=5, rank2 in any::<bool>(), seed in any::<u64>()) {
+        let shape: Vec<usize> = if rank2 { vec![2, n] } else { vec![n] };
+        let (mu, logvar) = (Tensor::uniform(&shape, -1.5, 1.5, seed), Tensor::uniform(&shape, -1.0, 1.0, seed.wrapping_add(1)));
+        // eps is a constant of the op, not an input.
+        let eps = Tensor::uniform(&shape, -2.0, 2.0, seed.wrapping_add(2));
+        check("reparameterize", &op(move |v| vec![v[0].reparameterize(v[1], &eps)]), &[mu, logvar])?;
+    }
+
+    #[test]
     fn fused_loss_sum_passes_all_three_checks(
         n in 1usize..=5, rank2 in any::<bool>(), seed in any::<u64>(), term in 0usize..3
     ) {
@@ -403,6 +412,7 @@ fn every_op_has_a_gradcheck_case() {
     batched_matmul_with_broadcast_batch_axes_passes_all_three_checks();
     fused_bias_act_passes_all_three_checks();
     fused_loss_sum_passes_all_three_checks();
+    fused_reparameterize_passes_all_three_checks();
     outer_product_and_norms_pass_all_three_checks();
     let covered = COVERED.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let missing: Vec<OpKind> = OpKind::all().filter(|kind| !covered.contains(kind)).collect();

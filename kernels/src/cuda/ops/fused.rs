@@ -94,3 +94,21 @@ pub fn loss_sum_grad<T: Element>(
         (false, _) => [None, Some(wrap(first))],
     }
 }
+
+/// `reparameterize` (`mu + exp(logvar * 0.5) * eps`) or its rule
+/// `reparameterize_grad` (`g * (exp(logvar * 0.5) * eps) * 0.5`), by
+/// `name`: one launch over three same-shaped tensors (`fused.cu`).
+pub fn reparameterize<T: Element>(
+    first: &Tensor<T>,
+    logvar: &Tensor<T>,
+    eps: &Tensor<T>,
+    name: &str,
+) -> Tensor<T> {
+    let (gpu, n) = (gpu_of(first), first.len());
+    let mut out = Buffer::<T>::uninit(gpu, n);
+    if n > 0 {
+        launch!(gpu, "fused.cu", kernel_name::<T>(name), launch_for(n);
+            &(n as i64), buf(first).slice(), buf(logvar).slice(), buf(eps).slice(), out.slice_mut());
+    }
+    Tensor::from_cuda(first.dims(), out)
+}

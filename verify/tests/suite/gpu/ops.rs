@@ -196,6 +196,14 @@ fn op_cases<T: Element>() -> Vec<OpCase<T>> {
             &[&tall, &row],
         ));
     }
+    // The reparameterisation, eps given as a third input (read as a
+    // constant, so it gets no gradient on either device).
+    let (mu, logvar, eps) = (any::<T>(&[7, 5], 312), any::<T>(&[7, 5], 313), any::<T>(&[7, 5], 314));
+    cases.push(case(
+        "reparameterize on [7, 5]",
+        op(|v| vec![v[0].reparameterize(v[1], &v[2].value())]),
+        &[&mu, &logvar, &eps],
+    ));
     // The fused losses: one reduction over a few elements and over many
     // blocks (with a level of sum_chunks), and the one-pass gradients.
     // Probabilities in [0.1, 0.9) for cross-entropy; positive terms only.
