@@ -144,6 +144,27 @@ __device__ void argmax_partials(long long n, const T* x, T* values, long long* i
     indices[t] = at;
 }
 
+// (values_out[c], indices_out[c]) = the first maximum among partials
+// c * chunk .. min(n_in, (c + 1) * chunk): one level of the first-maximum
+// search's tree, as combine_chunks is of a sum's.
+template <typename T>
+__device__ void argmax_chunks(long long n_out, long long n_in, long long chunk, const T* values,
+                              const long long* indices, T* values_out, long long* indices_out) {
+    GRID_STRIDE_LOOP(c, n_out) {
+        T best = neg_infinity<T>();
+        long long where = -1;
+        const long long end = (c + 1) * chunk < n_in ? (c + 1) * chunk : n_in;
+        for (long long p = c * chunk; p < end; ++p) {
+            if (indices[p] >= 0 && beats(values[p], indices[p], best, where)) {
+                best = values[p];
+                where = indices[p];
+            }
+        }
+        values_out[c] = best;
+        indices_out[c] = where;
+    }
+}
+
 // at[0] = the index of the first maximum over all partials (-1 if empty).
 template <typename T>
 __device__ void argmax_finish(long long parts, const T* values, const long long* indices, long long* at) {
@@ -300,6 +321,11 @@ __device__ void sum_to(long long n_out, long long chunks, Strided6 idx, const T*
     extern "C" __global__ void argmax_partials_##suffix(long long n, const T* x, T* values,               \
                                                         long long* indices) {                             \
         argmax_partials<T>(n, x, values, indices);                                                        \
+    }                                                                                                     \
+    extern "C" __global__ void argmax_chunks_##suffix(long long n_out, long long n_in, long long chunk,   \
+                                                      const T* values, const long long* indices,          \
+                                                      T* values_out, long long* indices_out) {            \
+        argmax_chunks<T>(n_out, n_in, chunk, values, indices, values_out, indices_out);                   \
     }                                                                                                     \
     extern "C" __global__ void argmax_finish_##suffix(long long parts, const T* values,                   \
                                                       const long long* indices, long long* at) {          \

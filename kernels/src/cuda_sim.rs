@@ -130,6 +130,7 @@ kernels! {
     sum_finish_scaled => sum_finish_scaled_f32, sum_finish_scaled_f64(parts: i64, scale: T, partials: *const T, out: *mut T);
     max_finish => max_finish_f32, max_finish_f64(parts: i64, partials: *const T, out: *mut T);
     argmax_partials => argmax_partials_f32, argmax_partials_f64(n: i64, x: *const T, values: *mut T, indices: *mut i64);
+    argmax_chunks => argmax_chunks_f32, argmax_chunks_f64(n_out: i64, n_in: i64, chunk: i64, values: *const T, indices: *const i64, values_out: *mut T, indices_out: *mut i64);
     argmax_finish => argmax_finish_f32, argmax_finish_f64(parts: i64, values: *const T, indices: *const i64, at: *mut i64);
     one_hot => one_hot_f32, one_hot_f64(n: i64, at: *const i64, x: *const T, out: *mut T);
     sum_axis => sum_axis_f32, sum_axis_f64(n_out: i64, axis_len: i64, inner: i64, x: *const T, out: *mut T);

@@ -48,22 +48,10 @@ unsafe impl DeviceRepr for Strided6 {}
 const BLOCK: u32 = 256;
 /// At most this many blocks: the kernels' grid-stride loops cover the rest.
 const MAX_GRID: u32 = 4096;
-/// Blocks for the first launch of the first-maximum search (`max_mask`
-/// over a whole tensor): one (value, index) partial per thread, so at most
-/// `REDUCE_GRID * BLOCK` for the single thread of the second launch.
-const REDUCE_GRID: u32 = 8;
-
 /// A launch for `n` elements: one thread each, up to [`MAX_GRID`] blocks.
 fn launch_for(n: usize) -> LaunchConfig {
     let blocks = n.div_ceil(BLOCK as usize).clamp(1, MAX_GRID as usize) as u32;
     LaunchConfig { grid_dim: (blocks, 1, 1), block_dim: (BLOCK, 1, 1), shared_mem_bytes: 0 }
-}
-
-/// The first launch of the first-maximum search, and how many partial
-/// results (one per thread) it leaves for the second.
-fn reduce_launch() -> (LaunchConfig, usize) {
-    let cfg = LaunchConfig { grid_dim: (REDUCE_GRID, 1, 1), block_dim: (BLOCK, 1, 1), shared_mem_bytes: 0 };
-    (cfg, (REDUCE_GRID * BLOCK) as usize)
 }
 
 /// `name_f32` or `name_f64`.

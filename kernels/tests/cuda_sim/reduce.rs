@@ -66,16 +66,31 @@ fn whole_tensor_sum_sum_squares_and_max_match_the_cpu_f64() {
     whole_tensor_reductions_match_the_cpu::<f64>();
 }
 
-/// The one-hot mask of the first maximum over the whole tensor, in three
-/// launches: (value, index) partials, the winning index, the mask.
+/// The one-hot mask of the first maximum over the whole tensor, in four
+/// launches: (value, index) partials, one level combining runs of 7 of them
+/// (`argmax_chunks`), the winning index, the mask.
 fn max_mask_all<T: Float>(x: &[T], (grid, block): (u32, u32)) -> Vec<T>
 where
     Sim: Kernels<T>,
 {
-    let parts = (grid * block) as usize;
+    let first = (grid * block) as usize;
+    let (mut all_values, mut all_indices) = (vec![T::nan(); first], vec![-2i64; first]);
+    let (v, i) = (all_values.as_mut_ptr(), all_indices.as_mut_ptr());
+    launch(grid, block, || unsafe { <Sim as Kernels<T>>::argmax_partials(x.len() as i64, x.as_ptr(), v, i) });
+    let parts = first.div_ceil(7);
     let (mut values, mut indices) = (vec![T::nan(); parts], vec![-2i64; parts]);
     let (v, i) = (values.as_mut_ptr(), indices.as_mut_ptr());
-    launch(grid, block, || unsafe { <Sim as Kernels<T>>::argmax_partials(x.len() as i64, x.as_ptr(), v, i) });
+    launch(2, 3, || unsafe {
+        <Sim as Kernels<T>>::argmax_chunks(
+            parts as i64,
+            first as i64,
+            7,
+            all_values.as_ptr(),
+            all_indices.as_ptr(),
+            v,
+            i,
+        )
+    });
     let mut at = [-2i64];
     launch(1, 3, || unsafe {
         <Sim as Kernels<T>>::argmax_finish(parts as i64, values.as_ptr(), indices.as_ptr(), at.as_mut_ptr())

@@ -142,11 +142,21 @@ pub fn max_mask<T: Element>(x: &Tensor<T>, axis: Option<usize>) -> Tensor<T> {
                 &(lanes as i64), &(len as i64), &(inner as i64), buf(x).slice(), out.slice_mut());
         }
         None => {
-            let (cfg, parts) = reduce_launch();
-            let mut values = Buffer::<T>::uninit(gpu, parts);
+            // As a whole-tensor sum: partials sized to the tensor, levels of
+            // runs, then one thread (a fixed tree: the same winner every run).
+            let (cfg, mut values, mut parts) = first_level::<T>(gpu, n);
             let mut indices = Buffer::<i64>::uninit(gpu, parts);
             launch!(gpu, "reduce.cu", kernel_name::<T>("argmax_partials"), cfg;
                 &(n as i64), buf(x).slice(), values.slice_mut(), indices.slice_mut());
+            while parts > FINISH_RUN {
+                let next = parts.div_ceil(FINISH_RUN);
+                let (mut level_values, mut level_indices) =
+                    (Buffer::<T>::uninit(gpu, next), Buffer::<i64>::uninit(gpu, next));
+                launch!(gpu, "reduce.cu", kernel_name::<T>("argmax_chunks"), launch_for(next);
+                    &(next as i64), &(parts as i64), &(FINISH_RUN as i64), values.slice(), indices.slice(),
+                    level_values.slice_mut(), level_indices.slice_mut());
+                (values, indices, parts) = (level_values, level_indices, next);
+            }
             let mut at = Buffer::<i64>::uninit(gpu, 1);
             launch!(gpu, "reduce.cu", kernel_name::<T>("argmax_finish"), launch_for(1);
                 &(parts as i64), values.slice(), indices.slice(), at.slice_mut());
