@@ -20,11 +20,12 @@ __device__ __forceinline__ T clamped_log(T x, T floor) {
     return l < T(-100) ? T(-100) : l;
 }
 
-// L'(x) given L(x): 1 / max(x, floor) where L(x) > -100, else 0, NaN at NaN.
+// L'(x): 1 / max(x, floor) where x > slope_floor (e^-100, where L starts to
+// move: L(x) > -100 there), else 0, NaN at NaN. Read off x, without a log.
 template <typename T>
-__device__ __forceinline__ T clamped_log_grad(T x, T lx, T floor) {
+__device__ __forceinline__ T slope(T x, T floor, T slope_floor) {
     const T inner = x < floor ? floor : x;
-    return inside_of(lx, T(-100), -neg_infinity<T>()) / inner;
+    return inside_of(x, slope_floor, -neg_infinity<T>()) / inner;
 }
 
 template <typename T>
@@ -43,15 +44,10 @@ __device__ __forceinline__ T loss_term(int term, T a, T b, T floor) {
 }
 
 template <typename T>
-__device__ __forceinline__ T loss_grad_a(int term, T c, T a, T b, T floor) {
+__device__ __forceinline__ T loss_grad_a(int term, T c, T a, T b, T floor, T slope_floor) {
     switch (term) {
         case 0: return (a - b) * (c * T(2));
-        case 1: {
-            const T one_minus_a = T(1) - a;
-            const T d1 = clamped_log_grad(one_minus_a, clamped_log(one_minus_a, floor), floor);
-            const T dp = clamped_log_grad(a, clamped_log(a, floor), floor);
-            return ((T(1) - b) * d1 - b * dp) * c;
-        }
+        case 1: return ((T(1) - b) * slope(T(1) - a, floor, slope_floor) - b * slope(a, floor, slope_floor)) * c;
         default: return a * c;
     }
 }
@@ -79,11 +75,11 @@ __device__ void loss_sum_partials(long long n, int term, T floor, const T* a, co
 // here, so the host never waits for it). Only the outputs asked for are
 // written (want_a, want_b); an unwanted one may alias the other.
 template <typename T>
-__device__ void loss_sum_grad(long long n, int term, T scale, T floor, const T* g, const T* a, const T* b,
-                              int want_a, int want_b, T* da, T* db) {
+__device__ void loss_sum_grad(long long n, int term, T scale, T floor, T slope_floor, const T* g, const T* a,
+                              const T* b, int want_a, int want_b, T* da, T* db) {
     const T c = g[0] * scale;
     GRID_STRIDE_LOOP(i, n) {
-        if (want_a) da[i] = loss_grad_a(term, c, a[i], b[i], floor);
+        if (want_a) da[i] = loss_grad_a(term, c, a[i], b[i], floor, slope_floor);
         if (want_b) db[i] = loss_grad_b(term, c, a[i], b[i], floor);
     }
 }
@@ -93,10 +89,10 @@ __device__ void loss_sum_grad(long long n, int term, T scale, T floor, const T* 
                                                           const T* b, T* partials) {                      \
         loss_sum_partials<T>(n, term, floor, a, b, partials);                                              \
     }                                                                                                      \
-    extern "C" __global__ void loss_sum_grad_##suffix(long long n, int term, T scale, T floor, const T* g, \
-                                                      const T* a, const T* b, int want_a, int want_b,     \
-                                                      T* da, T* db) {                                      \
-        loss_sum_grad<T>(n, term, scale, floor, g, a, b, want_a, want_b, da, db);                         \
+    extern "C" __global__ void loss_sum_grad_##suffix(long long n, int term, T scale, T floor,             \
+                                                      T slope_floor, const T* g, const T* a, const T* b,  \
+                                                      int want_a, int want_b, T* da, T* db) {              \
+        loss_sum_grad<T>(n, term, scale, floor, slope_floor, g, a, b, want_a, want_b, da, db);            \
     }
 
 LOSS_KERNELS(float, f32)

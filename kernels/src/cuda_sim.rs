@@ -163,7 +163,7 @@ kernels! {
     reparameterize_grad => reparameterize_grad_f32, reparameterize_grad_f64(n: i64, g: *const T, logvar: *const T, eps: *const T, out: *mut T);
     // losses.cu
     loss_sum_partials => loss_sum_partials_f32, loss_sum_partials_f64(n: i64, term: i32, floor: T, a: *const T, b: *const T, partials: *mut T);
-    loss_sum_grad => loss_sum_grad_f32, loss_sum_grad_f64(n: i64, term: i32, scale: T, floor: T, g: *const T, a: *const T, b: *const T, want_a: i32, want_b: i32, da: *mut T, db: *mut T);
+    loss_sum_grad => loss_sum_grad_f32, loss_sum_grad_f64(n: i64, term: i32, scale: T, floor: T, slope_floor: T, g: *const T, a: *const T, b: *const T, want_a: i32, want_b: i32, da: *mut T, db: *mut T);
     // masks.cu
     bernoulli => bernoulli_f32, bernoulli_f64(n: i64, seed: u64, counter: u64, threshold: u64, out: *mut T);
     normal => normal_f32, normal_f64(n: i64, seed: u64, counter: u64, mean: f64, stddev: f64, out: *mut T);

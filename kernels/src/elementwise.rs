@@ -90,6 +90,24 @@ pub(crate) fn zip_into<T: Element>(a: &[T], b: &[T], out: &mut [T], f: impl Fn(T
     }
 }
 
+/// `out[i] = f(a[i], b[i], c[i])` for equal-length slices, parallel above
+/// the threshold (a fused op of three tensors).
+pub(crate) fn zip3_into<T: Element>(
+    a: &[T],
+    b: &[T],
+    c: &[T],
+    out: &mut [T],
+    f: impl Fn(T, T, T) -> T + Sync,
+) {
+    if a.len() >= parallel_threshold() {
+        out.par_chunks_mut(CHUNK)
+            .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)).zip(c.par_chunks(CHUNK)))
+            .for_each(|(o, ((a, b), c))| zip3_wide(a, b, c, o, &f));
+    } else {
+        zip3_wide(a, b, c, out, &f);
+    }
+}
+
 /// `f(&mut a[i], &mut b[i], &mut c[i], d[i])` for every `i`: three arrays
 /// updated in place from a fourth in one pass over memory, the shape of an
 /// optimiser's step (parameter, two moments; gradient). On wide vectors
@@ -139,7 +157,7 @@ mod tests;
 mod wide;
 
 pub use piecewise::{clamp, inside, relu, sigmoid, sign, step};
-pub(crate) use wide::{map_wide, update3_wide, zip_wide};
+pub(crate) use wide::{map_wide, sum2_wide, update3_wide, zip3_wide, zip_wide};
 
 impl<T: Element> Tensor<T> {
     /// Applies `f` to every element.

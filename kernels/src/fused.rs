@@ -25,11 +25,11 @@
 //! `step(z + b)` everywhere (both 0 at the kink, NaN at NaN).
 
 mod losses;
-pub use losses::{log_floor, LossTerm};
+pub use losses::{log_floor, slope_floor, LossTerm};
 
 use crate::broadcast::{add_row, reduce_rows, Rows};
 use crate::element::Element;
-use crate::elementwise::{relu, sigmoid, step, zip_wide};
+use crate::elementwise::{relu, sigmoid, step, zip3_into, zip_wide};
 use crate::tensor::Tensor;
 use rayon::prelude::*;
 
@@ -153,11 +153,10 @@ impl<T: Element> Tensor<T> {
             return crate::cuda::ops::reparameterize(self, logvar, eps, "reparameterize");
         }
         let half = T::of(0.5);
-        let (lv, e) = (logvar.data(), eps.data());
         Tensor::from_fill_shape(self.dims(), |out| {
-            for (i, (o, &m)) in out.iter_mut().zip(self.data()).enumerate() {
-                *o = m + (lv[i] * half).exp_k() * e[i];
-            }
+            zip3_into(self.data(), logvar.data(), eps.data(), out, move |m, lv, e| {
+                m + (lv * half).exp_k() * e
+            })
         })
     }
 
@@ -173,11 +172,10 @@ impl<T: Element> Tensor<T> {
             return crate::cuda::ops::reparameterize(self, logvar, eps, "reparameterize_grad");
         }
         let half = T::of(0.5);
-        let (lv, e) = (logvar.data(), eps.data());
         Tensor::from_fill_shape(self.dims(), |out| {
-            for (i, (o, &g)) in out.iter_mut().zip(self.data()).enumerate() {
-                *o = g * e[i] * (lv[i] * half).exp_k() * half;
-            }
+            zip3_into(self.data(), logvar.data(), eps.data(), out, move |g, lv, e| {
+                g * e * (lv * half).exp_k() * half
+            })
         })
     }
 }

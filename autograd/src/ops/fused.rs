@@ -45,7 +45,7 @@
 //!   db = g scale dterm/db(a, b)     -2 (a - b),  L(1 - a) - L(a),             (e^b - 1) / 2
 //!   ```
 //!
-//!   with `L'(x) = 1/x` where `L(x) > -100`, else 0: one pass for each
+//!   with `L'(x) = 1/x` where `L(x) > -100` (`x > e^-100`), else 0: one pass for each
 //!   gradient asked for (`Tensor::loss_sum_grad`), or those formulas in
 //!   plain ops when recorded (`Algebra::loss_sum_grad`).
 
@@ -163,8 +163,9 @@ pub(crate) fn loss_sum_grad<T: Element, A: Algebra<T>>(
 /// GaussianKl           da = g scale a                             db = g scale (e^b - 1) / 2
 /// ```
 ///
-/// with `L(x) = max(ln max(x, e^-101), -100)` and `L'(x) = [L(x) > -100] /
-/// max(x, e^-101)`, the mask recorded as a constant as every mask is.
+/// with `L(x) = max(ln max(x, e^-101), -100)` and `L'(x) = [x > e^-100] /
+/// max(x, e^-101)` (where `L(x) > -100`), the mask recorded as a constant as
+/// every mask is.
 pub(crate) fn loss_sum_grad_in_plain_ops<T: Element, A: Algebra<T>>(
     g: &A,
     a: &A,
@@ -183,18 +184,18 @@ pub(crate) fn loss_sum_grad_in_plain_ops<T: Element, A: Algebra<T>>(
             [want[0].then_some(da), db]
         }
         LossTerm::BinaryCrossEntropy => {
-            // L(x) = max(ln max(x, e^-101), -100), L'(x) = [L(x) > -100] / max(x, e^-101)
+            // L(x) = max(ln max(x, e^-101), -100), L'(x) = [x > e^-100] / max(x, e^-101)
             let (floor, inf) = (gradtape_kernels::fused::log_floor::<T>(), T::infinity());
             let clamped_log = |x: &A| x.clamp(floor, inf).log().clamp(T::of(-100.0), inf);
+            let slope_floor = gradtape_kernels::fused::slope_floor::<T>();
+            let slope = |x: &A| x.inside(slope_floor, inf).div(&x.clamp(floor, inf));
             let one_minus_a = a.neg().add_scalar(one);
-            let (lp, l1) = (clamped_log(a), clamped_log(&one_minus_a));
-            let slope = |x: &A, lx: &A| lx.inside(T::of(-100.0), inf).div(&x.clamp(floor, inf));
             // d/da = (1 - b) L'(1 - a) - b L'(a),  d/db = L(1 - a) - L(a)
             let da = want[0].then(|| {
-                let from_1ma = b.neg().add_scalar(one).mul(&slope(&one_minus_a, &l1));
-                c.mul(&from_1ma.sub(&b.mul(&slope(a, &lp))))
+                let from_1ma = b.neg().add_scalar(one).mul(&slope(&one_minus_a));
+                c.mul(&from_1ma.sub(&b.mul(&slope(a))))
             });
-            [da, want[1].then(|| c.mul(&l1.sub(&lp)))]
+            [da, want[1].then(|| c.mul(&clamped_log(&one_minus_a).sub(&clamped_log(a))))]
         }
         LossTerm::GaussianKl => {
             // d/da -(1 + b - a^2 - e^b)/2 = a,  d/db = (e^b - 1)/2

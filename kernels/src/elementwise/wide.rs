@@ -25,6 +25,20 @@ pub(super) fn zip_loop<T: Element>(a: &[T], b: &[T], out: &mut [T], f: &impl Fn(
 }
 
 #[inline(always)]
+pub(super) fn zip3_loop<T: Element>(a: &[T], b: &[T], c: &[T], out: &mut [T], f: &impl Fn(T, T, T) -> T) {
+    for (((o, &a), &b), &c) in out.iter_mut().zip(a).zip(b).zip(c) {
+        *o = f(a, b, c);
+    }
+}
+
+/// `*total = sum_i f(a_i, b_i)` in the lane sums of `reduce::lane_sum2`
+/// (the same order of additions at every width, so the same bits).
+#[inline(always)]
+pub(super) fn sum2_loop<T: Element>(a: &[T], b: &[T], total: &mut T, f: &impl Fn(T, T) -> T) {
+    *total = crate::reduce::lane_sum2(a, b, f);
+}
+
+#[inline(always)]
 pub(super) fn update3_loop<T: Element>(
     a: &mut [T],
     b: &mut [T],
@@ -118,6 +132,16 @@ widest! {
 widest! {
     /// [`zip_loop`], on the widest vectors available.
     zip_wide, zip_at = zip_loop(a: &[T], b: &[T], out: &mut [T], f: &F) where F: Fn(T, T) -> T
+}
+
+widest! {
+    /// [`zip3_loop`], on the widest vectors available.
+    zip3_wide, zip3_at = zip3_loop(a: &[T], b: &[T], c: &[T], out: &mut [T], f: &F) where F: Fn(T, T, T) -> T
+}
+
+widest! {
+    /// [`sum2_loop`], on the widest vectors available.
+    sum2_wide, sum2_at = sum2_loop(a: &[T], b: &[T], total: &mut T, f: &F) where F: Fn(T, T) -> T
 }
 
 widest! {

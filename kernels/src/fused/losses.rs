@@ -23,7 +23,7 @@
 //!
 //! with `L(x) = max(ln max(x, e^-101), -100)`, the clamped log of
 //! `gradtape_models::losses::bce` (PyTorch's `BCELoss`), and `L'(x) = 1/x`
-//! where `L(x) > -100`, else 0. Each gradient is multiplied by
+//! where `L(x) > -100` (where `x > e^-100`), else 0. Each gradient is multiplied by
 //! `g * scale`, `g` the gradient of the loss (one number).
 //!
 //! The forward terms are the plain ops' formulas in the same order, summed
@@ -84,60 +84,49 @@ pub fn log_floor<T: Element>() -> T {
 }
 
 /// `L(x) = max(ln max(x, e^-101), -100)`.
-#[inline]
+#[inline(always)]
 fn clamped_log<T: Element>(x: T) -> T {
     clamp(clamp(x, log_floor(), T::infinity()).ln_k(), T::of(-100.0), T::infinity())
 }
 
-/// `L'(x)`, given `lx = L(x)`: `1 / max(x, e^-101)` where `lx > -100`, else 0
-/// (NaN at NaN), as the plain rules of the two clamps and the log give it.
-#[inline]
-fn clamped_log_grad<T: Element>(x: T, lx: T) -> T {
-    inside(lx, T::of(-100.0), T::infinity()) / clamp(x, log_floor(), T::infinity())
+/// `L'(x)`: `1 / x` where `L(x) > -100`, that is where `x > e^-100`, else 0
+/// (NaN at NaN), as the plain rules of the two clamps and the log give it
+/// (the divisor is clamped as the log's input is, so that 0 never divides).
+/// Read off `x` itself, without taking the log.
+#[inline(always)]
+fn slope<T: Element>(x: T) -> T {
+    inside(x, slope_floor(), T::infinity()) / clamp(x, log_floor(), T::infinity())
 }
 
-/// The forward term, in the plain ops' order of operations.
-#[inline]
-pub(crate) fn term<T: Element>(term: LossTerm, a: T, b: T) -> T {
-    let one = T::one();
-    match term {
-        LossTerm::SquaredError => {
-            let d = a - b;
-            d * d
-        }
-        LossTerm::BinaryCrossEntropy => {
-            let (lp, l1) = (clamped_log(a), clamped_log(one - a));
-            -(l1 + b * (lp - l1))
-        }
-        LossTerm::GaussianKl => (b + one - a * a - b.exp_k()) * T::of(-0.5),
-    }
+/// `e^-100`: where the clamped log starts to move.
+pub fn slope_floor<T: Element>() -> T {
+    T::of((-100.0f64).exp())
 }
 
-/// `d term / da` times `c`.
-#[inline]
-fn grad_a<T: Element>(term: LossTerm, c: T, a: T, b: T) -> T {
-    let one = T::one();
-    match term {
-        LossTerm::SquaredError => (a - b) * (c * T::of(2.0)),
-        LossTerm::BinaryCrossEntropy => {
-            let one_minus_a = one - a;
-            let d1 = clamped_log_grad(one_minus_a, clamped_log(one_minus_a));
-            let dp = clamped_log_grad(a, clamped_log(a));
-            ((one - b) * d1 - b * dp) * c
-        }
-        LossTerm::GaussianKl => a * c,
-    }
+/// The forward terms, in the plain ops' order of operations.
+#[inline(always)]
+fn squared_error<T: Element>(a: T, b: T) -> T {
+    let d = a - b;
+    d * d
 }
 
-/// `d term / db` times `c`.
-#[inline]
-fn grad_b<T: Element>(term: LossTerm, c: T, a: T, b: T) -> T {
+#[inline(always)]
+fn cross_entropy<T: Element>(a: T, b: T) -> T {
+    let (lp, l1) = (clamped_log(a), clamped_log(T::one() - a));
+    -(l1 + b * (lp - l1))
+}
+
+#[inline(always)]
+fn gaussian_kl<T: Element>(a: T, b: T) -> T {
+    (b + T::one() - a * a - b.exp_k()) * T::of(-0.5)
+}
+
+/// `d term / da` times `c`, for cross-entropy (the other two are one line
+/// each, in [`Tensor::loss_sum_grad`]).
+#[inline(always)]
+fn cross_entropy_grad_a<T: Element>(c: T, a: T, b: T) -> T {
     let one = T::one();
-    match term {
-        LossTerm::SquaredError => -((a - b) * (c * T::of(2.0))),
-        LossTerm::BinaryCrossEntropy => (clamped_log(one - a) - clamped_log(a)) * c,
-        LossTerm::GaussianKl => (b.exp_k() - one) * T::of(0.5) * c,
-    }
+    ((one - b) * slope(one - a) - b * slope(a)) * c
 }
 
 impl<T: Element> Tensor<T> {
@@ -151,8 +140,17 @@ impl<T: Element> Tensor<T> {
         if self.same_device(other, "loss_sum").is_cuda() {
             return crate::cuda::ops::loss_sum(self, other, term, scale);
         }
-        let t = term;
-        Tensor::scalar(self.chunked_sum2(other, move |a, b| self::term(t, a, b)) * scale)
+        // One loop per term (the match outside it). Squared error is summed
+        // as it is made; the terms with logs or an exponential are too large
+        // for the compiler to inline into the sum's sixteen unrolled lanes, so
+        // they are written out in one vectorised pass and summed in another
+        // (the same numbers: the sum is the same lanes over the same terms).
+        let sum = match term {
+            LossTerm::SquaredError => self.chunked_sum2(other, squared_error),
+            LossTerm::BinaryCrossEntropy => self.zip_with(other, "loss_sum", cross_entropy).sum_all().item(),
+            LossTerm::GaussianKl => self.zip_with(other, "loss_sum", gaussian_kl).sum_all().item(),
+        };
+        Tensor::scalar(sum * scale)
     }
 
     /// The backward pass of [`Tensor::loss_sum`]: from the gradient `self`
@@ -180,11 +178,23 @@ impl<T: Element> Tensor<T> {
             return crate::cuda::ops::loss_sum_grad(self, a, b, term, scale, want);
         }
         let c = self.item() * scale;
-        let t = term;
-        [
-            want[0].then(|| a.zip_with(b, "loss_sum_grad", move |a, b| grad_a(t, c, a, b))),
-            want[1].then(|| a.zip_with(b, "loss_sum_grad", move |a, b| grad_b(t, c, a, b))),
-        ]
+        let (one, two, half) = (T::one(), T::of(2.0), T::of(0.5));
+        // One loop per term and side (the match outside it).
+        let da = want[0].then(|| match term {
+            LossTerm::SquaredError => a.zip_with(b, "loss_sum_grad", move |a, b| (a - b) * (c * two)),
+            LossTerm::BinaryCrossEntropy => {
+                a.zip_with(b, "loss_sum_grad", move |a, b| cross_entropy_grad_a(c, a, b))
+            }
+            LossTerm::GaussianKl => a.map(move |a| a * c),
+        });
+        let db = want[1].then(|| match term {
+            LossTerm::SquaredError => a.zip_with(b, "loss_sum_grad", move |a, b| -((a - b) * (c * two))),
+            LossTerm::BinaryCrossEntropy => {
+                a.zip_with(b, "loss_sum_grad", move |a, _| (clamped_log(one - a) - clamped_log(a)) * c)
+            }
+            LossTerm::GaussianKl => b.map(move |b| (b.exp_k() - one) * half * c),
+        });
+        [da, db]
     }
 }
 

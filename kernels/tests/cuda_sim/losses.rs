@@ -3,7 +3,7 @@
 
 use crate::helpers::*;
 use gradtape_kernels::cuda_sim::{launch, Kernels, Sim};
-use gradtape_kernels::fused::log_floor;
+use gradtape_kernels::fused::{log_floor, slope_floor};
 use gradtape_kernels::{LossTerm, Tensor};
 
 /// Inputs that reach every branch of `term`: for cross-entropy,
@@ -95,6 +95,7 @@ where
                         term.code(),
                         scale,
                         log_floor::<T>(),
+                        slope_floor::<T>(),
                         g.data().as_ptr(),
                         a.data().as_ptr(),
                         b.data().as_ptr(),

@@ -84,7 +84,8 @@ pub fn loss_sum_grad<T: Element>(
         };
         let (da_out, db_out) = if want[0] { (first_out, second_out) } else { (second_out, first_out) };
         launch!(gpu, "losses.cu", kernel_name::<T>("loss_sum_grad"), launch_for(n);
-            &(n as i64), &term.code(), &scale, &crate::fused::log_floor::<T>(), buf(g).slice(),
+            &(n as i64), &term.code(), &scale, &crate::fused::log_floor::<T>(),
+            &crate::fused::slope_floor::<T>(), buf(g).slice(),
             buf(a).slice(), buf(b).slice(), &i32::from(want[0]), &i32::from(want[1]), da_out, db_out);
     }
     let wrap = |buffer: Buffer<T>| Tensor::from_cuda(a.dims(), buffer);
