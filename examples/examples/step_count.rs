@@ -24,8 +24,12 @@ fn main() {
         "deep_ae" => (Box::new(DeepAutoencoder::<f32>::new(&DeepConfig::default(), 0)), 256),
         "vae" => (Box::new(Vae::<f32>::new(&VaeConfig::default(), 0)), 64),
         "cae_mnist" => {
-            let config =
-                ContractiveConfig { input: 784, hidden: 64, lambda: 1e-4, penalty: PenaltyMode::DoubleBackward };
+            let config = ContractiveConfig {
+                input: 784,
+                hidden: 64,
+                lambda: 1e-4,
+                penalty: PenaltyMode::DoubleBackward,
+            };
             (Box::new(ContractiveAutoencoder::<f32>::new(&config, 0)), 128)
         }
         other => panic!("step_count: unknown workload {other} (deep_ae, vae or cae_mnist)"),

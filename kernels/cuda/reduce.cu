@@ -237,6 +237,61 @@ __device__ void max_mask_axis(long long n_lanes, long long axis_len, long long i
     }
 }
 
+// Few long lanes (the same split as axis_chunks): thread (c, o) finds the
+// first maximum of run c of lane o, (values, indices)[c * n_lanes + o], the
+// index counted along the lane (-1 for an empty run).
+template <typename T>
+__device__ void argmax_axis_chunks(long long n_lanes, long long axis_len, long long inner, long long chunks,
+                                   const T* x, T* values, long long* indices) {
+    GRID_STRIDE_LOOP(t, n_lanes * chunks) {
+        const long long c = t / n_lanes, o = t % n_lanes;
+        const T* lane = x + lane_start(o, axis_len, inner);
+        long long begin, end;
+        chunk_range(c, chunks, axis_len, &begin, &end);
+        T best = neg_infinity<T>();
+        long long at = -1;
+        for (long long k = begin; k < end; ++k) {
+            if (beats(lane[k * inner], k, best, at)) {
+                best = lane[k * inner];
+                at = k;
+            }
+        }
+        values[t] = best;
+        indices[t] = at;
+    }
+}
+
+// at[o] = the first maximum of lane o over its runs, in order (one thread per
+// lane; a lane has only `chunks` runs to look at).
+template <typename T>
+__device__ void argmax_axis_finish(long long n_lanes, long long chunks, const T* values, const long long* indices,
+                                   long long* at) {
+    GRID_STRIDE_LOOP(o, n_lanes) {
+        T best = neg_infinity<T>();
+        long long where = -1;
+        for (long long c = 0; c < chunks; ++c) {
+            const long long t = c * n_lanes + o;
+            if (indices[t] >= 0 && beats(values[t], indices[t], best, where)) {
+                best = values[t];
+                where = indices[t];
+            }
+        }
+        at[o] = where;
+    }
+}
+
+// out[i] = 1 (NaN for a NaN winner) where element i is its lane's winner
+// at[lane], 0 elsewhere: one thread per element of x.
+template <typename T>
+__device__ void one_hot_axis(long long n, long long axis_len, long long inner, const long long* at, const T* x,
+                             T* out) {
+    GRID_STRIDE_LOOP(i, n) {
+        const long long k = (i / inner) % axis_len;
+        const long long lane = (i / (inner * axis_len)) * inner + i % inner;
+        out[i] = (k == at[lane]) ? mark_of(x[i]) : T(0);
+    }
+}
+
 // partials[c * n_out + o] = sum (MAX: max) of run c of lane o's elements.
 template <typename T, bool MAX>
 __device__ void axis_chunks(long long n_out, long long axis_len, long long inner, long long chunks, const T* x,
@@ -349,6 +404,20 @@ __device__ void sum_to(long long n_out, long long chunks, Strided6 idx, const T*
     extern "C" __global__ void max_mask_axis_##suffix(long long n_lanes, long long axis_len,              \
                                                       long long inner, const T* x, T* out) {              \
         max_mask_axis<T>(n_lanes, axis_len, inner, x, out);                                               \
+    }                                                                                                     \
+    extern "C" __global__ void argmax_axis_chunks_##suffix(long long n_lanes, long long axis_len,          \
+                                                           long long inner, long long chunks, const T* x, \
+                                                           T* values, long long* indices) {               \
+        argmax_axis_chunks<T>(n_lanes, axis_len, inner, chunks, x, values, indices);                      \
+    }                                                                                                     \
+    extern "C" __global__ void argmax_axis_finish_##suffix(long long n_lanes, long long chunks,            \
+                                                           const T* values, const long long* indices,     \
+                                                           long long* at) {                               \
+        argmax_axis_finish<T>(n_lanes, chunks, values, indices, at);                                      \
+    }                                                                                                     \
+    extern "C" __global__ void one_hot_axis_##suffix(long long n, long long axis_len, long long inner,     \
+                                                     const long long* at, const T* x, T* out) {           \
+        one_hot_axis<T>(n, axis_len, inner, at, x, out);                                                  \
     }                                                                                                     \
     extern "C" __global__ void sum_to_##suffix(long long n_out, Strided6 idx, const T* big, T* out) {     \
         sum_to<T, false>(n_out, 1, idx, big, big, out);                                                   \

@@ -137,6 +137,9 @@ kernels! {
     mean_axis => mean_axis_f32, mean_axis_f64(n_out: i64, axis_len: i64, inner: i64, x: *const T, out: *mut T);
     max_axis => max_axis_f32, max_axis_f64(n_out: i64, axis_len: i64, inner: i64, x: *const T, out: *mut T);
     max_mask_axis => max_mask_axis_f32, max_mask_axis_f64(n_lanes: i64, axis_len: i64, inner: i64, x: *const T, out: *mut T);
+    argmax_axis_chunks => argmax_axis_chunks_f32, argmax_axis_chunks_f64(n_lanes: i64, axis_len: i64, inner: i64, chunks: i64, x: *const T, values: *mut T, indices: *mut i64);
+    argmax_axis_finish => argmax_axis_finish_f32, argmax_axis_finish_f64(n_lanes: i64, chunks: i64, values: *const T, indices: *const i64, at: *mut i64);
+    one_hot_axis => one_hot_axis_f32, one_hot_axis_f64(n: i64, axis_len: i64, inner: i64, at: *const i64, x: *const T, out: *mut T);
     sum_to => sum_to_f32, sum_to_f64(n_out: i64, idx: Strided6, big: *const T, out: *mut T);
     mul_sum_to => mul_sum_to_f32, mul_sum_to_f64(n_out: i64, idx: Strided6, big: *const T, other: *const T, out: *mut T);
     sum_to_chunks => sum_to_chunks_f32, sum_to_chunks_f64(n_out: i64, chunks: i64, idx: Strided6, big: *const T, partials: *mut T);

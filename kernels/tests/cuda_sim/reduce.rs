@@ -167,6 +167,49 @@ where
             }) {
                 check_exact(&format!("max_mask_axis {shape:?} axis {axis} launch {l:?}"), &got, want.data());
             }
+            // The split form for few long lanes, here with each lane in 3
+            // runs: the same mask.
+            let chunks = 3usize;
+            let (mut values, mut indices) = (vec![T::nan(); n_out * chunks], vec![-2i64; n_out * chunks]);
+            let (v, ix) = (values.as_mut_ptr(), indices.as_mut_ptr());
+            launch(2, 5, || unsafe {
+                <Sim as Kernels<T>>::argmax_axis_chunks(
+                    n_out as i64,
+                    len as i64,
+                    inner as i64,
+                    chunks as i64,
+                    x.as_ptr(),
+                    v,
+                    ix,
+                )
+            });
+            let mut at = vec![-2i64; n_out];
+            let a = at.as_mut_ptr();
+            launch(1, 3, || unsafe {
+                <Sim as Kernels<T>>::argmax_axis_finish(
+                    n_out as i64,
+                    chunks as i64,
+                    values.as_ptr(),
+                    indices.as_ptr(),
+                    a,
+                )
+            });
+            for (l, got) in each_launch(n, T::nan(), |out| unsafe {
+                <Sim as Kernels<T>>::one_hot_axis(
+                    n as i64,
+                    len as i64,
+                    inner as i64,
+                    at.as_ptr(),
+                    x.as_ptr(),
+                    out,
+                )
+            }) {
+                check_exact(
+                    &format!("split max_mask_axis {shape:?} axis {axis} launch {l:?}"),
+                    &got,
+                    want.data(),
+                );
+            }
         }
     }
 }

@@ -138,8 +138,25 @@ pub fn max_mask<T: Element>(x: &Tensor<T>, axis: Option<usize>) -> Tensor<T> {
         Some(axis) => {
             let (outer, len, inner) = around_axis(x.shape(), axis);
             let lanes = outer * inner;
-            launch!(gpu, "reduce.cu", kernel_name::<T>("max_mask_axis"), launch_for(lanes);
-                &(lanes as i64), &(len as i64), &(inner as i64), buf(x).slice(), out.slice_mut());
+            let runs = runs_for(lanes, len);
+            if runs > 1 {
+                // Few long lanes: each lane's runs searched in parallel, the
+                // runs combined per lane in order, then the mask written one
+                // thread per element.
+                let mut values = Buffer::<T>::uninit(gpu, lanes * runs);
+                let mut indices = Buffer::<i64>::uninit(gpu, lanes * runs);
+                launch!(gpu, "reduce.cu", kernel_name::<T>("argmax_axis_chunks"), launch_for(lanes * runs);
+                    &(lanes as i64), &(len as i64), &(inner as i64), &(runs as i64), buf(x).slice(),
+                    values.slice_mut(), indices.slice_mut());
+                let mut at = Buffer::<i64>::uninit(gpu, lanes);
+                launch!(gpu, "reduce.cu", kernel_name::<T>("argmax_axis_finish"), launch_for(lanes);
+                    &(lanes as i64), &(runs as i64), values.slice(), indices.slice(), at.slice_mut());
+                launch!(gpu, "reduce.cu", kernel_name::<T>("one_hot_axis"), launch_for(n);
+                    &(n as i64), &(len as i64), &(inner as i64), at.slice(), buf(x).slice(), out.slice_mut());
+            } else {
+                launch!(gpu, "reduce.cu", kernel_name::<T>("max_mask_axis"), launch_for(lanes);
+                    &(lanes as i64), &(len as i64), &(inner as i64), buf(x).slice(), out.slice_mut());
+            }
         }
         None => {
             // As a whole-tensor sum: partials sized to the tensor, levels of
