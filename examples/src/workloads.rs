@@ -11,7 +11,7 @@
 use crate::timing::rate;
 use gradtape::{grad_values, Tape, Tensor};
 use gradtape_kernels::workers::on_worker_kept_awake;
-use gradtape_kernels::{Device, LossGuard, RowIndex};
+use gradtape_kernels::{Device, GuardReading, LossGuard, RowIndex};
 use gradtape_models::autoencoders::*;
 use gradtape_models::data::MnistSplit;
 use gradtape_models::optim::{Adam, Optimizer, Sgd};
@@ -273,40 +273,68 @@ pub fn vae_on(device: Device, batch: usize) -> DeviceRun {
     train_on(device, &mut model, batch)
 }
 
-/// Times training on `device` as [`time_training`] does on the CPU: the
-/// images are copied to the device once, up front (as the PyTorch script
-/// keeps its data on the GPU), and each batch is gathered there as `fit`
-/// gathers it. Steps are queued as `fit` queues them
-/// ([`queue_step`]: no wait per step), and the losses are read back after
-/// every [`STEPS_PER_READ`] steps, which waits for the GPU, so the clock is
-/// read only after the work is done. Then one more step is taken between
-/// two readings of the launch counter.
+/// A model training on a device as `fit` trains it (Adam 1e-3): the images
+/// copied there once and each batch gathered there ([`ResidentBatches`]),
+/// each step queued ([`queue_step`]: no wait), the losses in a guard.
+struct QueuedTraining<'m> {
+    model: &'m mut dyn Autoencoder<f32>,
+    opt: Adam<f32>,
+    data: ResidentBatches,
+    tape: Tape<f32>,
+    guard: LossGuard,
+    steps: usize,
+}
+
+impl<'m> QueuedTraining<'m> {
+    fn new(device: Device, model: &'m mut dyn Autoencoder<f32>, batch: usize) -> QueuedTraining<'m> {
+        model.params_mut().to_device(device);
+        QueuedTraining {
+            model,
+            opt: Adam::new(1e-3),
+            data: ResidentBatches::new(&mnist(), batch, device),
+            tape: Tape::with_capacity(1024),
+            guard: LossGuard::on(device),
+            steps: 0,
+        }
+    }
+
+    /// Queues the next step.
+    fn step(&mut self) {
+        let b = self.data.get(self.steps);
+        self.steps += 1;
+        queue_step(&mut *self.model, &mut self.opt, &mut self.tape, &b, self.steps as u64, &mut self.guard);
+    }
+
+    /// Reads the losses back (waiting for the device); panics if a step
+    /// diverged.
+    fn read(&self) -> GuardReading {
+        let read = self.guard.read();
+        assert!(read.diverged_at.is_none(), "the workload diverged: {read:?}");
+        read
+    }
+}
+
+/// Times training on `device` as [`time_training`] does on the CPU, as
+/// `fit` trains ([`QueuedTraining`]; the PyTorch script keeps its data on
+/// the GPU too). The losses are read back after every [`STEPS_PER_READ`]
+/// steps, which waits for the GPU, so the clock is read only after the
+/// work is done. Then one more step is taken between two readings of the
+/// launch counter.
 fn train_on(device: Device, model: &mut dyn Autoencoder<f32>, batch: usize) -> DeviceRun {
-    model.params_mut().to_device(device);
-    let mut opt = Adam::new(1e-3);
-    let data = ResidentBatches::new(&mnist(), batch, device);
-    let mut tape = Tape::with_capacity(1024);
-    let mut guard = LossGuard::on(device);
-    let mut step = 0usize;
-    let mut one_step = |model: &mut dyn Autoencoder<f32>, guard: &mut LossGuard| {
-        let b = data.get(step);
-        step += 1;
-        queue_step(model, &mut opt, &mut tape, &b, step as u64, guard);
-    };
+    let mut run = QueuedTraining::new(device, model, batch);
     let mut reported = (0.0, 0.0);
     let mut steps_then_read = || {
         for _ in 0..STEPS_PER_READ {
-            one_step(&mut *model, &mut guard);
+            run.step();
         }
-        let read = guard.read();
-        assert!(read.diverged_at.is_none(), "the workload diverged: {read:?}");
+        let read = run.read();
         let mean = (read.loss_sum - reported.0) / (read.weight_sum - reported.1);
         reported = (read.loss_sum, read.weight_sum);
         mean
     };
     let (rate, loss) = rate(&mut steps_then_read, (batch * STEPS_PER_READ) as f64, 3.0, 1);
     let launches_per_step = launch_count().and_then(|before| {
-        one_step(&mut *model, &mut guard);
+        run.step();
         Some(launch_count()? - before)
     });
     DeviceRun { rate, loss, launches_per_step }
@@ -357,30 +385,18 @@ pub fn count_steps_on<C: Copy + std::ops::Sub<Output = C>>(
     steps: usize,
     counter: impl Fn() -> C,
 ) -> (Vec<C>, C) {
-    model.params_mut().to_device(device);
-    let mut opt = Adam::new(1e-3);
-    let data = ResidentBatches::new(&mnist(), batch, device);
-    let mut tape = Tape::with_capacity(1024);
-    let mut guard = LossGuard::on(device);
-    let mut step = 0usize;
-    let mut one_step = |model: &mut dyn Autoencoder<f32>, guard: &mut LossGuard| {
-        let b = data.get(step);
-        step += 1;
-        queue_step(model, &mut opt, &mut tape, &b, step as u64, guard);
-    };
+    let mut run = QueuedTraining::new(device, model, batch);
     for _ in 0..warmup {
-        one_step(model, &mut guard);
+        run.step();
     }
     let counted = (0..steps)
         .map(|_| {
             let before = counter();
-            one_step(model, &mut guard);
+            run.step();
             counter() - before
         })
         .collect();
     let before = counter();
-    let read = guard.read();
-    let report = counter() - before;
-    assert!(read.diverged_at.is_none(), "the counted workload diverged: {read:?}");
-    (counted, report)
+    run.read();
+    (counted, counter() - before)
 }

@@ -147,16 +147,9 @@ impl<T: Element> Tensor<T> {
     /// ops, in the same order. All three must have one shape.
     #[track_caller]
     pub fn reparameterize(&self, logvar: &Tensor<T>, eps: &Tensor<T>) -> Tensor<T> {
-        same_three("reparameterize", [("mu", self), ("logvar", logvar), ("eps", eps)]);
-        #[cfg(feature = "cuda")]
-        if self.is_cuda() {
-            return crate::cuda::ops::reparameterize(self, logvar, eps, "reparameterize");
-        }
         let half = T::of(0.5);
-        Tensor::from_fill_shape(self.dims(), |out| {
-            zip3_into(self.data(), logvar.data(), eps.data(), out, move |m, lv, e| {
-                m + (lv * half).exp_k() * e
-            })
+        self.with_logvar_and_eps("reparameterize", "mu", logvar, eps, move |m, lv, e| {
+            m + (lv * half).exp_k() * e
         })
     }
 
@@ -166,17 +159,30 @@ impl<T: Element> Tensor<T> {
     /// pass (`mu`'s gradient is `g` itself).
     #[track_caller]
     pub fn reparameterize_grad(&self, logvar: &Tensor<T>, eps: &Tensor<T>) -> Tensor<T> {
-        same_three("reparameterize_grad", [("the gradient", self), ("logvar", logvar), ("eps", eps)]);
+        let half = T::of(0.5);
+        self.with_logvar_and_eps("reparameterize_grad", "the gradient", logvar, eps, move |g, lv, e| {
+            g * e * (lv * half).exp_k() * half
+        })
+    }
+
+    /// `f(self_i, logvar_i, eps_i)` in one pass, for the op `op` (its kernel
+    /// of the same name on a GPU), after checking that the three (`self`
+    /// named `what`) have one shape and one device.
+    #[track_caller]
+    fn with_logvar_and_eps(
+        &self,
+        op: &str,
+        what: &str,
+        logvar: &Tensor<T>,
+        eps: &Tensor<T>,
+        f: impl Fn(T, T, T) -> T + Sync,
+    ) -> Tensor<T> {
+        same_three(op, [(what, self), ("logvar", logvar), ("eps", eps)]);
         #[cfg(feature = "cuda")]
         if self.is_cuda() {
-            return crate::cuda::ops::reparameterize(self, logvar, eps, "reparameterize_grad");
+            return crate::cuda::ops::reparameterize(self, logvar, eps, op);
         }
-        let half = T::of(0.5);
-        Tensor::from_fill_shape(self.dims(), |out| {
-            zip3_into(self.data(), logvar.data(), eps.data(), out, move |g, lv, e| {
-                g * e * (lv * half).exp_k() * half
-            })
-        })
+        Tensor::from_fill_shape(self.dims(), |out| zip3_into(self.data(), logvar.data(), eps.data(), out, f))
     }
 }
 

@@ -77,20 +77,17 @@ impl<T: Element> Tensor<T> {
     }
 
     /// `sum_i f(x_i)`: fixed chunks (in parallel when large) whose partial
-    /// sums are added in order, so the bits do not depend on scheduling.
+    /// sums are added in order, so the bits do not depend on scheduling
+    /// ([`Tensor::chunked_sum2`] with the tensor twice).
     fn chunked_sum(&self, f: impl Fn(T) -> T + Sync) -> T {
-        let d = self.data();
-        if d.len() >= parallel_threshold() {
-            let partial: Vec<T> = d.par_chunks(CHUNK).map(|c| lane_sum(c, &f)).collect();
-            partial.into_iter().fold(T::zero(), |s, x| s + x)
-        } else {
-            d.chunks(CHUNK).fold(T::zero(), |s, c| s + lane_sum(c, &f))
-        }
+        self.chunked_sum2(self, |x, _| f(x))
     }
 
-    /// `sum_i f(self_i, other_i)` over two equal-length tensors, in the
-    /// same chunks and lanes as [`Tensor::sum_all`]: the same bits as
-    /// summing the tensor of `f(self_i, other_i)`, without writing it out.
+    /// `sum_i f(self_i, other_i)` over two equal-length tensors: fixed
+    /// chunks (in parallel when large) whose partial sums are added in
+    /// order, the same chunks and lanes as [`Tensor::sum_all`], so the same
+    /// bits as summing the tensor of `f(self_i, other_i)` without writing it
+    /// out.
     ///
     /// Each chunk's lane sum runs on the widest vectors the CPU has
     /// (`elementwise::sum2_wide`), which add in the same order.

@@ -35,14 +35,14 @@ fn adam_step<T: Element>(t: u64, weight_decay: f64) -> AdamStep<T> {
     }
 }
 
-/// The `adam` kernel over one parameter, as a launch of `(grid, block)`.
+/// The `adam` kernel over one parameter, as a launch of `(grid, block)`,
+/// with the guard's flag `skip` (null: always update).
 fn launch_adam<T: Float>(
     (grid, block): (u32, u32),
-    p: &mut [T],
-    m: &mut [T],
-    v: &mut [T],
+    [p, m, v]: [&mut [T]; 3],
     g: &[T],
     s: &AdamStep<T>,
+    skip: *const f64,
 ) where
     Sim: Kernels<T>,
 {
@@ -63,7 +63,7 @@ fn launch_adam<T: Float>(
             s.bc2_sqrt,
             s.wd,
             i32::from(s.decay),
-            std::ptr::null(),
+            skip,
         )
     });
 }
@@ -86,7 +86,7 @@ where
                         *v = s.beta2 * *v + s.keep2 * g * g;
                         *p = *p - s.step_size * (*m / (v.sqrt() / s.bc2_sqrt + s.eps));
                     });
-                    launch_adam((grid, block), &mut p, &mut m, &mut v, &g, &s);
+                    launch_adam((grid, block), [&mut p, &mut m, &mut v], &g, &s, std::ptr::null());
                     let what = |x: &str| {
                         format!("adam_{} {x} n={n} wd={weight_decay} step {t} launch {grid}x{block}", T::NAME)
                     };
@@ -223,7 +223,7 @@ where
                     .map(|(k, &n)| values::<T>(n, 0.1, 50 + 10 * t + k as u64))
                     .collect();
                 for ([p, m, v], g) in one.iter_mut().zip(&grads) {
-                    launch_adam((grid, block), p, m, v, g, &s);
+                    launch_adam((grid, block), [&mut p[..], &mut m[..], &mut v[..]], g, &s, std::ptr::null());
                 }
                 let mut table = Vec::new();
                 for ([p, m, v], g) in all.iter_mut().zip(&grads) {
@@ -330,26 +330,7 @@ where
         let run = |skip: *const f64| {
             let (mut p, mut m, mut v) =
                 (start.clone(), start.clone(), start.iter().map(|x| *x * *x).collect::<Vec<T>>());
-            let (pp, mp, vp) = (p.as_mut_ptr(), m.as_mut_ptr(), v.as_mut_ptr());
-            launch(2, 16, || unsafe {
-                <Sim as Kernels<T>>::adam(
-                    n as i64,
-                    pp,
-                    mp,
-                    vp,
-                    g.as_ptr(),
-                    s.beta1,
-                    s.keep1,
-                    s.beta2,
-                    s.keep2,
-                    s.eps,
-                    s.step_size,
-                    s.bc2_sqrt,
-                    s.wd,
-                    1,
-                    skip,
-                )
-            });
+            launch_adam((2, 16), [&mut p, &mut m, &mut v], &g, &s, skip);
             let mut q = start.clone();
             let qp = q.as_mut_ptr();
             launch(2, 16, || unsafe {
