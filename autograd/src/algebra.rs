@@ -127,6 +127,18 @@ pub trait Algebra<T: Element>: Clone {
         self.add(other)
     }
 
+    /// `acc + op(self) @ op(other)`, summed to `acc`'s shape: a gradient
+    /// that reaches a node through a matrix product, added to the one
+    /// already summed there. Written here as the product and the add, which
+    /// variables record; tensors add inside the product (a BLAS's
+    /// `beta = 1`), one pass over the output instead of two.
+    fn matmul_t_add_to(&self, other: &Self, ta: bool, tb: bool, acc: Self) -> Self {
+        let product = self.matmul_t(other, ta, tb);
+        let target = acc.shape();
+        let product = if product.shape() == target { product } else { product.sum_to(&target) };
+        acc.accumulate(&product)
+    }
+
     /// `(self * other).sum_to(shape)`; tensors do it without writing the
     /// product out.
     fn mul_sum_to(&self, other: &Self, shape: &[usize]) -> Self {
@@ -297,6 +309,19 @@ impl<T: Element> Algebra<T> for Tensor<T> {
         } else {
             Tensor::add(&self, other)
         }
+    }
+    fn matmul_t_add_to(&self, other: &Self, ta: bool, tb: bool, acc: Self) -> Self {
+        // Two matrices (a linear layer's products): the product has the
+        // sum's shape, and the BLAS adds it in.
+        let rows = |s: &[usize], t: bool| if t { s[1] } else { s[0] };
+        let cols = |s: &[usize], t: bool| if t { s[0] } else { s[1] };
+        let (sa, sb) = (self.shape(), other.shape());
+        if sa.len() == 2 && sb.len() == 2 && acc.shape() == [rows(sa, ta), cols(sb, tb)] {
+            return Tensor::matmul_t_add_to(self, other, ta, tb, acc);
+        }
+        let product = Tensor::matmul_t(self, other, ta, tb);
+        let product = if product.same_shape(&acc) { product } else { product.sum_to(acc.shape()) };
+        acc.accumulate(&product)
     }
 }
 

@@ -25,6 +25,7 @@ use crate::op::Op;
 use crate::ops::{arith, fused, matmul, reduce, shape, unary};
 use crate::tape::{Tape, Var};
 use gradtape_kernels::{Element, Shape, Tensor};
+use std::cell::RefCell;
 
 mod args;
 
@@ -189,11 +190,11 @@ fn sweep_watched<T: Element, A: Algebra<T>>(
     let needed = |p: usize| p >= lo && depends[p - lo];
 
     // One slot per node in range; a slot is emptied when its node is visited.
-    let mut grads: Vec<Option<A>> = vec![None; n];
+    let grads: RefCell<Vec<Option<A>>> = RefCell::new(vec![None; n]);
     // A node receives a gradient: summed down to the node's own shape
     // (undoing broadcasting: this is the one place it is undone, `mul_grad`
     // does it early), then added to what the node's slot already holds.
-    let unbroadcast_and_add = |grads: &mut Vec<Option<A>>, node: usize, g: A| {
+    let unbroadcast_and_add = |node: usize, g: A| {
         let broadcast_from: Option<Shape> = {
             let nodes = tape.nodes.borrow();
             let target = nodes[node].value.dims();
@@ -203,20 +204,24 @@ fn sweep_watched<T: Element, A: Algebra<T>>(
             Some(target) => g.sum_to(&target),
             None => g,
         };
-        let slot = &mut grads[node - lo];
+        let slot = &mut grads.borrow_mut()[node - lo];
         *slot = Some(match slot.take() {
             Some(acc) => acc.accumulate(&g),
             None => g,
         });
     };
+    // What a node's slot holds so far, taken out: a matrix product's rule
+    // adds its contribution to it inside the product (unless fusion is off).
+    let fuse = fused::fusion_enabled();
+    let sum_so_far = |node: usize| if fuse { grads.borrow_mut()[node - lo].take() } else { None };
     for (&o, seed) in outputs.iter().zip(seeds) {
         watch.seed(o, &seed);
         if needed(o) {
-            unbroadcast_and_add(&mut grads, o, seed);
+            unbroadcast_and_add(o, seed);
         }
     }
     for i in (lo..=hi).rev() {
-        let Some(g) = grads[i - lo].take() else {
+        let Some(g) = grads.borrow_mut()[i - lo].take() else {
             continue;
         };
         if is_input[i - lo] {
@@ -226,10 +231,10 @@ fn sweep_watched<T: Element, A: Algebra<T>>(
                 }
             }
         }
-        let produced = vjp(tape.op(i), i, &g, &value_of, &needed);
+        let produced = vjp(tape.op(i), i, &g, &value_of, &needed, &sum_so_far);
         watch.rule(i, &g, &produced);
         for (p, gp) in produced.into_iter().flatten() {
-            unbroadcast_and_add(&mut grads, p, gp);
+            unbroadcast_and_add(p, gp);
         }
     }
     result
@@ -241,13 +246,17 @@ fn sweep_watched<T: Element, A: Algebra<T>>(
 /// (a tensor or a variable), for an input or for the output itself
 /// (`value_of(out)`: the rules of exp, sqrt, sigmoid, tanh and div's
 /// divisor are written in their output); `need(i)` says whether input `i`
-/// leads to any input of interest.
+/// leads to any input of interest. `sum_so_far(i)` takes out the gradient
+/// the sweep has summed for input `i` so far, if any: a matrix product's
+/// rule returns its contribution with that sum added (by the product
+/// itself), every other rule leaves the adding to the sweep.
 pub(crate) fn vjp<T: Element, A: Algebra<T>>(
     op: Op<T>,
     out: usize,
     g: &A,
     value_of: &impl Fn(usize) -> A,
     need: &impl Fn(usize) -> bool,
+    sum_so_far: &impl Fn(usize) -> Option<A>,
 ) -> [Option<(usize, A)>; 2] {
     use Op::*;
     let unary_rule = |i: usize, rule: &dyn Fn() -> A| [need(i).then(|| (i, rule())), None];
@@ -294,8 +303,8 @@ pub(crate) fn vjp<T: Element, A: Algebra<T>>(
         Slice { x: a, axis, start } => unary_rule(a, &|| shape::slice_grad(g, &value_of(a), axis, start)),
         Pad { x: a, axis, start } => unary_rule(a, &|| shape::pad_grad(g, &value_of(a), axis, start)),
         MatMul { a, b, ta, tb } => {
-            binary_rule(a, &|| matmul::matmul_grad_lhs(g, &value_of(b), ta, tb), b, &|| {
-                matmul::matmul_grad_rhs(g, &value_of(a), ta, tb)
+            binary_rule(a, &|| matmul::matmul_grad_lhs(g, &value_of(b), ta, tb, sum_so_far(a)), b, &|| {
+                matmul::matmul_grad_rhs(g, &value_of(a), ta, tb, sum_so_far(b))
             })
         }
         BiasAct { z, b, act } => fused::bias_act_grad(g, &value_of(out), act, z, b, need),

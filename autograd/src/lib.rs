@@ -62,4 +62,5 @@ pub use grad::{grad, grad_batched, grad_values, grad_values_batched};
 pub use gradtape_kernels::{Act, Element, LossTerm, Shape, Tensor};
 pub use jacobian::{jacobian_rows, jacobian_rows_factored, JacobianRows};
 pub use op::OpKind;
+pub use ops::fused::{fusion_enabled, without_fusion};
 pub use tape::{Tape, Var};

@@ -53,17 +53,25 @@ struct Operand<T> {
 unsafe impl<T> Send for Operand<T> {}
 unsafe impl<T> Sync for Operand<T> {}
 
-/// `c (m x n, row-major, contiguous) = a (m x k) @ b (k x n)`, in parallel
-/// blocks when large.
+/// `c (m x n, row-major, contiguous) = a (m x k) @ b (k x n) + beta c`, in
+/// parallel blocks when large (`beta` is 0 or 1; with 0, `c` is not read).
 ///
 /// # Safety
 /// `a` and `b` must address valid `m x k` and `k x n` matrices and `c` must
 /// point at `m * n` writable elements that alias neither.
-unsafe fn gemm_blocked<T: Element>(m: usize, k: usize, n: usize, a: Operand<T>, b: Operand<T>, c: *mut T) {
+unsafe fn gemm_blocked<T: Element>(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: Operand<T>,
+    b: Operand<T>,
+    beta: T,
+    c: *mut T,
+) {
     let threads = rayon::current_num_threads();
     let macs = m * k * n;
     if threads < 2 || macs < GEMM_PARALLEL_MACS.load(Ordering::Relaxed) || (m < 16 && n < 16) {
-        T::gemm(m, k, n, T::one(), a.ptr, a.rs, a.cs, b.ptr, b.rs, b.cs, T::zero(), c, n as isize, 1);
+        T::gemm(m, k, n, T::one(), a.ptr, a.rs, a.cs, b.ptr, b.rs, b.cs, beta, c, n as isize, 1);
         return;
     }
     let c = SendPtr(c);
@@ -85,7 +93,7 @@ unsafe fn gemm_blocked<T: Element>(m: usize, k: usize, n: usize, a: Operand<T>, 
                 b.ptr,
                 b.rs,
                 b.cs,
-                T::zero(),
+                beta,
                 c.0.add(r0 * n),
                 n as isize,
                 1,
@@ -109,7 +117,7 @@ unsafe fn gemm_blocked<T: Element>(m: usize, k: usize, n: usize, a: Operand<T>, 
                 b.ptr.offset(c0 as isize * b.cs),
                 b.rs,
                 b.cs,
-                T::zero(),
+                beta,
                 c.0.add(c0),
                 n as isize,
                 1,
@@ -172,6 +180,28 @@ impl<T: Element> Tensor<T> {
     /// need at least two axes; leading axes broadcast as batch axes.
     #[track_caller]
     pub fn matmul_t(&self, other: &Tensor<T>, ta: bool, tb: bool) -> Tensor<T> {
+        self.product(other, ta, tb, None)
+    }
+
+    /// `acc + op(self) @ op(other)`, the sum made by the product itself
+    /// (the BLAS's `C = A B + beta C` with `beta = 1`): one pass over the
+    /// output instead of a product and an add. A backward sweep adds a
+    /// gradient that reaches a node through a matrix product to the one
+    /// already summed there this way. `acc` must have the product's shape
+    /// and device; it is written in place unless another tensor shares it
+    /// (then it is copied first).
+    ///
+    /// The same numbers as `acc.add(&self.matmul_t(other, ta, tb))`, though
+    /// not always the same bits: where the BLAS sums the inner axis in
+    /// blocks, `acc` joins the first block's sum instead of the total.
+    #[track_caller]
+    pub fn matmul_t_add_to(&self, other: &Tensor<T>, ta: bool, tb: bool, acc: Tensor<T>) -> Tensor<T> {
+        self.product(other, ta, tb, Some(acc))
+    }
+
+    /// [`Tensor::matmul_t`], or [`Tensor::matmul_t_add_to`] with `acc`.
+    #[track_caller]
+    fn product(&self, other: &Tensor<T>, ta: bool, tb: bool, acc: Option<Tensor<T>>) -> Tensor<T> {
         let (sa, sb) = (self.shape(), other.shape());
         assert!(
             sa.len() >= 2 && sb.len() >= 2,
@@ -192,33 +222,53 @@ impl<T: Element> Tensor<T> {
         let mut out_shape: Shape = batch;
         out_shape.push(m);
         out_shape.push(n);
+        if let Some(acc) = &acc {
+            assert!(
+                acc.shape() == &out_shape[..],
+                "matmul_t_add_to: the sum so far has shape {:?}, the product of {sa:?} and {sb:?} {:?}",
+                acc.shape(),
+                &out_shape[..]
+            );
+            self.same_device(acc, "matmul_t_add_to");
+        }
         #[cfg(feature = "cuda")]
         if self.same_device(other, "matmul").is_cuda() {
-            return crate::cuda::ops::matmul(self, other, ta, tb, (m, k, n), &batch, out_shape);
+            return crate::cuda::ops::matmul(self, other, ta, tb, (m, k, n), &batch, out_shape, acc);
         }
         let (rsa, csa) = matrix_strides(sa, ta);
         let (rsb, csb) = matrix_strides(sb, tb);
         let b_op = |offset: usize| Operand { ptr: other.data()[offset..].as_ptr(), rs: rsb, cs: csb };
         let batches = numel(&batch);
+        let adds = acc.is_some();
+        let beta = if adds { T::one() } else { T::zero() };
         // matrixmultiply with beta = 0 never reads C, so a recycled buffer
         // with old numbers in it is fine; every element is written.
-        Tensor::from_fill(&out_shape, |out| {
+        let fill = |out: &mut [T]| {
             if k == 0 || out.is_empty() {
-                out.fill(T::zero());
+                if !adds {
+                    out.fill(T::zero());
+                }
             } else if !ta && numel(batch_b) == 1 {
                 // A batch of row-major matrices times one matrix: one tall GEMM.
                 let a = Operand { ptr: self.data().as_ptr(), rs: rsa, cs: csa };
-                unsafe { gemm_blocked(batches * m, k, n, a, b_op(0), out.as_mut_ptr()) };
+                unsafe { gemm_blocked(batches * m, k, n, a, b_op(0), beta, out.as_mut_ptr()) };
             } else {
                 let (len_a, len_b) = (m * k, k * n);
                 for i in 0..batches {
                     let oa = batch_offset(i, &batch, batch_a, len_a);
                     let ob = batch_offset(i, &batch, batch_b, len_b);
                     let a = Operand { ptr: self.data()[oa..].as_ptr(), rs: rsa, cs: csa };
-                    unsafe { gemm_blocked(m, k, n, a, b_op(ob), out[i * m * n..].as_mut_ptr()) };
+                    unsafe { gemm_blocked(m, k, n, a, b_op(ob), beta, out[i * m * n..].as_mut_ptr()) };
                 }
             }
-        })
+        };
+        match acc {
+            None => Tensor::from_fill(&out_shape, fill),
+            Some(mut acc) => {
+                fill(acc.data_mut());
+                acc
+            }
+        }
     }
 }
 
@@ -281,6 +331,67 @@ mod tests {
         let d = a.matmul(&w);
         let want = naive(&a.select(0, 1).select(0, 2), &w);
         assert!(d.select(0, 1).select(0, 2).max_abs_diff(&want) < 1e-12);
+    }
+
+    /// The product added to a sum inside the BLAS call is the sum plus the
+    /// product: every transpose, a product split across workers, an inner
+    /// axis long enough for the BLAS to sum it in blocks, batch axes.
+    #[test]
+    fn a_product_added_inside_the_blas_is_the_sum_plus_the_product() {
+        for (m, k, n) in [(7, 5, 3), (300, 70, 40), (20, 900, 30)] {
+            let a = Tensor::<f64>::normal(&[m, k], 0.0, 1.0, 8);
+            let b = Tensor::<f64>::normal(&[k, n], 0.0, 1.0, 9);
+            let acc = Tensor::<f64>::normal(&[m, n], 0.0, 1.0, 10);
+            let want = acc.add(&a.matmul(&b));
+            let (at, bt) = (a.transpose(), b.transpose());
+            for (x, y, ta, tb) in [
+                (&a, &b, false, false),
+                (&at, &b, true, false),
+                (&a, &bt, false, true),
+                (&at, &bt, true, true),
+            ] {
+                let got = x.matmul_t_add_to(y, ta, tb, acc.clone());
+                let diff = got.max_abs_diff(&want);
+                assert!(diff <= 1e-13 * k as f64, "{m}x{k}x{n} ta {ta} tb {tb}: off by {diff}");
+            }
+        }
+        let a = Tensor::<f64>::normal(&[2, 3, 4, 5], 0.0, 1.0, 11);
+        let b = Tensor::<f64>::normal(&[3, 5, 2], 0.0, 1.0, 12);
+        let acc = Tensor::<f64>::normal(&[2, 3, 4, 2], 0.0, 1.0, 13);
+        assert!(
+            a.matmul_t_add_to(&b, false, false, acc.clone()).max_abs_diff(&acc.add(&a.matmul(&b))) < 1e-12
+        );
+        // An empty inner axis adds nothing.
+        let (e1, e2) = (Tensor::<f64>::zeros(&[4, 0]), Tensor::<f64>::zeros(&[0, 2]));
+        let acc = Tensor::<f64>::normal(&[4, 2], 0.0, 1.0, 14);
+        assert_eq!(e1.matmul_t_add_to(&e2, false, false, acc.clone()).data(), acc.data());
+    }
+
+    /// A sum that another tensor shares is copied before the product is
+    /// added to it: the other tensor keeps its numbers.
+    #[test]
+    fn a_shared_sum_is_left_as_it_was() {
+        let a = Tensor::<f32>::normal(&[6, 4], 0.0, 1.0, 15);
+        let b = Tensor::<f32>::normal(&[4, 3], 0.0, 1.0, 16);
+        let acc = Tensor::<f32>::normal(&[6, 3], 0.0, 1.0, 17);
+        let kept = acc.clone();
+        let before = acc.to_vec();
+        let sum = a.matmul_t_add_to(&b, false, false, acc);
+        assert_eq!(kept.to_vec(), before);
+        assert_ne!(sum.to_vec(), before);
+    }
+
+    #[test]
+    #[should_panic(
+        expected = "matmul_t_add_to: the sum so far has shape [3, 3], the product of [2, 4] and [4, 3] [2, 3]"
+    )]
+    fn a_sum_of_another_shape_is_refused_naming_the_shapes() {
+        let _ = Tensor::<f32>::zeros(&[2, 4]).matmul_t_add_to(
+            &Tensor::zeros(&[4, 3]),
+            false,
+            false,
+            Tensor::zeros(&[3, 3]),
+        );
     }
 
     #[test]

@@ -136,6 +136,9 @@ struct Gemm {
                 k, n);
         REQUIRE(ldc >= (m > 1 ? m : 1), STATUS_INVALID_VALUE, call, "ldc %lld < max(1, m = %lld)", ldc, m);
         gt::count(gt::BLAS_CALLS);
+        if (gt::trace_enabled())
+            std::fprintf(stderr, "gt-standin: %s m %lld n %lld k %lld transa %d transb %d batches %lld\n", call, m, n, k,
+                         transa, transb, batches);
         if (m == 0 || n == 0 || batches == 0) return STATUS_SUCCESS;
         const bool reads_ab = k > 0 && alpha != T(0);
         for (long long p = 0; p < batches; ++p) {

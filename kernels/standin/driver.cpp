@@ -125,6 +125,14 @@ void count(Counter which) {
 
 void* current_context() { return current; }
 
+bool trace_enabled() {
+    static const bool enabled = [] {
+        const char* v = std::getenv("GRADTAPE_STANDIN_TRACE");
+        return v != nullptr && v[0] != '\0' && v[0] != '0';
+    }();
+    return enabled;
+}
+
 }  // namespace gt
 
 using namespace gt;

@@ -180,5 +180,6 @@ GT_EXPORT int cuLaunchKernel(void* function, unsigned int gx, unsigned int gy, u
             "kernel %s: a grid of %u x %u x %u blocks is over the device's limit (2^31 - 1 x 65535 x 65535)", name,
             gx, gy, gz);
     count(LAUNCHES);
+    if (trace_enabled()) std::fprintf(stderr, "gt-standin: launch %s grid %u x %u x %u block %u x %u x %u\n", name, gx, gy, gz, bx, by, bz);
     return entry->run(*entry, params, Shape3{gx, gy, gz}, Shape3{bx, by, bz});
 }

@@ -14,6 +14,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #define GT_EXPORT extern "C" __attribute__((visibility("default")))
@@ -92,6 +94,10 @@ GT_SHARED void count(Counter which);
 // The context current on the calling thread (nullptr if none): cuBLAS and
 // function lookups are refused without one, as they must be bound first.
 GT_SHARED void* current_context();
+
+// Whether GRADTAPE_STANDIN_TRACE is set (not "0"): then every launch and
+// gemm is written to stderr, one line each, to see where a step's calls go.
+GT_SHARED bool trace_enabled();
 
 }  // namespace gt
 

@@ -48,12 +48,49 @@
 //!   with `L'(x) = 1/x` where `L(x) > -100` (`x > e^-100`), else 0: one pass for each
 //!   gradient asked for (`Tensor::loss_sum_grad`), or those formulas in
 //!   plain ops when recorded (`Algebra::loss_sum_grad`).
+//!
+//! [`without_fusion`] turns all of this off on the calling thread: each
+//! fused op then records the plain ops of its composition, and the backward
+//! sweep adds every gradient with its own `add` (no product adds into a
+//! gradient summed so far). A model trained that way is the unfused path
+//! the fused one is checked against (to 1e-6 relative after an epoch, in
+//! f64: `verify/tests/suite/fused.rs`), and its tape reads op by op.
 
 use crate::algebra::Algebra;
 use crate::op::Op;
 use crate::ops::unary;
 use crate::tape::Var;
 use gradtape_kernels::{Act, Element, LossTerm, Tensor};
+use std::cell::Cell;
+
+thread_local! {
+    /// Whether fused ops are recorded as fused nodes on this thread.
+    static FUSION: Cell<bool> = const { Cell::new(true) };
+}
+
+/// Whether this thread records fused ops as one node each (the default), or
+/// the plain ops they replace (inside [`without_fusion`]).
+pub fn fusion_enabled() -> bool {
+    FUSION.with(Cell::get)
+}
+
+/// Runs `f` with fusion off on the calling thread: `bias_act`,
+/// `reparameterize` and `loss_sum` record the plain ops of their
+/// compositions (see this module's doc), and a backward sweep adds each
+/// gradient that reaches a node through a matrix product with an `add` of
+/// its own. The same numbers up to rounding, more nodes and more passes:
+/// for checking a fused result, or reading a graph op by op. Fusion is
+/// back on when `f` returns or panics.
+pub fn without_fusion<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            FUSION.with(|on| on.set(self.0));
+        }
+    }
+    let _restore = Restore(FUSION.with(|on| on.replace(false)));
+    f()
+}
 
 impl<'t, T: Element> Var<'t, T> {
     /// `act(self + b)` in one pass, `b` a vector as long as `self`'s last
@@ -62,6 +99,15 @@ impl<'t, T: Element> Var<'t, T> {
     #[track_caller]
     pub fn bias_act(self, b: Var<'t, T>, act: Act) -> Var<'t, T> {
         self.same_tape(&b, "bias_act");
+        if !fusion_enabled() {
+            let pre = self + b;
+            return match act {
+                Act::Identity => pre,
+                Act::Relu => pre.relu(),
+                Act::Sigmoid => pre.sigmoid(),
+                Act::Tanh => pre.tanh(),
+            };
+        }
         let v = self.value().bias_act(&b.value(), act);
         self.record(v, Op::BiasAct { z: self.id, b: b.id, act })
     }
@@ -75,6 +121,9 @@ impl<'t, T: Element> Var<'t, T> {
     pub fn reparameterize(self, logvar: Var<'t, T>, eps: &Tensor<T>) -> Var<'t, T> {
         self.same_tape(&logvar, "reparameterize");
         let eps = self.tape.constant(eps);
+        if !fusion_enabled() {
+            return self + (logvar * T::of(0.5)).exp() * eps;
+        }
         let v = self.value().reparameterize(&logvar.value(), &eps.value());
         self.record(v, Op::Reparameterize { mu: self.id, logvar: logvar.id, eps: eps.id })
     }
@@ -87,9 +136,37 @@ impl<'t, T: Element> Var<'t, T> {
     #[track_caller]
     pub fn loss_sum(self, b: Var<'t, T>, term: LossTerm, scale: T) -> Var<'t, T> {
         self.same_tape(&b, "loss_sum");
+        if !fusion_enabled() {
+            return loss_sum_in_plain_ops(self, b, term, scale);
+        }
         let v = self.value().loss_sum(&b.value(), term, scale);
         self.record(v, Op::LossSum { a: self.id, b: b.id, term, scale })
     }
+}
+
+/// `scale * sum_i term(a_i, b_i)` in the plain ops of the module doc (what
+/// `loss_sum` records without fusion).
+#[track_caller]
+fn loss_sum_in_plain_ops<'t, T: Element>(
+    a: Var<'t, T>,
+    b: Var<'t, T>,
+    term: LossTerm,
+    scale: T,
+) -> Var<'t, T> {
+    let (ga, gb) = (a.shape(), b.shape());
+    assert!(ga == gb, "loss_sum: shapes {ga:?} and {gb:?} differ (a loss never broadcasts)");
+    let one = T::one();
+    let sum = match term {
+        LossTerm::SquaredError => (a - b).square().sum(),
+        LossTerm::BinaryCrossEntropy => {
+            let (floor, inf) = (gradtape_kernels::fused::log_floor::<T>(), T::infinity());
+            let clamped_log = |x: Var<'t, T>| x.clamp(floor, inf).log().clamp(T::of(-100.0), inf);
+            let (log_a, log_1ma) = (clamped_log(a), clamped_log(a.neg().add_scalar(one)));
+            (log_1ma + b * (log_a - log_1ma)).sum().neg()
+        }
+        LossTerm::GaussianKl => (b.add_scalar(one) - a.square() - b.exp()).sum() * T::of(-0.5),
+    };
+    sum * scale
 }
 
 // ---- backward rules -------------------------------------------------------

@@ -45,20 +45,37 @@ impl<'t, T: Element> Var<'t, T> {
 
 /// Gradient of the left operand of `C = op_a(A) op_b(B)`:
 /// dA = dC op_b(B)^T, or, when A was used transposed, dA = op_b(B) dC^T.
-pub(crate) fn matmul_grad_lhs<T: Element, G: Algebra<T>>(g: &G, b: &G, ta: bool, tb: bool) -> G {
-    if ta {
-        b.matmul_t(g, tb, true)
-    } else {
-        g.matmul_t(b, false, !tb)
-    }
+/// With `sum_so_far` (A also feeds other ops, whose gradients the sweep has
+/// summed), the product is added to it by the product itself.
+pub(crate) fn matmul_grad_lhs<T: Element, G: Algebra<T>>(
+    g: &G,
+    b: &G,
+    ta: bool,
+    tb: bool,
+    sum_so_far: Option<G>,
+) -> G {
+    let (x, y, tx, ty) = if ta { (b, g, tb, true) } else { (g, b, false, !tb) };
+    product_plus(x, y, tx, ty, sum_so_far)
 }
 
 /// Gradient of the right operand of `C = op_a(A) op_b(B)`:
 /// dB = op_a(A)^T dC, or, when B was used transposed, dB = dC^T op_a(A).
-pub(crate) fn matmul_grad_rhs<T: Element, G: Algebra<T>>(g: &G, a: &G, ta: bool, tb: bool) -> G {
-    if tb {
-        g.matmul_t(a, true, ta)
-    } else {
-        a.matmul_t(g, !ta, false)
+/// `sum_so_far` as for the left operand.
+pub(crate) fn matmul_grad_rhs<T: Element, G: Algebra<T>>(
+    g: &G,
+    a: &G,
+    ta: bool,
+    tb: bool,
+    sum_so_far: Option<G>,
+) -> G {
+    let (x, y, tx, ty) = if tb { (g, a, true, ta) } else { (a, g, !ta, false) };
+    product_plus(x, y, tx, ty, sum_so_far)
+}
+
+/// `op(x) @ op(y)`, plus `sum_so_far` when there is one.
+fn product_plus<T: Element, G: Algebra<T>>(x: &G, y: &G, tx: bool, ty: bool, sum_so_far: Option<G>) -> G {
+    match sum_so_far {
+        Some(acc) => x.matmul_t_add_to(y, tx, ty, acc),
+        None => x.matmul_t(y, tx, ty),
     }
 }

@@ -51,18 +51,18 @@ const RANGES: &[Range] = &[
     path(
         "autograd/src/algebra.rs",
         1,
-        203,
+        215,
         &["pub trait Algebra", "Algebra<T> for Tensor<T>", "fn scale(", "fn step("],
     ),
-    path("autograd/src/algebra.rs", 264, 301, &["fn fused(", "fn accumulate("]),
-    path("autograd/src/algebra.rs", 303, 328, &["Algebra<T> for Var<'t, T>"]),
-    path("autograd/src/algebra.rs", 377, 398, &["fn step(", "fn max_mask(", "fn fused("]),
+    path("autograd/src/algebra.rs", 276, 326, &["fn fused(", "fn accumulate(", "fn matmul_t_add_to("]),
+    path("autograd/src/algebra.rs", 328, 353, &["Algebra<T> for Var<'t, T>"]),
+    path("autograd/src/algebra.rs", 402, 423, &["fn step(", "fn max_mask(", "fn fused("]),
     path("autograd/src/ops/unary.rs", 98, 144, &["// ---- backward rules", "fn exp_grad", "fn sigmoid_grad"]),
     path("autograd/src/ops/reduce.rs", 60, 65, &["// ---- backward rules", "fn sum_all_grad"]),
     path(
         "autograd/src/grad.rs",
         1,
-        314,
+        323,
         &[
             "//! Reverse mode",
             "pub fn grad<",

@@ -328,18 +328,74 @@ pub fn normal<T: Element>(
 }
 
 /// A constant on the device.
+///
+/// Zeros are a memset of a fresh buffer. Any other value is `0 * x +
+/// value` on one (one launch, no host copy), made once per thread for small
+/// lengths and then shared: a backward sweep's seed of ones is asked for at
+/// every training step, and a shared buffer is never written in place (a
+/// write copies it first), so handing out the same ones again is safe.
 pub fn full<T: Element>(gpu: &Arc<Gpu>, shape: &[usize], value: T) -> Tensor<T> {
     let n = numel(shape);
     if value == T::zero() {
         return Tensor::from_cuda(Shape::from_slice(shape), Buffer::zeros(gpu, n));
     }
-    // 0 * x + value, on a zeroed buffer: one launch, no host copy.
-    let zeros = Tensor::from_cuda(Shape::from_slice(shape), Buffer::<T>::zeros(gpu, n));
-    unary_scalar(&zeros, "add_scalar", value)
+    let made = || {
+        let zeros = Tensor::from_cuda(Shape::from_slice(&[n]), Buffer::<T>::zeros(gpu, n));
+        buf(&unary_scalar(&zeros, "add_scalar", value)).clone()
+    };
+    let buffer =
+        if n <= constants::MAX_LEN { constants::shared(gpu.ordinal, n, value, made) } else { made() };
+    Tensor::from_cuda(Shape::from_slice(shape), buffer)
+}
+
+/// The small constants [`full`] shares, per thread.
+mod constants {
+    use super::Buffer;
+    use crate::element::Element;
+    use std::any::{Any, TypeId};
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+
+    /// Constants up to this many elements are shared.
+    pub(super) const MAX_LEN: usize = 1 << 16;
+    /// At most this many are kept per thread (all are dropped when a new
+    /// one would pass it: shapes that vary stop being kept soon).
+    const MAX_KEPT: usize = 16;
+
+    /// (device, element type, length, the value's bits).
+    type Key = (usize, TypeId, usize, u64);
+
+    thread_local! {
+        static KEPT: RefCell<HashMap<Key, Box<dyn Any>>> = RefCell::new(HashMap::new());
+    }
+
+    /// The constant `value` of `n` elements on device `ordinal`, from
+    /// `make` the first time.
+    pub(super) fn shared<T: Element>(
+        ordinal: usize,
+        n: usize,
+        value: T,
+        make: impl FnOnce() -> Buffer<T>,
+    ) -> Buffer<T> {
+        let key = (ordinal, TypeId::of::<T>(), n, value.as_f64().to_bits());
+        KEPT.with(|kept| {
+            if let Some(b) = kept.borrow().get(&key).and_then(|b| b.downcast_ref::<Buffer<T>>()) {
+                return b.clone();
+            }
+            let b = make();
+            let mut kept = kept.borrow_mut();
+            if kept.len() >= MAX_KEPT {
+                kept.clear();
+            }
+            kept.insert(key, Box::new(b.clone()));
+            b
+        })
+    }
 }
 
 /// `op(a) @ op(b)` through cuBLAS, `out_shape` being `batch + [m, n]`
-/// (shapes checked by the caller).
+/// (shapes checked by the caller); with `acc`, `acc + op(a) @ op(b)` in
+/// `acc`'s buffer (cuBLAS's `beta = 1`; copied first if shared).
 ///
 /// cuBLAS is column-major, and a row-major matrix read column-major is its
 /// transpose. So the row-major product `C = op(A) op(B)` is computed as the
@@ -357,12 +413,16 @@ pub fn matmul<T: Element>(
     (m, k, n): (usize, usize, usize),
     batch: &[usize],
     out_shape: Shape,
+    acc: Option<Tensor<T>>,
 ) -> Tensor<T> {
     let gpu = gpu_of(a);
     // cuBLAS works in the calling thread's current context, which cudarc
     // does not set before a gemm.
     gpu.bind();
     let total = numel(&out_shape);
+    if let Some(acc) = acc.as_ref().filter(|_| total == 0 || k == 0) {
+        return acc.clone();
+    }
     if total == 0 {
         return Tensor::from_cuda(out_shape, Buffer::uninit(gpu, 0));
     }
@@ -386,10 +446,14 @@ pub fn matmul<T: Element>(
         alpha: T::one(),
         lda: int(if tb { k } else { n }, "lda"),
         ldb: int(if ta { m } else { k }, "ldb"),
-        beta: T::zero(),
+        beta: if acc.is_some() { T::one() } else { T::zero() },
         ldc: int(n, "ldc"),
     };
-    let mut out = Buffer::<T>::uninit(gpu, total);
+    let mut result = match acc {
+        Some(acc) => acc,
+        None => Tensor::from_cuda(out_shape, Buffer::<T>::uninit(gpu, total)),
+    };
+    let out = result.cuda_buffer_mut();
     let own_stride = |own: &[usize], len: usize| if numel(own) == 1 { 0 } else { len as i64 };
     let uniform = |own: &[usize]| numel(own) == 1 || own == batch;
     if fold || (uniform(batch_a) && uniform(batch_b)) {
@@ -423,5 +487,5 @@ pub fn matmul<T: Element>(
             wait_if_debugging(gpu, "cuBLAS gemm");
         }
     }
-    Tensor::from_cuda(out_shape, out)
+    result
 }

@@ -351,3 +351,52 @@ fn a_batch_gathered_on_the_device_copies_nothing() {
     assert_eq!(on_device.shape(), &[16, 7]);
     assert_eq!(on_device.to_vec(), on_host.to_vec());
 }
+
+/// A small constant other than zero (a backward sweep's seed of ones) is
+/// made on the device once per thread and then shared: asking again
+/// launches nothing, and a write into one leaves the shared one as it was.
+#[test]
+fn a_small_constant_is_made_once_and_a_write_does_not_reach_the_shared_one() {
+    let Some(_gpu) = standin_gpu() else { return };
+    let device = Device::Cuda(0);
+    // A length no other test fills.
+    let first = crate::Tensor::<f32>::full_on(&[3, 37], 2.5, device);
+    let before = thread_counters();
+    let again = crate::Tensor::<f32>::full_on(&[111], 2.5, device);
+    let added = thread_counters() - before;
+    assert_eq!((added.launches, added.memsets, added.allocations), (0, 0, 0), "{added:?}");
+    assert_eq!(again.shape(), &[111]);
+    assert_eq!(again.to_vec(), vec![2.5f32; 111]);
+    let mut written = again.clone();
+    written.add_assign(&crate::Tensor::<f32>::full_on(&[111], 1.0, device));
+    assert_eq!(written.to_vec(), vec![3.5f32; 111]);
+    assert_eq!(first.to_vec(), vec![2.5f32; 111], "the write reached the shared constant");
+    assert_eq!(crate::Tensor::<f32>::full_on(&[111], 2.5, device).to_vec(), vec![2.5f32; 111]);
+    // Another value is another constant.
+    assert_eq!(crate::Tensor::<f32>::full_on(&[111], -2.5, device).to_vec(), vec![-2.5f32; 111]);
+}
+
+/// A product added to a sum on the device is one cuBLAS call with
+/// `beta = 1` into the sum's buffer: no kernel, no allocation, and the
+/// host's numbers.
+#[test]
+fn a_product_added_to_a_sum_is_one_blas_call_and_no_kernel() {
+    let Some(_gpu) = standin_gpu() else { return };
+    let device = Device::Cuda(0);
+    let a = crate::Tensor::<f32>::normal(&[37, 19], 0.0, 1.0, 21);
+    let b = crate::Tensor::<f32>::normal(&[23, 19], 0.0, 1.0, 22);
+    let acc = crate::Tensor::<f32>::normal(&[37, 23], 0.0, 1.0, 23);
+    let want = a.matmul_t_add_to(&b, false, true, acc.clone());
+    let (ad, bd) = (a.to(device), b.to(device));
+    let sum = acc.to(device);
+    let before = thread_counters();
+    let got = ad.matmul_t_add_to(&bd, false, true, sum);
+    let added = thread_counters() - before;
+    assert_eq!(
+        (added.blas_calls, added.launches, added.allocations, added.device_to_device),
+        (1, 0, 0, 0),
+        "{added:?}"
+    );
+    let diff = got.to_cpu().max_abs_diff(&want);
+    assert!(diff < 1e-4, "off by {diff}");
+}

@@ -12,8 +12,12 @@
 //! Shapes: small, a batch large enough for the kernels to split across
 //! workers (60,000 elements), rank 3, and one column.
 
-use gradtape::{grad, grad_values, Act, Element, LossTerm, Tape, Tensor, Var};
+use gradtape::{grad, grad_values, without_fusion, Act, Element, LossTerm, Tape, Tensor, Var};
 use gradtape_kernels::compare::{check_close, Tol};
+use gradtape_kernels::Device;
+use gradtape_models::autoencoders::*;
+use gradtape_models::data::MnistSplit;
+use gradtape_models::optim::{Adam, Optimizer};
 
 const ACTS: [Act; 4] = [Act::Identity, Act::Relu, Act::Sigmoid, Act::Tanh];
 const SHAPES: &[&[usize]] = &[&[7, 5], &[300, 200], &[4, 6, 5], &[9, 1]];
@@ -199,4 +203,163 @@ fn reparameterize_is_its_composition_bit_for_bit_in_f64() {
 #[test]
 fn reparameterize_is_its_composition_bit_for_bit_in_f32() {
     reparameterize_composition_matches::<f32>();
+}
+
+/// The sweep adds a gradient that reaches a node through a matrix product
+/// inside the product (`sum_so_far`, a BLAS's `beta = 1`). Against the same
+/// gradients written out by hand (each product, then the adds), to 1e-14
+/// relative in f64: the BLAS may sum the inner axis in blocks, and the sum
+/// so far then joins the first block. Cases: `x` feeding two products and
+/// a square; `x @ x^T` (both operands one node); a weight shared by two
+/// products of which one is batched (its gradient summed over the batch,
+/// the path that adds after the product); and the double backward of the
+/// same, through the recorded sweep.
+#[test]
+fn gradients_added_inside_a_product_are_the_products_and_the_adds() {
+    let tol = Tol::rel(1e-14);
+    let x = Tensor::<f64>::uniform(&[40, 30], -1.0, 1.0, 31);
+    let w1 = Tensor::<f64>::uniform(&[20, 30], -1.0, 1.0, 32);
+    let w2 = Tensor::<f64>::uniform(&[30, 600], -1.0, 1.0, 33);
+    let (g1, g2) =
+        (Tensor::<f64>::uniform(&[40, 20], -1.0, 1.0, 34), Tensor::<f64>::uniform(&[40, 600], -1.0, 1.0, 35));
+    let tape = Tape::new();
+    let (xv, w1v, w2v) = (tape.param(&x), tape.param(&w1), tape.param(&w2));
+    let loss = (xv.square() * 0.5).sum()
+        + (xv.matmul_t(w1v, false, true) * tape.constant(&g1)).sum()
+        + (xv.matmul(w2v) * tape.constant(&g2)).sum();
+    let got = grad_values(&[loss], &[xv, w1v, w2v], None);
+    // d/dx = x + g1 w1 + g2 w2^T; d/dw1 = g1^T x; d/dw2 = x^T g2.
+    let dx = x.add(&g1.matmul(&w1)).add(&g2.matmul_t(&w2, false, true));
+    let want = [dx, g1.matmul_t(&x, true, false), x.matmul_t(&g2, true, false)];
+    for (i, (a, e)) in got.iter().zip(&want).enumerate() {
+        check_close(&format!("two products and a square: gradient {i}"), a, e, tol)
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    // Both operands one node: d/dx sum((x x^T) * g) = (g + g^T) x.
+    let g = Tensor::<f64>::uniform(&[40, 40], -1.0, 1.0, 36);
+    let tape = Tape::new();
+    let xv = tape.param(&x);
+    let loss = (xv.matmul_t(xv, false, true) * tape.constant(&g)).sum();
+    let got = grad_values(&[loss], &[xv], None);
+    let want = g.matmul(&x).add(&g.matmul_t(&x, true, false));
+    check_close("x @ x^T", &got[0], &want, tol).unwrap_or_else(|e| panic!("{e}"));
+
+    // A weight shared by a batched product and a plain one.
+    let xb = Tensor::<f64>::uniform(&[3, 40, 30], -1.0, 1.0, 37);
+    let gb = Tensor::<f64>::uniform(&[3, 40, 20], -1.0, 1.0, 38);
+    let tape = Tape::new();
+    let (xbv, xv, w1v) = (tape.param(&xb), tape.param(&x), tape.param(&w1));
+    let loss = (xbv.matmul_t(w1v, false, true) * tape.constant(&gb)).sum()
+        + (xv.matmul_t(w1v, false, true) * tape.constant(&g1)).sum();
+    let got = grad_values(&[loss], &[w1v], None);
+    let batched = gb.reshape(&[120, 20]).matmul_t(&xb.reshape(&[120, 30]), true, false);
+    let want = g1.matmul_t(&x, true, false).add(&batched);
+    check_close("a weight shared by a batched product", &got[0], &want, tol)
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    // Double backward: the recorded sweep adds as ops; its gradient of
+    // sum(dx * u) is u with respect to x and g1^T u with respect to w1.
+    let u = Tensor::<f64>::uniform(&[40, 30], -1.0, 1.0, 39);
+    let tape = Tape::new();
+    let (xv, w1v) = (tape.param(&x), tape.param(&w1));
+    let loss = (xv.square() * 0.5).sum() + (xv.matmul_t(w1v, false, true) * tape.constant(&g1)).sum();
+    let dx = grad(&[loss], &[xv], None, true)[0];
+    check_close("recorded dx", &dx.value(), &x.add(&g1.matmul(&w1)), tol).unwrap_or_else(|e| panic!("{e}"));
+    let inner = (dx * tape.constant(&u)).sum();
+    let got = grad_values(&[inner], &[xv, w1v], None);
+    check_close("double backward, x", &got[0], &u, tol).unwrap_or_else(|e| panic!("{e}"));
+    check_close("double backward, w1", &got[1], &g1.matmul_t(&u, true, false), tol)
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
+// ---- whole models, with and without fusion --------------------------------
+
+/// One epoch of `model` in f64 on `train` (batches of 64 in order, Adam
+/// 1e-3, one seed per step for the draws), then its loss on `test` in
+/// evaluation mode. Returns the epoch's mean training loss, the test loss,
+/// and the nodes the first step recorded.
+fn one_epoch(
+    mut model: Box<dyn Autoencoder<f64>>,
+    train: &Tensor<f64>,
+    test: &Tensor<f64>,
+) -> (f64, f64, usize) {
+    let (mut opt, mut tape) = (Adam::<f64>::new(1e-3), Tape::new());
+    let (batch, rows) = (64, train.shape()[0]);
+    let (mut sum, mut nodes) = (0.0, 0);
+    for (k, start) in (0..rows).step_by(batch).enumerate() {
+        tape.clear();
+        let grads = {
+            let p = model.params().bind(&tape);
+            let x = tape.constant(&train.slice_axis(0, start, batch.min(rows - start)));
+            let loss = model.loss(&p, x, &mut StepCtx::on(k as u64, Device::Cpu)).total;
+            sum += loss.item();
+            nodes = if k == 0 { tape.len() } else { nodes };
+            grad_values(&[loss], p.vars(), None)
+        };
+        tape.clear();
+        opt.step(&mut model.params_mut().tensors_mut(), &grads);
+    }
+    model.set_training(false);
+    tape.clear();
+    let p = model.params().bind(&tape);
+    let test_loss = model.loss(&p, tape.constant(test), &mut StepCtx::on(0, Device::Cpu)).total.item();
+    (sum / rows.div_ceil(batch) as f64, test_loss, nodes)
+}
+
+/// Every model trained for one epoch in f64 with its fused ops and fused
+/// gradient sums, and again inside `without_fusion` (every fused op as the
+/// plain ops it replaces, every gradient added by its own `add`): the
+/// losses agree to 1e-6 relative (the bound; rounding alone
+/// separates them), and the fused step records fewer nodes, so the switch
+/// did switch.
+#[test]
+fn every_model_trains_the_same_epoch_with_and_without_fusion() {
+    let split = MnistSplit::embedded();
+    let (train, test) =
+        (split.train.take(320).images.cast::<f64>(), split.test.take(100).images.cast::<f64>());
+    let zeros = || ZeroDigit::<f64>::digit().broadcast_to(&[64, 25]);
+    let cae = |penalty| ContractiveConfig { hidden: 32, penalty, ..ContractiveConfig::default() };
+    type Make = Box<dyn Fn() -> Box<dyn Autoencoder<f64>>>;
+    let models: Vec<(&str, Make, bool)> = vec![
+        ("zero_digit", Box::new(|| Box::new(ZeroDigit::<f64>::new(&ZeroDigitConfig::default(), 1))), true),
+        ("deep", Box::new(|| Box::new(DeepAutoencoder::<f64>::new(&DeepConfig::default(), 2))), false),
+        (
+            "dropout",
+            Box::new(|| Box::new(RegularizedAutoencoder::<f64>::new(&RegularizedConfig::default(), 3))),
+            false,
+        ),
+        (
+            "denoising",
+            Box::new(|| {
+                Box::new(RegularizedAutoencoder::<f64>::denoising(&RegularizedConfig::denoising(), 4))
+            }),
+            false,
+        ),
+        (
+            "contractive, double backward",
+            Box::new(move || {
+                Box::new(ContractiveAutoencoder::<f64>::new(&cae(PenaltyMode::DoubleBackward), 5))
+            }),
+            false,
+        ),
+        (
+            "contractive, closed form",
+            Box::new(move || Box::new(ContractiveAutoencoder::<f64>::new(&cae(PenaltyMode::ClosedForm), 5))),
+            false,
+        ),
+        ("vae", Box::new(|| Box::new(Vae::<f64>::new(&VaeConfig::default(), 6))), false),
+    ];
+    for (name, make, on_zeros) in models {
+        let (train, test) = if on_zeros { (zeros(), zeros()) } else { (train.clone(), test.clone()) };
+        let fused = one_epoch(make(), &train, &test);
+        let plain = without_fusion(|| one_epoch(make(), &train, &test));
+        for (what, a, b) in [("mean training loss", fused.0, plain.0), ("test loss", fused.1, plain.1)] {
+            assert!(
+                a.is_finite() && (a - b).abs() <= 1e-6 * b.abs(),
+                "{name}: {what} {a} fused, {b} without fusion"
+            );
+        }
+        assert!(fused.2 < plain.2, "{name}: {} nodes fused, {} without fusion", fused.2, plain.2);
+    }
 }
