@@ -171,6 +171,14 @@ pub trait Algebra<T: Element>: Clone {
         self.mul(eps).mul(&logvar.scale(half).exp()).scale(half)
     }
 
+    /// The rule of the fused op `norm` (`ops/fused.rs`), from the gradient
+    /// `self` of `y = sqrt(sum x^2)`: `dx = 2 x (g / y * 0.5)`, the plain
+    /// rules of `sqrt` and `sum_squares` in their order, which variables
+    /// record; tensors do it in one pass.
+    fn norm_grad(&self, y: &Self, x: &Self) -> Self {
+        crate::ops::reduce::sum_squares_grad(&crate::ops::unary::sqrt_grad(self, y), x)
+    }
+
     /// The rule of the fused loss `loss_sum` (`ops/fused.rs`): from the
     /// gradient `self` of `scale * sum_i term(a_i, b_i)` (one number), the
     /// gradients of `a` and `b` that `want` asks for. Written there as plain
@@ -300,6 +308,9 @@ impl<T: Element> Algebra<T> for Tensor<T> {
     }
     fn reparameterize_grad(&self, logvar: &Self, eps: &Self) -> Self {
         Tensor::reparameterize_grad(self, logvar, eps)
+    }
+    fn norm_grad(&self, y: &Self, x: &Self) -> Self {
+        Tensor::norm_grad(self, y, x)
     }
     fn accumulate(mut self, other: &Self) -> Self {
         if self.same_shape(other) {

@@ -367,7 +367,8 @@ fn is_elementwise<T>(op: &Op<T>) -> bool {
         | Slice { .. }
         | Pad { .. }
         | MatMul { .. }
-        | LossSum { .. } => false,
+        | LossSum { .. }
+        | Norm(_) => false,
     }
 }
 

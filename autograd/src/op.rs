@@ -105,6 +105,9 @@ pub(crate) enum Op<T> {
         logvar: usize,
         eps: usize,
     },
+    /// `sqrt(sum x^2)`, the L2 norm of all elements, in one reduction (a
+    /// fused op: see `ops/fused.rs`).
+    Norm(usize),
     /// `scale * sum_i term(a_i, b_i)` in one pass (a fused loss: see
     /// `ops/fused.rs`).
     LossSum {
@@ -166,6 +169,7 @@ impl<T> Op<T> {
             BiasAct { .. } => "bias_act",
             LossSum { .. } => "loss_sum",
             Reparameterize { .. } => "reparameterize",
+            Norm(..) => "norm",
         }
     }
 
@@ -199,7 +203,8 @@ impl<T> Op<T> {
             | Reshape(x)
             | Transpose(x)
             | BroadcastTo(x)
-            | SumTo(x) => [Some(x), None],
+            | SumTo(x)
+            | Norm(x) => [Some(x), None],
             SumAxis { x, .. }
             | MeanAxis { x, .. }
             | MaxAxis { x, .. }

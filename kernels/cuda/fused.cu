@@ -97,3 +97,20 @@ __device__ void reparameterize_grad(long long n, const T* g, const T* logvar, co
 
 REPARAMETERIZE_KERNELS(float, f32)
 REPARAMETERIZE_KERNELS(double, f64)
+
+// The rule of the L2 norm y = sqrt(sum x^2), from its gradient g (one
+// number, read here on the device): out[i] = 2 * x[i] * (g / y * 0.5), the
+// plain rules of sqrt and sum_squares in their order.
+template <typename T>
+__device__ void norm_grad(long long n, const T* x, const T* g, const T* y, T* out) {
+    const T s = g[0] / y[0] * T(0.5);
+    GRID_STRIDE_LOOP(i, n) out[i] = T(2) * x[i] * s;
+}
+
+#define NORM_KERNELS(T, suffix)                                                                            \
+    extern "C" __global__ void norm_grad_##suffix(long long n, const T* x, const T* g, const T* y, T* out) { \
+        norm_grad<T>(n, x, g, y, out);                                                                     \
+    }
+
+NORM_KERNELS(float, f32)
+NORM_KERNELS(double, f64)

@@ -72,6 +72,18 @@ __device__ void sum_finish_scaled(long long parts, T scale, const T* partials, T
     }
 }
 
+// out[0] = sqrt(partials[0] + partials[1] + ...): the L2 norm's last step
+// (fused.cu's norm_grad is its rule), the sum in the same order as
+// sum_finish.
+template <typename T>
+__device__ void sum_finish_sqrt(long long parts, const T* partials, T* out) {
+    GRID_STRIDE_LOOP(i, 1) {
+        T acc = T(0);
+        for (long long p = 0; p < parts; ++p) acc += partials[p];
+        out[i] = gt_sqrt(acc);
+    }
+}
+
 // out[0] = max of the partials, by thread 0 alone.
 template <typename T>
 __device__ void max_finish(long long parts, const T* partials, T* out) {
@@ -370,6 +382,9 @@ __device__ void sum_to(long long n_out, long long chunks, Strided6 idx, const T*
                                                           T* out) {                                        \
         sum_finish_scaled<T>(parts, scale, partials, out);                                                 \
     }                                                                                                      \
+    extern "C" __global__ void sum_finish_sqrt_##suffix(long long parts, const T* partials, T* out) {     \
+        sum_finish_sqrt<T>(parts, partials, out);                                                         \
+    }                                                                                                     \
     extern "C" __global__ void max_finish_##suffix(long long parts, const T* partials, T* out) {          \
         max_finish<T>(parts, partials, out);                                                              \
     }                                                                                                     \

@@ -128,6 +128,7 @@ kernels! {
     max_partials => max_partials_f32, max_partials_f64(n: i64, x: *const T, partials: *mut T);
     sum_finish => sum_finish_f32, sum_finish_f64(parts: i64, partials: *const T, out: *mut T);
     sum_finish_scaled => sum_finish_scaled_f32, sum_finish_scaled_f64(parts: i64, scale: T, partials: *const T, out: *mut T);
+    sum_finish_sqrt => sum_finish_sqrt_f32, sum_finish_sqrt_f64(parts: i64, partials: *const T, out: *mut T);
     max_finish => max_finish_f32, max_finish_f64(parts: i64, partials: *const T, out: *mut T);
     argmax_partials => argmax_partials_f32, argmax_partials_f64(n: i64, x: *const T, values: *mut T, indices: *mut i64);
     argmax_chunks => argmax_chunks_f32, argmax_chunks_f64(n_out: i64, n_in: i64, chunk: i64, values: *const T, indices: *const i64, values_out: *mut T, indices_out: *mut i64);
@@ -164,6 +165,7 @@ kernels! {
     bias_act_grad => bias_act_grad_f32, bias_act_grad_f64(cols: i64, rows: i64, runs: i64, act: i32, g: *const T, y: *const T, dz: *mut T, partials: *mut T);
     reparameterize => reparameterize_f32, reparameterize_f64(n: i64, mu: *const T, logvar: *const T, eps: *const T, out: *mut T);
     reparameterize_grad => reparameterize_grad_f32, reparameterize_grad_f64(n: i64, g: *const T, logvar: *const T, eps: *const T, out: *mut T);
+    norm_grad => norm_grad_f32, norm_grad_f64(n: i64, x: *const T, g: *const T, y: *const T, out: *mut T);
     // losses.cu
     loss_sum_partials => loss_sum_partials_f32, loss_sum_partials_f64(n: i64, term: i32, floor: T, a: *const T, b: *const T, partials: *mut T);
     loss_sum_grad => loss_sum_grad_f32, loss_sum_grad_f64(n: i64, term: i32, scale: T, floor: T, slope_floor: T, g: *const T, a: *const T, b: *const T, want_a: i32, want_b: i32, da: *mut T, db: *mut T);

@@ -180,9 +180,46 @@ impl<T: Element> Tensor<T> {
         same_three(op, [(what, self), ("logvar", logvar), ("eps", eps)]);
         #[cfg(feature = "cuda")]
         if self.is_cuda() {
-            return crate::cuda::ops::reparameterize(self, logvar, eps, op);
+            return crate::cuda::ops::three_inputs(self, logvar, eps, op);
         }
         Tensor::from_fill_shape(self.dims(), |out| zip3_into(self.data(), logvar.data(), eps.data(), out, f))
+    }
+}
+
+impl<T: Element> Tensor<T> {
+    /// The L2 norm of all elements, `sqrt(sum x^2)`, as a 0-d tensor: the
+    /// plain ops' `sum_squares().sqrt()` with the root taken in the sum's
+    /// last step (on a GPU, one launch fewer), the same bits.
+    pub fn norm(&self) -> Tensor<T> {
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() {
+            return crate::cuda::ops::reduce_all(self, "sum_squares_partials", "sum_finish_sqrt");
+        }
+        self.sum_squares().sqrt()
+    }
+
+    /// The rule of [`Tensor::norm`], from its gradient `self` (one number)
+    /// and its value `y`: `dx_i = 2 x_i (g / y * 0.5)`, the plain rules of
+    /// `sqrt` and `sum_squares` in their order, in one pass (on a GPU, one
+    /// launch that reads `g` and `y` there; the plain rules take three).
+    /// `y = 0` gives NaN or infinities, as the plain rules do.
+    #[track_caller]
+    pub fn norm_grad(&self, y: &Tensor<T>, x: &Tensor<T>) -> Tensor<T> {
+        assert!(
+            self.len() == 1 && y.len() == 1,
+            "norm_grad: the gradient {:?} and the norm {:?} must be one number each",
+            self.shape(),
+            y.shape()
+        );
+        x.same_device(self, "norm_grad");
+        x.same_device(y, "norm_grad");
+        #[cfg(feature = "cuda")]
+        if x.is_cuda() {
+            return crate::cuda::ops::three_inputs(x, self, y, "norm_grad");
+        }
+        let s = self.data()[0] / y.data()[0] * T::of(0.5);
+        let two = T::of(2.0);
+        x.map(|v| two * v * s)
     }
 }
 

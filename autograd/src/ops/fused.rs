@@ -49,6 +49,14 @@
 //!   gradient asked for (`Tensor::loss_sum_grad`), or those formulas in
 //!   plain ops when recorded (`Algebra::loss_sum_grad`).
 //!
+//! - `x.norm()` = `x.sum_squares().sqrt()`: the L2 norm of a whole tensor
+//!   (`ops/norm.rs` records it), one reduction whose last step takes the
+//!   root (on a GPU one launch fewer). Its rule is the two plain rules in
+//!   their order, `dx = 2 x (g / y * 0.5)`, in one pass that reads `g` and
+//!   `y` where they are (`Tensor::norm_grad`; on a GPU one launch where the
+//!   plain rules take three, with the broadcast of `g`), or those two rules
+//!   recorded (`Algebra::norm_grad`).
+//!
 //! [`without_fusion`] turns all of this off on the calling thread: each
 //! fused op then records the plain ops of its composition, and the backward
 //! sweep adds every gradient with its own `add` (no product adds into a
@@ -75,7 +83,7 @@ pub fn fusion_enabled() -> bool {
 }
 
 /// Runs `f` with fusion off on the calling thread: `bias_act`,
-/// `reparameterize` and `loss_sum` record the plain ops of their
+/// `reparameterize`, `loss_sum` and `norm` record the plain ops of their
 /// compositions (see this module's doc), and a backward sweep adds each
 /// gradient that reaches a node through a matrix product with an `add` of
 /// its own. The same numbers up to rounding, more nodes and more passes:

@@ -560,3 +560,59 @@ fn reparameterize_matches_the_cpu_f32() {
 fn reparameterize_matches_the_cpu_f64() {
     reparameterize_matches_the_cpu::<f64>();
 }
+
+/// The fused L2 norm: the sum of squares' two launches with the root in the
+/// last (`sum_finish_sqrt`) against `Tensor::norm`, and its rule
+/// (`norm_grad`, which reads the gradient and the norm as one number each)
+/// against `Tensor::norm_grad`, under every launch shape.
+fn norm_and_its_rule_match_the_cpu<T: Float>()
+where
+    Sim: Kernels<T>,
+{
+    let n = 1500usize;
+    let x = values::<T>(n, 2.0, 17);
+    let t = Tensor::from_vec(x.clone(), &[n]);
+    let squares: f64 = x.iter().map(|v| v.as_f64() * v.as_f64()).sum();
+    let norm = t.norm();
+    assert_eq!(norm.item().as_f64().to_bits(), t.sum_squares().sqrt().item().as_f64().to_bits());
+    for &l in LAUNCHES {
+        let what = |name: &str| format!("{name}_{} launch {l:?}", T::NAME);
+        let got = two_launches(
+            &x,
+            l,
+            <Sim as Kernels<T>>::sum_squares_partials,
+            <Sim as Kernels<T>>::sum_finish_sqrt,
+        );
+        // sqrt halves the sum's relative error.
+        check(
+            &what("norm"),
+            &[got],
+            &[norm.item()],
+            T::SUM_RTOL * squares / norm.item().as_f64().powi(2),
+            0.0,
+        );
+    }
+    let g = Tensor::scalar(T::of(0.7));
+    let want = g.norm_grad(&norm, &t);
+    for ((grid, block), got) in each_launch(n, T::nan(), |out| unsafe {
+        <Sim as Kernels<T>>::norm_grad(
+            n as i64,
+            t.data().as_ptr(),
+            g.data().as_ptr(),
+            norm.data().as_ptr(),
+            out,
+        )
+    }) {
+        check(&format!("norm_grad_{} launch {grid}x{block}", T::NAME), &got, want.data(), T::MATH_RTOL, 0.0);
+    }
+}
+
+#[test]
+fn norm_and_its_rule_match_the_cpu_f32() {
+    norm_and_its_rule_match_the_cpu::<f32>();
+}
+
+#[test]
+fn norm_and_its_rule_match_the_cpu_f64() {
+    norm_and_its_rule_match_the_cpu::<f64>();
+}

@@ -96,20 +96,23 @@ pub fn loss_sum_grad<T: Element>(
     }
 }
 
+/// The fused kernel `name` of `fused.cu` over three tensors, one launch
+/// with one thread per element of `first` (whose shape the result takes):
 /// `reparameterize` (`mu + exp(logvar * 0.5) * eps`) or its rule
-/// `reparameterize_grad` (`g * (exp(logvar * 0.5) * eps) * 0.5`), by
-/// `name`: one launch over three same-shaped tensors (`fused.cu`).
-pub fn reparameterize<T: Element>(
+/// `reparameterize_grad` (`g * (exp(logvar * 0.5) * eps) * 0.5`), three of
+/// one shape; or the norm's rule `norm_grad` (`x`, then its gradient and
+/// its value, one number each).
+pub fn three_inputs<T: Element>(
     first: &Tensor<T>,
-    logvar: &Tensor<T>,
-    eps: &Tensor<T>,
+    second: &Tensor<T>,
+    third: &Tensor<T>,
     name: &str,
 ) -> Tensor<T> {
     let (gpu, n) = (gpu_of(first), first.len());
     let mut out = Buffer::<T>::uninit(gpu, n);
     if n > 0 {
         launch!(gpu, "fused.cu", kernel_name::<T>(name), launch_for(n);
-            &(n as i64), buf(first).slice(), buf(logvar).slice(), buf(eps).slice(), out.slice_mut());
+            &(n as i64), buf(first).slice(), buf(second).slice(), buf(third).slice(), out.slice_mut());
     }
     Tensor::from_cuda(first.dims(), out)
 }
