@@ -62,3 +62,25 @@ fn drawing_between_inputs_and_outputs_leaves_out_the_rest() {
     assert_eq!(count(&dot, " -> "), 2);
     assert!(!dot.contains("exp"), "{dot}");
 }
+
+/// `without_fusion` records the plain ops a fused op stands for, and turns
+/// fusion back on when its closure returns, or panics.
+#[test]
+fn without_fusion_records_the_plain_ops_and_is_undone_on_return_and_on_panic() {
+    use gradtape::{fusion_enabled, without_fusion};
+    let x = Tensor::from_vec(vec![3.0, 4.0], &[2]);
+    let nodes = |tape: &Tape<f64>| {
+        let y = tape.param(&x).norm();
+        (tape.len(), y.value().item())
+    };
+    let fused = nodes(&Tape::new());
+    let plain = without_fusion(|| {
+        assert!(!fusion_enabled());
+        nodes(&Tape::new())
+    });
+    assert_eq!((fused, plain), ((2, 5.0), (3, 5.0)), "norm: the leaf and one node, or sum_squares and sqrt");
+    assert!(fusion_enabled());
+    let caught = std::panic::catch_unwind(|| without_fusion(|| panic!("inside")));
+    assert!(caught.is_err());
+    assert!(fusion_enabled(), "fusion was left off after a panic inside without_fusion");
+}
