@@ -133,10 +133,7 @@ pub trait Algebra<T: Element>: Clone {
     /// variables record; tensors add inside the product (a BLAS's
     /// `beta = 1`), one pass over the output instead of two.
     fn matmul_t_add_to(&self, other: &Self, ta: bool, tb: bool, acc: Self) -> Self {
-        let product = self.matmul_t(other, ta, tb);
-        let target = acc.shape();
-        let product = if product.shape() == target { product } else { product.sum_to(&target) };
-        acc.accumulate(&product)
+        product_then_add(self, other, ta, tb, acc)
     }
 
     /// `(self * other).sum_to(shape)`; tensors do it without writing the
@@ -330,10 +327,18 @@ impl<T: Element> Algebra<T> for Tensor<T> {
         if sa.len() == 2 && sb.len() == 2 && acc.shape() == [rows(sa, ta), cols(sb, tb)] {
             return Tensor::matmul_t_add_to(self, other, ta, tb, acc);
         }
-        let product = Tensor::matmul_t(self, other, ta, tb);
-        let product = if product.same_shape(&acc) { product } else { product.sum_to(acc.shape()) };
-        acc.accumulate(&product)
+        product_then_add(self, other, ta, tb, acc)
     }
+}
+
+/// `acc + op(x) @ op(y)` as a product, summed to `acc`'s shape where the
+/// product broadcast a batch axis, then an add: `matmul_t_add_to` where the
+/// product cannot add into `acc` itself.
+fn product_then_add<T: Element, A: Algebra<T>>(x: &A, y: &A, tx: bool, ty: bool, acc: A) -> A {
+    let product = x.matmul_t(y, tx, ty);
+    let target = acc.shape();
+    let product = if product.shape() == target { product } else { product.sum_to(&target) };
+    acc.accumulate(&product)
 }
 
 impl<'t, T: Element> Algebra<T> for Var<'t, T> {

@@ -184,9 +184,7 @@ impl<T: Element> Tensor<T> {
         }
         Tensor::from_fill_shape(self.dims(), |out| zip3_into(self.data(), logvar.data(), eps.data(), out, f))
     }
-}
 
-impl<T: Element> Tensor<T> {
     /// The L2 norm of all elements, `sqrt(sum x^2)`, as a 0-d tensor: the
     /// plain ops' `sum_squares().sqrt()` with the root taken in the sum's
     /// last step (on a GPU, one launch fewer), the same bits.

@@ -165,11 +165,11 @@ fn loss_sum_in_plain_ops<'t, T: Element>(
     assert!(ga == gb, "loss_sum: shapes {ga:?} and {gb:?} differ (a loss never broadcasts)");
     let one = T::one();
     let sum = match term {
-        LossTerm::SquaredError => (a - b).square().sum(),
+        LossTerm::SquaredError => (a - b).sum_squares(),
         LossTerm::BinaryCrossEntropy => {
             let (floor, inf) = (gradtape_kernels::fused::log_floor::<T>(), T::infinity());
             let clamped_log = |x: Var<'t, T>| x.clamp(floor, inf).log().clamp(T::of(-100.0), inf);
-            let (log_a, log_1ma) = (clamped_log(a), clamped_log(a.neg().add_scalar(one)));
+            let (log_a, log_1ma) = (clamped_log(a), clamped_log(a.rsub_scalar(one)));
             (log_1ma + b * (log_a - log_1ma)).sum().neg()
         }
         LossTerm::GaussianKl => (b.add_scalar(one) - a.square() - b.exp()).sum() * T::of(-0.5),

@@ -51,12 +51,12 @@ const RANGES: &[Range] = &[
     path(
         "autograd/src/algebra.rs",
         1,
-        223,
+        220,
         &["pub trait Algebra", "Algebra<T> for Tensor<T>", "fn scale(", "fn step("],
     ),
-    path("autograd/src/algebra.rs", 284, 337, &["fn fused(", "fn accumulate(", "fn matmul_t_add_to("]),
-    path("autograd/src/algebra.rs", 339, 364, &["Algebra<T> for Var<'t, T>"]),
-    path("autograd/src/algebra.rs", 413, 434, &["fn step(", "fn max_mask(", "fn fused("]),
+    path("autograd/src/algebra.rs", 281, 342, &["fn fused(", "fn accumulate(", "fn matmul_t_add_to("]),
+    path("autograd/src/algebra.rs", 344, 369, &["Algebra<T> for Var<'t, T>"]),
+    path("autograd/src/algebra.rs", 418, 439, &["fn step(", "fn max_mask(", "fn fused("]),
     path("autograd/src/ops/unary.rs", 98, 144, &["// ---- backward rules", "fn exp_grad", "fn sigmoid_grad"]),
     path("autograd/src/ops/reduce.rs", 60, 65, &["// ---- backward rules", "fn sum_all_grad"]),
     path(

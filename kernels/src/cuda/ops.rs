@@ -420,14 +420,12 @@ pub fn matmul<T: Element>(
     // does not set before a gemm.
     gpu.bind();
     let total = numel(&out_shape);
-    if let Some(acc) = acc.as_ref().filter(|_| total == 0 || k == 0) {
-        return acc.clone();
-    }
-    if total == 0 {
-        return Tensor::from_cuda(out_shape, Buffer::uninit(gpu, 0));
-    }
-    if k == 0 {
-        return Tensor::from_cuda(out_shape, Buffer::zeros(gpu, total));
+    if total == 0 || k == 0 {
+        // Nothing to multiply: the sum as it was, or an empty or zero product.
+        return acc.unwrap_or_else(|| {
+            let out = if total == 0 { Buffer::uninit(gpu, 0) } else { Buffer::zeros(gpu, total) };
+            Tensor::from_cuda(out_shape, out)
+        });
     }
     let op = |t: bool| if t { cublasOperation_t::CUBLAS_OP_T } else { cublasOperation_t::CUBLAS_OP_N };
     let (batch_a, batch_b) = (&a.shape()[..a.rank() - 2], &b.shape()[..b.rank() - 2]);

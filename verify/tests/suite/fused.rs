@@ -1,4 +1,6 @@
 //! Every fused op against the plain ops it replaces (`autograd/src/ops/fused.rs`).
+//! The composition each is checked against is the one the op records inside
+//! `without_fusion`, written once, in that module.
 //!
 //! `z.bias_act(b, act)` must compute `act(z + b)`: the forward value, the
 //! plain backward sweep's gradients of `z` and `b`, the recorded sweep's,
@@ -21,16 +23,6 @@ use gradtape_models::optim::{Adam, Optimizer};
 
 const ACTS: [Act; 4] = [Act::Identity, Act::Relu, Act::Sigmoid, Act::Tanh];
 const SHAPES: &[&[usize]] = &[&[7, 5], &[300, 200], &[4, 6, 5], &[9, 1]];
-
-fn plain<'t, T: Element>(z: Var<'t, T>, b: Var<'t, T>, act: Act) -> Var<'t, T> {
-    let pre = z + b;
-    match act {
-        Act::Identity => pre,
-        Act::Relu => pre.relu(),
-        Act::Sigmoid => pre.sigmoid(),
-        Act::Tanh => pre.tanh(),
-    }
-}
 
 /// Forward, plain gradients, recorded gradients, double-backward gradients
 /// of `sum(y * w)` (and of `sum(dz * u) + sum(db * v)`), by `f`.
@@ -63,7 +55,7 @@ fn composition_matches<T: Element>() {
             let b: Tensor<T> = Tensor::<f64>::uniform(&[cols], -0.05, 0.05, 2).cast();
             let w: Tensor<T> = Tensor::<f64>::uniform(shape, -1.0, 1.0, 3).cast();
             let fused = run(&z, &b, &w, |z, b| z.bias_act(b, act));
-            let composed = run(&z, &b, &w, |z, b| plain(z, b, act));
+            let composed = run(&z, &b, &w, |z, b| without_fusion(|| z.bias_act(b, act)));
             let what = |part: &str, i: usize| {
                 format!("bias_act {} on {shape:?}: {part} {i} ({})", act.name(), T::NAME)
             };
@@ -91,23 +83,6 @@ fn bias_act_is_its_composition_bit_for_bit_in_f32() {
 }
 
 // ---- the fused losses ------------------------------------------------------
-
-/// `scale * sum_i term(a_i, b_i)` in plain ops, as `gradtape_models::losses`
-/// wrote each loss before it was fused (see `autograd/src/ops/fused.rs`).
-fn plain_loss<'t, T: Element>(a: Var<'t, T>, b: Var<'t, T>, term: LossTerm, scale: T) -> Var<'t, T> {
-    let one = T::one();
-    let sum = match term {
-        LossTerm::SquaredError => (a - b).sum_squares(),
-        LossTerm::BinaryCrossEntropy => {
-            let (floor, inf) = (gradtape_kernels::fused::log_floor::<T>(), T::infinity());
-            let clamped_log = |x: Var<'t, T>| x.clamp(floor, inf).log().clamp(T::of(-100.0), inf);
-            let (lp, l1) = (clamped_log(a), clamped_log(a.rsub_scalar(one)));
-            (l1 + b * (lp - l1)).sum().neg()
-        }
-        LossTerm::GaussianKl => (b.add_scalar(one) - a.square() - b.exp()).sum() * T::of(-0.5),
-    };
-    sum * scale
-}
 
 /// Forward, plain gradients, recorded gradients, and the double backward
 /// of `sum(da * u) + sum(db * v)`, for the loss `f(a, b)`.
@@ -145,7 +120,7 @@ fn loss_composition_matches<T: Element>() {
             let (a, b): (Tensor<T>, Tensor<T>) = (a.cast(), b.cast());
             let scale = T::of(1.0 / 3.0);
             let fused = run_loss(&a, &b, |a, b| a.loss_sum(b, term, scale));
-            let composed = run_loss(&a, &b, |a, b| plain_loss(a, b, term, scale));
+            let composed = run_loss(&a, &b, |a, b| without_fusion(|| a.loss_sum(b, term, scale)));
             for (k, part) in
                 ["forward", "plain gradient", "recorded gradient", "double backward"].iter().enumerate()
             {
@@ -182,7 +157,7 @@ fn reparameterize_composition_matches<T: Element>() {
         let eps: Tensor<T> = Tensor::<f64>::normal(shape, 0.0, 1.0, 8).cast();
         let w: Tensor<T> = Tensor::<f64>::uniform(shape, -1.0, 1.0, 9).cast();
         let fused = run(&mu, &logvar, &w, |m, l| m.reparameterize(l, &eps));
-        let composed = run(&mu, &logvar, &w, |m, l| m + (l * T::of(0.5)).exp() * m.tape().constant(&eps));
+        let composed = run(&mu, &logvar, &w, |m, l| without_fusion(|| m.reparameterize(l, &eps)));
         for (k, part) in
             ["forward", "plain gradient", "recorded gradient", "double backward"].iter().enumerate()
         {
@@ -282,7 +257,7 @@ fn norm_composition_matches<T: Element>() {
         let run = |fused: bool| {
             let tape = Tape::new();
             let xv = tape.param(&x);
-            let y = if fused { xv.norm() } else { xv.sum_squares().sqrt() };
+            let y = if fused { xv.norm() } else { without_fusion(|| xv.norm()) };
             let plain = grad_values(&[y], &[xv], None);
             let recorded = grad(&[y], &[xv], None, true);
             let u = tape.constant(&x.map(|v| v * T::of(0.5) + T::one()));
