@@ -15,7 +15,7 @@ use gradtape_kernels::{Device, GuardReading, LossGuard, RowIndex};
 use gradtape_models::autoencoders::*;
 use gradtape_models::data::MnistSplit;
 use gradtape_models::optim::{Adam, Optimizer, Sgd};
-use gradtape_models::train::{queue_step, train_step};
+use gradtape_models::train::{queue_step, train_step, StepSeed};
 
 /// A workload's name, unit, and the function that measures it.
 pub type Workload = (&'static str, &'static str, fn() -> (f64, f64));
@@ -56,15 +56,17 @@ struct ResidentBatches {
 }
 
 impl ResidentBatches {
+    /// The whole batches of `x` (the index holds their rows only).
     fn new(x: &Tensor<f32>, batch: usize, device: Device) -> ResidentBatches {
-        let rows: Vec<usize> = (0..x.shape()[0]).collect();
+        let rows: Vec<usize> = (0..x.shape()[0] / batch * batch).collect();
         ResidentBatches { images: x.to(device), order: RowIndex::new(&rows, device), batch }
     }
 
-    /// Batch `k`, cycling over the whole batches as [`batches`] does.
-    fn get(&self, k: usize) -> Tensor<f32> {
-        let start = (k % (self.images.shape()[0] / self.batch)) * self.batch;
-        self.images.gather_rows(&self.order, start..start + self.batch)
+    /// The batch of the step `guard` records next, cycling over the whole
+    /// batches as [`batches`] does (on a GPU the launch reads which from the
+    /// guard, as `fit` gathers).
+    fn next(&self, guard: &LossGuard) -> Tensor<f32> {
+        self.images.gather_batch(&self.order, self.batch, guard)
     }
 }
 
@@ -300,9 +302,12 @@ impl<'m> QueuedTraining<'m> {
 
     /// Queues the next step.
     fn step(&mut self) {
-        let b = self.data.get(self.steps);
+        let b = self.data.next(&self.guard);
         self.steps += 1;
-        queue_step(&mut *self.model, &mut self.opt, &mut self.tape, &b, self.steps as u64, &mut self.guard);
+        // Numbered draws, as `fit` draws on a GPU: the same launches at
+        // every step.
+        let seed = StepSeed::Numbered(0);
+        queue_step(&mut *self.model, &mut self.opt, &mut self.tape, &b, seed, &mut self.guard);
     }
 
     /// Reads the losses back (waiting for the device); panics if a step
@@ -368,6 +373,27 @@ pub fn counted_workloads() -> Vec<(&'static str, Box<dyn Autoencoder<f32>>, usiz
         ("vae", Box::new(Vae::<f32>::new(&VaeConfig::default(), 0)), 64),
         ("cae_mnist", Box::new(ContractiveAutoencoder::<f32>::new(&cae, 0)), 128),
     ]
+}
+
+/// Takes `warmup` training steps of `model` on `device` at batch `batch`,
+/// as [`count_steps_on`] does, then `steps` more, each run by `around`
+/// (which is handed the step to take and says what it saw of it: the
+/// stand-in's log of its calls, say), and returns what `around` said of
+/// each.
+pub fn around_steps_on<R>(
+    device: Device,
+    model: &mut dyn Autoencoder<f32>,
+    batch: usize,
+    (warmup, steps): (usize, usize),
+    mut around: impl FnMut(&mut dyn FnMut()) -> R,
+) -> Vec<R> {
+    let mut run = QueuedTraining::new(device, model, batch);
+    for _ in 0..warmup {
+        run.step();
+    }
+    let seen = (0..steps).map(|_| around(&mut || run.step())).collect();
+    run.read();
+    seen
 }
 
 /// Reads `counter` around each of `steps` training steps of `model` on

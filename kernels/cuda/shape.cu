@@ -81,9 +81,15 @@ __device__ void pad_axis(long long n_out, long long src_len, long long total, lo
 // out: rows of a [N, cols] tensor picked by a list of row numbers on the
 // device (a training batch gathered from a data set kept there). The row
 // numbers were checked against N on the host.
+//
+// With a `clock` (a training loop's guard: clock[5] is the steps it has
+// recorded, kernels/src/guard.rs), `start` is worked out here instead:
+// batch b = clock[5] mod batches starts at b * batch_rows. The launch's
+// arguments are then the same at every step of a loop.
 template <typename T>
-__device__ void gather_rows(long long n_out, long long cols, const long long* idx, long long start, const T* x,
-                            T* out) {
+__device__ void gather_rows(long long n_out, long long cols, const long long* idx, long long start,
+                            long long batch_rows, long long batches, const double* clock, const T* x, T* out) {
+    if (clock != 0) start = ((long long)clock[5] % batches) * batch_rows;
     GRID_STRIDE_LOOP(o, n_out) {
         const long long r = o / cols, j = o % cols;
         out[o] = x[idx[start + r] * cols + j];
@@ -118,8 +124,9 @@ __device__ void gather_rows(long long n_out, long long cols, const long long* id
         pad_axis<T>(n_out, src_len, total, inner, start, x, out);                                            \
     }                                                                                                        \
     extern "C" __global__ void gather_rows_##suffix(long long n_out, long long cols, const long long* idx,    \
-                                                    long long start, const T* x, T* out) {                  \
-        gather_rows<T>(n_out, cols, idx, start, x, out);                                                     \
+                                                    long long start, long long batch_rows, long long batches, \
+                                                    const double* clock, const T* x, T* out) {               \
+        gather_rows<T>(n_out, cols, idx, start, batch_rows, batches, clock, x, out);                         \
     }
 
 SHAPE_KERNELS(float, f32)

@@ -159,7 +159,7 @@ kernels! {
     unselect => unselect_f32, unselect_f64(n_out: i64, axis_len: i64, inner: i64, index: i64, x: *const T, out: *mut T);
     slice_axis => slice_axis_f32, slice_axis_f64(n_out: i64, src_len: i64, len: i64, inner: i64, start: i64, x: *const T, out: *mut T);
     pad_axis => pad_axis_f32, pad_axis_f64(n_out: i64, src_len: i64, total: i64, inner: i64, start: i64, x: *const T, out: *mut T);
-    gather_rows => gather_rows_f32, gather_rows_f64(n_out: i64, cols: i64, idx: *const i64, start: i64, x: *const T, out: *mut T);
+    gather_rows => gather_rows_f32, gather_rows_f64(n_out: i64, cols: i64, idx: *const i64, start: i64, batch_rows: i64, batches: i64, clock: *const f64, x: *const T, out: *mut T);
     // fused.cu
     bias_act => bias_act_f32, bias_act_f64(n: i64, cols: i64, act: i32, z: *const T, b: *const T, out: *mut T);
     bias_act_grad => bias_act_grad_f32, bias_act_grad_f64(cols: i64, rows: i64, runs: i64, act: i32, g: *const T, y: *const T, dz: *mut T, partials: *mut T);
@@ -170,12 +170,12 @@ kernels! {
     loss_sum_partials => loss_sum_partials_f32, loss_sum_partials_f64(n: i64, term: i32, floor: T, a: *const T, b: *const T, partials: *mut T);
     loss_sum_grad => loss_sum_grad_f32, loss_sum_grad_f64(n: i64, term: i32, scale: T, floor: T, slope_floor: T, g: *const T, a: *const T, b: *const T, want_a: i32, want_b: i32, da: *mut T, db: *mut T);
     // masks.cu
-    bernoulli => bernoulli_f32, bernoulli_f64(n: i64, seed: u64, counter: u64, threshold: u64, out: *mut T);
-    normal => normal_f32, normal_f64(n: i64, seed: u64, counter: u64, mean: f64, stddev: f64, out: *mut T);
+    bernoulli => bernoulli_f32, bernoulli_f64(n: i64, seed: u64, counter: u64, clock: *const f64, threshold: u64, out: *mut T);
+    normal => normal_f32, normal_f64(n: i64, seed: u64, counter: u64, clock: *const f64, mean: f64, stddev: f64, out: *mut T);
     // optim.cu
-    adam => adam_f32, adam_f64(n: i64, p: *mut T, m: *mut T, v: *mut T, g: *const T, beta1: T, keep1: T, beta2: T, keep2: T, eps: T, step_size: T, bc2_sqrt: T, wd: T, decay: i32, skip: *const f64);
-    adam_multi => adam_multi_f32, adam_multi_f64(count: i64, total: i64, table: *const u64, beta1: T, keep1: T, beta2: T, keep2: T, eps: T, step_size: T, bc2_sqrt: T, wd: T, decay: i32, skip: *const f64);
+    adam => adam_f32, adam_f64(n: i64, p: *mut T, m: *mut T, v: *mut T, g: *const T, lr: f64, beta1: f64, beta2: f64, eps: f64, wd: f64, decay: i32, t_base: i64, guard: *const f64);
+    adam_multi => adam_multi_f32, adam_multi_f64(count: i64, total: i64, table: *const u64, lr: f64, beta1: f64, beta2: f64, eps: f64, wd: f64, decay: i32, t_base: i64, guard: *const f64);
     sgd => sgd_f32, sgd_f64(n: i64, p: *mut T, g: *const T, lr: T, wd: T, decay: i32, skip: *const f64);
     sgd_momentum => sgd_momentum_f32, sgd_momentum_f64(n: i64, p: *mut T, buf: *mut T, g: *const T, lr: T, wd: T, decay: i32, momentum: T, keep: T, nesterov: i32, first: i32, skip: *const f64);
-    loss_guard => loss_guard_f32, loss_guard_f64(loss: *const T, state: *mut f64, step: i64, weight: f64);
+    loss_guard => loss_guard_f32, loss_guard_f64(loss: *const T, state: *mut f64, weight: f64);
 }

@@ -9,6 +9,7 @@
 
 use crate::device::Device;
 use crate::element::Element;
+use crate::guard::LossGuard;
 use crate::tensor::Tensor;
 use std::ops::Range;
 
@@ -92,6 +93,54 @@ impl<T: Element> Tensor<T> {
     /// past the tensor's rows, or the index is on another device.
     #[track_caller]
     pub fn gather_rows(&self, index: &RowIndex, range: Range<usize>) -> Tensor<T> {
+        let (shape, cols) = self.gather_shape(index, &range);
+        #[cfg(feature = "cuda")]
+        if let Some(copy) = index.device_copy() {
+            let start = crate::cuda::ops::GatherStart::At(range.start);
+            return crate::cuda::ops::gather_rows(self, copy, start, cols, shape);
+        }
+        self.gather_on_host(index, range, cols, shape)
+    }
+
+    /// The batch a training loop's next step takes: batch `b = guard.steps()
+    /// mod batches` of the index, cut in `batches = ceil(index.len() /
+    /// batch)` batches of `batch` rows (the last may be shorter), gathered as
+    /// [`Tensor::gather_rows`] gathers `b * batch..` (PyTorch's
+    /// `x[idx[b*batch:(b+1)*batch]]`). The guard is the one the loop records
+    /// its losses in, so `b` counts the loop's steps.
+    ///
+    /// On a GPU the kernel reads `b` from the guard's step clock on the
+    /// device, so this launch is the same at every step of the loop, as a
+    /// step replayed as one CUDA graph needs; the result is the same as
+    /// `gather_rows` with `b` worked out on the host. Panics, at the caller,
+    /// as `gather_rows` does, if `batch` is 0 or the index is empty, or if
+    /// the guard is on another device.
+    #[track_caller]
+    pub fn gather_batch(&self, index: &RowIndex, batch: usize, guard: &LossGuard) -> Tensor<T> {
+        assert!(batch > 0 && !index.is_empty(), "gather_batch: batches of {batch} rows of {index:?}");
+        assert!(
+            guard.device() == self.device(),
+            "gather_batch: the guard is on {} but the tensor on {}",
+            guard.device().describe(),
+            self.device().describe()
+        );
+        let batches = index.len().div_ceil(batch);
+        let b = (guard.steps() % batches as u64) as usize;
+        let range = b * batch..((b + 1) * batch).min(index.len());
+        let (shape, cols) = self.gather_shape(index, &range);
+        #[cfg(feature = "cuda")]
+        if let Some(copy) = index.device_copy() {
+            let start =
+                crate::cuda::ops::GatherStart::Clock { guard: guard.flag(), batch_rows: batch, batches };
+            return crate::cuda::ops::gather_rows(self, copy, start, cols, shape);
+        }
+        self.gather_on_host(index, range, cols, shape)
+    }
+
+    /// Checks a gather of `index.rows()[range]` from this tensor (see
+    /// [`Tensor::gather_rows`]) and gives its shape and row length.
+    #[track_caller]
+    fn gather_shape(&self, index: &RowIndex, range: &Range<usize>) -> (crate::shape::Shape, usize) {
         assert!(self.rank() >= 1, "gather_rows: the tensor is 0-d; it needs rows");
         assert!(
             range.start <= range.end && range.end <= index.len(),
@@ -110,11 +159,16 @@ impl<T: Element> Tensor<T> {
         );
         let mut shape = self.dims();
         shape[0] = range.len();
-        let cols: usize = self.shape()[1..].iter().product();
-        #[cfg(feature = "cuda")]
-        if let Some(copy) = index.device_copy() {
-            return crate::cuda::ops::gather_rows(self, copy, range.start, cols, shape);
-        }
+        (shape, self.shape()[1..].iter().product())
+    }
+
+    fn gather_on_host(
+        &self,
+        index: &RowIndex,
+        range: Range<usize>,
+        cols: usize,
+        shape: crate::shape::Shape,
+    ) -> Tensor<T> {
         let data = self.data();
         Tensor::from_fill_shape(shape, |out| {
             for (o, &r) in out.chunks_exact_mut(cols.max(1)).zip(&index.host[range]) {
@@ -150,5 +204,28 @@ mod tests {
         let long = std::panic::catch_unwind(|| grid().gather_rows(&RowIndex::new(&[1], Device::Cpu), 0..2));
         let message = *long.expect_err("2 rows of 1").downcast::<String>().unwrap();
         assert!(message.contains("rows 0..2 of an index of 1 row numbers"), "{message}");
+    }
+
+    /// `gather_batch` takes the batch the guard's step count names, the
+    /// last one shorter, and starts over after the last.
+    #[test]
+    fn the_next_batch_is_the_one_the_guards_steps_name() {
+        let index = RowIndex::new(&[3, 0, 2, 1, 1], Device::Cpu);
+        let mut guard = LossGuard::on(Device::Cpu);
+        let mut got = Vec::new();
+        for _ in 0..4 {
+            got.push(grid().gather_batch(&index, 2, &guard));
+            guard.record(&Tensor::<f64>::scalar(1.0), 1.0);
+        }
+        for (k, range) in [0..2, 2..4, 4..5, 0..2].into_iter().enumerate() {
+            assert_eq!(
+                got[k].to_vec(),
+                grid().gather_rows(&index, range.clone()).to_vec(),
+                "step {k}: {range:?}"
+            );
+        }
+        let none = std::panic::catch_unwind(|| grid().gather_batch(&index, 0, &LossGuard::on(Device::Cpu)));
+        let message = *none.expect_err("batches of 0 rows").downcast::<String>().unwrap();
+        assert!(message.contains("gather_batch: batches of 0 rows"), "{message}");
     }
 }

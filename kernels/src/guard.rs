@@ -8,7 +8,7 @@
 //!
 //! The guard moves the check to where the loss is. After each step's loss,
 //! [`LossGuard::record`] queues one small kernel (`loss_guard` in
-//! `kernels/cuda/optim.cu`) that updates five numbers on the device:
+//! `kernels/cuda/optim.cu`) that updates six numbers on the device:
 //!
 //! ```text
 //! [0] diverged   0 while every loss was finite; 1 from the first that was not, for good
@@ -16,10 +16,11 @@
 //! [2] loss sum   sum of loss * weight over the steps before it
 //! [3] weights    sum of their weights (samples)
 //! [4] bad loss   that first non-finite loss
+//! [5] steps      how many steps it has recorded (the device's step clock)
 //! ```
 //!
 //! Every optimiser update reads `[0]` on the device ([`LossGuard::flag`],
-//! the `skip` of `AdamStep` and `SgdStep`) and does nothing while it is 1.
+//! the `guard` of `AdamStep` and `SgdStep`) and does nothing while it is 1.
 //! So a non-finite step, and every step queued after it, leaves the weights
 //! and the optimiser's moments as they were before it, and the host learns
 //! of it when it next reads the guard ([`LossGuard::read`], one copy of
@@ -27,12 +28,22 @@
 //! `found_inf` flag. The loss sum gives the epoch's mean training loss in
 //! the same order of additions as summing on the host.
 //!
-//! On the CPU the same five numbers live in host memory and are updated
+//! The step count `[5]` is kept on the device so that a step's launches do
+//! not carry it: the guard counts its own records, and Adam works out its
+//! step `t` (for the bias corrections) from it where the update runs. A
+//! training step is then the same launches with the same arguments every
+//! time (the precondition for replaying it as one CUDA graph), and nothing
+//! the host knows about the step has to travel with each launch.
+//!
+//! On the CPU the same six numbers live in host memory and are updated
 //! there; nothing waits either way.
 
 use crate::device::Device;
 use crate::element::Element;
 use crate::tensor::Tensor;
+
+/// How many numbers the guard keeps (see the module doc).
+pub const STATE_LEN: usize = 6;
 
 /// The guard's state on its device (see the module doc).
 #[derive(Clone, Debug)]
@@ -59,7 +70,7 @@ pub struct GuardReading {
 impl LossGuard {
     /// A fresh guard on `device`: nothing recorded, nothing diverged.
     pub fn on(device: Device) -> LossGuard {
-        let state = Tensor::from_vec(vec![0.0, -1.0, 0.0, 0.0, 0.0], &[5]).to(device);
+        let state = Tensor::from_vec(vec![0.0, -1.0, 0.0, 0.0, 0.0, 0.0], &[STATE_LEN]).to(device);
         LossGuard { state, steps: 0 }
     }
 
@@ -84,11 +95,10 @@ impl LossGuard {
             loss.device().describe(),
             self.device().describe()
         );
-        let step = self.steps;
         self.steps += 1;
         #[cfg(feature = "cuda")]
         if self.state.is_cuda() {
-            return crate::cuda::ops::loss_guard(loss, &mut self.state, step, weight);
+            return crate::cuda::ops::loss_guard(loss, &mut self.state, weight);
         }
         let l = loss.item().as_f64();
         let s = self.state.data_mut();
@@ -97,9 +107,10 @@ impl LossGuard {
                 s[2] += l * weight;
                 s[3] += weight;
             } else {
-                (s[0], s[1], s[4]) = (1.0, step as f64, l);
+                (s[0], s[1], s[4]) = (1.0, s[5], l);
             }
         }
+        s[5] += 1.0;
     }
 
     /// How many steps have been recorded.
@@ -113,7 +124,7 @@ impl LossGuard {
         &self.state
     }
 
-    /// Reads the guard: one copy of five numbers to the host, which on a GPU
+    /// Reads the guard: one copy of six numbers to the host, which on a GPU
     /// waits for every step queued so far.
     pub fn read(&self) -> GuardReading {
         let s = self.state.to_vec();

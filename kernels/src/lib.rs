@@ -37,6 +37,7 @@ pub mod cuda_sim;
 pub mod cuda_source;
 pub mod denormal;
 pub mod device;
+pub mod draws;
 pub mod element;
 pub mod elementwise;
 pub mod fastmath;
@@ -55,6 +56,7 @@ pub mod tensor;
 pub mod workers;
 
 pub use device::{Device, DeviceError};
+pub use draws::{DrawNumber, DrawStep, StepClock};
 pub use element::Element;
 pub use formula::{Formula, FormulaKind};
 pub use fused::{Act, LossTerm};

@@ -2,43 +2,94 @@
 //! gradient and the optimiser's state, in place, on the CPU or on a GPU
 //! (the kernels in `kernels/cuda/optim.cu`).
 //!
-//! The optimisers themselves (`gradtape_models::optim`) work out the step's
-//! scalars (bias corrections, `1 - beta`, in f64 as PyTorch does) and call
-//! these once per parameter; the per-element arithmetic is here, so that
-//! it can run wherever the parameter lives.
+//! The optimisers themselves (`gradtape_models::optim`) keep the
+//! hyperparameters and the step count and call these; the per-element
+//! arithmetic is here, so that it can run wherever the parameter lives.
+//! Adam's scalars (bias corrections, `1 - beta`, in f64 as PyTorch does) are
+//! worked out by [`AdamStep::scalars`] on the CPU and by the same
+//! operations inside the kernel on a GPU, where the step `t` is read from
+//! the training loop's guard (see [`crate::guard`]).
 
 use crate::denormal::FlushDenormals;
 use crate::element::Element;
 use crate::elementwise::update3_flush_denormals;
+use crate::guard::LossGuard;
 use crate::tensor::Tensor;
 
-/// The scalars of one Adam step (see `gradtape_models::optim::Adam`).
+/// One Adam step (see `gradtape_models::optim::Adam`): its hyperparameters
+/// and its step number `t`, from which [`AdamStep::scalars`] works out what
+/// each element's update uses.
 #[derive(Clone, Copy, Debug)]
-pub struct AdamStep<'a, T> {
+pub struct AdamStep<'a> {
+    /// The learning rate.
+    pub lr: f64,
     /// The first moment's decay rate (PyTorch's `betas[0]`, usually 0.9).
+    pub beta1: f64,
+    /// The second moment's decay rate (PyTorch's `betas[1]`, usually 0.999).
+    pub beta2: f64,
+    /// Added to the bias-corrected `sqrt(v)` before dividing, so that the
+    /// step stays finite where `v` is 0.
+    pub eps: f64,
+    /// L2 weight decay, added to the gradient when it is not 0 (when it is,
+    /// the term is skipped rather than added as zero, as PyTorch skips it).
+    pub weight_decay: f64,
+    /// The step's number, from 1.
+    pub t: u64,
+    /// A training loop's guard, on the parameters' device: the update does
+    /// nothing once a loss was not finite, read where the update runs
+    /// ([`crate::LossGuard::flag`]). On a GPU the kernel also reads `t` from
+    /// it (the steps it has recorded), so the launch's arguments are the
+    /// same at every step of a loop. `None` always updates.
+    pub guard: Option<&'a LossGuard>,
+}
+
+/// What an element's Adam update uses, rounded to `T` (see
+/// [`AdamStep::scalars`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AdamScalars<T> {
+    /// `beta1`.
     pub beta1: T,
     /// `1 - beta1`.
     pub keep1: T,
-    /// The second moment's decay rate (PyTorch's `betas[1]`, usually 0.999).
+    /// `beta2`.
     pub beta2: T,
     /// `1 - beta2`.
     pub keep2: T,
-    /// Added to the bias-corrected `sqrt(v)` before dividing, so that the
-    /// step stays finite where `v` is 0.
+    /// `eps`.
     pub eps: T,
     /// `lr / (1 - beta1^t)`.
     pub step_size: T,
     /// `sqrt(1 - beta2^t)`.
     pub bc2_sqrt: T,
-    /// L2 weight decay, added to the gradient when `decay`.
+    /// The weight decay.
     pub wd: T,
-    /// Whether to add the weight decay at all: false when `wd` is 0, so the
-    /// term is skipped rather than added as zero, as PyTorch skips it.
-    pub decay: bool,
-    /// A training loop's guard ([`crate::LossGuard::flag`], on the
-    /// parameters' device): the update does nothing while its first number
-    /// is nonzero, read where the update runs. `None` always updates.
-    pub skip: Option<&'a Tensor<f64>>,
+}
+
+impl AdamStep<'_> {
+    /// The scalars of step `t`, worked out in f64 and rounded to `T`:
+    ///
+    /// ```text
+    /// step_size = lr / (1 - beta1^t)        bc2_sqrt = sqrt(1 - beta2^t)
+    /// ```
+    ///
+    /// `beta^t` is the C library's `pow`, as PyTorch's `beta ** t`. A GPU's
+    /// kernel (`adam_scalars` in `optim.cu`) does the same operations with
+    /// CUDA's `pow`, within 2 units in the last place of the exact power (as
+    /// PyTorch's capturable Adam, which works them out on the device too):
+    /// the f32 scalars are then the same but where the f64 value lies within
+    /// a few units of a rounding boundary.
+    pub fn scalars<T: Element>(&self) -> AdamScalars<T> {
+        AdamScalars {
+            beta1: T::of(self.beta1),
+            keep1: T::of(1.0 - self.beta1),
+            beta2: T::of(self.beta2),
+            keep2: T::of(1.0 - self.beta2),
+            eps: T::of(self.eps),
+            step_size: T::of(self.lr / (1.0 - self.beta1.powf(self.t as f64))),
+            bc2_sqrt: T::of((1.0 - self.beta2.powf(self.t as f64)).sqrt()),
+            wd: T::of(self.weight_decay),
+        }
+    }
 }
 
 /// The scalars of one SGD step (see `gradtape_models::optim::Sgd`).
@@ -59,16 +110,17 @@ pub struct SgdStep<'a, T> {
     pub nesterov: bool,
     /// The first step with momentum sets the buffer to the gradient.
     pub first: bool,
-    /// A training loop's guard, as [`AdamStep::skip`].
-    pub skip: Option<&'a Tensor<f64>>,
+    /// A training loop's guard: the update does nothing once a loss was
+    /// not finite, read where the update runs. `None` always updates.
+    pub guard: Option<&'a LossGuard>,
 }
 
 /// Whether an update guarded by `skip` is to be skipped, read on the host:
 /// for the CPU's updates (a GPU's kernels read the flag themselves). Panics
 /// at the caller if the flag is on another device than the parameter.
 #[track_caller]
-fn skipped_on_host<T: Element>(op: &str, p: &Tensor<T>, skip: Option<&Tensor<f64>>) -> bool {
-    skip.is_some_and(|flag| {
+fn skipped_on_host<T: Element>(op: &str, p: &Tensor<T>, guard: Option<&LossGuard>) -> bool {
+    guard.map(LossGuard::flag).is_some_and(|flag| {
         assert!(
             flag.device() == p.device(),
             "{op}: the guard's flag is on {} but the parameter on {}",
@@ -102,25 +154,25 @@ impl<T: Element> Tensor<T> {
     /// On the CPU subnormal numbers are flushed to zero meanwhile (see
     /// [`crate::denormal`]).
     #[track_caller]
-    pub fn adam_update(&mut self, m: &mut Tensor<T>, v: &mut Tensor<T>, g: &Tensor<T>, s: &AdamStep<T>) {
+    pub fn adam_update(&mut self, m: &mut Tensor<T>, v: &mut Tensor<T>, g: &Tensor<T>, s: &AdamStep) {
         check_alike(
             "adam_update",
             self,
             &[("the first moment", m), ("the second moment", v), ("the gradient", g)],
         );
-        if skipped_on_host("adam_update", self, s.skip) {
+        if skipped_on_host("adam_update", self, s.guard) {
             return;
         }
         #[cfg(feature = "cuda")]
         if self.is_cuda() {
-            let scalars = [s.beta1, s.keep1, s.beta2, s.keep2, s.eps, s.step_size, s.bc2_sqrt, s.wd];
-            return crate::cuda::ops::adam(self, m, v, g, &scalars, s.decay, s.skip);
+            return crate::cuda::ops::adam(self, m, v, g, s);
         }
-        let s = *s;
+        let decay = s.weight_decay != 0.0;
+        let s = s.scalars::<T>();
         // One pass: read p, g, m, v once, write p, m, v (in place unless the
         // storage is shared).
         update3_flush_denormals(self.data_mut(), m.data_mut(), v.data_mut(), g.data(), |p, m, v, g| {
-            let g = if s.decay { g + s.wd * *p } else { g };
+            let g = if decay { g + s.wd * *p } else { g };
             *m = s.beta1 * *m + s.keep1 * g;
             *v = s.beta2 * *v + s.keep2 * g * g;
             *p = *p - s.step_size * (*m / (v.sqrt() / s.bc2_sqrt + s.eps));
@@ -136,7 +188,7 @@ impl<T: Element> Tensor<T> {
         ms: &mut [Tensor<T>],
         vs: &mut [Tensor<T>],
         grads: &[Tensor<T>],
-        s: &AdamStep<T>,
+        s: &AdamStep,
     ) {
         assert!(
             params.len() == ms.len() && params.len() == vs.len() && params.len() == grads.len(),
@@ -156,11 +208,9 @@ impl<T: Element> Tensor<T> {
                         && [m, v, g].iter().all(|t| t.device() == device && t.shape() == p.shape())
                 });
             if together {
-                let scalars = [s.beta1, s.keep1, s.beta2, s.keep2, s.eps, s.step_size, s.bc2_sqrt, s.wd];
-                if let Some(flag) = s.skip {
-                    skipped_on_host("adam_update_all", first, Some(flag));
-                }
-                return crate::cuda::ops::adam_multi(params, ms, vs, grads, &scalars, s.decay, s.skip);
+                // Checks the guard's device (a GPU's kernel reads the flag).
+                skipped_on_host("adam_update_all", first, s.guard);
+                return crate::cuda::ops::adam_multi(params, ms, vs, grads, s);
             }
         }
         for (((p, m), v), g) in params.iter_mut().zip(ms.iter_mut()).zip(vs.iter_mut()).zip(grads) {
@@ -183,13 +233,14 @@ impl<T: Element> Tensor<T> {
         if let Some(b) = &buffer {
             check_alike("sgd_update", self, &[("the momentum buffer", b)]);
         }
-        if skipped_on_host("sgd_update", self, s.skip) {
+        if skipped_on_host("sgd_update", self, s.guard) {
             return;
         }
         #[cfg(feature = "cuda")]
         if self.is_cuda() {
             let scalars = [s.lr, s.wd, s.momentum, s.keep];
-            return crate::cuda::ops::sgd(self, g, buffer, scalars, [s.decay, s.nesterov, s.first], s.skip);
+            let flag = s.guard.map(LossGuard::flag);
+            return crate::cuda::ops::sgd(self, g, buffer, scalars, [s.decay, s.nesterov, s.first], flag);
         }
         // Subnormal momentum only costs time (see `crate::denormal`).
         let _flush = FlushDenormals::new();

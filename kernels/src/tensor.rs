@@ -102,7 +102,7 @@ impl<T: Element> Drop for Tensor<T> {
 /// reason if it cannot be (`Device::cuda` returns that reason as an error).
 #[cfg(feature = "cuda")]
 #[track_caller]
-fn opened_gpu(op: &str, ordinal: usize) -> Arc<crate::cuda::Gpu> {
+pub(crate) fn opened_gpu(op: &str, ordinal: usize) -> Arc<crate::cuda::Gpu> {
     crate::cuda::open(ordinal).unwrap_or_else(|e| panic!("{op}({}): {e}", Device::Cuda(ordinal)))
 }
 

@@ -136,6 +136,12 @@ struct Gemm {
                 k, n);
         REQUIRE(ldc >= (m > 1 ? m : 1), STATUS_INVALID_VALUE, call, "ldc %lld < max(1, m = %lld)", ldc, m);
         gt::count(gt::BLAS_CALLS);
+        gt::Digest d;
+        for (long long x : {(long long)transa, (long long)transb, m, n, k, lda, stride_a, ldb, stride_b, ldc, stride_c,
+                            batches})
+            d.value(x);
+        d.value(alpha), d.value(beta), d.value(a), d.value(b), d.value(c);
+        gt::log_call(call, d.h);
         if (gt::trace_enabled())
             std::fprintf(stderr, "gt-standin: %s m %lld n %lld k %lld transa %d transb %d batches %lld\n", call, m, n, k,
                          transa, transb, batches);

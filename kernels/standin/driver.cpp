@@ -367,6 +367,21 @@ GT_EXPORT int cuGetErrorString(int code, const char** text) {
     return *text ? SUCCESS : ERROR_INVALID_VALUE;
 }
 
+// ---- the call log (see standin.h) ----------------------------------------------------
+
+namespace {
+struct Logged {
+    const char* name;
+    unsigned long long digest;
+};
+thread_local bool log_on = false;
+thread_local std::vector<Logged> log_entries;
+}  // namespace
+
+void gt::log_call(const char* name, unsigned long long digest) {
+    if (log_on) log_entries.push_back(Logged{name, digest});
+}
+
 // ---- for the tests and the counting bench ------------------------------------------
 
 // Copies the counters (in the order of gt::Counter) into `out`, at most
@@ -380,4 +395,23 @@ GT_EXPORT std::size_t gt_standin_counters(unsigned long long* out, std::size_t l
 GT_EXPORT std::size_t gt_standin_thread_counters(unsigned long long* out, std::size_t len) {
     for (std::size_t i = 0; i < len && i < COUNTER_COUNT; ++i) out[i] = thread_counters[i];
     return COUNTER_COUNT;
+}
+
+// Empties the calling thread's call log and turns it on (`on` nonzero) or
+// off.
+GT_EXPORT void gt_standin_log(int on) {
+    log_on = on != 0;
+    log_entries.clear();
+}
+
+// How many calls the calling thread's log holds.
+GT_EXPORT std::size_t gt_standin_log_len() { return log_entries.size(); }
+
+// Call `i` of the calling thread's log: its name (a string that lives as
+// long as the library) and its digest. Returns 0 past the end.
+GT_EXPORT int gt_standin_log_entry(std::size_t i, const char** name, unsigned long long* digest) {
+    if (i >= log_entries.size()) return 0;
+    *name = log_entries[i].name;
+    *digest = log_entries[i].digest;
+    return 1;
 }

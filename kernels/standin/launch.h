@@ -122,6 +122,29 @@ struct Launcher {
                 }
     }
 
+    // One argument into a launch's digest: its value's bytes, or, for a
+    // struct with padding (whose padding bytes are not part of its value),
+    // its fields one by one.
+    template <typename T>
+    static void add_value(Digest& d, const T& v) {
+        if constexpr (std::has_unique_object_representations_v<T> || std::is_scalar_v<T>) {
+            d.value(v);
+        } else {
+            d.value(v.rank);
+            d.value(v.shape);
+            d.value(v.stride_a);
+            d.value(v.stride_b);
+        }
+    }
+
+    template <std::size_t... I>
+    static unsigned long long digest(Shape3 grid, Shape3 block, const Values& values, std::index_sequence<I...>) {
+        Digest d;
+        d.value(grid.x), d.value(grid.y), d.value(grid.z), d.value(block.x), d.value(block.y), d.value(block.z);
+        (add_value(d, std::get<I>(values)), ...);
+        return d.h;
+    }
+
     static int run(const KernelEntry& kernel, void** params, Shape3 grid, Shape3 block) {
         constexpr std::size_t n = sizeof...(Args);
         if (params == nullptr && n > 0) {
@@ -139,6 +162,7 @@ struct Launcher {
         }
         const Values values = read(params, std::index_sequence_for<Args...>{});
         if (!check(kernel, values, std::index_sequence_for<Args...>{})) return ERROR_INVALID_VALUE;
+        log_call(kernel.name, digest(grid, block, values, std::index_sequence_for<Args...>{}));
         Play p{reinterpret_cast<Function>(kernel.function), &values, grid, block};
         std::uintptr_t fault = 0;
         if (!run_guarded(&Launcher::play, &p, &fault)) {

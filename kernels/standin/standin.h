@@ -99,6 +99,31 @@ GT_SHARED void* current_context();
 // gemm is written to stderr, one line each, to see where a step's calls go.
 GT_SHARED bool trace_enabled();
 
+// ---- the call log (driver.cpp) ----------------------------------------------
+//
+// While a thread's log is on (gt_standin_log_start), every launch and cuBLAS
+// call that thread makes is appended to it: its name and a digest of all it
+// was given (grid, block and each argument's value; a gemm's sizes, scalars
+// and pointers). Two training steps whose logs are equal made the same calls
+// with the same arguments, which is what replaying a step as one CUDA graph
+// needs.
+
+// A 64-bit FNV-1a digest, fed value by value.
+struct Digest {
+    unsigned long long h = 14695981039346656037ull;
+    void add(const void* bytes, std::size_t n) {
+        const unsigned char* b = static_cast<const unsigned char*>(bytes);
+        for (std::size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 1099511628211ull;
+    }
+    template <typename T>
+    void value(const T& v) {
+        add(&v, sizeof v);
+    }
+};
+
+// Appends a call to the calling thread's log, if it is on.
+GT_SHARED void log_call(const char* name, unsigned long long digest);
+
 }  // namespace gt
 
 #endif  // GRADTAPE_STANDIN_H

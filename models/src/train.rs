@@ -177,6 +177,19 @@ pub fn train_step<M: Autoencoder<f32> + ?Sized>(
     loss
 }
 
+/// The randomness of a queued step (see [`queue_step`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StepSeed {
+    /// The step's own seed: its generator is seeded with it, and on a GPU
+    /// each draw is keyed by a number from it ([`StepCtx::on`]).
+    Seeded(u64),
+    /// One key for the whole loop: each draw is named by the step the guard
+    /// records next and its place in the step, and on a GPU the kernels
+    /// read the step from the guard there ([`StepCtx::clocked`]), so that
+    /// every step launches the same kernels with the same arguments.
+    Numbered(u64),
+}
+
 /// One optimisation step, queued: [`train_step`] without reading the loss
 /// back. The loss is recorded in `guard`, where the model is, and the
 /// update reads the guard there and skips itself if this loss, or any
@@ -184,13 +197,14 @@ pub fn train_step<M: Autoencoder<f32> + ?Sized>(
 /// the host queues the step and returns at once, free to queue the next
 /// one while the device runs this one; [`LossGuard::read`] gives the
 /// losses, waiting then. On the CPU the result is the same as
-/// `train_step`'s, and nothing waits either way.
+/// `train_step`'s (for a [`StepSeed::Seeded`] step), and nothing waits
+/// either way.
 pub fn queue_step<M: Autoencoder<f32> + ?Sized>(
     model: &mut M,
     opt: &mut dyn Optimizer<f32>,
     tape: &mut Tape<f32>,
     batch: &Tensor<f32>,
-    step_seed: u64,
+    seed: StepSeed,
     guard: &mut LossGuard,
 ) {
     tape.clear();
@@ -198,8 +212,15 @@ pub fn queue_step<M: Autoencoder<f32> + ?Sized>(
         let device = model.params().device();
         let p = model.params().bind(tape);
         let x = tape.constant(&batch.to(device));
-        let mut ctx = StepCtx::on(step_seed, device);
-        let loss = model.loss(&p, x, &mut ctx).total;
+        // The draws read the guard's step clock: the context goes before
+        // the guard records this step.
+        let loss = {
+            let mut ctx = match seed {
+                StepSeed::Seeded(seed) => StepCtx::on(seed, device),
+                StepSeed::Numbered(key) => StepCtx::clocked(key, guard),
+            };
+            model.loss(&p, x, &mut ctx).total
+        };
         guard.record(&loss.value(), batch.shape()[0] as f64);
         grad_values(&[loss], p.vars(), None)
     };
@@ -208,19 +229,20 @@ pub fn queue_step<M: Autoencoder<f32> + ?Sized>(
 }
 
 /// The first op that made a non-finite value in one step's loss and
-/// gradients: the step recomputed from the same weights, batch and seed with
-/// anomaly mode recording (see `gradtape::anomaly`). `None` if none did.
+/// gradients: the step recomputed from the same weights, batch and
+/// randomness (`ctx`, made as the step's was) with anomaly mode recording
+/// (see `gradtape::anomaly`). `None` if none did.
 pub fn first_anomaly<M: Autoencoder<f32> + ?Sized>(
     model: &M,
     batch: &Tensor<f32>,
-    step_seed: u64,
+    mut ctx: StepCtx,
 ) -> Option<String> {
     let tape = Tape::new();
     tape.record_anomalies(true);
     let device = model.params().device();
     let p = model.params().bind(&tape);
     let x = tape.constant(&batch.to(device));
-    let loss = model.loss(&p, x, &mut StepCtx::on(step_seed, device)).total;
+    let loss = model.loss(&p, x, &mut ctx).total;
     let _ = grad_values(&[loss], p.vars(), None);
     tape.first_anomaly()
 }
@@ -357,10 +379,23 @@ fn epoch_queued<M: Autoencoder<f32> + ?Sized>(
     let (n_batches, order) = (batches.num_batches(), RowIndex::new(batches.order(), device));
     let (mut reported, mut last_report) = ((0.0, 0.0), Instant::now());
     let mut sums = (0.0, 0);
+    // On a GPU the draws are numbered under one key for the epoch, so that
+    // every step is the same launches; on the CPU each step keeps its own
+    // seed (the numbers `train_step` draws).
+    let epoch_key = derive_seed(config.seed, epoch as u64, 0);
+    let seed_of = |i: usize| {
+        if device.is_cuda() {
+            StepSeed::Numbered(epoch_key)
+        } else {
+            StepSeed::Seeded(step_seed(config, epoch, i))
+        }
+    };
     for i in 0..n_batches {
-        let rows = i * config.batch_size..((i + 1) * config.batch_size).min(order.len());
-        let batch = images.gather_rows(&order, rows);
-        queue_step(model, opt, tape, &batch, step_seed(config, epoch, i), &mut guard);
+        // Batch i: the guard has recorded i steps (on a GPU the launch reads
+        // that there, so it is the same launch at every step).
+        debug_assert_eq!(guard.steps(), i as u64);
+        let batch = images.gather_batch(&order, config.batch_size, &guard);
+        queue_step(model, opt, tape, &batch, seed_of(i), &mut guard);
         if i + 1 < n_batches && last_report.elapsed() < REFRESH {
             continue;
         }
@@ -374,7 +409,11 @@ fn epoch_queued<M: Autoencoder<f32> + ?Sized>(
             opt.forget_skipped((i + 1 - bad) as u64);
             let batch =
                 epoch_batches(train, config, epoch).nth(bad).expect("the step that diverged is in the epoch");
-            let first_anomaly = first_anomaly(&*model, &batch.images, step_seed(config, epoch, bad));
+            let ctx = match seed_of(bad) {
+                StepSeed::Seeded(seed) => StepCtx::on(seed, device),
+                StepSeed::Numbered(key) => StepCtx::numbered(key, bad as u64, device),
+            };
+            let first_anomaly = first_anomaly(&*model, &batch.images, ctx);
             return Err(Divergence { epoch, step: bad + 1, loss: read.bad_loss, first_anomaly });
         }
         let since = (read.loss_sum - reported.0, read.weight_sum - reported.1);
@@ -413,7 +452,9 @@ fn epoch_checking_each_step<M: Autoencoder<f32> + ?Sized>(
         let found = tape.first_anomaly();
         if !loss.is_finite() || found.is_some() {
             // Stop here, with the weights of before this step.
-            let first_anomaly = found.or_else(|| first_anomaly(&*model, &batch.images, seed));
+            let first_anomaly = found.or_else(|| {
+                first_anomaly(&*model, &batch.images, StepCtx::on(seed, model.params().device()))
+            });
             return Err(Divergence { epoch, step: i + 1, loss, first_anomaly });
         }
         loss_sum += loss * n as f64;

@@ -33,7 +33,11 @@
 //! (64) and `cae_mnist` (128, double-backward penalty), the kernel
 //! launches, cuBLAS calls, device allocations and frees, copies each way
 //! and host synchronisations, as a GPU would see them. Counts, not speeds:
-//! nothing timed on the stand-in means anything.
+//! nothing timed on the stand-in means anything. Its `same_calls` lines
+//! compare two consecutive steps call by call (the stand-in's call log:
+//! each launch's grid and arguments, each gemm's sizes, scalars and
+//! pointers): `42/42 differing=none` says every call of the second step
+//! was the first's, as replaying a step as one CUDA graph needs.
 //!
 //! ```text
 //! cargo run --release -p gradtape-examples --features cuda-standin --bin bench -- gpu_counts
@@ -329,7 +333,7 @@ fn gpu_workload(name: &str) {
 /// stand-in's counters, after two warm-up steps (see the module doc).
 #[cfg(feature = "cuda-standin")]
 fn gpu_counts() {
-    use gradtape_examples::workloads::{count_steps_on, counted_workloads};
+    use gradtape_examples::workloads::{around_steps_on, count_steps_on, counted_workloads};
     use gradtape_kernels::cuda::standin;
     let device = match standin::load().and_then(|()| Device::cuda(0).map_err(|e| e.to_string())) {
         Ok(device) => device,
@@ -348,7 +352,7 @@ fn gpu_counts() {
         println!(
             "gpu_counts_{name}_{batch}	per_step	{}	kernels={} blas={} allocations={} frees={} \
              syncs={} device_to_host={} host_to_device={} device_to_device={} memsets={} \
-             launches_plus_blas_each_step={}",
+             launches_plus_blas_each_step={} host_to_device_each_step={}",
             c.launches + c.blas_calls,
             c.launches,
             c.blas_calls,
@@ -360,6 +364,7 @@ fn gpu_counts() {
             c.device_to_device,
             c.memsets,
             each(|c| c.launches + c.blas_calls),
+            each(|c| c.host_to_device),
         );
         println!(
             "gpu_counts_{name}_{batch}\tper_report\t{}\tsyncs={} device_to_host={} allocations={}",
@@ -369,6 +374,32 @@ fn gpu_counts() {
             report.allocations,
         );
     }
+    for (name, mut model, batch) in counted_workloads() {
+        let logs = around_steps_on(device, model.as_mut(), batch, (2, 3), |step| standin::log_calls(step).1);
+        let (same, differing) = same_calls(&logs[1], &logs[2]);
+        println!(
+            "gpu_counts_{name}_{batch}\tsame_calls\t{same}/{}\tdiffering={}",
+            logs[1].len(),
+            if differing.is_empty() { "none".to_string() } else { differing.join(",") }
+        );
+    }
+}
+
+/// How many calls of step `b` are step `a`'s call at the same place with the
+/// same arguments, and the names of the others (both steps' calls where
+/// the sequences differ in length).
+#[cfg(feature = "cuda-standin")]
+fn same_calls(
+    a: &[gradtape_kernels::cuda::standin::LoggedCall],
+    b: &[gradtape_kernels::cuda::standin::LoggedCall],
+) -> (usize, Vec<String>) {
+    let same = a.iter().zip(b).filter(|(x, y)| x == y).count();
+    let mut differing: Vec<String> =
+        a.iter().zip(b).filter(|(x, y)| x != y).map(|(_, y)| y.name.clone()).collect();
+    differing.extend(
+        a.iter().skip(b.len()).chain(b.iter().skip(a.len())).map(|c| format!("{} (unpaired)", c.name)),
+    );
+    (same, differing)
 }
 
 #[cfg(not(feature = "cuda-standin"))]

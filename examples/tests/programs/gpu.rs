@@ -234,5 +234,19 @@ fn bench_counts_each_gpu_step_on_the_stand_in() {
         for key in ["syncs", "device_to_host", "memsets"] {
             assert_eq!(number(key), 0, "{name}: a step did {key}: {line}");
         }
+        // Copies to the device stop once the pool has settled (cae_mnist's
+        // table of Adam's addresses changes once more on its third step).
+        let copies: Vec<u64> =
+            field("host_to_device_each_step").split(',').map(|n| n.parse().unwrap()).collect();
+        assert_eq!(copies[1..], [0, 0], "{name}: copies to the device in a settled step: {line}");
+        // Each step the same launches and cuBLAS calls with the same
+        // arguments: what replaying a step as one CUDA graph needs.
+        let same = stdout
+            .lines()
+            .find(|l| l.starts_with(name) && l.contains("\tsame_calls\t"))
+            .unwrap_or_else(|| panic!("no {name} same_calls in:\n{stdout}"));
+        let fields: Vec<&str> = same.split('\t').collect();
+        assert_eq!(fields[2], format!("{0}/{0}", each[0]), "{name}: a call changed between steps: {same}");
+        assert_eq!(fields[3], "differing=none", "{same}");
     }
 }

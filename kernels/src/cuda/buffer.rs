@@ -7,6 +7,15 @@
 //! without a caching allocator). So, like the host's [`crate::pool`], a
 //! dropped buffer goes back to its device's free list, keyed by element type
 //! and length, and the next buffer of that length takes it.
+//!
+//! Of the idle buffers of a length, the one at the lowest address is taken
+//! first. The choice then depends only on which buffers are idle, not on the
+//! order they came back in: a training step that starts with the same idle
+//! buffers and asks for the same lengths gets the same buffers, step after
+//! step. (Taking the last one given back would hand two steps' temporaries
+//! out in turn, since a step frees its buffers in another order than it
+//! made them.) The same pointers at every step is what replaying a step as
+//! one CUDA graph needs.
 
 use super::Gpu;
 use cudarc::driver::{CudaSlice, DeviceRepr, ValidAsZeroBits};
@@ -23,9 +32,10 @@ impl<T: DeviceRepr + ValidAsZeroBits + Copy + Send + Sync + 'static> DeviceValue
 /// device.
 const MAX_PER_LENGTH: usize = 32;
 
-/// Idle buffers (each a boxed `CudaSlice<T>`) by element type and length,
-/// with each list's element size in bytes.
-type FreeLists = HashMap<(TypeId, usize), (usize, Vec<Box<dyn Any + Send>>)>;
+/// Idle buffers (each a boxed `CudaSlice<T>` with its device address) by
+/// element type and length, each list in falling order of address, with
+/// its element size in bytes.
+type FreeLists = HashMap<(TypeId, usize), (usize, Vec<(u64, Box<dyn Any + Send>)>)>;
 
 /// Idle device buffers of one device, by element type and length.
 #[derive(Default)]
@@ -34,18 +44,22 @@ pub(crate) struct DevicePool {
 }
 
 impl DevicePool {
+    /// The idle buffer of `len` elements at the lowest address, if any.
     fn take<T: DeviceValue>(&self, len: usize) -> Option<CudaSlice<T>> {
         let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
-        let slice = free.get_mut(&(TypeId::of::<T>(), len))?.1.pop()?;
+        let (_, slice) = free.get_mut(&(TypeId::of::<T>(), len))?.1.pop()?;
         Some(*slice.downcast::<CudaSlice<T>>().expect("pooled by type"))
     }
 
-    fn give<T: DeviceValue>(&self, slice: CudaSlice<T>) {
+    /// Keeps `slice`, at device address `address`, for the next buffer of
+    /// its length (unless [`MAX_PER_LENGTH`] are kept already).
+    fn give<T: DeviceValue>(&self, slice: CudaSlice<T>, address: u64) {
         let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
         let list =
             free.entry((TypeId::of::<T>(), slice.len())).or_insert((std::mem::size_of::<T>(), Vec::new()));
         if list.1.len() < MAX_PER_LENGTH {
-            list.1.push(Box::new(slice));
+            let at = list.1.partition_point(|(a, _)| *a > address);
+            list.1.insert(at, (address, Box::new(slice)));
         }
     }
 
@@ -118,7 +132,9 @@ struct Slot<T: DeviceValue> {
 impl<T: DeviceValue> Drop for Slot<T> {
     fn drop(&mut self) {
         if let Some(slice) = self.slice.take() {
-            self.gpu.pool.give(slice);
+            use cudarc::driver::DevicePtr;
+            let address = slice.device_ptr(&self.gpu.stream).0;
+            self.gpu.pool.give(slice, address);
         }
     }
 }

@@ -213,20 +213,44 @@ pub fn broadcast_to<T: Element>(x: &Tensor<T>, shape: &[usize]) -> Tensor<T> {
     Tensor::from_cuda(Shape::from_slice(shape), out)
 }
 
-/// Rows `idx[start..]` of `x` (each `cols` long) into a tensor of `shape`
-/// (`gather_rows` in `shape.cu`: one launch).
+/// Where [`gather_rows`] starts in the index: at a row number known on
+/// the host, or at the batch a training loop's guard says is next.
+pub enum GatherStart<'a> {
+    /// At this row number of the index.
+    At(usize),
+    /// At batch `guard[5] mod batches`, worked out on the device from the
+    /// guard's step clock (`crate::guard`).
+    Clock {
+        /// The guard's six numbers ([`crate::LossGuard::flag`]).
+        guard: &'a Tensor<f64>,
+        /// The rows of a batch.
+        batch_rows: usize,
+        /// How many batches the index holds.
+        batches: usize,
+    },
+}
+
+/// Rows of `x` (each `cols` long) picked by `idx` from `start` into a tensor
+/// of `shape` (`gather_rows` in `shape.cu`: one launch).
 pub fn gather_rows<T: Element>(
     x: &Tensor<T>,
     idx: &Buffer<i64>,
-    start: usize,
+    start: GatherStart,
     cols: usize,
     shape: Shape,
 ) -> Tensor<T> {
     let (gpu, n) = (gpu_of(x), numel(&shape));
     let mut out = Buffer::<T>::uninit(gpu, n);
     if n > 0 {
+        let (start, batch_rows, batches, clock) = match start {
+            GatherStart::At(row) => (row, 0, 1, 0u64),
+            GatherStart::Clock { guard, batch_rows, batches } => {
+                (0, batch_rows, batches, clock_address(gpu, Some(guard)))
+            }
+        };
         launch!(gpu, "shape.cu", kernel_name::<T>("gather_rows"), launch_for(n);
-            &(n as i64), &(cols as i64), idx.slice(), &(start as i64), buf(x).slice(), out.slice_mut());
+            &(n as i64), &(cols as i64), idx.slice(), &(start as i64), &(batch_rows as i64), &(batches as i64),
+            &clock, buf(x).slice(), out.slice_mut());
     }
     Tensor::from_cuda(shape, out)
 }
@@ -296,33 +320,40 @@ pub fn slice_or_pad<T: Element>(
 pub fn bernoulli<T: Element>(
     gpu: &Arc<Gpu>,
     shape: &[usize],
-    seed: u64,
-    counter: u64,
+    (seed, counter, clock): (u64, u64, Option<&Tensor<f64>>),
     threshold: u64,
 ) -> Tensor<T> {
     let n = numel(shape);
     let mut out = Buffer::<T>::uninit(gpu, n);
     if n > 0 {
+        let clock = clock_address(gpu, clock);
         launch!(gpu, "masks.cu", kernel_name::<T>("bernoulli"), launch_for(n);
-            &(n as i64), &seed, &counter, &threshold, out.slice_mut());
+            &(n as i64), &seed, &counter, &clock, &threshold, out.slice_mut());
     }
     Tensor::from_cuda(Shape::from_slice(shape), out)
+}
+
+/// The device address of a guard's six numbers (see `crate::guard`), for a
+/// kernel's `clock` argument; 0, a null pointer, for none.
+fn clock_address(gpu: &Arc<Gpu>, clock: Option<&Tensor<f64>>) -> u64 {
+    use cudarc::driver::DevicePtr;
+    clock.map_or(0, |state| buf(state).slice().device_ptr(&gpu.stream).0)
 }
 
 /// Normal draws `mean + std z` from the same counter-based generator.
 pub fn normal<T: Element>(
     gpu: &Arc<Gpu>,
     shape: &[usize],
-    seed: u64,
-    counter: u64,
+    (seed, counter, clock): (u64, u64, Option<&Tensor<f64>>),
     mean: f64,
     std: f64,
 ) -> Tensor<T> {
     let n = numel(shape);
     let mut out = Buffer::<T>::uninit(gpu, n);
     if n > 0 {
+        let clock = clock_address(gpu, clock);
         launch!(gpu, "masks.cu", kernel_name::<T>("normal"), launch_for(n);
-            &(n as i64), &seed, &counter, &mean, &std, out.slice_mut());
+            &(n as i64), &seed, &counter, &clock, &mean, &std, out.slice_mut());
     }
     Tensor::from_cuda(Shape::from_slice(shape), out)
 }

@@ -222,20 +222,16 @@ fn normal_on_device_0(shapes: &[&[usize]], seed: u64) -> Vec<crate::Tensor<f32>>
         .collect()
 }
 
-/// The scalars of an Adam step at lr 1e-3 with PyTorch's betas, for weight
-/// decay `wd` (decoupled if `decay`).
-fn adam_step(wd: f32, decay: bool) -> crate::optim::AdamStep<'static, f32> {
+/// Adam's first step at lr 1e-3 with PyTorch's betas and weight decay `wd`.
+fn adam_step(wd: f64) -> crate::optim::AdamStep<'static> {
     crate::optim::AdamStep {
+        lr: 1e-3,
         beta1: 0.9,
-        keep1: 0.1,
         beta2: 0.999,
-        keep2: 1.0 - 0.999,
         eps: 1e-8,
-        step_size: 1e-3 / 0.1,
-        bc2_sqrt: (1.0f32 - 0.999).sqrt(),
-        wd,
-        decay,
-        skip: None,
+        weight_decay: wd,
+        t: 1,
+        guard: None,
     }
 }
 
@@ -254,7 +250,7 @@ fn assert_same_bits(xs: &[crate::Tensor<f32>], ys: &[crate::Tensor<f32>]) {
 fn adam_over_every_parameter_is_one_launch_with_the_same_bits() {
     let Some(_gpu) = standin_gpu() else { return };
     let fresh = |seed: u64| normal_on_device_0(&[&[64, 33], &[64], &[1], &[12, 64]], seed);
-    let s = adam_step(0.01, true);
+    let s = adam_step(0.01);
     let grads = fresh(100);
     let (mut p1, mut m1, mut v1) =
         (fresh(1), fresh(10), fresh(20).iter().map(|t| t.square()).collect::<Vec<_>>());
@@ -280,7 +276,7 @@ fn adam_over_every_parameter_is_one_launch_with_the_same_bits() {
 fn adam_copies_its_table_of_addresses_only_when_it_changes() {
     let Some(_gpu) = standin_gpu() else { return };
     let fresh = |seed: u64| normal_on_device_0(&[&[40, 7], &[40], &[3, 40]], seed);
-    let s = adam_step(0.0, false);
+    let s = adam_step(0.0);
     let (mut p, mut m, mut v) =
         (fresh(1), fresh(10), fresh(20).iter().map(|t| t.square()).collect::<Vec<_>>());
     let (mut p1, mut m1, mut v1) = (p.clone(), m.clone(), v.clone());
@@ -352,6 +348,33 @@ fn a_batch_gathered_on_the_device_copies_nothing() {
     assert_eq!(on_device.to_vec(), on_host.to_vec());
 }
 
+/// A training loop's batches gathered by the guard's step clock are the
+/// host's, the last one shorter, and each full batch is the same launch
+/// with the same arguments as the one before (the step clock is read on the
+/// device), which the call log shows.
+#[test]
+fn batches_gathered_by_the_step_clock_are_the_same_launch_each_step() {
+    let Some(_gpu) = standin_gpu() else { return };
+    let x = crate::Tensor::<f32>::normal(&[40, 7], 0.0, 1.0, 6);
+    let picked: Vec<usize> = (0..37).map(|k| (k * 11) % 40).collect();
+    let (xs, index) = (x.to(Device::Cuda(0)), crate::RowIndex::new(&picked, Device::Cuda(0)));
+    let host_index = crate::RowIndex::new(&picked, Device::Cpu);
+    let mut guard = crate::LossGuard::on(Device::Cuda(0));
+    let one = crate::Tensor::<f32>::scalar(1.0).to(Device::Cuda(0));
+    let mut logs = Vec::new();
+    for step in 0..5usize {
+        let (batch, calls) = super::log_calls(|| xs.gather_batch(&index, 16, &guard));
+        let b = step % 3;
+        let want = x.gather_rows(&host_index, b * 16..((b + 1) * 16).min(37));
+        assert_eq!(batch.to_vec(), want.to_vec(), "step {step}, batch {b}");
+        assert_eq!(calls.len(), 1, "one launch: {calls:?}");
+        logs.push(calls);
+        guard.record(&one, 1.0);
+    }
+    assert_eq!(logs[0], logs[1], "two full batches: the same launch, the same arguments");
+    assert_ne!(logs[1], logs[2], "the short last batch has another shape");
+}
+
 /// A small constant other than zero (a backward sweep's seed of ones) is
 /// made on the device once per thread and then shared: asking again
 /// launches nothing, and a write into one leaves the shared one as it was.
@@ -399,4 +422,65 @@ fn a_product_added_to_a_sum_is_one_blas_call_and_no_kernel() {
     );
     let diff = got.to_cpu().max_abs_diff(&want);
     assert!(diff < 1e-4, "off by {diff}");
+}
+
+/// The pool hands out the idle buffer at the lowest address first, so the
+/// buffers a run of requests gets depend on which are idle, not on the
+/// order they came back in.
+#[test]
+fn the_pool_gives_the_lowest_address_first_whatever_order_buffers_came_back_in() {
+    let Some(gpu) = standin_gpu() else { return };
+    // A length no other test asks for, so that no other test's buffers are
+    // in its list.
+    const LEN: usize = 4093;
+    let address = |b: &crate::cuda::Buffer<f32>| b.slice().device_ptr(&gpu.stream).0;
+    let mut held: Vec<Option<crate::cuda::Buffer<f32>>> =
+        (0..3).map(|_| Some(crate::cuda::Buffer::<f32>::uninit(&gpu, LEN))).collect();
+    let mut sorted: Vec<u64> = held.iter().flatten().map(address).collect();
+    sorted.sort_unstable();
+    for order in [[0, 1, 2], [2, 0, 1], [1, 2, 0], [2, 1, 0]] {
+        for k in order {
+            held[k] = None;
+        }
+        let again: Vec<_> = (0..3).map(|_| crate::cuda::Buffer::<f32>::uninit(&gpu, LEN)).collect();
+        assert_eq!(
+            again.iter().map(address).collect::<Vec<_>>(),
+            sorted,
+            "given back in the order {order:?}"
+        );
+        held = again.into_iter().map(Some).collect();
+    }
+}
+
+/// Numbered draws on the device are the host's numbered draws (the same
+/// generator, compiled for the CPU here), whether the step is known on the
+/// host or read from a guard's step clock on the device; the clocked draw
+/// is the same launch at every step (once the pool has settled).
+#[test]
+fn numbered_draws_on_the_device_are_the_hosts() {
+    use crate::draws::{DrawNumber, DrawStep};
+    let Some(_gpu) = standin_gpu() else { return };
+    let cuda = Device::Cuda(0);
+    let mut guard = crate::LossGuard::on(cuda);
+    let one = crate::Tensor::<f32>::scalar(1.0).to(cuda);
+    let mut logs = Vec::new();
+    for step in 0..4u64 {
+        let at = DrawNumber { key: 11, step: DrawStep::At(step), draw: 1 };
+        let clocked = DrawNumber { key: 11, step: DrawStep::Clock(guard.clock()), draw: 1 };
+        let host = crate::Tensor::<f32>::bernoulli_numbered(&[9, 13], 0.25, &at, Device::Cpu).to_vec();
+        let (mask, calls) =
+            super::log_calls(|| crate::Tensor::<f32>::bernoulli_numbered(&[9, 13], 0.25, &clocked, cuda));
+        assert_eq!(mask.to_vec(), host, "step {step}, from the clock");
+        let known = crate::Tensor::<f32>::bernoulli_numbered(&[9, 13], 0.25, &at, cuda);
+        assert_eq!(known.to_vec(), host, "step {step}, known on the host");
+        let z = crate::Tensor::<f64>::normal_numbered(&[17], 0.0, 1.0, &clocked, cuda).to_vec();
+        assert_eq!(z, crate::Tensor::<f64>::normal_numbered(&[17], 0.0, 1.0, &at, Device::Cpu).to_vec());
+        logs.push(calls);
+        drop(clocked);
+        guard.record(&one, 1.0);
+    }
+    // From the second step on (the first leaves the pool's idle buffers in
+    // the order the later steps find them).
+    assert_eq!(logs[1], logs[2], "the same launch at every step");
+    assert_eq!(logs[2], logs[3]);
 }

@@ -216,7 +216,7 @@ impl<T: Element> Tensor<T> {
                 assert!((0.0..=1.0).contains(&p_one), "bernoulli: p = {p_one} is not a probability");
                 let gpu = opened_gpu("bernoulli_on", n);
                 let threshold = (p_one * 4_294_967_296.0).round() as u64;
-                crate::cuda::ops::bernoulli(&gpu, shape, rng.next_u64(), 0, threshold)
+                crate::cuda::ops::bernoulli(&gpu, shape, (rng.next_u64(), 0, None), threshold)
             }
             #[cfg(not(feature = "cuda"))]
             Device::Cuda(n) => cuda_not_built("bernoulli_on", n),
@@ -233,7 +233,7 @@ impl<T: Element> Tensor<T> {
             #[cfg(feature = "cuda")]
             Device::Cuda(n) => {
                 let gpu = opened_gpu("normal_on", n);
-                crate::cuda::ops::normal(&gpu, shape, rng.next_u64(), 0, mean, std)
+                crate::cuda::ops::normal(&gpu, shape, (rng.next_u64(), 0, None), mean, std)
             }
             #[cfg(not(feature = "cuda"))]
             Device::Cuda(n) => cuda_not_built("normal_on", n),

@@ -5,48 +5,28 @@
 use crate::helpers::*;
 use gradtape_kernels::cuda_sim::{launch, Kernels, Sim};
 use gradtape_kernels::elementwise::update3_flush_denormals;
-use gradtape_kernels::Element;
+use gradtape_kernels::optim::AdamStep;
 
-/// Adam's per-step scalars, worked out in f64 as adam.rs does.
-struct AdamStep<T> {
-    beta1: T,
-    keep1: T,
-    beta2: T,
-    keep2: T,
-    eps: T,
-    step_size: T,
-    bc2_sqrt: T,
-    wd: T,
-    decay: bool,
-}
-
-fn adam_step<T: Element>(t: u64, weight_decay: f64) -> AdamStep<T> {
-    let (lr, b1, b2, eps) = (1e-3, 0.9f64, 0.999f64, 1e-8);
-    AdamStep {
-        beta1: T::of(b1),
-        keep1: T::of(1.0 - b1),
-        beta2: T::of(b2),
-        keep2: T::of(1.0 - b2),
-        eps: T::of(eps),
-        step_size: T::of(lr / (1.0 - b1.powf(t as f64))),
-        bc2_sqrt: T::of((1.0 - b2.powf(t as f64)).sqrt()),
-        wd: T::of(weight_decay),
-        decay: weight_decay != 0.0,
-    }
+/// Adam's step `t` with PyTorch's default hyperparameters (no guard: the
+/// tests pass the guard's address themselves).
+fn adam_step(t: u64, weight_decay: f64) -> AdamStep<'static> {
+    AdamStep { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay, t, guard: None }
 }
 
 /// The `adam` kernel over one parameter, as a launch of `(grid, block)`,
-/// with the guard's flag `skip` (null: always update).
+/// with the guard's six numbers at `guard` (null: always update, and step
+/// `s.t`; else step `t_base + guard[5]`).
 fn launch_adam<T: Float>(
     (grid, block): (u32, u32),
     [p, m, v]: [&mut [T]; 3],
     g: &[T],
-    s: &AdamStep<T>,
-    skip: *const f64,
+    s: &AdamStep,
+    (t_base, guard): (i64, *const f64),
 ) where
     Sim: Kernels<T>,
 {
     let (pp, mp, vp) = (p.as_mut_ptr(), m.as_mut_ptr(), v.as_mut_ptr());
+    let decay = i32::from(s.weight_decay != 0.0);
     launch(grid, block, || unsafe {
         <Sim as Kernels<T>>::adam(
             p.len() as i64,
@@ -54,17 +34,32 @@ fn launch_adam<T: Float>(
             mp,
             vp,
             g.as_ptr(),
+            s.lr,
             s.beta1,
-            s.keep1,
             s.beta2,
-            s.keep2,
             s.eps,
-            s.step_size,
-            s.bc2_sqrt,
-            s.wd,
-            i32::from(s.decay),
-            skip,
+            s.weight_decay,
+            decay,
+            t_base,
+            guard,
         )
+    });
+}
+
+/// No guard: the kernel's step is `t` itself.
+fn unguarded(s: &AdamStep) -> (i64, *const f64) {
+    (s.t as i64, std::ptr::null())
+}
+
+/// Adam's update on the CPU, restated over slices, with the scalars the
+/// host works out ([`AdamStep::scalars`]).
+fn adam_on_the_cpu<T: Float>([p, m, v]: [&mut [T]; 3], g: &[T], step: &AdamStep) {
+    let (s, decay) = (step.scalars::<T>(), step.weight_decay != 0.0);
+    update3_flush_denormals(p, m, v, g, |p, m, v, g| {
+        let g = if decay { g + s.wd * *p } else { g };
+        *m = s.beta1 * *m + s.keep1 * g;
+        *v = s.beta2 * *v + s.keep2 * g * g;
+        *p = *p - s.step_size * (*m / (v.sqrt() / s.bc2_sqrt + s.eps));
     });
 }
 
@@ -79,14 +74,9 @@ where
                 let (mut cp, mut cm, mut cv) = (p.clone(), m.clone(), v.clone());
                 for t in 1..=3u64 {
                     let g = values::<T>(n, 0.1, 20 + t);
-                    let s = adam_step::<T>(t, weight_decay);
-                    update3_flush_denormals(&mut cp, &mut cm, &mut cv, &g, |p, m, v, g| {
-                        let g = if s.decay { g + s.wd * *p } else { g };
-                        *m = s.beta1 * *m + s.keep1 * g;
-                        *v = s.beta2 * *v + s.keep2 * g * g;
-                        *p = *p - s.step_size * (*m / (v.sqrt() / s.bc2_sqrt + s.eps));
-                    });
-                    launch_adam((grid, block), [&mut p, &mut m, &mut v], &g, &s, std::ptr::null());
+                    let s = adam_step(t, weight_decay);
+                    adam_on_the_cpu([&mut cp, &mut cm, &mut cv], &g, &s);
+                    launch_adam((grid, block), [&mut p, &mut m, &mut v], &g, &s, unguarded(&s));
                     let what = |x: &str| {
                         format!("adam_{} {x} n={n} wd={weight_decay} step {t} launch {grid}x{block}", T::NAME)
                     };
@@ -107,6 +97,41 @@ fn adam_kernel_matches_the_cpu_update_over_three_steps_f32() {
 #[test]
 fn adam_kernel_matches_the_cpu_update_over_three_steps_f64() {
     adam_matches_the_cpu::<f64>();
+}
+
+/// With a guard, the kernel's step is `t_base + guard[5]` (the steps the
+/// guard recorded), and the bias corrections it works out from it are the
+/// host's to the bit (compiled for the CPU, both take `beta^t` from the C
+/// library's `pow`), for the first steps and for steps far into a run.
+fn adam_reads_its_step_from_the_guard<T: Float>()
+where
+    Sim: Kernels<T>,
+{
+    let n = 19;
+    for t in [1u64, 2, 3, 7, 1000, 65_537, 999_983, 1 << 24] {
+        for (t_base, recorded) in [(t as i64, 0u64), (1, t - 1), (t as i64 - 5, 5), (-10, t + 10)] {
+            let (start, g) = (values::<T>(n, 1.0, 90), values::<T>(n, 0.1, 91));
+            let [mut p, mut m, mut v] =
+                [start.clone(), start.clone(), start.iter().map(|x| *x * *x).collect()];
+            let [mut cp, mut cm, mut cv] = [p.clone(), m.clone(), v.clone()];
+            let s = adam_step(t, 0.0);
+            adam_on_the_cpu([&mut cp, &mut cm, &mut cv], &g, &s);
+            let guard = [0.0, -1.0, 0.0, 0.0, 0.0, recorded as f64];
+            launch_adam((3, 8), [&mut p, &mut m, &mut v], &g, &s, (t_base, guard.as_ptr()));
+            check_exact(&format!("adam_{} p at step {t} = {t_base} + {recorded}", T::NAME), &p, &cp);
+            check_exact(&format!("adam_{} v at step {t} = {t_base} + {recorded}", T::NAME), &v, &cv);
+        }
+    }
+}
+
+#[test]
+fn adam_reads_its_step_from_the_guard_f32() {
+    adam_reads_its_step_from_the_guard::<f32>();
+}
+
+#[test]
+fn adam_reads_its_step_from_the_guard_f64() {
+    adam_reads_its_step_from_the_guard::<f64>();
 }
 
 fn sgd_matches_the_cpu<T: Float>()
@@ -216,14 +241,14 @@ where
                 .collect();
             let mut all = one.clone();
             for t in 1..=3u64 {
-                let s = adam_step::<T>(t, weight_decay);
+                let s = adam_step(t, weight_decay);
                 let grads: Vec<Vec<T>> = lengths
                     .iter()
                     .enumerate()
                     .map(|(k, &n)| values::<T>(n, 0.1, 50 + 10 * t + k as u64))
                     .collect();
                 for ([p, m, v], g) in one.iter_mut().zip(&grads) {
-                    launch_adam((grid, block), [&mut p[..], &mut m[..], &mut v[..]], g, &s, std::ptr::null());
+                    launch_adam((grid, block), [&mut p[..], &mut m[..], &mut v[..]], g, &s, unguarded(&s));
                 }
                 let mut table = Vec::new();
                 for ([p, m, v], g) in all.iter_mut().zip(&grads) {
@@ -242,15 +267,13 @@ where
                         lengths.len() as i64,
                         total as i64,
                         table.as_ptr(),
+                        s.lr,
                         s.beta1,
-                        s.keep1,
                         s.beta2,
-                        s.keep2,
                         s.eps,
-                        s.step_size,
-                        s.bc2_sqrt,
-                        s.wd,
-                        i32::from(s.decay),
+                        s.weight_decay,
+                        i32::from(s.weight_decay != 0.0),
+                        t as i64,
                         std::ptr::null(),
                     )
                 });
@@ -276,19 +299,20 @@ fn adam_multi_is_adam_per_parameter_f64() {
 
 /// `loss_guard` over a run whose third loss is NaN: it sums loss * weight
 /// until then, marks that step, keeps its loss, and ignores every later one
-/// (an infinity included).
+/// (an infinity included); it counts every step it records.
 fn loss_guard_stops_at_the_first_non_finite_loss<T: Float>()
 where
     Sim: Kernels<T>,
 {
-    let mut state = [0.0f64, -1.0, 0.0, 0.0, 0.0];
+    let mut state = [0.0f64, -1.0, 0.0, 0.0, 0.0, 0.0];
     let losses = [1.5, 2.25, f64::NAN, 3.0, f64::INFINITY];
-    for (step, &l) in losses.iter().enumerate() {
+    for &l in &losses {
         let loss = [T::of(l)];
         let sp = state.as_mut_ptr();
-        launch(1, 32, || unsafe { <Sim as Kernels<T>>::loss_guard(loss.as_ptr(), sp, step as i64, 8.0) });
+        launch(1, 32, || unsafe { <Sim as Kernels<T>>::loss_guard(loss.as_ptr(), sp, 8.0) });
     }
     assert_eq!(&state[..4], &[1.0, 2.0, 1.5 * 8.0 + 2.25 * 8.0, 16.0], "loss_guard_{}", T::NAME);
+    assert_eq!(state[5], 5.0, "loss_guard_{}: five steps recorded", T::NAME);
     assert!(
         state[4].is_nan(),
         "loss_guard_{}: the first non-finite loss was NaN, kept {}",
@@ -296,11 +320,11 @@ where
         state[4]
     );
     // An infinity stops it too, and is kept as it is.
-    let mut state = [0.0f64, -1.0, 0.0, 0.0, 0.0];
+    let mut state = [0.0f64, -1.0, 0.0, 0.0, 0.0, 7.0];
     let loss = [T::of(f64::NEG_INFINITY)];
     let sp = state.as_mut_ptr();
-    launch(1, 1, || unsafe { <Sim as Kernels<T>>::loss_guard(loss.as_ptr(), sp, 7, 1.0) });
-    assert_eq!(state, [1.0, 7.0, 0.0, 0.0, f64::NEG_INFINITY], "loss_guard_{}", T::NAME);
+    launch(1, 1, || unsafe { <Sim as Kernels<T>>::loss_guard(loss.as_ptr(), sp, 1.0) });
+    assert_eq!(state, [1.0, 7.0, 0.0, 0.0, f64::NEG_INFINITY, 8.0], "loss_guard_{}", T::NAME);
 }
 
 #[test]
@@ -323,14 +347,17 @@ where
     let n = 37usize;
     let g: Vec<T> = values::<T>(n, 1.0, 71);
     let start: Vec<T> = values::<T>(n, 1.0, 72);
-    let s = adam_step::<T>(3, 0.1);
+    let s = adam_step(3, 0.1);
     for flag in [1.0f64, 0.0] {
-        let skip = [flag];
+        // The guard's six numbers, with two steps recorded: step 3 is
+        // t_base 1 plus those two.
+        let skip = [flag, -1.0, 0.0, 0.0, 0.0, 2.0];
         // adam, then sgd, then sgd_momentum, each on its own copy.
         let run = |skip: *const f64| {
             let (mut p, mut m, mut v) =
                 (start.clone(), start.clone(), start.iter().map(|x| *x * *x).collect::<Vec<T>>());
-            launch_adam((2, 16), [&mut p, &mut m, &mut v], &g, &s, skip);
+            let clock = if skip.is_null() { unguarded(&s) } else { (1, skip) };
+            launch_adam((2, 16), [&mut p, &mut m, &mut v], &g, &s, clock);
             let mut q = start.clone();
             let qp = q.as_mut_ptr();
             launch(2, 16, || unsafe {

@@ -211,7 +211,8 @@ fn strided_copy_reads_through_permuted_and_odd_strides_f64() {
 }
 
 /// `gather_rows` against `Tensor::gather_rows`: rows picked by index, some
-/// twice, from an offset into the index, under every launch shape.
+/// twice, from an offset into the index or from the batch a guard's step
+/// clock names, under every launch shape.
 fn gather_rows_matches_the_cpu<T: Float>()
 where
     Sim: Kernels<T>,
@@ -230,11 +231,37 @@ where
             cols as i64,
             as_i64.as_ptr(),
             start as i64,
+            0,
+            1,
+            std::ptr::null(),
             x.data().as_ptr(),
             out,
         )
     }) {
         check_exact(&format!("gather_rows_{} launch {grid}x{block}", T::NAME), &got, want.data());
+    }
+    // From a guard's step clock: batch (steps mod batches) of `len` rows.
+    let (batch_rows, batches) = (len, 50 / len);
+    for recorded in [0u64, 1, 2, 5] {
+        let clock = [0.0, -1.0, 0.0, 0.0, 0.0, recorded as f64];
+        let from = (recorded as usize % batches) * batch_rows;
+        let want = x.gather_rows(&index, from..from + len);
+        for ((grid, block), got) in each_launch(len * cols, T::nan(), |out| unsafe {
+            <Sim as Kernels<T>>::gather_rows(
+                (len * cols) as i64,
+                cols as i64,
+                as_i64.as_ptr(),
+                999,
+                batch_rows as i64,
+                batches as i64,
+                clock.as_ptr(),
+                x.data().as_ptr(),
+                out,
+            )
+        }) {
+            let what = format!("gather_rows_{} after {recorded} steps, launch {grid}x{block}", T::NAME);
+            check_exact(&what, &got, want.data());
+        }
     }
 }
 

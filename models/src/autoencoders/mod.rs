@@ -61,7 +61,7 @@ pub use zero_digit::{ZeroDigit, ZeroDigitConfig};
 
 use crate::params::{Bound, ParamId, Params};
 use gradtape::{Element, Tensor, Var};
-use gradtape_kernels::Device;
+use gradtape_kernels::{Device, DrawNumber, DrawStep, LossGuard};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::fmt;
@@ -69,12 +69,23 @@ use std::str::FromStr;
 
 /// Randomness for one training or evaluation step, and the device the
 /// step runs on (where masks and noise are drawn).
+///
+/// Two ways to draw: from a generator seeded per step ([`StepCtx::on`]: on
+/// a GPU each draw is keyed by a number from it), or numbered
+/// ([`StepCtx::clocked`], [`StepCtx::numbered`]: one key for a whole loop,
+/// each draw named by its step and its place in the step, see
+/// `gradtape_kernels::draws`), which a training loop on a GPU uses so that
+/// its steps launch the same kernels with the same arguments every time.
 pub struct StepCtx {
     /// The step's generator: dropout masks, masking noise and the VAE's
-    /// `eps` are drawn from it (on a GPU, keyed by draws from it).
+    /// `eps` are drawn from it (on a GPU, keyed by draws from it), unless
+    /// the draws are numbered.
     pub rng: StdRng,
     /// Where the step runs, and so where masks and noise are made.
     pub device: Device,
+    /// Numbered draws: the loop's key, the step, and how many the step has
+    /// drawn so far.
+    numbered: Option<(u64, DrawStep, u64)>,
 }
 
 impl StepCtx {
@@ -87,17 +98,50 @@ impl StepCtx {
     /// each mask is drawn there, keyed by one draw from the generator (see
     /// `Tensor::bernoulli_on`).
     pub fn on(seed: u64, device: Device) -> StepCtx {
-        StepCtx { rng: StdRng::seed_from_u64(seed), device }
+        StepCtx { rng: StdRng::seed_from_u64(seed), device, numbered: None }
+    }
+
+    /// Numbered draws for step `step` of a loop keyed by `key`, on `device`:
+    /// the numbers [`StepCtx::clocked`] draws at that step.
+    pub fn numbered(key: u64, step: u64, device: Device) -> StepCtx {
+        StepCtx { rng: StdRng::seed_from_u64(key), device, numbered: Some((key, DrawStep::At(step), 0)) }
+    }
+
+    /// Numbered draws for the step `guard` records next, of a loop keyed by
+    /// `key`, on the guard's device: on a GPU the kernels read the step
+    /// from the guard there. Drop the context before the guard records the
+    /// step's loss (see `gradtape_kernels::StepClock`).
+    pub fn clocked(key: u64, guard: &LossGuard) -> StepCtx {
+        let device = guard.device();
+        StepCtx {
+            rng: StdRng::seed_from_u64(key),
+            device,
+            numbered: Some((key, DrawStep::Clock(guard.clock()), 0)),
+        }
+    }
+
+    /// The next numbered draw's number, if the draws are numbered.
+    fn next_number(&mut self) -> Option<DrawNumber> {
+        let (key, step, draws) = self.numbered.as_mut()?;
+        let number = DrawNumber { key: *key, step: step.clone(), draw: *draws };
+        *draws += 1;
+        Some(number)
     }
 
     /// A Bernoulli mask (ones with probability `p_one`) on the step's device.
     pub fn bernoulli<T: Element>(&mut self, shape: &[usize], p_one: f64) -> Tensor<T> {
-        Tensor::bernoulli_on(shape, p_one, &mut self.rng, self.device)
+        match self.next_number() {
+            Some(number) => Tensor::bernoulli_numbered(shape, p_one, &number, self.device),
+            None => Tensor::bernoulli_on(shape, p_one, &mut self.rng, self.device),
+        }
     }
 
     /// Standard normal draws on the step's device.
     pub fn normal<T: Element>(&mut self, shape: &[usize]) -> Tensor<T> {
-        Tensor::normal_on(shape, 0.0, 1.0, &mut self.rng, self.device)
+        match self.next_number() {
+            Some(number) => Tensor::normal_numbered(shape, 0.0, 1.0, &number, self.device),
+            None => Tensor::normal_on(shape, 0.0, 1.0, &mut self.rng, self.device),
+        }
     }
 }
 

@@ -119,6 +119,13 @@ impl<T: Element> RegularizedAutoencoder<T> {
         ctx.bernoulli(shape, 1.0 - self.noise)
     }
 
+    /// A dropout mask for the code, scaled by `1/(1-p)`, drawn from the
+    /// step's randomness on the step's device (the numbers of
+    /// `Dropout::mask` when the step's generator is seeded on the CPU).
+    pub fn dropout_mask(&self, shape: &[usize], ctx: &mut StepCtx) -> Tensor<T> {
+        ctx.bernoulli::<T>(shape, 1.0 - self.dropout.p).mul_scalar(T::of(1.0 / (1.0 - self.dropout.p)))
+    }
+
     /// The loss with the random parts given: `noise_mask` multiplies the
     /// input (`None`: clean input), `dropout_mask` (already scaled by
     /// `1/(1-p)`) multiplies the code (`None`: no dropout). The training loss
@@ -180,8 +187,7 @@ impl<T: Element> Autoencoder<T> for RegularizedAutoencoder<T> {
         let shape = x.shape();
         let noise = (self.training && self.noise > 0.0).then(|| self.noise_mask(&shape, ctx));
         let code_shape = [shape[0], self.latent_dim()];
-        let drop = (self.training && self.dropout.p > 0.0)
-            .then(|| self.dropout.mask::<T>(&code_shape, &mut ctx.rng));
+        let drop = (self.training && self.dropout.p > 0.0).then(|| self.dropout_mask(&code_shape, ctx));
         self.loss_with_masks(p, x, noise.as_ref(), drop.as_ref())
     }
     fn describe(&self) -> String {

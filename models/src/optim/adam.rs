@@ -170,21 +170,16 @@ impl<T: Element> Optimizer<T> for Adam<T> {
         }
         self.step += 1;
 
-        // The scalars are worked out in f64, as PyTorch does in Python.
-        let t = self.step as f64;
-        let bias_correction1 = 1.0 - self.beta1.powf(t);
-        let bias_correction2 = 1.0 - self.beta2.powf(t);
-        let scalars = AdamStep {
-            beta1: T::of(self.beta1),
-            keep1: T::of(1.0 - self.beta1),
-            beta2: T::of(self.beta2),
-            keep2: T::of(1.0 - self.beta2),
-            eps: T::of(self.eps),
-            step_size: T::of(self.lr / bias_correction1),
-            bc2_sqrt: T::of(bias_correction2.sqrt()),
-            wd: T::of(self.weight_decay),
-            decay: self.weight_decay != 0.0,
-            skip: guard.map(LossGuard::flag),
+        // The scalars are worked out from these in f64, as PyTorch does in
+        // Python: on the host for the CPU, inside the kernel on a GPU.
+        let step = AdamStep {
+            lr: self.lr,
+            beta1: self.beta1,
+            beta2: self.beta2,
+            eps: self.eps,
+            weight_decay: self.weight_decay,
+            t: self.step,
+            guard,
         };
         for ((p, m), v) in params.iter().zip(&mut self.m).zip(&mut self.v) {
             // State loaded from a checkpoint is on the host: it follows its
@@ -195,7 +190,7 @@ impl<T: Element> Optimizer<T> for Adam<T> {
             }
         }
         // Every parameter at once: one launch on a GPU, the same numbers.
-        Tensor::adam_update_all(params, &mut self.m, &mut self.v, grads, &scalars);
+        Tensor::adam_update_all(params, &mut self.m, &mut self.v, grads, &step);
     }
 
     fn forget_skipped(&mut self, steps: u64) {

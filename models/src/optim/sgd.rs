@@ -158,7 +158,7 @@ impl<T: Element> Optimizer<T> for Sgd<T> {
             keep: T::of(1.0 - self.dampening),
             nesterov: self.nesterov,
             first,
-            skip: guard.map(LossGuard::flag),
+            guard,
         };
         for (k, (p, g)) in params.iter_mut().zip(grads).enumerate() {
             let buffer = match self.buffers.get_mut(k) {

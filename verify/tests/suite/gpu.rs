@@ -40,7 +40,7 @@ use gradtape_models::autoencoders::{
 use gradtape_models::optim::{Adam, Optimizer, Sgd};
 use gradtape_models::params::Bound;
 use gradtape_models::spec::ModelSpec;
-use gradtape_models::train::{queue_step, train_step};
+use gradtape_models::train::{queue_step, train_step, StepSeed};
 use gradtape_verify::data::{downsampled_batch, real_batch};
 use gradtape_verify::{gradcheck, gradgradcheck};
 use rand::rngs::StdRng;

@@ -2,31 +2,39 @@
 //! Adam one parameter at a time or every parameter in one launch, and SGD.
 
 use super::*;
+use crate::optim::AdamStep;
 use std::cell::{Cell, RefCell};
 
 /// Adam's update of one parameter, in place on the device (see
-/// `optim.cu`); the scalars are the step's, worked out on the host.
-#[allow(clippy::too_many_arguments)]
+/// `optim.cu`): the kernel works out the step's scalars from `s` itself.
 pub fn adam<T: Element>(
     p: &mut Tensor<T>,
     m: &mut Tensor<T>,
     v: &mut Tensor<T>,
     g: &Tensor<T>,
-    s: &[T; 8],
-    decay: bool,
-    skip: Option<&Tensor<f64>>,
+    s: &AdamStep,
 ) {
     let n = p.len();
     if n == 0 {
         return;
     }
     let gpu = Arc::clone(gpu_of(p));
-    let skip = skip_address(&gpu, skip);
-    let [beta1, keep1, beta2, keep2, eps, step_size, bc2_sqrt, wd] = s;
+    let (t_base, guard) = adam_clock(&gpu, s);
+    let decay = i32::from(s.weight_decay != 0.0);
     let (ps, ms, vs) = (p.cuda_buffer_mut(), m.cuda_buffer_mut(), v.cuda_buffer_mut());
     launch!(&gpu, "optim.cu", kernel_name::<T>("adam"), launch_for(n);
         &(n as i64), ps.slice_mut(), ms.slice_mut(), vs.slice_mut(), buf(g).slice(),
-        beta1, keep1, beta2, keep2, eps, step_size, bc2_sqrt, wd, &i32::from(decay), &skip);
+        &s.lr, &s.beta1, &s.beta2, &s.eps, &s.weight_decay, &decay, &t_base, &guard);
+}
+
+/// Where an Adam kernel finds its step `t`: with a guard, `t` is
+/// `t_base + ` the steps the guard has recorded on the device (its step
+/// clock, advanced by `loss_guard` before each step's update), and `t_base
+/// = t - ` the records the host has queued, the same at every step of a
+/// loop; without one, `t_base` is `t` and the guard's address is null.
+fn adam_clock(gpu: &Arc<Gpu>, s: &AdamStep) -> (i64, u64) {
+    let recorded = s.guard.map_or(0, crate::LossGuard::steps);
+    (s.t as i64 - recorded as i64, skip_address(gpu, s.guard.map(crate::LossGuard::flag)))
 }
 
 /// The device address of a guard's flag for the updates' `skip` argument
@@ -37,17 +45,18 @@ fn skip_address(gpu: &Arc<Gpu>, skip: Option<&Tensor<f64>>) -> u64 {
 }
 
 /// The training loop's guard (`crate::guard`): one thread reads the step's
-/// loss on the device and updates the guard's five numbers (`loss_guard` in
+/// loss on the device and updates the guard's six numbers (`loss_guard` in
 /// `optim.cu`). Queued; nothing waits.
-pub fn loss_guard<T: Element>(loss: &Tensor<T>, state: &mut Tensor<f64>, step: u64, weight: f64) {
+pub fn loss_guard<T: Element>(loss: &Tensor<T>, state: &mut Tensor<f64>, weight: f64) {
     let gpu = Arc::clone(gpu_of(loss));
     let st = state.cuda_buffer_mut();
     launch!(&gpu, "optim.cu", kernel_name::<T>("loss_guard"), launch_for(1);
-        buf(loss).slice(), st.slice_mut(), &(step as i64), &weight);
+        buf(loss).slice(), st.slice_mut(), &weight);
 }
 
 /// Adam's update of every parameter in one launch (`adam_multi` in
-/// `optim.cu`): a table of each parameter's length and the device addresses
+/// `optim.cu`), its scalars worked out in the kernel from `s`: a table of
+/// each parameter's length and the device addresses
 /// of its value, moments and gradient is read from the device, and one grid
 /// covers all their elements. Each element gets exactly the per-parameter
 /// kernel's update. The table is copied to the device only when it changed
@@ -58,9 +67,7 @@ pub fn adam_multi<T: Element>(
     ms: &mut [Tensor<T>],
     vs: &mut [Tensor<T>],
     grads: &[Tensor<T>],
-    s: &[T; 8],
-    decay: bool,
-    skip: Option<&Tensor<f64>>,
+    s: &AdamStep,
 ) {
     use cudarc::driver::{DevicePtr, DevicePtrMut};
     let gpu = Arc::clone(gpu_of(params[0]));
@@ -84,11 +91,11 @@ pub fn adam_multi<T: Element>(
     }
     let total: u64 = table.iter().step_by(5).sum();
     let rows = adam_table(&gpu, table);
-    let skip = skip_address(&gpu, skip);
-    let [beta1, keep1, beta2, keep2, eps, step_size, bc2_sqrt, wd] = s;
+    let (t_base, guard) = adam_clock(&gpu, s);
+    let decay = i32::from(s.weight_decay != 0.0);
     launch!(&gpu, "optim.cu", kernel_name::<T>("adam_multi"), launch_for(total as usize);
         &(count as i64), &(total as i64), rows.slice(),
-        beta1, keep1, beta2, keep2, eps, step_size, bc2_sqrt, wd, &i32::from(decay), &skip);
+        &s.lr, &s.beta1, &s.beta2, &s.eps, &s.weight_decay, &decay, &t_base, &guard);
 }
 
 /// A table of addresses `adam_multi` used on one device, and its copy there.

@@ -306,10 +306,10 @@ fn queued_steps_skip_after_a_non_finite_loss_without_waiting(device: Device) {
     model.params_mut().to_device(device);
     let (mut opt, mut tape, mut guard) = (Adam::new(1e-3), Tape::new(), LossGuard::on(device));
     for seed in 0..3 {
-        queue_step(&mut model, &mut opt, &mut tape, &x, seed, &mut guard);
+        queue_step(&mut model, &mut opt, &mut tape, &x, StepSeed::Seeded(seed), &mut guard);
     }
     let before = standin::thread_counters();
-    queue_step(&mut model, &mut opt, &mut tape, &x, 3, &mut guard);
+    queue_step(&mut model, &mut opt, &mut tape, &x, StepSeed::Seeded(3), &mut guard);
     let step = standin::thread_counters() - before;
     assert_eq!(
         (step.syncs, step.device_to_host, step.allocations, step.frees),
@@ -326,8 +326,8 @@ fn queued_steps_skip_after_a_non_finite_loss_without_waiting(device: Device) {
     };
     let kept = snapshot(&model, &opt);
     let nan = Tensor::<f32>::full(x.shape(), f32::NAN).to(device);
-    queue_step(&mut model, &mut opt, &mut tape, &nan, 4, &mut guard);
-    queue_step(&mut model, &mut opt, &mut tape, &x, 5, &mut guard);
+    queue_step(&mut model, &mut opt, &mut tape, &nan, StepSeed::Seeded(4), &mut guard);
+    queue_step(&mut model, &mut opt, &mut tape, &x, StepSeed::Seeded(5), &mut guard);
     let read = guard.read();
     assert_eq!(read.diverged_at, Some(4), "{read:?}");
     assert!(read.bad_loss.is_nan() && read.weight_sum == 4.0 * STEP_BATCH as f64, "{read:?}");
