@@ -108,21 +108,15 @@ impl DrawNumber {
     /// What a GPU kernel is given: the key, the stream (the draw alone when
     /// the kernel adds the step from the clock), and the clock.
     #[cfg(feature = "cuda")]
-    fn for_kernel(&self, device: Device) -> (u64, u64, Option<&Tensor<f64>>) {
+    fn for_kernel(&self) -> (u64, u64, Option<&Tensor<f64>>) {
         match &self.step {
-            DrawStep::Clock(clock) => {
-                assert!(
-                    clock.device() == device,
-                    "a numbered draw on {}: its step clock is on {}",
-                    device.describe(),
-                    clock.device().describe()
-                );
-                (self.key, self.draw, Some(&clock.state))
-            }
+            DrawStep::Clock(clock) => (self.key, self.draw, Some(&clock.state)),
             DrawStep::At(_) => (self.key, self.stream(), None),
         }
     }
 
+    /// Panics at the caller if the draw's place is past 2^20 or its step
+    /// clock is not on `device`.
     #[track_caller]
     fn check(&self, device: Device) {
         assert!(self.draw < 1 << STEP_SHIFT, "a numbered draw: draw {} of one step is over 2^20", self.draw);
@@ -150,7 +144,7 @@ impl<T: Element> Tensor<T> {
         #[cfg(feature = "cuda")]
         if let Device::Cuda(ordinal) = device {
             let gpu = crate::tensor::opened_gpu("bernoulli_numbered", ordinal);
-            return crate::cuda::ops::bernoulli(&gpu, shape, number.for_kernel(device), threshold);
+            return crate::cuda::ops::bernoulli(&gpu, shape, number.for_kernel(), threshold);
         }
         let (key, stream) = (number.key, number.stream());
         let n: usize = shape.iter().product();
@@ -180,7 +174,7 @@ impl<T: Element> Tensor<T> {
         #[cfg(feature = "cuda")]
         if let Device::Cuda(ordinal) = device {
             let gpu = crate::tensor::opened_gpu("normal_numbered", ordinal);
-            return crate::cuda::ops::normal(&gpu, shape, number.for_kernel(device), mean, std);
+            return crate::cuda::ops::normal(&gpu, shape, number.for_kernel(), mean, std);
         }
         let (key, stream) = (number.key, number.stream());
         let n: usize = shape.iter().product();
@@ -216,5 +210,15 @@ mod tests {
         let z = Tensor::<f64>::normal_numbered(&[4], 1.0, 2.0, &at(3, 2), Device::Cpu).to_vec();
         let want: Vec<f64> = (0..4).map(|i| 1.0 + 2.0 * philox::normal(7, (3 << 20) + 2, i)).collect();
         assert_eq!(z, want);
+    }
+
+    /// A draw past the 2^20 a step may take is refused, naming it.
+    #[test]
+    fn a_draw_past_its_steps_share_of_streams_is_refused() {
+        let late = DrawNumber { key: 1, step: DrawStep::At(0), draw: 1 << 20 };
+        let refused =
+            std::panic::catch_unwind(|| Tensor::<f32>::bernoulli_numbered(&[2], 0.5, &late, Device::Cpu));
+        let message = *refused.expect_err("draw 2^20").downcast::<String>().unwrap();
+        assert!(message.contains("draw 1048576 of one step is over 2^20"), "{message}");
     }
 }

@@ -140,8 +140,10 @@ struct Gemm {
         for (long long x : {(long long)transa, (long long)transb, m, n, k, lda, stride_a, ldb, stride_b, ldc, stride_c,
                             batches})
             d.value(x);
-        d.value(alpha), d.value(beta), d.value(a), d.value(b), d.value(c);
-        gt::log_call(call, d.h);
+        d.value(alpha), d.value(beta);
+        const unsigned long long values = d.h;
+        d.value(a), d.value(b), d.value(c);
+        gt::log_call(call, d.h, values);
         if (gt::trace_enabled())
             std::fprintf(stderr, "gt-standin: %s m %lld n %lld k %lld transa %d transb %d batches %lld\n", call, m, n, k,
                          transa, transb, batches);

@@ -372,14 +372,14 @@ GT_EXPORT int cuGetErrorString(int code, const char** text) {
 namespace {
 struct Logged {
     const char* name;
-    unsigned long long digest;
+    unsigned long long digest, values;
 };
 thread_local bool log_on = false;
 thread_local std::vector<Logged> log_entries;
 }  // namespace
 
-void gt::log_call(const char* name, unsigned long long digest) {
-    if (log_on) log_entries.push_back(Logged{name, digest});
+void gt::log_call(const char* name, unsigned long long digest, unsigned long long values) {
+    if (log_on) log_entries.push_back(Logged{name, digest, values});
 }
 
 // ---- for the tests and the counting bench ------------------------------------------
@@ -408,10 +408,13 @@ GT_EXPORT void gt_standin_log(int on) {
 GT_EXPORT std::size_t gt_standin_log_len() { return log_entries.size(); }
 
 // Call `i` of the calling thread's log: its name (a string that lives as
-// long as the library) and its digest. Returns 0 past the end.
-GT_EXPORT int gt_standin_log_entry(std::size_t i, const char** name, unsigned long long* digest) {
+// long as the library), its digest, and its digest without the pointers.
+// Returns 0 past the end.
+GT_EXPORT int gt_standin_log_entry(std::size_t i, const char** name, unsigned long long* digest,
+                                   unsigned long long* values) {
     if (i >= log_entries.size()) return 0;
     *name = log_entries[i].name;
     *digest = log_entries[i].digest;
+    *values = log_entries[i].values;
     return 1;
 }

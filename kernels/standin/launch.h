@@ -122,27 +122,36 @@ struct Launcher {
                 }
     }
 
-    // One argument into a launch's digest: its value's bytes, or, for a
+    // One argument into a launch's digests: its value's bytes, or, for a
     // struct with padding (whose padding bytes are not part of its value),
-    // its fields one by one.
+    // its fields one by one. Pointers go into the first digest only: the
+    // second is of everything but the buffers' addresses.
     template <typename T>
-    static void add_value(Digest& d, const T& v) {
-        if constexpr (std::has_unique_object_representations_v<T> || std::is_scalar_v<T>) {
-            d.value(v);
+    static void add_value(Digest& all, Digest& values, const T& v) {
+        if constexpr (std::is_pointer_v<T>) {
+            all.value(v);
+        } else if constexpr (std::has_unique_object_representations_v<T> || std::is_scalar_v<T>) {
+            all.value(v);
+            values.value(v);
         } else {
-            d.value(v.rank);
-            d.value(v.shape);
-            d.value(v.stride_a);
-            d.value(v.stride_b);
+            for (Digest* d : {&all, &values}) {
+                d->value(v.rank);
+                d->value(v.shape);
+                d->value(v.stride_a);
+                d->value(v.stride_b);
+            }
         }
     }
 
     template <std::size_t... I>
-    static unsigned long long digest(Shape3 grid, Shape3 block, const Values& values, std::index_sequence<I...>) {
-        Digest d;
-        d.value(grid.x), d.value(grid.y), d.value(grid.z), d.value(block.x), d.value(block.y), d.value(block.z);
-        (add_value(d, std::get<I>(values)), ...);
-        return d.h;
+    static void log(const KernelEntry& kernel, Shape3 grid, Shape3 block, const Values& values,
+                    std::index_sequence<I...>) {
+        Digest all, scalars;
+        for (Digest* d : {&all, &scalars})
+            d->value(grid.x), d->value(grid.y), d->value(grid.z), d->value(block.x), d->value(block.y),
+                d->value(block.z);
+        (add_value(all, scalars, std::get<I>(values)), ...);
+        log_call(kernel.name, all.h, scalars.h);
     }
 
     static int run(const KernelEntry& kernel, void** params, Shape3 grid, Shape3 block) {
@@ -162,7 +171,7 @@ struct Launcher {
         }
         const Values values = read(params, std::index_sequence_for<Args...>{});
         if (!check(kernel, values, std::index_sequence_for<Args...>{})) return ERROR_INVALID_VALUE;
-        log_call(kernel.name, digest(grid, block, values, std::index_sequence_for<Args...>{}));
+        log(kernel, grid, block, values, std::index_sequence_for<Args...>{});
         Play p{reinterpret_cast<Function>(kernel.function), &values, grid, block};
         std::uintptr_t fault = 0;
         if (!run_guarded(&Launcher::play, &p, &fault)) {

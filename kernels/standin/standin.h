@@ -121,8 +121,10 @@ struct Digest {
     }
 };
 
-// Appends a call to the calling thread's log, if it is on.
-GT_SHARED void log_call(const char* name, unsigned long long digest);
+// Appends a call to the calling thread's log, if it is on: its name, the
+// digest of all it was given, and the digest of all but the buffers'
+// addresses.
+GT_SHARED void log_call(const char* name, unsigned long long digest, unsigned long long values);
 
 }  // namespace gt
 

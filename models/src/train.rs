@@ -31,7 +31,7 @@ use crate::data::{Batches, Dataset, LastBatch};
 use crate::optim::Optimizer;
 use gradtape::{grad_values, Tape, Tensor};
 use gradtape_kernels::workers::on_worker_for;
-use gradtape_kernels::{LossGuard, RowIndex};
+use gradtape_kernels::{Device, LossGuard, RowIndex};
 use std::time::{Duration, Instant};
 
 /// Settings of a training run.
@@ -188,6 +188,18 @@ pub enum StepSeed {
     /// read the step from the guard there ([`StepCtx::clocked`]), so that
     /// every step launches the same kernels with the same arguments.
     Numbered(u64),
+}
+
+impl StepSeed {
+    /// The randomness of step `step` (counted from 0 in its loop) made
+    /// again on `device`: the draws the queued step made, for recomputing
+    /// it (see [`first_anomaly`]).
+    pub fn again(self, step: u64, device: Device) -> StepCtx {
+        match self {
+            StepSeed::Seeded(seed) => StepCtx::on(seed, device),
+            StepSeed::Numbered(key) => StepCtx::numbered(key, step, device),
+        }
+    }
 }
 
 /// One optimisation step, queued: [`train_step`] without reading the loss
@@ -409,11 +421,7 @@ fn epoch_queued<M: Autoencoder<f32> + ?Sized>(
             opt.forget_skipped((i + 1 - bad) as u64);
             let batch =
                 epoch_batches(train, config, epoch).nth(bad).expect("the step that diverged is in the epoch");
-            let ctx = match seed_of(bad) {
-                StepSeed::Seeded(seed) => StepCtx::on(seed, device),
-                StepSeed::Numbered(key) => StepCtx::numbered(key, bad as u64, device),
-            };
-            let first_anomaly = first_anomaly(&*model, &batch.images, ctx);
+            let first_anomaly = first_anomaly(&*model, &batch.images, seed_of(bad).again(bad as u64, device));
             return Err(Divergence { epoch, step: bad + 1, loss: read.bad_loss, first_anomaly });
         }
         let since = (read.loss_sum - reported.0, read.weight_sum - reported.1);

@@ -379,3 +379,58 @@ fn fit_on_the_gpu_copies_the_training_set_once() {
         assert!(added.host_to_device <= 1 + 3 * 2 + 1, "{added:?}");
     }
 }
+
+/// `fit` on a GPU runs every full step of an epoch as the same launches and
+/// cuBLAS calls with the same arguments (the stand-in's call log, split at
+/// each step's gather): the batch, Adam's step and the VAE's `eps` are all
+/// read from the guard's step clock on the device. Compared without the
+/// buffers' addresses: the other tests of this process take buffers from the
+/// same device's pool meanwhile (`bench gpu_counts`, a process of its own,
+/// compares the addresses too). The first step also makes the shared seed
+/// of ones; the last batch is shorter.
+#[test]
+fn fit_on_the_gpu_runs_each_full_step_as_the_same_calls() {
+    use gradtape_kernels::cuda::standin;
+    use gradtape_kernels::workers::on_worker;
+    use gradtape_models::data::MnistSplit;
+    use gradtape_models::train::{fit, TrainConfig};
+    let Some(device) = gpu() else { return };
+    if standin::real_driver_present() {
+        println!("skipped: the call log is the stand-in's");
+        return;
+    }
+    let split = MnistSplit::embedded();
+    let (train, test) = (split.train.take(520), split.test.take(50));
+    let mut model = Vae::<f32>::new(&VaeConfig::default(), 6);
+    model.params_mut().to_device(device);
+    let mut opt = Adam::new(1e-3);
+    let config =
+        TrainConfig { epochs: 1, batch_size: 64, seed: 3, eval_batch_size: 500, detect_anomaly: false };
+    // On this thread (a worker), so that the log sees `fit`'s calls.
+    let (history, calls) = on_worker(|| {
+        standin::log_calls(|| fit(&mut model, &mut opt, &train, &test, &config, 0, &mut |_| {}))
+    });
+    assert!(history.diverged.is_none(), "{history:?}");
+    let mut steps: Vec<Vec<(String, u64)>> = Vec::new();
+    for call in calls {
+        if call.name.starts_with("gather_rows") || steps.is_empty() {
+            steps.push(Vec::new());
+        }
+        steps.last_mut().unwrap().push((call.name, call.values));
+    }
+    // 8 full batches of 64 and one of 8, then the evaluation.
+    assert!(steps.len() >= 9, "{} steps found", steps.len());
+    assert!(steps[2].iter().any(|(name, _)| name.starts_with("normal")), "the VAE draws eps each step");
+    // From the second step: the first also makes the backward sweep's shared
+    // seed of ones (one launch, once per thread).
+    for k in 1..7 {
+        let differing: Vec<&str> =
+            steps[k].iter().zip(&steps[k + 1]).filter(|(a, b)| a != b).map(|(a, _)| a.0.as_str()).collect();
+        assert!(
+            steps[k].len() == steps[k + 1].len() && differing.is_empty(),
+            "steps {k} and {} of the epoch made other calls: {differing:?}",
+            k + 1
+        );
+    }
+    assert_ne!(steps[7], steps[8], "the shorter last batch has other shapes");
+}
