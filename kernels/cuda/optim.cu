@@ -12,10 +12,11 @@
 // compiled with --ftz=true. That can move a result only where a moment is
 // below 1e-38 (f32), far under anything an update can see.
 
-// Every update takes `skip`, the training loop's guard (loss_guard below,
-// kernels/src/guard.rs): while skip[0] is nonzero, a loss was not finite and
-// nothing is updated, so the weights stay those of before that step without
-// the host waiting to look at the loss. A null `skip` never skips.
+// Every update takes the training loop's guard (`skip` for SGD, `guard` for
+// Adam; loss_guard below, kernels/src/guard.rs): while its [0] is nonzero, a
+// loss was not finite and nothing is updated, so the weights stay those of
+// before that step without the host waiting to look at the loss. A null
+// guard never skips.
 
 #include "common.cuh"
 
