@@ -375,34 +375,37 @@ pub fn counted_workloads() -> Vec<(&'static str, Box<dyn Autoencoder<f32>>, usiz
     ]
 }
 
-/// Takes `warmup` training steps of `model` on `device` at batch `batch`,
-/// as [`count_steps_on`] does, then `steps` more, each run by `around`
-/// (which is handed the step to take and says what it saw of it: the
-/// stand-in's log of its calls, say), and returns what `around` said of
-/// each.
+/// Takes `warmup` training steps of `model` on `device` at batch `batch`
+/// (Adam 1e-3, the images copied to the device up front and each batch
+/// gathered there, each step queued, as `fit` does), then `steps` more and
+/// one reading of the losses (a progress report), each of these run by
+/// `around`, which is handed the work to do and says what it saw of it
+/// (the stand-in's log of its calls, say). Returns what `around` said of
+/// each step, then of the reading.
 pub fn around_steps_on<R>(
     device: Device,
     model: &mut dyn Autoencoder<f32>,
     batch: usize,
     (warmup, steps): (usize, usize),
     mut around: impl FnMut(&mut dyn FnMut()) -> R,
-) -> Vec<R> {
+) -> (Vec<R>, R) {
     let mut run = QueuedTraining::new(device, model, batch);
     for _ in 0..warmup {
         run.step();
     }
     let seen = (0..steps).map(|_| around(&mut || run.step())).collect();
-    run.read();
-    seen
+    let read = around(&mut || {
+        run.read();
+    });
+    (seen, read)
 }
 
 /// Reads `counter` around each of `steps` training steps of `model` on
-/// `device` at batch `batch` (Adam 1e-3, the images copied to the device up
-/// front and each batch gathered there, each step queued, as `fit` does), after `warmup` steps, and
-/// returns what each step added, then what one reading of the losses (a
-/// progress report) added. The counter is anything that can be read and
-/// subtracted: the launch count, or the CPU stand-in's counters of
-/// launches, allocations and host waits.
+/// `device` at batch `batch` after `warmup` steps, as [`around_steps_on`]
+/// takes them, and returns what each step added, then what one reading of
+/// the losses (a progress report) added. The counter is anything that can
+/// be read and subtracted: the launch count, or the CPU stand-in's counters
+/// of launches, allocations and host waits.
 pub fn count_steps_on<C: Copy + std::ops::Sub<Output = C>>(
     device: Device,
     model: &mut dyn Autoencoder<f32>,
@@ -411,18 +414,9 @@ pub fn count_steps_on<C: Copy + std::ops::Sub<Output = C>>(
     steps: usize,
     counter: impl Fn() -> C,
 ) -> (Vec<C>, C) {
-    let mut run = QueuedTraining::new(device, model, batch);
-    for _ in 0..warmup {
-        run.step();
-    }
-    let counted = (0..steps)
-        .map(|_| {
-            let before = counter();
-            run.step();
-            counter() - before
-        })
-        .collect();
-    let before = counter();
-    run.read();
-    (counted, counter() - before)
+    around_steps_on(device, model, batch, (warmup, steps), |work| {
+        let before = counter();
+        work();
+        counter() - before
+    })
 }

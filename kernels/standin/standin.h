@@ -101,7 +101,7 @@ GT_SHARED bool trace_enabled();
 
 // ---- the call log (driver.cpp) ----------------------------------------------
 //
-// While a thread's log is on (gt_standin_log_start), every launch and cuBLAS
+// While a thread's log is on (gt_standin_log(1)), every launch and cuBLAS
 // call that thread makes is appended to it: its name and a digest of all it
 // was given (grid, block and each argument's value; a gemm's sizes, scalars
 // and pointers). Two training steps whose logs are equal made the same calls

@@ -375,7 +375,8 @@ fn gpu_counts() {
         );
     }
     for (name, mut model, batch) in counted_workloads() {
-        let logs = around_steps_on(device, model.as_mut(), batch, (2, 3), |step| standin::log_calls(step).1);
+        let (logs, _) =
+            around_steps_on(device, model.as_mut(), batch, (2, 3), |work| standin::log_calls(work).1);
         let (same, differing) = same_calls(&logs[1], &logs[2]);
         println!(
             "gpu_counts_{name}_{batch}\tsame_calls\t{same}/{}\tdiffering={}",

@@ -245,7 +245,7 @@ pub fn gather_rows<T: Element>(
         let (start, batch_rows, batches, clock) = match start {
             GatherStart::At(row) => (row, 0, 1, 0u64),
             GatherStart::Clock { guard, batch_rows, batches } => {
-                (0, batch_rows, batches, clock_address(gpu, Some(guard)))
+                (0, batch_rows, batches, guard_address(gpu, Some(guard)))
             }
         };
         launch!(gpu, "shape.cu", kernel_name::<T>("gather_rows"), launch_for(n);
@@ -326,7 +326,7 @@ pub fn bernoulli<T: Element>(
     let n = numel(shape);
     let mut out = Buffer::<T>::uninit(gpu, n);
     if n > 0 {
-        let clock = clock_address(gpu, clock);
+        let clock = guard_address(gpu, clock);
         launch!(gpu, "masks.cu", kernel_name::<T>("bernoulli"), launch_for(n);
             &(n as i64), &seed, &counter, &clock, &threshold, out.slice_mut());
     }
@@ -334,10 +334,11 @@ pub fn bernoulli<T: Element>(
 }
 
 /// The device address of a guard's six numbers (see `crate::guard`), for a
-/// kernel's `clock` argument; 0, a null pointer, for none.
-fn clock_address(gpu: &Arc<Gpu>, clock: Option<&Tensor<f64>>) -> u64 {
+/// kernel's `clock` argument or an update's `skip`/`guard`; 0, a null
+/// pointer, for none.
+fn guard_address(gpu: &Arc<Gpu>, guard: Option<&Tensor<f64>>) -> u64 {
     use cudarc::driver::DevicePtr;
-    clock.map_or(0, |state| buf(state).slice().device_ptr(&gpu.stream).0)
+    guard.map_or(0, |state| buf(state).slice().device_ptr(&gpu.stream).0)
 }
 
 /// Normal draws `mean + std z` from the same counter-based generator.
@@ -351,7 +352,7 @@ pub fn normal<T: Element>(
     let n = numel(shape);
     let mut out = Buffer::<T>::uninit(gpu, n);
     if n > 0 {
-        let clock = clock_address(gpu, clock);
+        let clock = guard_address(gpu, clock);
         launch!(gpu, "masks.cu", kernel_name::<T>("normal"), launch_for(n);
             &(n as i64), &seed, &counter, &clock, &mean, &std, out.slice_mut());
     }

@@ -223,45 +223,38 @@ where
     let picked: Vec<usize> = (0..50).map(|k| (k * 7 + 3) % rows).collect();
     let (index, as_i64) =
         (RowIndex::new(&picked, Device::Cpu), picked.iter().map(|&r| r as i64).collect::<Vec<_>>());
-    let (start, len) = (4usize, 29usize);
-    let want = x.gather_rows(&index, start..start + len);
-    for ((grid, block), got) in each_launch(len * cols, T::nan(), |out| unsafe {
-        <Sim as Kernels<T>>::gather_rows(
-            (len * cols) as i64,
-            cols as i64,
-            as_i64.as_ptr(),
-            start as i64,
-            0,
-            1,
-            std::ptr::null(),
-            x.data().as_ptr(),
-            out,
-        )
-    }) {
-        check_exact(&format!("gather_rows_{} launch {grid}x{block}", T::NAME), &got, want.data());
-    }
-    // From a guard's step clock: batch (steps mod batches) of `len` rows.
-    let (batch_rows, batches) = (len, 50 / len);
-    for recorded in [0u64, 1, 2, 5] {
-        let clock = [0.0, -1.0, 0.0, 0.0, 0.0, recorded as f64];
-        let from = (recorded as usize % batches) * batch_rows;
-        let want = x.gather_rows(&index, from..from + len);
+    let len = 29usize;
+    // The kernel from `start`, or (with a clock) from the batch it names,
+    // against the CPU's gather of `want_from..`, under every launch shape.
+    let check = |what: String,
+                 (start, batch_rows, batches, clock): (i64, i64, i64, *const f64),
+                 want_from: usize| {
+        let want = x.gather_rows(&index, want_from..want_from + len);
         for ((grid, block), got) in each_launch(len * cols, T::nan(), |out| unsafe {
             <Sim as Kernels<T>>::gather_rows(
                 (len * cols) as i64,
                 cols as i64,
                 as_i64.as_ptr(),
-                999,
-                batch_rows as i64,
-                batches as i64,
-                clock.as_ptr(),
+                start,
+                batch_rows,
+                batches,
+                clock,
                 x.data().as_ptr(),
                 out,
             )
         }) {
-            let what = format!("gather_rows_{} after {recorded} steps, launch {grid}x{block}", T::NAME);
-            check_exact(&what, &got, want.data());
+            check_exact(&format!("gather_rows_{} {what}, launch {grid}x{block}", T::NAME), &got, want.data());
         }
+    };
+    check("from row 4".into(), (4, 0, 1, std::ptr::null()), 4);
+    // From a guard's step clock: batch (steps mod batches) of `len` rows
+    // (the `start` given is ignored).
+    let (batch_rows, batches) = (len, 50 / len);
+    for recorded in [0u64, 1, 2, 5] {
+        let clock = [0.0, -1.0, 0.0, 0.0, 0.0, recorded as f64];
+        let from = (recorded as usize % batches) * batch_rows;
+        let args = (999, batch_rows as i64, batches as i64, clock.as_ptr());
+        check(format!("after {recorded} steps"), args, from);
     }
 }
 

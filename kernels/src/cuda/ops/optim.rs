@@ -34,14 +34,7 @@ pub fn adam<T: Element>(
 /// loop; without one, `t_base` is `t` and the guard's address is null.
 fn adam_clock(gpu: &Arc<Gpu>, s: &AdamStep) -> (i64, u64) {
     let recorded = s.guard.map_or(0, crate::LossGuard::steps);
-    (s.t as i64 - recorded as i64, skip_address(gpu, s.guard.map(crate::LossGuard::flag)))
-}
-
-/// The device address of a guard's flag for the updates' `skip` argument
-/// (0, a null pointer, when there is none: the update always runs).
-fn skip_address(gpu: &Arc<Gpu>, skip: Option<&Tensor<f64>>) -> u64 {
-    use cudarc::driver::DevicePtr;
-    skip.map_or(0, |flag| buf(flag).slice().device_ptr(&gpu.stream).0)
+    (s.t as i64 - recorded as i64, guard_address(gpu, s.guard.map(crate::LossGuard::flag)))
 }
 
 /// The training loop's guard (`crate::guard`): one thread reads the step's
@@ -156,7 +149,7 @@ pub fn sgd<T: Element>(
         return;
     }
     let gpu = Arc::clone(gpu_of(p));
-    let skip = skip_address(&gpu, skip);
+    let skip = guard_address(&gpu, skip);
     let ps = p.cuda_buffer_mut();
     match buffer {
         None => launch!(&gpu, "optim.cu", kernel_name::<T>("sgd"), launch_for(n);
