@@ -112,7 +112,12 @@ pub trait Algebra<T: Element>: Clone {
     ///
     /// `formula` names the same formula once more, for devices that cannot
     /// run a Rust closure: on a GPU, tensors run its kernel instead of
-    /// `pointwise` (see `gradtape_kernels::formula`).
+    /// `pointwise` (see `gradtape_kernels::formula`). Variables record it
+    /// as one node of that name (`Op::Formula`, whose value is `pointwise`'s
+    /// and whose rule is in `ops/fused.rs`), and record `recorded` only
+    /// inside [`crate::without_fusion`]: there, the checks above hold
+    /// `recorded` to `pointwise`, and `verify/tests/suite/fused.rs` holds
+    /// the node to `recorded`.
     fn fused(
         &self,
         other: &Self,
@@ -120,6 +125,32 @@ pub trait Algebra<T: Element>: Clone {
         pointwise: impl Fn(T, T) -> T + Sync,
         recorded: impl FnOnce(&Self, &Self) -> Self,
     ) -> Self;
+
+    /// The rule, for `x`, of a formula recorded as a node of its own
+    /// (`Op::Formula`: `f(g, x) = g h(x)`, which a `create_graph` sweep
+    /// records for a unary op's rule): from the gradient `self` (`G`) of
+    /// that node, `G g h'(x)`, or `None` for a mask (abs, relu, clamp),
+    /// whose derivative is zero almost everywhere. Written here as the
+    /// derivative of the formula's recorded ops, in the order the sweep
+    /// would take them (`a = G g` first; the table is at
+    /// `gradtape_kernels::Formula::dx`), which variables record; tensors do
+    /// it in one pass. The result has the broadcast shape of the three.
+    fn formula_dx(&self, g: &Self, x: &Self, formula: Formula<T>) -> Option<Self> {
+        let (one, two, half) = (T::one(), T::of(2.0), T::of(0.5));
+        let a = self.mul(g);
+        Some(match formula {
+            Formula::PowGrad(p) => {
+                let q = p - one;
+                a.scale(p).mul(&x.powf(q - one).scale(q))
+            }
+            Formula::SqrtGrad => a.scale(half).div(&x.mul(x)).neg(),
+            Formula::SquareGrad | Formula::SumSquaresGrad => a.scale(two),
+            Formula::SigmoidGrad => a.mul(&x.neg().add_scalar(one)).sub(&a.mul(x)),
+            Formula::TanhGrad => a.mul(x).scale(-two),
+            Formula::SoftplusGrad => crate::ops::unary::sigmoid_grad(&a, &x.sigmoid()),
+            Formula::AbsGrad | Formula::ReluGrad | Formula::ClampGrad(..) => return None,
+        })
+    }
 
     /// `self + other`, reusing `self`'s storage where that is possible
     /// (gradient accumulation).
@@ -309,6 +340,9 @@ impl<T: Element> Algebra<T> for Tensor<T> {
     fn norm_grad(&self, y: &Self, x: &Self) -> Self {
         Tensor::norm_grad(self, y, x)
     }
+    fn formula_dx(&self, g: &Self, x: &Self, formula: Formula<T>) -> Option<Self> {
+        Tensor::formula_dx(self, g, x, formula)
+    }
     fn accumulate(mut self, other: &Self) -> Self {
         if self.same_shape(other) {
             // Copy on write: in place unless the buffer is shared.
@@ -430,10 +464,17 @@ impl<'t, T: Element> Algebra<T> for Var<'t, T> {
     fn fused(
         &self,
         other: &Self,
-        _formula: Formula<T>,
-        _pointwise: impl Fn(T, T) -> T + Sync,
+        formula: Formula<T>,
+        pointwise: impl Fn(T, T) -> T + Sync,
         recorded: impl FnOnce(&Self, &Self) -> Self,
     ) -> Self {
-        recorded(self, other)
+        // One node, `f(g, x)`, whose value is the plain sweep's pass (the
+        // same bits) and whose rule is `Op::Formula`'s; the plain ops of the
+        // composition without fusion.
+        if !crate::ops::fused::fusion_enabled() {
+            return recorded(self, other);
+        }
+        let value = self.value().zip_formula(&other.value(), formula, pointwise);
+        self.record(value, crate::op::Op::Formula { formula, g: self.id, x: other.id })
     }
 }

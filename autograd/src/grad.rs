@@ -315,6 +315,9 @@ pub(crate) fn vjp<T: Element, A: Algebra<T>>(
             fused::loss_sum_grad(g, &value_of(a), &value_of(b), term, scale, [a, b], need)
         }
         Norm(a) => unary_rule(a, &|| g.norm_grad(&value_of(out), &value_of(a))),
+        Formula { formula, g: gi, x } => {
+            fused::formula_grad(g, &value_of(gi), &value_of(x), formula, [gi, x], need)
+        }
     };
     // Test builds can break a rule on purpose, here rather than inside the
     // rules, so that each rule reads as its formula (see `fault.rs`).

@@ -349,7 +349,8 @@ fn is_elementwise<T>(op: &Op<T>) -> bool {
         | Softplus(_)
         | Clamp(..)
         | BiasAct { .. }
-        | Reparameterize { .. } => true,
+        | Reparameterize { .. }
+        | Formula { .. } => true,
         Leaf { .. }
         | SumAll(_)
         | SumSquares(_)

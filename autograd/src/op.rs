@@ -116,6 +116,15 @@ pub(crate) enum Op<T> {
         term: gradtape_kernels::LossTerm,
         scale: T,
     },
+    /// A backward formula `f(g, x)` recorded as one node (`sigmoid_grad`,
+    /// `g * s (1 - s)`, and the rest of `gradtape_kernels::Formula`): what
+    /// a `create_graph` sweep records for a unary op's rule, in place of
+    /// the plain ops of its composition (a fused op: see `ops/fused.rs`).
+    Formula {
+        formula: gradtape_kernels::Formula<T>,
+        g: usize,
+        x: usize,
+    },
 }
 
 impl OpKind {
@@ -170,6 +179,7 @@ impl<T> Op<T> {
             LossSum { .. } => "loss_sum",
             Reparameterize { .. } => "reparameterize",
             Norm(..) => "norm",
+            Formula { formula, .. } => gradtape_kernels::FormulaKind::from(formula).name(),
         }
     }
 
@@ -179,9 +189,10 @@ impl<T> Op<T> {
         match *self {
             Leaf { .. } => [None, None],
             Add(a, b) | Sub(a, b) | Mul(a, b) | Div(a, b) | MatMul { a, b, .. } => [Some(a), Some(b)],
-            BiasAct { z, b, .. } | LossSum { a: z, b, .. } | Reparameterize { mu: z, logvar: b, .. } => {
-                [Some(z), Some(b)]
-            }
+            BiasAct { z, b, .. }
+            | LossSum { a: z, b, .. }
+            | Reparameterize { mu: z, logvar: b, .. }
+            | Formula { g: z, x: b, .. } => [Some(z), Some(b)],
             Neg(x)
             | AddScalar(x)
             | MulScalar(x, _)

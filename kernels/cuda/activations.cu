@@ -112,3 +112,72 @@ extern "C" __global__ void clamp_grad_f64(long long n, const double* g, const do
                                           double* out) {
     GRID_STRIDE_LOOP(i, n) out[i] = rule_clamp_grad(g[i], x[i], lo, hi);
 }
+
+// The second derivatives of the formulas above, for a formula recorded as a
+// node of its own (autograd's Op::Formula, made by a create_graph sweep):
+// that node's rule for x is G * d/dx f(g, x), with G the gradient of its
+// result. a = G * g first, then the recorded ops the sweep would otherwise
+// differentiate, in their order (kernels/src/formula.rs, Formula::dx). The
+// masks (abs, relu, clamp) have none: zero almost everywhere.
+template <typename T>
+__device__ __forceinline__ T rule_pow_grad_dx(T G, T g, T x, T p) {
+    const T a = G * g;
+    const T q = p - T(1);
+    return a * p * (gt_pow(x, q - T(1)) * q);
+}
+template <typename T>
+__device__ __forceinline__ T rule_sqrt_grad_dx(T G, T g, T y) {
+    const T a = G * g;
+    return -(a * T(0.5) / (y * y));
+}
+template <typename T>
+__device__ __forceinline__ T rule_square_grad_dx(T G, T g, T /* x */) {
+    return G * g * T(2);
+}
+template <typename T>
+__device__ __forceinline__ T rule_sigmoid_grad_dx(T G, T g, T s) {
+    const T a = G * g;
+    return a * (T(1) - s) - a * s;
+}
+template <typename T>
+__device__ __forceinline__ T rule_tanh_grad_dx(T G, T g, T t) {
+    return G * g * t * T(-2);
+}
+template <typename T>
+__device__ __forceinline__ T rule_softplus_grad_dx(T G, T g, T x) {
+    const T a = G * g;
+    const T s = sigmoid_of(x);
+    return a * (s * (T(1) - s));
+}
+template <typename T>
+__device__ __forceinline__ T rule_sum_squares_grad_dx(T G, T g, T /* x */) {
+    return G * g * T(2);
+}
+
+// out[i] = rule_<name>_dx(G[i], g[i], x[i])
+#define GRAD_DX_KERNEL(name)                                                                              \
+    extern "C" __global__ void name##_dx_f32(long long n, const float* G, const float* g, const float* x,  \
+                                             float* out) {                                                \
+        GRID_STRIDE_LOOP(i, n) out[i] = rule_##name##_dx(G[i], g[i], x[i]);                               \
+    }                                                                                                     \
+    extern "C" __global__ void name##_dx_f64(long long n, const double* G, const double* g, const double* x, \
+                                             double* out) {                                               \
+        GRID_STRIDE_LOOP(i, n) out[i] = rule_##name##_dx(G[i], g[i], x[i]);                               \
+    }
+
+GRAD_DX_KERNEL(sqrt_grad)
+GRAD_DX_KERNEL(square_grad)
+GRAD_DX_KERNEL(sigmoid_grad)
+GRAD_DX_KERNEL(tanh_grad)
+GRAD_DX_KERNEL(softplus_grad)
+GRAD_DX_KERNEL(sum_squares_grad)
+
+// out[i] = rule_pow_grad_dx(G[i], g[i], x[i], p)
+extern "C" __global__ void pow_grad_dx_f32(long long n, const float* G, const float* g, const float* x, float p,
+                                           float* out) {
+    GRID_STRIDE_LOOP(i, n) out[i] = rule_pow_grad_dx(G[i], g[i], x[i], p);
+}
+extern "C" __global__ void pow_grad_dx_f64(long long n, const double* G, const double* g, const double* x,
+                                           double p, double* out) {
+    GRID_STRIDE_LOOP(i, n) out[i] = rule_pow_grad_dx(G[i], g[i], x[i], p);
+}

@@ -122,6 +122,13 @@ kernels! {
     softplus_grad => softplus_grad_f32, softplus_grad_f64(n: i64, g: *const T, x: *const T, out: *mut T);
     clamp_grad => clamp_grad_f32, clamp_grad_f64(n: i64, g: *const T, x: *const T, lo: T, hi: T, out: *mut T);
     sum_squares_grad => sum_squares_grad_f32, sum_squares_grad_f64(n: i64, g: *const T, x: *const T, out: *mut T);
+    pow_grad_dx => pow_grad_dx_f32, pow_grad_dx_f64(n: i64, big_g: *const T, g: *const T, x: *const T, p: T, out: *mut T);
+    sqrt_grad_dx => sqrt_grad_dx_f32, sqrt_grad_dx_f64(n: i64, big_g: *const T, g: *const T, y: *const T, out: *mut T);
+    square_grad_dx => square_grad_dx_f32, square_grad_dx_f64(n: i64, big_g: *const T, g: *const T, x: *const T, out: *mut T);
+    sigmoid_grad_dx => sigmoid_grad_dx_f32, sigmoid_grad_dx_f64(n: i64, big_g: *const T, g: *const T, s: *const T, out: *mut T);
+    tanh_grad_dx => tanh_grad_dx_f32, tanh_grad_dx_f64(n: i64, big_g: *const T, g: *const T, t: *const T, out: *mut T);
+    softplus_grad_dx => softplus_grad_dx_f32, softplus_grad_dx_f64(n: i64, big_g: *const T, g: *const T, x: *const T, out: *mut T);
+    sum_squares_grad_dx => sum_squares_grad_dx_f32, sum_squares_grad_dx_f64(n: i64, big_g: *const T, g: *const T, x: *const T, out: *mut T);
     // reduce.cu
     sum_partials => sum_partials_f32, sum_partials_f64(n: i64, x: *const T, partials: *mut T);
     sum_squares_partials => sum_squares_partials_f32, sum_squares_partials_f64(n: i64, x: *const T, partials: *mut T);

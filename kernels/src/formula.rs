@@ -68,6 +68,22 @@ impl FormulaKind {
         }
     }
 
+    /// The kernel of the formula's derivative in `x`
+    /// ([`Tensor::formula_dx`]), or `None` where that derivative is zero
+    /// almost everywhere (the masks of abs, relu and clamp).
+    pub fn dx_name(self) -> Option<&'static str> {
+        match self {
+            FormulaKind::PowGrad => Some("pow_grad_dx"),
+            FormulaKind::SqrtGrad => Some("sqrt_grad_dx"),
+            FormulaKind::SquareGrad => Some("square_grad_dx"),
+            FormulaKind::SigmoidGrad => Some("sigmoid_grad_dx"),
+            FormulaKind::TanhGrad => Some("tanh_grad_dx"),
+            FormulaKind::SoftplusGrad => Some("softplus_grad_dx"),
+            FormulaKind::SumSquaresGrad => Some("sum_squares_grad_dx"),
+            FormulaKind::AbsGrad | FormulaKind::ReluGrad | FormulaKind::ClampGrad => None,
+        }
+    }
+
     /// Every formula, in the order of the enum.
     pub fn all() -> impl Iterator<Item = FormulaKind> {
         <FormulaKind as strum::IntoEnumIterator>::iter()
@@ -88,6 +104,74 @@ impl<T: Element> Formula<T> {
             Formula::ClampGrad(lo, hi) => vec![lo, hi],
             _ => Vec::new(),
         }
+    }
+}
+
+impl<T: Element> Formula<T> {
+    /// A formula's derivative in `x`, times the gradient `big_g` of its
+    /// result: `G g h'(x)` for the formula `g h(x)`. This is the second
+    /// half of the rule of a recorded formula (a node `f(g, x)`, made by a
+    /// `create_graph` sweep; its rule for `g` is the formula itself). Each
+    /// is written as the recorded ops the sweep would otherwise have
+    /// differentiated, in the same order, with `a = G g` first:
+    ///
+    /// ```text
+    /// pow_grad       g x^q p, q = p - 1     (a p) (x^(q-1) q)
+    /// sqrt_grad      g / y 0.5              -((a 0.5) / (y y))
+    /// square_grad    g x 2                  a 2
+    /// sigmoid_grad   g s (1 - s)            a (1 - s) - a s
+    /// tanh_grad      g (1 - t t)            (a t) -2
+    /// softplus_grad  g sigmoid(x)           a (s (1 - s)), s = sigmoid(x)
+    /// sum_squares    2 x g                  a 2
+    /// ```
+    ///
+    /// The masks (abs, relu, clamp) have none ([`FormulaKind::dx_name`]);
+    /// for them this is zero.
+    pub fn dx(&self, big_g: T, g: T, x: T) -> T {
+        let a = big_g * g;
+        let (one, two, half) = (T::one(), T::of(2.0), T::of(0.5));
+        match *self {
+            Formula::PowGrad(p) => {
+                let q = p - one;
+                a * p * (x.powf(q - one) * q)
+            }
+            Formula::SqrtGrad => -(a * half / (x * x)),
+            Formula::SquareGrad | Formula::SumSquaresGrad => a * two,
+            Formula::SigmoidGrad => a * (one - x) - a * x,
+            Formula::TanhGrad => a * x * -two,
+            Formula::SoftplusGrad => {
+                let s = crate::elementwise::sigmoid(x);
+                a * (s * (one - s))
+            }
+            Formula::AbsGrad | Formula::ReluGrad | Formula::ClampGrad(..) => T::zero(),
+        }
+    }
+}
+
+impl<T: Element> Tensor<T> {
+    /// The derivative in `x` of the formula node `formula(g, x)`, from the
+    /// gradient `self` of its result: `out[i] = formula.dx(G[i], g[i],
+    /// x[i])` ([`Formula::dx`]) in one pass (on a GPU, the kernel
+    /// `<name>_dx`), the three broadcast against each other; `None` for a
+    /// mask, whose derivative is zero almost everywhere.
+    #[track_caller]
+    pub fn formula_dx(&self, g: &Tensor<T>, x: &Tensor<T>, formula: Formula<T>) -> Option<Tensor<T>> {
+        let name = FormulaKind::from(&formula).dx_name()?;
+        self.same_device(g, name);
+        self.same_device(x, name);
+        let shape = crate::shape::broadcast_or_panic(name, self.shape(), g.shape());
+        let shape = crate::shape::broadcast_or_panic(name, &shape, x.shape());
+        let spread = |t: &Tensor<T>| if t.shape() == &shape[..] { t.clone() } else { t.broadcast_to(&shape) };
+        let (big_g, g, x) = (spread(self), spread(g), spread(x));
+        #[cfg(feature = "cuda")]
+        if big_g.is_cuda() {
+            return Some(crate::cuda::ops::formula_dx(&big_g, &g, &x, name, &formula.params()));
+        }
+        Some(Tensor::from_fill_shape(big_g.dims(), |out| {
+            crate::elementwise::zip3_into(big_g.data(), g.data(), x.data(), out, |a, b, c| {
+                formula.dx(a, b, c)
+            })
+        }))
     }
 }
 

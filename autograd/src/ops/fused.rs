@@ -57,6 +57,25 @@
 //!   plain rules take three, with the broadcast of `g`), or those two rules
 //!   recorded (`Algebra::norm_grad`).
 //!
+//! - A recorded rule, one node. A `create_graph` sweep records each unary
+//!   op's rule, `g * h(x)` (`sigmoid_grad`: `g * (s * (1 - s))`), as one
+//!   node `Op::Formula` (`Algebra::fused` on variables), where the plain ops
+//!   of the formula are four nodes and four passes, and four more for
+//!   their own rules. Its rule is
+//!
+//!   ```text
+//!   dg = G h(x)          the formula itself (it is linear in g)
+//!   dx = G g h'(x)       a = G g, then h'(x) as the formula's recorded ops
+//!                        would give it: sigmoid a (1 - s) - a s, tanh a t -2, ...
+//!   ```
+//!
+//!   (`formula_grad` below; the table of `h'` is at
+//!   `gradtape_kernels::Formula::dx`), one pass each (`Tensor::formula_dx`;
+//!   on a GPU the `<name>_dx` kernels), or, recorded again for a third
+//!   derivative, the ops of `Algebra::formula_dx`. The masks (abs, relu,
+//!   clamp) have no `dx`: zero almost everywhere, as their recorded
+//!   constants are.
+//!
 //! [`without_fusion`] turns all of this off on the calling thread: each
 //! fused op then records the plain ops of its composition, and the backward
 //! sweep adds every gradient with its own `add` (no product adds into a
@@ -68,7 +87,7 @@ use crate::algebra::Algebra;
 use crate::op::Op;
 use crate::ops::unary;
 use crate::tape::Var;
-use gradtape_kernels::{Act, Element, LossTerm, Tensor};
+use gradtape_kernels::{Act, Element, Formula, LossTerm, Tensor};
 use std::cell::Cell;
 
 thread_local! {
@@ -83,8 +102,8 @@ pub fn fusion_enabled() -> bool {
 }
 
 /// Runs `f` with fusion off on the calling thread: `bias_act`,
-/// `reparameterize`, `loss_sum` and `norm` record the plain ops of their
-/// compositions (see this module's doc), and a backward sweep adds each
+/// `reparameterize`, `loss_sum`, `norm` and a recorded rule's formula
+/// record the plain ops of their compositions (see this module's doc), and a backward sweep adds each
 /// gradient that reaches a node through a matrix product with an `add` of
 /// its own. The same numbers up to rounding, more nodes and more passes:
 /// for checking a fused result, or reading a graph op by op. Fusion is
@@ -209,6 +228,24 @@ pub(crate) fn bias_act_grad<T: Element, A: Algebra<T>>(
     let bias_len = y.shape()[y.shape().len() - 1];
     let (dz, db) = g.bias_act_grad(y, act, bias_len);
     [need_z.then_some((z, dz)), Some((b, db))]
+}
+
+/// out = f(g, x) = g h(x), a backward formula recorded as one node:
+/// dg = f(G, x) (the formula itself: it is linear in g), dx = G g h'(x)
+/// (`Algebra::formula_dx`; none for a mask), each summed back to its
+/// input's shape where the formula broadcast it (a sum's one-number g).
+pub(crate) fn formula_grad<T: Element, A: Algebra<T>>(
+    big_g: &A,
+    g: &A,
+    x: &A,
+    formula: Formula<T>,
+    [gi, xi]: [usize; 2],
+    need: &impl Fn(usize) -> bool,
+) -> [Option<(usize, A)>; 2] {
+    let fit = |d: A, like: &A| if d.shape() == like.shape() { d } else { d.sum_to(&like.shape()) };
+    let dg = need(gi).then(|| (gi, fit(unary::formula(big_g, x, formula), g)));
+    let dx = if need(xi) { big_g.formula_dx(g, x, formula).map(|d| (xi, fit(d, x))) } else { None };
+    [dg, dx]
 }
 
 /// z = mu + exp(logvar / 2) eps:

@@ -163,3 +163,22 @@ pub(crate) fn softplus_grad<T: Element, A: Algebra<T>>(g: &A, x: &A) -> A {
 pub(crate) fn clamp_grad<T: Element, A: Algebra<T>>(g: &A, x: &A, lo: T, hi: T) -> A {
     g.fused(x, Formula::ClampGrad(lo, hi), move |g, x| g * inside(x, lo, hi), |g, x| g.mul(&x.inside(lo, hi)))
 }
+
+/// The backward formula `f(g, x)` named by `formula`: the rule of the op
+/// it belongs to (`sigmoid_grad` is sigmoid's, `sum_squares_grad` is
+/// `sum_squares`'s). A recorded formula node's rule for `g` is this
+/// (`fused::formula_grad`): the formula is linear in `g`.
+pub(crate) fn formula<T: Element, A: Algebra<T>>(g: &A, x: &A, formula: Formula<T>) -> A {
+    match formula {
+        Formula::PowGrad(p) => pow_grad(g, x, p),
+        Formula::SqrtGrad => sqrt_grad(g, x),
+        Formula::SquareGrad => square_grad(g, x),
+        Formula::AbsGrad => abs_grad(g, x),
+        Formula::SigmoidGrad => sigmoid_grad(g, x),
+        Formula::TanhGrad => tanh_grad(g, x),
+        Formula::ReluGrad => relu_grad(g, x),
+        Formula::SoftplusGrad => softplus_grad(g, x),
+        Formula::ClampGrad(lo, hi) => clamp_grad(g, x, lo, hi),
+        Formula::SumSquaresGrad => crate::ops::reduce::sum_squares_grad(g, x),
+    }
+}

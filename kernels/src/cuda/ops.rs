@@ -201,6 +201,30 @@ pub fn formula<T: Element>(g: &Tensor<T>, x: &Tensor<T>, name: &str, params: &[T
     Tensor::from_cuda(g.dims(), out)
 }
 
+/// A formula's derivative in `x` (`<name>_dx` in `activations.cu`, one
+/// launch): `out[i] = G[i] g[i] h'(x[i])`, the three of one shape, `params`
+/// the formula's scalars (pow's exponent).
+pub fn formula_dx<T: Element>(
+    big_g: &Tensor<T>,
+    g: &Tensor<T>,
+    x: &Tensor<T>,
+    name: &str,
+    params: &[T],
+) -> Tensor<T> {
+    let (gpu, n) = (gpu_of(big_g), big_g.len());
+    let mut out = Buffer::<T>::uninit(gpu, n);
+    if n > 0 {
+        let (bs, gs, xs, n64) = (buf(big_g).slice(), buf(g).slice(), buf(x).slice(), n as i64);
+        let name = kernel_name::<T>(name);
+        match params {
+            [] => launch!(gpu, "activations.cu", name, launch_for(n); &n64, bs, gs, xs, out.slice_mut()),
+            [p] => launch!(gpu, "activations.cu", name, launch_for(n); &n64, bs, gs, xs, p, out.slice_mut()),
+            _ => unreachable!("the formulas with a derivative in x take at most one scalar"),
+        }
+    }
+    Tensor::from_cuda(big_g.dims(), out)
+}
+
 /// `x` repeated to `shape` (already checked to be a broadcast of it).
 pub fn broadcast_to<T: Element>(x: &Tensor<T>, shape: &[usize]) -> Tensor<T> {
     let (gpu, n) = (gpu_of(x), numel(shape));

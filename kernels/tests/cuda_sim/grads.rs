@@ -7,7 +7,7 @@
 use crate::helpers::*;
 use gradtape_kernels::cuda_sim::{launch, Kernels, Sim, KERNEL_NAMES};
 use gradtape_kernels::elementwise::{inside, sigmoid, sign, step};
-use gradtape_kernels::{FormulaKind, Tensor};
+use gradtape_kernels::{Formula, FormulaKind, Tensor};
 
 type Grad<T> = unsafe fn(i64, *const T, *const T, *mut T);
 
@@ -147,4 +147,85 @@ fn nan_in_x_gives_nan_gradients() {
         <Sim as Kernels<f64>>::clamp_grad(2, g.as_ptr(), x.as_ptr(), 0.0, 2.0, out.as_mut_ptr())
     });
     assert!(out[0].is_nan() && out[1] == 1.0, "clamp_grad: {out:?}");
+}
+
+type GradDx<T> = unsafe fn(i64, *const T, *const T, *const T, *mut T);
+
+/// pow_grad_dx with its exponent fixed at 2.5, as `pow_grad` above.
+unsafe fn pow_grad_dx<T: Float>(n: i64, big_g: *const T, g: *const T, x: *const T, out: *mut T)
+where
+    Sim: Kernels<T>,
+{
+    unsafe { <Sim as Kernels<T>>::pow_grad_dx(n, big_g, g, x, T::of(2.5), out) }
+}
+
+/// The second derivatives (`<name>_dx`, a recorded formula's rule for `x`):
+/// (formula, kernel, saved tensor, uses the CPU's own sigmoid).
+fn second_derivatives<T: Float>() -> Vec<(Formula<T>, GradDx<T>, Saved, bool)>
+where
+    Sim: Kernels<T>,
+{
+    vec![
+        (Formula::PowGrad(T::of(2.5)), pow_grad_dx::<T>, Saved::Positive, false),
+        (Formula::SqrtGrad, <Sim as Kernels<T>>::sqrt_grad_dx, Saved::Positive, false),
+        (Formula::SquareGrad, <Sim as Kernels<T>>::square_grad_dx, Saved::Any, false),
+        (Formula::SigmoidGrad, <Sim as Kernels<T>>::sigmoid_grad_dx, Saved::Unit, false),
+        (Formula::TanhGrad, <Sim as Kernels<T>>::tanh_grad_dx, Saved::Unit, false),
+        (Formula::SoftplusGrad, <Sim as Kernels<T>>::softplus_grad_dx, Saved::Any, true),
+        (Formula::SumSquaresGrad, <Sim as Kernels<T>>::sum_squares_grad_dx, Saved::Any, false),
+    ]
+}
+
+fn second_derivatives_match_the_cpu<T: Float>()
+where
+    Sim: Kernels<T>,
+{
+    for (formula, kernel, saved, cpu_sigmoid) in second_derivatives::<T>() {
+        let name = FormulaKind::from(&formula).dx_name().expect("a formula with a derivative in x");
+        // softplus_grad_dx takes s (1 - s) of the sigmoid: where s is near
+        // 1, 1 - s magnifies the two sigmoids' difference (a hundredfold
+        // at most over these inputs, |x| < 3).
+        let (rtol, atol) = if cpu_sigmoid { (T::MATH_RTOL * 100.0, underflow::<T>()) } else { (0.0, 0.0) };
+        for &n in SIZES {
+            let (big_g, g) = (values::<T>(n, 1.5, 4), values::<T>(n, 1.5, 5));
+            let x: Vec<T> = match saved {
+                Saved::Any => values(n, 3.0, 6),
+                Saved::Positive => positive(n, 6),
+                Saved::Unit => values::<T>(n, 3.0, 6).into_iter().map(|v| v.tanh()).collect(),
+            };
+            let t = |v: &Vec<T>| Tensor::from_vec(v.clone(), &[n]);
+            let want = t(&big_g).formula_dx(&t(&g), &t(&x), formula).expect("a derivative");
+            for (l, got) in each_launch(n, T::nan(), |out| unsafe {
+                kernel(n as i64, big_g.as_ptr(), g.as_ptr(), x.as_ptr(), out)
+            }) {
+                check(&format!("{name}_{} n={n} launch {l:?}", T::NAME), &got, want.data(), rtol, atol);
+            }
+        }
+    }
+}
+
+/// Every formula whose derivative in `x` is not zero almost everywhere has
+/// its `<name>_dx` kernel bound and a case in [`second_derivatives`].
+#[test]
+fn every_second_derivative_has_a_kernel_and_a_simulation_case() {
+    let tested: Vec<&str> =
+        second_derivatives::<f64>().iter().filter_map(|c| FormulaKind::from(&c.0).dx_name()).collect();
+    for kind in FormulaKind::all() {
+        let Some(name) = kind.dx_name() else { continue };
+        assert!(
+            KERNEL_NAMES.contains(&name),
+            "formula {kind:?}: no kernel {name}_f32/_f64 bound in cuda_sim.rs"
+        );
+        assert!(tested.contains(&name), "formula {kind:?}: no case in second_derivatives()");
+    }
+}
+
+#[test]
+fn second_derivative_kernels_match_the_cpu_f32() {
+    second_derivatives_match_the_cpu::<f32>();
+}
+
+#[test]
+fn second_derivative_kernels_match_the_cpu_f64() {
+    second_derivatives_match_the_cpu::<f64>();
 }

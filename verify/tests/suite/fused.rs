@@ -14,7 +14,7 @@
 //! Shapes: small, a batch large enough for the kernels to split across
 //! workers (60,000 elements), rank 3, and one column.
 
-use gradtape::{grad, grad_values, without_fusion, Act, Element, LossTerm, Tape, Tensor, Var};
+use gradtape::{grad, grad_values, without_fusion, Act, Element, LossTerm, OpKind, Tape, Tensor, Var};
 use gradtape_kernels::compare::{check_close, Tol};
 use gradtape_kernels::Device;
 use gradtape_models::autoencoders::*;
@@ -283,6 +283,68 @@ fn norm_is_its_composition_bit_for_bit_in_f64() {
 #[test]
 fn norm_is_its_composition_bit_for_bit_in_f32() {
     norm_composition_matches::<f32>();
+}
+
+/// A unary op's recorded rule is one formula node (`sigmoid_grad`,
+/// `g s (1 - s)`, ...) where `without_fusion` records the plain ops of its
+/// composition. Checked for every op with a formula: the recorded
+/// gradient bit for bit (the node's value is the plain sweep's pass), its
+/// gradients (the node's rule, for `g` and for `x`) and their gradients
+/// (the node's recorded rule) to 1e-14 relative, in f64. `sum_squares`
+/// takes its gradient as one number, broadcast.
+#[test]
+fn formula_nodes_are_their_composition() {
+    type Unary = for<'t> fn(Var<'t, f64>) -> Var<'t, f64>;
+    let ops: [(&str, Unary, bool); 10] = [
+        ("sigmoid", |x| x.sigmoid(), false),
+        ("tanh", |x| x.tanh(), false),
+        ("relu", |x| x.relu(), false),
+        ("softplus", |x| x.softplus(), false),
+        ("abs", |x| x.abs(), false),
+        ("clamp", |x| x.clamp(-0.5, 0.8), false),
+        ("square", |x| x.square(), false),
+        ("sqrt", |x| x.sqrt(), true),
+        ("powf", |x| x.powf(2.5), true),
+        ("sum_squares", |x| x.sum_squares(), false),
+    ];
+    for (name, op, positive) in ops {
+        for &shape in &SHAPES[..3] {
+            let x = Tensor::<f64>::uniform(shape, -1.5, 1.5, 51).map(|v| {
+                if positive {
+                    v.abs() + 0.2
+                } else if v.abs() < 0.1 {
+                    v + 0.3
+                } else {
+                    v
+                }
+            });
+            let w = Tensor::<f64>::uniform(shape, -1.0, 1.0, 52);
+            let (u, v) = (w.map(|e| e * 0.5 + 0.25), x.map(|e| e * 0.3 - 0.1));
+            let run = |fused: bool| {
+                let tape = Tape::new();
+                let (xv, wv) = (tape.param(&x), tape.param(&w));
+                let y = op(xv);
+                let loss = if y.shape().is_empty() { y * wv.sum() } else { (y * wv).sum() };
+                let sweep = || grad(&[loss], &[xv], None, true)[0];
+                let first = if fused { sweep() } else { without_fusion(sweep) };
+                let nodes = tape.op_kinds().iter().filter(|&&k| k == OpKind::Formula).count();
+                assert_eq!(nodes > 0, fused, "{name}: {nodes} formula nodes (fused: {fused})");
+                let inner = (first * tape.constant(&u)).sum();
+                let second = grad(&[inner], &[xv, wv], None, true);
+                let outer = (second[0] * tape.constant(&v)).sum() + (second[1] * tape.constant(&u)).sum();
+                let third = grad_values(&[outer], &[xv, wv], None);
+                [vec![first.value()], second.iter().map(|g| g.value()).collect(), third]
+            };
+            let (fused, composed) = (run(true), run(false));
+            for (k, part) in ["recorded gradient", "its gradients", "their gradients"].iter().enumerate() {
+                let tol = if k == 0 { Tol::EXACT } else { Tol::rel(1e-14) };
+                for (i, (a, e)) in fused[k].iter().zip(&composed[k]).enumerate() {
+                    let what = format!("{name}'s formula node on {shape:?}: {part} {i}");
+                    check_close(&what, a, e, tol).unwrap_or_else(|e| panic!("{e}"));
+                }
+            }
+        }
+    }
 }
 
 // ---- whole models, with and without fusion --------------------------------

@@ -290,6 +290,36 @@ proptest! {
         check("reparameterize", &op(move |v| vec![v[0].reparameterize(v[1], &eps)]), &[mu, logvar])?;
     }
 
+    /// A unary op's rule as a create_graph sweep records it: one formula
+    /// node `f(g, x)` (`Op::Formula`), here with `g` an input (the op's
+    /// rule for `g`) and `x` the op's input or output (its rule for `x`).
+    #[test]
+    fn formula_nodes_pass_all_three_checks(n in 1usize..=5, rank2 in any::<bool>(), seed in any::<u64>(), which in 0usize..10) {
+        type Unary = for<'t> fn(Var<'t, f64>) -> Var<'t, f64>;
+        let ops: [(&str, Unary, bool); 10] = [
+            ("sigmoid_grad", |x| x.sigmoid(), false),
+            ("tanh_grad", |x| x.tanh(), false),
+            ("relu_grad", |x| x.relu(), false),
+            ("softplus_grad", |x| x.softplus(), false),
+            ("abs_grad", |x| x.abs(), false),
+            // The kinks at -2 and 0.1 are outside away_from_zero's values.
+            ("clamp_grad", |x| x.clamp(-2.0, 0.1), false),
+            ("square_grad", |x| x.square(), false),
+            ("sqrt_grad", |x| x.sqrt(), true),
+            ("pow_grad", |x| x.powf(2.5), true),
+            ("sum_squares_grad", |x| x.sum_squares(), false),
+        ];
+        let (name, f, positive) = ops[which];
+        let shape: Vec<usize> = if rank2 { vec![2, n] } else { vec![n] };
+        let x = if positive { self::positive(&shape, seed) } else { away_from_zero(&shape, seed) };
+        let g = Tensor::uniform(&shape, -1.0, 1.0, seed.wrapping_add(1));
+        check(name, &op(move |v| {
+            let y = f(v[1]);
+            let loss = if y.shape().is_empty() { y * v[0].sum() } else { (y * v[0]).sum() };
+            vec![grad(&[loss], &[v[1]], None, true)[0]]
+        }), &[g, x])?;
+    }
+
     #[test]
     fn fused_loss_sum_passes_all_three_checks(
         n in 1usize..=5, rank2 in any::<bool>(), seed in any::<u64>(), term in 0usize..3
@@ -413,6 +443,7 @@ fn every_op_has_a_gradcheck_case() {
     fused_bias_act_passes_all_three_checks();
     fused_loss_sum_passes_all_three_checks();
     fused_reparameterize_passes_all_three_checks();
+    formula_nodes_pass_all_three_checks();
     outer_product_and_norms_pass_all_three_checks();
     let covered = COVERED.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let missing: Vec<OpKind> = OpKind::all().filter(|kind| !covered.contains(kind)).collect();

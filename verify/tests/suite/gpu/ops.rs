@@ -310,6 +310,34 @@ fn op_cases<T: Element>() -> Vec<OpCase<T>> {
         cases.push(case(format!("column {on}"), op(|v| vec![v[0].column(0)]), &[&w]));
         cases.push(case(format!("row {on}"), op(move |v| vec![v[0].row(m - 1)]), &[&w]));
     }
+
+    // A unary op's rule as a create_graph sweep records it: one formula
+    // node `f(g, x)` (Op::Formula); the recorded and double sweeps run its
+    // rule (the formula again for g, the `<name>_dx` kernels for x).
+    type Unary<T> = for<'t> fn(Var<'t, T>) -> Var<'t, T>;
+    let unary: [(&str, Unary<T>, bool); 10] = [
+        ("sigmoid_grad", |x| x.sigmoid(), false),
+        ("tanh_grad", |x| x.tanh(), false),
+        ("relu_grad", |x| x.relu(), false),
+        ("softplus_grad", |x| x.softplus(), false),
+        ("abs_grad", |x| x.abs(), false),
+        ("clamp_grad", |x| x.clamp(T::of(-2.0), T::of(0.1)), false),
+        ("square_grad", |x| x.square(), false),
+        ("sqrt_grad", |x| x.sqrt(), true),
+        ("pow_grad", |x| x.powf(T::of(2.5)), true),
+        ("sum_squares_grad", |x| x.sum_squares(), false),
+    ];
+    for (name, f, positive_only) in unary {
+        let shape = [3usize, 1025];
+        let x = if positive_only { positive::<T>(&shape, 710) } else { away_from_zero::<T>(&shape, 710) };
+        let g = any::<T>(&shape, 711);
+        let node = op(move |v| {
+            let y = f(v[1]);
+            let loss = if y.shape().is_empty() { y * v[0].sum() } else { (y * v[0]).sum() };
+            grad(&[loss], &[v[1]], None, true)
+        });
+        cases.push(case(format!("{name} node on {shape:?}"), node, &[&g, &x]));
+    }
     cases
 }
 
