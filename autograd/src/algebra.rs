@@ -152,6 +152,18 @@ pub trait Algebra<T: Element>: Clone {
         })
     }
 
+    /// The rule of the fused op `outer_sum_squares` (`ops/fused.rs`) for
+    /// one factor `x` (`[H, cols]`), from the gradient `self` (one number):
+    /// `g scale r[l] x[l, i] 2`, `r` the other factor's row sums of squares.
+    /// Written here as the plain rules it fuses, with `r` made again from
+    /// `other` (so that it is differentiable), which variables record;
+    /// tensors read the sums the forward kept (`other_rows`), in one pass.
+    fn outer_sum_squares_grad(&self, x: &Self, other: &Self, other_rows: &Self, scale: T) -> Self {
+        let _ = other_rows;
+        let rows = other.mul(other).sum_to(&[other.shape()[0], 1]);
+        self.scale(scale).mul(&rows).mul(x).scale(T::of(2.0))
+    }
+
     /// `self + other`, reusing `self`'s storage where that is possible
     /// (gradient accumulation).
     fn accumulate(self, other: &Self) -> Self {
@@ -342,6 +354,9 @@ impl<T: Element> Algebra<T> for Tensor<T> {
     }
     fn formula_dx(&self, g: &Self, x: &Self, formula: Formula<T>) -> Option<Self> {
         Tensor::formula_dx(self, g, x, formula)
+    }
+    fn outer_sum_squares_grad(&self, x: &Self, _other: &Self, other_rows: &Self, scale: T) -> Self {
+        Tensor::outer_sum_squares_grad(self, x, other_rows, scale)
     }
     fn accumulate(mut self, other: &Self) -> Self {
         if self.same_shape(other) {

@@ -315,6 +315,14 @@ pub(crate) fn vjp<T: Element, A: Algebra<T>>(
             fused::loss_sum_grad(g, &value_of(a), &value_of(b), term, scale, [a, b], need)
         }
         Norm(a) => unary_rule(a, &|| g.norm_grad(&value_of(out), &value_of(a))),
+        OuterSumSquares { d, b, scale, d_rows, b_rows } => fused::outer_sum_squares_grad(
+            g,
+            [&value_of(d), &value_of(b)],
+            [&value_of(d_rows), &value_of(b_rows)],
+            scale,
+            [d, b],
+            need,
+        ),
         Formula { formula, g: gi, x } => {
             fused::formula_grad(g, &value_of(gi), &value_of(x), formula, [gi, x], need)
         }

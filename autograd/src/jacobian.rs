@@ -140,13 +140,22 @@ impl<'t, T: Element> JacobianRows<'t, T> {
 
     /// The sum of the squares of every row entry, `||J||_F^2` summed over
     /// the samples; for the outer-product form
-    /// `sum_l (sum_i d[l,i]^2) (sum_c b[l,c]^2)`, without writing the rows.
+    /// `sum_l (sum_i d[l,i]^2) (sum_c b[l,c]^2)`, without writing the rows
+    /// (the fused op `outer_sum_squares`, one node).
     pub fn sum_squares(&self) -> Var<'t, T> {
         match *self {
-            JacobianRows::Outer { d, b } => {
-                (d.square().sum_axis(1, false) * b.square().sum_axis(1, false)).sum()
-            }
+            JacobianRows::Outer { d, b } => d.outer_sum_squares(b, T::one()),
             JacobianRows::Dense(rows) => rows.sum_squares(),
+        }
+    }
+
+    /// `scale` times [`JacobianRows::sum_squares`], one node for the outer
+    /// form (`outer_sum_squares` takes the scale in its last step): the
+    /// penalty's mean over a batch without a node of its own.
+    pub fn scaled_sum_squares(&self, scale: T) -> Var<'t, T> {
+        match *self {
+            JacobianRows::Outer { d, b } => d.outer_sum_squares(b, scale),
+            JacobianRows::Dense(rows) => rows.sum_squares() * scale,
         }
     }
 }
@@ -369,6 +378,7 @@ fn is_elementwise<T>(op: &Op<T>) -> bool {
         | Pad { .. }
         | MatMul { .. }
         | LossSum { .. }
+        | OuterSumSquares { .. }
         | Norm(_) => false,
     }
 }

@@ -116,6 +116,19 @@ pub(crate) enum Op<T> {
         term: gradtape_kernels::LossTerm,
         scale: T,
     },
+    /// `scale * sum_l (sum_i d[l,i]^2) (sum_c b[l,c]^2)`, the sum of the
+    /// squares of `H` outer products `d[l] b[l]^T` (the contractive
+    /// penalty's Jacobian rows, kept as factors), in one reduction (a fused
+    /// op: see `ops/fused.rs`). `d_rows` and `b_rows` are constants the op
+    /// recorded, the two factors' row sums of squares: the rule reads them
+    /// (no gradient flows to them).
+    OuterSumSquares {
+        d: usize,
+        b: usize,
+        scale: T,
+        d_rows: usize,
+        b_rows: usize,
+    },
     /// A backward formula `f(g, x)` recorded as one node (`sigmoid_grad`,
     /// `g * s (1 - s)`, and the rest of `gradtape_kernels::Formula`): what
     /// a `create_graph` sweep records for a unary op's rule, in place of
@@ -179,6 +192,7 @@ impl<T> Op<T> {
             LossSum { .. } => "loss_sum",
             Reparameterize { .. } => "reparameterize",
             Norm(..) => "norm",
+            OuterSumSquares { .. } => "outer_sum_squares",
             Formula { formula, .. } => gradtape_kernels::FormulaKind::from(formula).name(),
         }
     }
@@ -192,7 +206,8 @@ impl<T> Op<T> {
             BiasAct { z, b, .. }
             | LossSum { a: z, b, .. }
             | Reparameterize { mu: z, logvar: b, .. }
-            | Formula { g: z, x: b, .. } => [Some(z), Some(b)],
+            | Formula { g: z, x: b, .. }
+            | OuterSumSquares { d: z, b, .. } => [Some(z), Some(b)],
             Neg(x)
             | AddScalar(x)
             | MulScalar(x, _)

@@ -114,3 +114,77 @@ __device__ void norm_grad(long long n, const T* x, const T* g, const T* y, T* ou
 
 NORM_KERNELS(float, f32)
 NORM_KERNELS(double, f64)
+
+// The squared Frobenius norm of H outer products, scale * sum_l (sum_i
+// d[l,i]^2) (sum_c b[l,c]^2), d [H, m] and b [H, K] (the rows of a layer's
+// Jacobian kept as factors: autograd's JacobianRows). Three launches: the
+// rows' sums of squares in chunks, then each row's two sums (kept for the
+// rule) and one partial per thread of their products, then the
+// whole-tensor reduction's finish (reduce.cu's sum_finish_scaled).
+
+// Thread t of H * (cd + cb) sums the squares of chunk j = t % (cd + cb) of
+// row l = t / (cd + cb): d's row for the first cd chunks, b's after them.
+template <typename T>
+__device__ void outer_sum_squares_chunks(long long rows, long long m, long long k, long long chunk,
+                                         long long cd, long long cb, const T* d, const T* b, T* out) {
+    GRID_STRIDE_LOOP(t, rows * (cd + cb)) {
+        const long long l = t / (cd + cb), j = t % (cd + cb);
+        const bool of_d = j < cd;
+        const T* row = of_d ? d + l * m : b + l * k;
+        const long long len = of_d ? m : k;
+        const long long start = (of_d ? j : j - cd) * chunk;
+        const long long end = start + chunk < len ? start + chunk : len;
+        T acc = T(0);
+        for (long long i = start; i < end; ++i) acc += row[i] * row[i];
+        out[t] = acc;
+    }
+}
+
+// sd[l] and sb[l], each row's chunks summed in order, and thread t's
+// partial sum of sd[l] * sb[l] over its rows (grid-stride, as sum_partials).
+template <typename T>
+__device__ void outer_sum_squares_rows(long long rows, long long cd, long long cb, const T* chunks, T* sd, T* sb,
+                                       T* partials) {
+    const long long t = first_index();
+    T acc = T(0);
+    GRID_STRIDE_LOOP(l, rows) {
+        T a = T(0), c = T(0);
+        for (long long j = 0; j < cd; ++j) a += chunks[l * (cd + cb) + j];
+        for (long long j = 0; j < cb; ++j) c += chunks[l * (cd + cb) + cd + j];
+        sd[l] = a;
+        sb[l] = c;
+        acc += a * c;
+    }
+    partials[t] = acc;
+}
+
+// Its rule, for one factor x ([H, cols]) from the gradient g (one number,
+// read here) and the other factor's row sums: out[l, i] = g scale
+// other_rows[l] x[l, i] 2, the plain rules of mul_scalar, sum, mul, sum_axis
+// and square in their order.
+template <typename T>
+__device__ void outer_sum_squares_grad(long long n, long long cols, T scale, const T* g, const T* x,
+                                       const T* other_rows, T* out) {
+    const T s = g[0] * scale;
+    GRID_STRIDE_LOOP(i, n) out[i] = s * other_rows[i / cols] * x[i] * T(2);
+}
+
+#define OUTER_SUM_SQUARES_KERNELS(T, suffix)                                                               \
+    extern "C" __global__ void outer_sum_squares_chunks_##suffix(long long rows, long long m, long long k,  \
+                                                                 long long chunk, long long cd,            \
+                                                                 long long cb, const T* d, const T* b,     \
+                                                                 T* out) {                                 \
+        outer_sum_squares_chunks<T>(rows, m, k, chunk, cd, cb, d, b, out);                                 \
+    }                                                                                                      \
+    extern "C" __global__ void outer_sum_squares_rows_##suffix(long long rows, long long cd, long long cb,   \
+                                                               const T* chunks, T* sd, T* sb, T* partials) { \
+        outer_sum_squares_rows<T>(rows, cd, cb, chunks, sd, sb, partials);                                 \
+    }                                                                                                      \
+    extern "C" __global__ void outer_sum_squares_grad_##suffix(long long n, long long cols, T scale,         \
+                                                               const T* g, const T* x, const T* other_rows, \
+                                                               T* out) {                                   \
+        outer_sum_squares_grad<T>(n, cols, scale, g, x, other_rows, out);                                  \
+    }
+
+OUTER_SUM_SQUARES_KERNELS(float, f32)
+OUTER_SUM_SQUARES_KERNELS(double, f64)

@@ -173,6 +173,9 @@ kernels! {
     reparameterize => reparameterize_f32, reparameterize_f64(n: i64, mu: *const T, logvar: *const T, eps: *const T, out: *mut T);
     reparameterize_grad => reparameterize_grad_f32, reparameterize_grad_f64(n: i64, g: *const T, logvar: *const T, eps: *const T, out: *mut T);
     norm_grad => norm_grad_f32, norm_grad_f64(n: i64, x: *const T, g: *const T, y: *const T, out: *mut T);
+    outer_sum_squares_chunks => outer_sum_squares_chunks_f32, outer_sum_squares_chunks_f64(rows: i64, m: i64, k: i64, chunk: i64, cd: i64, cb: i64, d: *const T, b: *const T, out: *mut T);
+    outer_sum_squares_rows => outer_sum_squares_rows_f32, outer_sum_squares_rows_f64(rows: i64, cd: i64, cb: i64, chunks: *const T, sd: *mut T, sb: *mut T, partials: *mut T);
+    outer_sum_squares_grad => outer_sum_squares_grad_f32, outer_sum_squares_grad_f64(n: i64, cols: i64, scale: T, g: *const T, x: *const T, other_rows: *const T, out: *mut T);
     // losses.cu
     loss_sum_partials => loss_sum_partials_f32, loss_sum_partials_f64(n: i64, term: i32, floor: T, a: *const T, b: *const T, partials: *mut T);
     loss_sum_grad => loss_sum_grad_f32, loss_sum_grad_f64(n: i64, term: i32, scale: T, floor: T, slope_floor: T, g: *const T, a: *const T, b: *const T, want_a: i32, want_b: i32, da: *mut T, db: *mut T);

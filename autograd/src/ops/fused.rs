@@ -57,6 +57,22 @@
 //!   plain rules take three, with the broadcast of `g`), or those two rules
 //!   recorded (`Algebra::norm_grad`).
 //!
+//! - `d.outer_sum_squares(b, scale)` = `(d.square().sum_axis(1) *
+//!   b.square().sum_axis(1)).sum() * scale`: the sum of the squares of the
+//!   `H` outer products `d[l] b[l]^T` (`d` `[H, m]`, `b` `[H, K]`), which
+//!   is `||J||_F^2` for the contractive penalty's Jacobian rows kept as
+//!   factors (`JacobianRows::sum_squares`), with the mean over the batch as
+//!   its `scale`. One reduction (on a GPU three launches where the plain
+//!   ops take nine) that keeps the two row sums `sd`, `sb` for its rule,
+//!
+//!   ```text
+//!   dd[l, i] = g scale sb[l] d[l, i] 2      db[l, c] = g scale sd[l] b[l, c] 2
+//!   ```
+//!
+//!   one pass per factor (`Tensor::outer_sum_squares_grad`), or the plain
+//!   rules recorded, the sums made again from the factors
+//!   (`Algebra::outer_sum_squares_grad`).
+//!
 //! - A recorded rule, one node. A `create_graph` sweep records each unary
 //!   op's rule, `g * h(x)` (`sigmoid_grad`: `g * (s * (1 - s))`), as one
 //!   node `Op::Formula` (`Algebra::fused` on variables), where the plain ops
@@ -102,8 +118,8 @@ pub fn fusion_enabled() -> bool {
 }
 
 /// Runs `f` with fusion off on the calling thread: `bias_act`,
-/// `reparameterize`, `loss_sum`, `norm` and a recorded rule's formula
-/// record the plain ops of their compositions (see this module's doc), and a backward sweep adds each
+/// `reparameterize`, `loss_sum`, `norm`, `outer_sum_squares` and a
+/// recorded rule's formula record the plain ops of their compositions (see this module's doc), and a backward sweep adds each
 /// gradient that reaches a node through a matrix product with an `add` of
 /// its own. The same numbers up to rounding, more nodes and more passes:
 /// for checking a fused result, or reading a graph op by op. Fusion is
@@ -153,6 +169,29 @@ impl<'t, T: Element> Var<'t, T> {
         }
         let v = self.value().reparameterize(&logvar.value(), &eps.value());
         self.record(v, Op::Reparameterize { mu: self.id, logvar: logvar.id, eps: eps.id })
+    }
+
+    /// `scale * sum_l (sum_i self[l,i]^2) (sum_c b[l,c]^2)` as one node:
+    /// the sum of the squares of every entry of the `H` outer products
+    /// `self[l] b[l]^T` (`self` `[H, m]`, `b` `[H, K]`), without the
+    /// `H m K` products (the contractive penalty's Jacobian rows, kept as
+    /// factors by `jacobian_rows_factored`). The same value as
+    /// `(self.square().sum_axis(1) * b.square().sum_axis(1)).sum() * scale`
+    /// up to the order of the sums. Panics, at the caller, unless both are
+    /// matrices with one row per product.
+    #[track_caller]
+    pub fn outer_sum_squares(self, b: Var<'t, T>, scale: T) -> Var<'t, T> {
+        self.same_tape(&b, "outer_sum_squares");
+        if !fusion_enabled() {
+            let sums = (self.square().sum_axis(1, false) * b.square().sum_axis(1, false)).sum();
+            return if scale == T::one() { sums } else { sums * scale };
+        }
+        let [v, d_rows, b_rows] = self.value().outer_sum_squares(&b.value(), scale);
+        let (d_rows, b_rows) = (self.tape.constant(&d_rows), self.tape.constant(&b_rows));
+        self.record(
+            v,
+            Op::OuterSumSquares { d: self.id, b: b.id, scale, d_rows: d_rows.id, b_rows: b_rows.id },
+        )
     }
 
     /// `scale * sum_i term(self_i, b_i)` in one pass, as a 0-d node: a loss
@@ -228,6 +267,23 @@ pub(crate) fn bias_act_grad<T: Element, A: Algebra<T>>(
     let bias_len = y.shape()[y.shape().len() - 1];
     let (dz, db) = g.bias_act_grad(y, act, bias_len);
     [need_z.then_some((z, dz)), Some((b, db))]
+}
+
+/// y = scale sum_l sd[l] sb[l], sd[l] = sum_i d[l,i]^2, sb[l] = sum_c b[l,c]^2:
+/// dd[l,i] = g scale sb[l] 2 d[l,i], db[l,c] = g scale sd[l] 2 b[l,c]
+/// (`rows` the two sums the forward kept).
+pub(crate) fn outer_sum_squares_grad<T: Element, A: Algebra<T>>(
+    g: &A,
+    [d, b]: [&A; 2],
+    [d_rows, b_rows]: [&A; 2],
+    scale: T,
+    [di, bi]: [usize; 2],
+    need: &impl Fn(usize) -> bool,
+) -> [Option<(usize, A)>; 2] {
+    [
+        need(di).then(|| (di, g.outer_sum_squares_grad(d, b, b_rows, scale))),
+        need(bi).then(|| (bi, g.outer_sum_squares_grad(b, d, d_rows, scale))),
+    ]
 }
 
 /// out = f(g, x) = g h(x), a backward formula recorded as one node:

@@ -616,3 +616,100 @@ fn norm_and_its_rule_match_the_cpu_f32() {
 fn norm_and_its_rule_match_the_cpu_f64() {
     norm_and_its_rule_match_the_cpu::<f64>();
 }
+
+/// `outer_sum_squares` (`fused.cu`): the rows' chunks, the rows' sums with
+/// the partials of their products, the finish; and its rule, against the
+/// CPU's `Tensor::outer_sum_squares` and `outer_sum_squares_grad`, under
+/// every launch shape, with rows of one chunk and of several.
+fn outer_sum_squares_matches_the_cpu<T: Float>()
+where
+    Sim: Kernels<T>,
+{
+    const CHUNK: usize = 256;
+    for &(rows, m, k) in &[(3usize, 4usize, 5usize), (64, 128, 784), (5, 700, 1100)] {
+        let (dv, bv) = (values::<T>(rows * m, 1.5, 31), values::<T>(rows * k, 1.5, 32));
+        let (d, b) = (Tensor::from_vec(dv.clone(), &[rows, m]), Tensor::from_vec(bv.clone(), &[rows, k]));
+        let [want, want_sd, want_sb] = d.outer_sum_squares(&b, T::of(0.25));
+        let (cd, cb) = (m.div_ceil(CHUNK), k.div_ceil(CHUNK));
+        for &(grid, block) in LAUNCHES {
+            let what =
+                |name: &str| format!("{name}_{} [{rows}, {m}] [{rows}, {k}] launch {grid}x{block}", T::NAME);
+            let mut chunks = vec![T::nan(); rows * (cd + cb)];
+            let c = chunks.as_mut_ptr();
+            launch(grid, block, || unsafe {
+                <Sim as Kernels<T>>::outer_sum_squares_chunks(
+                    rows as i64,
+                    m as i64,
+                    k as i64,
+                    CHUNK as i64,
+                    cd as i64,
+                    cb as i64,
+                    dv.as_ptr(),
+                    bv.as_ptr(),
+                    c,
+                )
+            });
+            let parts = (grid * block) as usize;
+            let (mut sd, mut sb, mut part) =
+                (vec![T::nan(); rows], vec![T::nan(); rows], vec![T::nan(); parts]);
+            let (sdp, sbp, pp) = (sd.as_mut_ptr(), sb.as_mut_ptr(), part.as_mut_ptr());
+            launch(grid, block, || unsafe {
+                <Sim as Kernels<T>>::outer_sum_squares_rows(
+                    rows as i64,
+                    cd as i64,
+                    cb as i64,
+                    chunks.as_ptr(),
+                    sdp,
+                    sbp,
+                    pp,
+                )
+            });
+            let mut out = [T::nan()];
+            launch(2, 32, || unsafe {
+                <Sim as Kernels<T>>::sum_finish_scaled(
+                    parts as i64,
+                    T::of(0.25),
+                    part.as_ptr(),
+                    out.as_mut_ptr(),
+                )
+            });
+            check(&what("outer_sum_squares d rows"), &sd, want_sd.data(), T::SUM_RTOL, 0.0);
+            check(&what("outer_sum_squares b rows"), &sb, want_sb.data(), T::SUM_RTOL, 0.0);
+            check(&what("outer_sum_squares"), &out, want.data(), T::SUM_RTOL, 0.0);
+        }
+        let g = Tensor::scalar(T::of(0.7));
+        for (x, rows_of_other, name) in [(&d, &want_sb, "d"), (&b, &want_sd, "b")] {
+            let expect = g.outer_sum_squares_grad(x, rows_of_other, T::of(0.25));
+            let cols = x.shape()[1];
+            for ((grid, block), got) in each_launch(x.len(), T::nan(), |out| unsafe {
+                <Sim as Kernels<T>>::outer_sum_squares_grad(
+                    x.len() as i64,
+                    cols as i64,
+                    T::of(0.25),
+                    g.data().as_ptr(),
+                    x.data().as_ptr(),
+                    rows_of_other.data().as_ptr(),
+                    out,
+                )
+            }) {
+                check(
+                    &format!("outer_sum_squares_grad_{} ({name}) launch {grid}x{block}", T::NAME),
+                    &got,
+                    expect.data(),
+                    0.0,
+                    0.0,
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn outer_sum_squares_matches_the_cpu_f32() {
+    outer_sum_squares_matches_the_cpu::<f32>();
+}
+
+#[test]
+fn outer_sum_squares_matches_the_cpu_f64() {
+    outer_sum_squares_matches_the_cpu::<f64>();
+}

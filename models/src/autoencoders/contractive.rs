@@ -235,11 +235,15 @@ impl<T: Element> Autoencoder<T> for ContractiveAutoencoder<T> {
         let rec = mse(out, x, Reduction::Mean);
         let n = T::of(x.shape()[0] as f64);
         let pen = match self.penalty {
-            PenaltyMode::DoubleBackward => self.penalty_by_batched_double_backward(h, x),
-            PenaltyMode::DoubleBackwardRows => self.penalty_by_written_out_rows(h, x),
-            PenaltyMode::DoubleBackwardLoop => self.penalty_by_double_backward_loop(h, x),
-            PenaltyMode::ClosedForm => self.penalty_closed_form(p, h),
-        } / n;
+            // The mean over the batch inside the fused sum of squares (one
+            // node, where a division would add one forward and one back).
+            PenaltyMode::DoubleBackward => {
+                jacobian_rows_factored(h, x, true).scaled_sum_squares(T::one() / n)
+            }
+            PenaltyMode::DoubleBackwardRows => self.penalty_by_written_out_rows(h, x) / n,
+            PenaltyMode::DoubleBackwardLoop => self.penalty_by_double_backward_loop(h, x) / n,
+            PenaltyMode::ClosedForm => self.penalty_closed_form(p, h) / n,
+        };
         let total = rec + pen * T::of(self.lambda);
         LossParts { total, parts: vec![("mse", rec), ("jacobian", pen)] }
     }

@@ -285,6 +285,48 @@ fn norm_is_its_composition_bit_for_bit_in_f32() {
     norm_composition_matches::<f32>();
 }
 
+/// `outer_sum_squares` against `(d.square().sum_axis(1) *
+/// b.square().sum_axis(1)).sum() * scale`: the sums are taken in another
+/// order (row by row, then the products), so the forward, the gradients and
+/// a double backward agree to 1e-14 relative in f64 (1e-5 in f32).
+fn outer_sum_squares_matches<T: Element>() {
+    for &(h, m, k) in &[(3usize, 4usize, 5usize), (64, 128, 784), (1, 1, 1), (7, 300, 2)] {
+        let d: Tensor<T> = Tensor::<f64>::uniform(&[h, m], -1.5, 1.5, 61).cast();
+        let b: Tensor<T> = Tensor::<f64>::uniform(&[h, k], -1.5, 1.5, 62).cast();
+        let run = |fused: bool| {
+            let tape = Tape::new();
+            let (dv, bv) = (tape.param(&d), tape.param(&b));
+            let f = || dv.outer_sum_squares(bv, T::of(0.375));
+            let y = if fused { f() } else { without_fusion(f) };
+            let plain = grad_values(&[y], &[dv, bv], None);
+            let recorded = grad(&[y], &[dv, bv], None, true);
+            let (u, v) = (tape.constant(&d.map(|e| e * T::of(0.5))), tape.constant(&b.map(|e| e + T::one())));
+            let double = grad_values(&[(recorded[0] * u).sum() + (recorded[1] * v).sum()], &[dv, bv], None);
+            [vec![y.value()], plain, recorded.iter().map(|g| g.value()).collect(), double]
+        };
+        let (fused, composed) = (run(true), run(false));
+        let tol = Tol::rel(if T::NAME == "f64" { 1e-14 } else { 1e-5 });
+        for (at, part) in
+            ["forward", "plain gradient", "recorded gradient", "double backward"].iter().enumerate()
+        {
+            for (i, (a, e)) in fused[at].iter().zip(&composed[at]).enumerate() {
+                let what = format!("outer_sum_squares [{h}, {m}] [{h}, {k}]: {part} {i} ({})", T::NAME);
+                check_close(&what, a, e, tol).unwrap_or_else(|e| panic!("{e}"));
+            }
+        }
+    }
+}
+
+#[test]
+fn outer_sum_squares_is_its_composition_in_f64() {
+    outer_sum_squares_matches::<f64>();
+}
+
+#[test]
+fn outer_sum_squares_is_its_composition_in_f32() {
+    outer_sum_squares_matches::<f32>();
+}
+
 /// A unary op's recorded rule is one formula node (`sigmoid_grad`,
 /// `g s (1 - s)`, ...) where `without_fusion` records the plain ops of its
 /// composition. Checked for every op with a formula: the recorded

@@ -290,6 +290,12 @@ proptest! {
         check("reparameterize", &op(move |v| vec![v[0].reparameterize(v[1], &eps)]), &[mu, logvar])?;
     }
 
+    #[test]
+    fn fused_outer_sum_squares_passes_all_three_checks(h in 1usize..=4, m in 1usize..=4, k in 1usize..=4, seed in any::<u64>()) {
+        let (d, b) = (Tensor::uniform(&[h, m], -1.5, 1.5, seed), Tensor::uniform(&[h, k], -1.5, 1.5, seed.wrapping_add(1)));
+        check("outer_sum_squares", &op(|v| vec![v[0].outer_sum_squares(v[1], 0.7)]), &[d, b])?;
+    }
+
     /// A unary op's rule as a create_graph sweep records it: one formula
     /// node `f(g, x)` (`Op::Formula`), here with `g` an input (the op's
     /// rule for `g`) and `x` the op's input or output (its rule for `x`).
@@ -444,6 +450,7 @@ fn every_op_has_a_gradcheck_case() {
     fused_loss_sum_passes_all_three_checks();
     fused_reparameterize_passes_all_three_checks();
     formula_nodes_pass_all_three_checks();
+    fused_outer_sum_squares_passes_all_three_checks();
     outer_product_and_norms_pass_all_three_checks();
     let covered = COVERED.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let missing: Vec<OpKind> = OpKind::all().filter(|kind| !covered.contains(kind)).collect();

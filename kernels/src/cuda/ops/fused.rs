@@ -116,3 +116,59 @@ pub fn three_inputs<T: Element>(
     }
     Tensor::from_cuda(first.dims(), out)
 }
+
+/// How many elements of a row one thread of `outer_sum_squares_chunks` sums.
+const OUTER_CHUNK: usize = 256;
+
+/// `scale * sum_l (sum_i d[l,i]^2) (sum_c b[l,c]^2)` as a 0-d tensor, with
+/// the two factors' row sums of squares (`[H]` each): the rows in chunks,
+/// then the rows' sums and the partials of their products, then the
+/// whole-tensor reduction's levels and finish (`fused.cu`, `reduce.cu`).
+pub fn outer_sum_squares<T: Element>(d: &Tensor<T>, b: &Tensor<T>, scale: T) -> [Tensor<T>; 3] {
+    let gpu = gpu_of(d);
+    let (rows, m, k) = (d.shape()[0], d.shape()[1], b.shape()[1]);
+    let (cd, cb) = (m.div_ceil(OUTER_CHUNK), k.div_ceil(OUTER_CHUNK));
+    let mut chunks = Buffer::<T>::uninit(gpu, (rows * (cd + cb)).max(1));
+    if rows * (cd + cb) > 0 {
+        launch!(gpu, "fused.cu", kernel_name::<T>("outer_sum_squares_chunks"), launch_for(rows * (cd + cb));
+            &(rows as i64), &(m as i64), &(k as i64), &(OUTER_CHUNK as i64), &(cd as i64), &(cb as i64),
+            buf(d).slice(), buf(b).slice(), chunks.slice_mut());
+    }
+    let (cfg, mut partials, parts) = first_level::<T>(gpu, rows);
+    let (mut sd, mut sb) = (Buffer::<T>::uninit(gpu, rows.max(1)), Buffer::<T>::uninit(gpu, rows.max(1)));
+    launch!(gpu, "fused.cu", kernel_name::<T>("outer_sum_squares_rows"), cfg;
+        &(rows as i64), &(cd as i64), &(cb as i64), chunks.slice(), sd.slice_mut(), sb.slice_mut(),
+        partials.slice_mut());
+    let (partials, parts) = combine_levels(gpu, false, partials, parts);
+    let mut out = Buffer::<T>::uninit(gpu, 1);
+    launch!(gpu, "reduce.cu", kernel_name::<T>("sum_finish_scaled"), launch_for(1);
+        &(parts as i64), &scale, partials.slice(), out.slice_mut());
+    let row_sums = |buffer: Buffer<T>| {
+        if rows == 0 {
+            Tensor::from_cuda(Shape::from_slice(&[0]), Buffer::zeros(gpu, 0))
+        } else {
+            Tensor::from_cuda(Shape::from_slice(&[rows]), buffer)
+        }
+    };
+    [Tensor::from_cuda(Shape::from_slice(&[]), out), row_sums(sd), row_sums(sb)]
+}
+
+/// The rule of [`outer_sum_squares`] for one factor `x` (`[H, cols]`), from
+/// the gradient `g` (one number, read on the device) and the other factor's
+/// row sums: one launch.
+pub fn outer_sum_squares_grad<T: Element>(
+    g: &Tensor<T>,
+    x: &Tensor<T>,
+    other_rows: &Tensor<T>,
+    scale: T,
+) -> Tensor<T> {
+    let (gpu, n) = (gpu_of(x), x.len());
+    let cols = x.shape()[1];
+    let mut out = Buffer::<T>::uninit(gpu, n);
+    if n > 0 {
+        launch!(gpu, "fused.cu", kernel_name::<T>("outer_sum_squares_grad"), launch_for(n);
+            &(n as i64), &(cols as i64), &scale, buf(g).slice(), buf(x).slice(), buf(other_rows).slice(),
+            out.slice_mut());
+    }
+    Tensor::from_cuda(x.dims(), out)
+}

@@ -311,6 +311,18 @@ fn op_cases<T: Element>() -> Vec<OpCase<T>> {
         cases.push(case(format!("row {on}"), op(move |v| vec![v[0].row(m - 1)]), &[&w]));
     }
 
+    // The contractive penalty's sum of squares of outer products: small,
+    // cae_mnist's shape (64 rows of 128 and 784) and rows longer than one
+    // chunk of the kernel on both sides.
+    for &(h, m, k) in &[(3usize, 4usize, 5usize), (64, 128, 784), (5, 700, 1100)] {
+        let (d, b) = (any::<T>(&[h, m], 720), any::<T>(&[h, k], 721));
+        cases.push(case(
+            format!("outer_sum_squares [{h}, {m}] [{h}, {k}]"),
+            op(|v| vec![v[0].outer_sum_squares(v[1], T::of(0.25))]),
+            &[&d, &b],
+        ));
+    }
+
     // A unary op's rule as a create_graph sweep records it: one formula
     // node `f(g, x)` (Op::Formula); the recorded and double sweeps run its
     // rule (the formula again for g, the `<name>_dx` kernels for x).
@@ -328,7 +340,9 @@ fn op_cases<T: Element>() -> Vec<OpCase<T>> {
         ("sum_squares_grad", |x| x.sum_squares(), false),
     ];
     for (name, f, positive_only) in unary {
-        let shape = [3usize, 1025];
+        // sum_squares's node takes its gradient as one number: its double
+        // backward sums over the whole input (in f32 to 1e-5 only when short).
+        let shape = if name == "sum_squares_grad" { [4usize, 5] } else { [3, 1025] };
         let x = if positive_only { positive::<T>(&shape, 710) } else { away_from_zero::<T>(&shape, 710) };
         let g = any::<T>(&shape, 711);
         let node = op(move |v| {
