@@ -243,10 +243,20 @@ impl<T: Element> Tensor<T> {
         if self.is_cuda() {
             return crate::cuda::ops::outer_sum_squares(self, b, scale);
         }
+        // Each row's sum of squares on the widest vectors the CPU has (as
+        // `sum_squares` sums a whole tensor), then their products in order.
         let row_sums = |x: &Tensor<T>| {
-            let cols = x.shape()[1];
-            let sums: Vec<T> = (0..x.shape()[0])
-                .map(|l| x.data()[l * cols..(l + 1) * cols].iter().fold(T::zero(), |acc, &v| acc + v * v))
+            let cols = x.shape()[1].max(1);
+            let sums: Vec<T> = x
+                .data()
+                .chunks(cols)
+                .map(|row| {
+                    let mut total = T::zero();
+                    crate::elementwise::sum2_wide(row, row, &mut total, &|v, _| v * v);
+                    total
+                })
+                .chain(std::iter::repeat(T::zero()))
+                .take(x.shape()[0])
                 .collect();
             Tensor::from_vec(sums, &[x.shape()[0]])
         };
@@ -275,11 +285,12 @@ impl<T: Element> Tensor<T> {
         if x.is_cuda() {
             return crate::cuda::ops::outer_sum_squares_grad(self, x, other_rows, scale);
         }
-        let (s, cols, two) = (self.data()[0] * scale, x.shape()[1], T::of(2.0));
-        let rows = other_rows.data();
+        let (s, cols, two) = (self.data()[0] * scale, x.shape()[1].max(1), T::of(2.0));
         Tensor::from_fill_shape(x.dims(), |out| {
-            for (i, (o, &v)) in out.iter_mut().zip(x.data()).enumerate() {
-                *o = s * rows[i / cols] * v * two;
+            // Row by row, the row's factor fixed: a loop the compiler vectorises.
+            for ((out, row), &r) in out.chunks_mut(cols).zip(x.data().chunks(cols)).zip(other_rows.data()) {
+                let f = s * r;
+                crate::elementwise::map_wide(row, out, &|v| f * v * two);
             }
         })
     }
