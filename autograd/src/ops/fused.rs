@@ -119,9 +119,9 @@ pub fn fusion_enabled() -> bool {
 
 /// Runs `f` with fusion off on the calling thread: `bias_act`,
 /// `reparameterize`, `loss_sum`, `norm`, `outer_sum_squares` and a
-/// recorded rule's formula record the plain ops of their compositions (see this module's doc), and a backward sweep adds each
-/// gradient that reaches a node through a matrix product with an `add` of
-/// its own. The same numbers up to rounding, more nodes and more passes:
+/// recorded rule's formula record the plain ops of their compositions (see
+/// this module's doc), and a backward sweep adds each gradient that
+/// reaches a node through a matrix product with an `add` of its own. The same numbers up to rounding, more nodes and more passes:
 /// for checking a fused result, or reading a graph op by op. Fusion is
 /// back on when `f` returns or panics.
 pub fn without_fusion<R>(f: impl FnOnce() -> R) -> R {
