@@ -18,10 +18,9 @@
 //! summed onto its single number.
 
 use crate::element::Element;
-use crate::elementwise::{map_wide, parallel_threshold, zip_wide};
+use crate::elementwise::{for_each_chunk, map_tasks, map_wide, parallel_threshold, zip_wide};
 use crate::reduce::{lane_sum, lane_sum2};
 use crate::shape::{Shape, MAX_RANK};
-use rayon::prelude::*;
 
 /// Rows of a broadcast between a large tensor of shape `shape` (always
 /// read or written contiguously) and up to two operands read through
@@ -125,7 +124,7 @@ impl Rows {
 pub(crate) fn for_each_row<T: Element>(rows: &Rows, out: &mut [T], row: impl Fn(usize, &mut [T]) + Sync) {
     let len = rows.len;
     match rows.rows_per_task() {
-        Some(per) => out.par_chunks_mut(per * len).enumerate().for_each(|(t, chunk)| {
+        Some(per) => for_each_chunk(out, per * len, &|t, chunk| {
             for (j, o) in chunk.chunks_mut(len).enumerate() {
                 row(t * per + j, o);
             }
@@ -235,7 +234,8 @@ pub(crate) fn reduce_rows<T: Element>(rows: &Rows, out: &mut [T], add_row: impl 
         // Split the outermost axis: each index owns one block of `out`.
         let (d, s) = rows.outer[0];
         let rows_each = rows.count / d;
-        out.par_chunks_mut(s[0]).take(d).enumerate().for_each(|(i, block)| {
+        let covered = (d * s[0]).min(out.len());
+        for_each_chunk(&mut out[..covered], s[0], &|i, block| {
             for r in i * rows_each..(i + 1) * rows_each {
                 add_row(r, &mut block[at(r, i * s[0])..]);
             }
@@ -245,16 +245,13 @@ pub(crate) fn reduce_rows<T: Element>(rows: &Rows, out: &mut [T], add_row: impl 
         const BLOCK_ELEMENTS: usize = 1 << 15;
         let per = (BLOCK_ELEMENTS / rows.len).max(1);
         let blocks = rows.count.div_ceil(per);
-        let partials: Vec<Vec<T>> = (0..blocks)
-            .into_par_iter()
-            .map(|k| {
-                let mut part = vec![T::zero(); out.len()];
-                for r in k * per..((k + 1) * per).min(rows.count) {
-                    add_row(r, &mut part[at(r, 0)..]);
-                }
-                part
-            })
-            .collect();
+        let partials: Vec<Vec<T>> = map_tasks(blocks, &|k| {
+            let mut part = vec![T::zero(); out.len()];
+            for r in k * per..((k + 1) * per).min(rows.count) {
+                add_row(r, &mut part[at(r, 0)..]);
+            }
+            part
+        });
         for part in partials {
             for (o, p) in out.iter_mut().zip(part) {
                 *o = *o + p;

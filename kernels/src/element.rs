@@ -110,6 +110,14 @@ pub trait Element:
         csc: isize,
     );
 
+    /// The CPU pass of [`Tensor::formula_dx`](crate::Tensor::formula_dx)
+    /// (`crate::formula::formula_dx_pass`), compiled once per precision in
+    /// this crate: each implementation below calls the generic pass with
+    /// its own type, where a generic method would be compiled again in
+    /// every crate that calls it.
+    #[doc(hidden)]
+    fn formula_dx_pass(formula: crate::Formula<Self>, a: &[Self], b: &[Self], c: &[Self], out: &mut [Self]);
+
     /// Converts from `f64`; used for literals and for seeded random numbers,
     /// which are drawn in `f64` so that a seed means the same numbers in both
     /// precisions.
@@ -156,6 +164,9 @@ pub trait Element:
 
 impl Element for f32 {
     const NAME: &'static str = "f32";
+    fn formula_dx_pass(formula: crate::Formula<f32>, a: &[f32], b: &[f32], c: &[f32], out: &mut [f32]) {
+        crate::formula::formula_dx_pass(formula, a, b, c, out)
+    }
     #[inline(always)]
     fn exp_k(self) -> f32 {
         crate::fastmath::exp(self)
@@ -194,6 +205,9 @@ impl Element for f32 {
 
 impl Element for f64 {
     const NAME: &'static str = "f64";
+    fn formula_dx_pass(formula: crate::Formula<f64>, a: &[f64], b: &[f64], c: &[f64], out: &mut [f64]) {
+        crate::formula::formula_dx_pass(formula, a, b, c, out)
+    }
     unsafe fn gemm(
         m: usize,
         k: usize,

@@ -69,10 +69,32 @@ pub fn with_parallel_threshold<R>(elements: usize, f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// Runs `task(i, piece)` for each `chunk`-long piece of `out` in order
+/// (`i` counting from 0, the last piece maybe shorter), on rayon's workers.
+///
+/// Every parallel kernel hands its loop to rayon through here, as a `dyn`
+/// task. A rayon pipeline is a lot of code, and a generic one is compiled
+/// once per kernel closure, again in every crate that instantiates the
+/// kernel (most of the engine's ops are generic, so compiled where they are
+/// used): with 500 such pipelines, rayon's plumbing was nearly half of the
+/// code the test binaries compiled. Behind `dyn`, each element type has one.
+/// A call through `dyn` per piece of thousands of elements costs nothing
+/// measurable.
+pub(crate) fn for_each_chunk<T: Send>(out: &mut [T], chunk: usize, task: &(dyn Fn(usize, &mut [T]) + Sync)) {
+    out.par_chunks_mut(chunk.max(1)).enumerate().for_each(|(i, piece)| task(i, piece));
+}
+
+/// `task(i)` for `i` in `0..n` on rayon's workers, the results in order: the
+/// reductions' partial sums (one rayon pipeline per result type; see
+/// [`for_each_chunk`]).
+pub(crate) fn map_tasks<R: Send>(n: usize, task: &(dyn Fn(usize) -> R + Sync)) -> Vec<R> {
+    (0..n).into_par_iter().map(task).collect()
+}
+
 /// `out[i] = f(src[i])`, in parallel above the threshold.
 pub(crate) fn map_into<T: Element>(src: &[T], out: &mut [T], f: impl Fn(T) -> T + Sync) {
     if src.len() >= parallel_threshold() {
-        out.par_chunks_mut(CHUNK).zip(src.par_chunks(CHUNK)).for_each(|(o, s)| map_wide(s, o, &f));
+        for_each_chunk(out, CHUNK, &|i, o| map_wide(&src[i * CHUNK..][..o.len()], o, &f));
     } else {
         map_wide(src, out, &f);
     }
@@ -82,9 +104,10 @@ pub(crate) fn map_into<T: Element>(src: &[T], out: &mut [T], f: impl Fn(T) -> T 
 /// threshold.
 pub(crate) fn zip_into<T: Element>(a: &[T], b: &[T], out: &mut [T], f: impl Fn(T, T) -> T + Sync) {
     if a.len() >= parallel_threshold() {
-        out.par_chunks_mut(CHUNK)
-            .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)))
-            .for_each(|(o, (a, b))| zip_wide(a, b, o, &f));
+        for_each_chunk(out, CHUNK, &|i, o| {
+            let at = i * CHUNK..i * CHUNK + o.len();
+            zip_wide(&a[at.clone()], &b[at], o, &f)
+        });
     } else {
         zip_wide(a, b, out, &f);
     }
@@ -100,9 +123,10 @@ pub(crate) fn zip3_into<T: Element>(
     f: impl Fn(T, T, T) -> T + Sync,
 ) {
     if a.len() >= parallel_threshold() {
-        out.par_chunks_mut(CHUNK)
-            .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)).zip(c.par_chunks(CHUNK)))
-            .for_each(|(o, ((a, b), c))| zip3_wide(a, b, c, o, &f));
+        for_each_chunk(out, CHUNK, &|i, o| {
+            let at = i * CHUNK..i * CHUNK + o.len();
+            zip3_wide(&a[at.clone()], &b[at.clone()], &c[at], o, &f)
+        });
     } else {
         zip3_wide(a, b, c, out, &f);
     }

@@ -168,28 +168,31 @@ impl<T: Element> Tensor<T> {
         if big_g.is_cuda() {
             return Some(crate::cuda::ops::formula_dx(&big_g, &g, &x, name, &formula.params()));
         }
-        // One loop per formula, its formula fixed: the compiler inlines
-        // `dx` with the `match` resolved, and vectorises each.
         let (a, b, c) = (big_g.data(), g.data(), x.data());
-        let zip = |f: &dyn Fn(&mut [T])| Tensor::from_fill_shape(big_g.dims(), f);
-        Some(match formula {
-            Formula::PowGrad(p) => zip(&|out| zip3(a, b, c, out, |u, v, w| Formula::PowGrad(p).dx(u, v, w))),
-            Formula::SqrtGrad => zip(&|out| zip3(a, b, c, out, |u, v, w| Formula::SqrtGrad.dx(u, v, w))),
-            Formula::SquareGrad => zip(&|out| zip3(a, b, c, out, |u, v, w| Formula::SquareGrad.dx(u, v, w))),
-            Formula::SigmoidGrad => {
-                zip(&|out| zip3(a, b, c, out, |u, v, w| Formula::SigmoidGrad.dx(u, v, w)))
-            }
-            Formula::TanhGrad => zip(&|out| zip3(a, b, c, out, |u, v, w| Formula::TanhGrad.dx(u, v, w))),
-            Formula::SoftplusGrad => {
-                zip(&|out| zip3(a, b, c, out, |u, v, w| Formula::SoftplusGrad.dx(u, v, w)))
-            }
-            Formula::SumSquaresGrad => {
-                zip(&|out| zip3(a, b, c, out, |u, v, w| Formula::SumSquaresGrad.dx(u, v, w)))
-            }
-            Formula::AbsGrad | Formula::ReluGrad | Formula::ClampGrad(..) => {
-                unreachable!("{name}: a mask has no derivative in x")
-            }
-        })
+        Some(Tensor::from_fill_shape(big_g.dims(), |out| T::formula_dx_pass(formula, a, b, c, out)))
+    }
+}
+
+/// The CPU pass of [`Tensor::formula_dx`]: `out[i] = formula.dx(a[i], b[i],
+/// c[i])`, one loop per formula with the formula fixed, so that the
+/// compiler inlines `dx` with the `match` resolved and vectorises each.
+///
+/// Called through [`Element::formula_dx_pass`], whose two implementations
+/// (f32, f64) instantiate it here, once: seven vectorised loops per
+/// precision are too much code to compile again in every crate that runs a
+/// sweep (a generic function is compiled where it is used, with its types).
+pub(crate) fn formula_dx_pass<T: Element>(formula: Formula<T>, a: &[T], b: &[T], c: &[T], out: &mut [T]) {
+    match formula {
+        Formula::PowGrad(p) => zip3(a, b, c, out, |u, v, w| Formula::PowGrad(p).dx(u, v, w)),
+        Formula::SqrtGrad => zip3(a, b, c, out, |u, v, w| Formula::SqrtGrad.dx(u, v, w)),
+        Formula::SquareGrad => zip3(a, b, c, out, |u, v, w| Formula::SquareGrad.dx(u, v, w)),
+        Formula::SigmoidGrad => zip3(a, b, c, out, |u, v, w| Formula::SigmoidGrad.dx(u, v, w)),
+        Formula::TanhGrad => zip3(a, b, c, out, |u, v, w| Formula::TanhGrad.dx(u, v, w)),
+        Formula::SoftplusGrad => zip3(a, b, c, out, |u, v, w| Formula::SoftplusGrad.dx(u, v, w)),
+        Formula::SumSquaresGrad => zip3(a, b, c, out, |u, v, w| Formula::SumSquaresGrad.dx(u, v, w)),
+        Formula::AbsGrad | Formula::ReluGrad | Formula::ClampGrad(..) => {
+            unreachable!("{}: a mask has no derivative in x", formula.name())
+        }
     }
 }
 

@@ -9,7 +9,6 @@ use crate::elementwise::{parallel_threshold, sum2_wide};
 use crate::shape::{check_axis, Shape};
 use crate::tensor::Tensor;
 use ndarray::{Axis, Zip};
-use rayon::prelude::*;
 
 const CHUNK: usize = 1 << 13;
 
@@ -100,8 +99,10 @@ impl<T: Element> Tensor<T> {
             total
         };
         if a.len() >= parallel_threshold() {
-            let partial: Vec<T> =
-                a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)).map(|(a, b)| chunk_sum(a, b)).collect();
+            let partial: Vec<T> = crate::elementwise::map_tasks(a.len().div_ceil(CHUNK), &|i| {
+                let at = i * CHUNK..((i + 1) * CHUNK).min(a.len());
+                chunk_sum(&a[at.clone()], &b[at])
+            });
             partial.into_iter().fold(T::zero(), |s, x| s + x)
         } else {
             a.chunks(CHUNK).zip(b.chunks(CHUNK)).fold(T::zero(), |s, (a, b)| s + chunk_sum(a, b))

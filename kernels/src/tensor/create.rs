@@ -68,11 +68,17 @@ impl<T: Element> Tensor<T> {
 
     /// [`Tensor::from_fill`] for a shape already in hand.
     pub fn from_fill_shape(shape: Shape, fill: impl FnOnce(&mut [T])) -> Self {
-        let len = numel(&shape);
-        let mut data =
-            T::with_pool(|pool| pool.take(len)).flatten().unwrap_or_else(|| Arc::new(vec![T::zero(); len]));
+        let mut data = Self::pooled_buffer(numel(&shape));
         fill(Arc::get_mut(&mut data).expect("a pooled buffer is uniquely owned"));
         Tensor::host(shape, data)
+    }
+
+    /// `len` elements for a new tensor: an idle buffer from this thread's
+    /// pool, or a new one. (Apart from [`Tensor::from_fill_shape`], which
+    /// every kernel instantiates with its own closure, so that this part is
+    /// compiled once per element type.)
+    fn pooled_buffer(len: usize) -> Arc<Vec<T>> {
+        T::with_pool(|pool| pool.take(len)).flatten().unwrap_or_else(|| Arc::new(vec![T::zero(); len]))
     }
 
     /// Like [`Tensor::from_vec`], but returns an error instead of panicking;
