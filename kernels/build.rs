@@ -4,8 +4,9 @@
 //!   `cuda/cpu_sim.h` standing in for the CUDA runtime, and
 //!   `cuda/cpu_sim.cpp` holding the simulated launch variables) into a
 //!   static library that `src/cuda_sim.rs` calls.
-//! - `cuda-standin`: builds the CPU stand-in for the CUDA driver and cuBLAS
-//!   (`standin/`) as two shared libraries, `libcuda.so` and `libcublas.so`,
+//! - `cuda-standin`: builds the CPU stand-in for the CUDA driver, cuBLAS and
+//!   cuBLASLt (`standin/`) as three shared libraries, `libcuda.so`,
+//!   `libcublas.so` and `libcublasLt.so`,
 //!   in `$OUT_DIR/standin`, and tells the crate where
 //!   (`GRADTAPE_STANDIN_DIR`). The driver library holds the same kernel
 //!   files compiled as C++, with a table per file, generated here, of every
@@ -141,6 +142,13 @@ mod standin {
             &out,
             "libcublas.so",
             &blas_objects,
+            &["-Wl,-rpath,$ORIGIN", "-L", out.to_str().unwrap(), "-l:libcuda.so"],
+        );
+        let lt_objects = objects(&[PathBuf::from("standin/cublaslt.cpp")], "cublaslt");
+        link(
+            &out,
+            "libcublasLt.so",
+            &lt_objects,
             &["-Wl,-rpath,$ORIGIN", "-L", out.to_str().unwrap(), "-l:libcuda.so"],
         );
         println!("cargo:rustc-env=GRADTAPE_STANDIN_DIR={}", out.display());

@@ -201,6 +201,17 @@ pub trait Algebra<T: Element>: Clone {
         (dz, db)
     }
 
+    /// A linear layer's weight and bias gradients (the fused op
+    /// `linear_act`, `ops/fused.rs`), from the gradient `self` of its
+    /// pre-activation `x W^T + b` and its input `x`: `dW = self^T x` and
+    /// `db = sum_to(self, [out])`, the plain rules of `matmul` and the
+    /// bias's broadcast, which variables record; tensors make both in one
+    /// call on a GPU.
+    fn linear_weight_bias_grad(&self, x: &Self) -> (Self, Self) {
+        let out = self.shape()[self.shape().len() - 1];
+        (self.matmul_t(x, true, false), self.sum_to(&[out]))
+    }
+
     /// The rule of the fused op `reparameterize` (`ops/fused.rs`) for
     /// `logvar`, from the gradient `self` of `mu + exp(logvar / 2) * eps`:
     /// `g * eps * exp(logvar / 2) / 2`, the plain rules of `mul`, `exp` and
@@ -335,6 +346,9 @@ impl<T: Element> Algebra<T> for Tensor<T> {
     }
     fn bias_act_grad(&self, y: &Self, act: Act, _bias_len: usize) -> (Self, Self) {
         Tensor::bias_act_grad(self, y, act)
+    }
+    fn linear_weight_bias_grad(&self, x: &Self) -> (Self, Self) {
+        Tensor::linear_weight_bias_grad(self, x)
     }
     fn loss_sum_grad(
         &self,

@@ -223,7 +223,7 @@ pub(crate) trait SweepChecks<T: Element> {
     /// The gradient given for output node `output`.
     fn seed<A: Algebra<T>>(&self, output: usize, seed: &A);
     /// What the rule of node `node` made from its incoming gradient.
-    fn rule<A: Algebra<T>>(&self, node: usize, incoming: &A, produced: &[Option<(usize, A)>; 2]);
+    fn rule<A: Algebra<T>>(&self, node: usize, incoming: &A, produced: &[Option<(usize, A)>; 3]);
 }
 
 /// The ordinary sweep: no checks.
@@ -233,7 +233,7 @@ impl<T: Element> SweepChecks<T> for NoChecks {
     #[inline(always)]
     fn seed<A: Algebra<T>>(&self, _output: usize, _seed: &A) {}
     #[inline(always)]
-    fn rule<A: Algebra<T>>(&self, _node: usize, _incoming: &A, _produced: &[Option<(usize, A)>; 2]) {}
+    fn rule<A: Algebra<T>>(&self, _node: usize, _incoming: &A, _produced: &[Option<(usize, A)>; 3]) {}
 }
 
 /// Anomaly mode in the sweep: each seed, and each rule's result, checked
@@ -262,7 +262,7 @@ impl<T: Element> SweepChecks<T> for AnomalyChecks<'_, T> {
         self.0.check_seed(output, &seed.to_tensor());
     }
 
-    fn rule<A: Algebra<T>>(&self, node: usize, incoming: &A, produced: &[Option<(usize, A)>; 2]) {
+    fn rule<A: Algebra<T>>(&self, node: usize, incoming: &A, produced: &[Option<(usize, A)>; 3]) {
         let values: Vec<(usize, Tensor<T>)> =
             produced.iter().flatten().map(|(p, gp)| (*p, gp.to_tensor())).collect();
         self.0.check_backward(node, &incoming.to_tensor(), &values);

@@ -254,17 +254,19 @@ pub(crate) fn vjp<T: Element, A: Algebra<T>>(
     op: Op<T>,
     out: usize,
     g: &A,
-    value_of: &impl Fn(usize) -> A,
-    need: &impl Fn(usize) -> bool,
-    sum_so_far: &impl Fn(usize) -> Option<A>,
-) -> [Option<(usize, A)>; 2] {
+    value_of: &dyn Fn(usize) -> A,
+    need: &dyn Fn(usize) -> bool,
+    sum_so_far: &dyn Fn(usize) -> Option<A>,
+) -> [Option<(usize, A)>; 3] {
     use Op::*;
-    let unary_rule = |i: usize, rule: &dyn Fn() -> A| [need(i).then(|| (i, rule())), None];
+    let unary_rule = |i: usize, rule: &dyn Fn() -> A| [need(i).then(|| (i, rule())), None, None];
     let binary_rule = |a: usize, ra: &dyn Fn() -> A, b: usize, rb: &dyn Fn() -> A| {
-        [need(a).then(|| (a, ra())), need(b).then(|| (b, rb()))]
+        [need(a).then(|| (a, ra())), need(b).then(|| (b, rb())), None]
     };
+    // The fused rules of two inputs give two results.
+    let two = |[a, b]: [Option<(usize, A)>; 2]| [a, b, None];
     let produced = match op {
-        Leaf { .. } => [None, None],
+        Leaf { .. } => [None, None, None],
         Add(a, b) => binary_rule(a, &|| arith::add_grad(g), b, &|| arith::add_grad(g)),
         Sub(a, b) => binary_rule(a, &|| arith::add_grad(g), b, &|| arith::sub_grad_rhs(g)),
         Mul(a, b) => binary_rule(a, &|| arith::mul_grad(g, &value_of(b), &value_of(a)), b, &|| {
@@ -307,24 +309,33 @@ pub(crate) fn vjp<T: Element, A: Algebra<T>>(
                 matmul::matmul_grad_rhs(g, &value_of(a), ta, tb, sum_so_far(b))
             })
         }
-        BiasAct { z, b, act } => fused::bias_act_grad(g, &value_of(out), act, z, b, need),
+        BiasAct { z, b, act } => two(fused::bias_act_grad(g, &value_of(out), act, z, b, need)),
+        Linear { x, w, b, act } => fused::linear_grad(
+            g,
+            &value_of(out),
+            [&value_of(x), &value_of(w)],
+            act,
+            [x, w, b],
+            need,
+            sum_so_far,
+        ),
         Reparameterize { mu, logvar, eps } => {
-            fused::reparameterize_grad(g, &value_of(logvar), &value_of(eps), [mu, logvar], need)
+            two(fused::reparameterize_grad(g, &value_of(logvar), &value_of(eps), [mu, logvar], need))
         }
         LossSum { a, b, term, scale } => {
-            fused::loss_sum_grad(g, &value_of(a), &value_of(b), term, scale, [a, b], need)
+            two(fused::loss_sum_grad(g, &value_of(a), &value_of(b), term, scale, [a, b], need))
         }
         Norm(a) => unary_rule(a, &|| g.norm_grad(&value_of(out), &value_of(a))),
-        OuterSumSquares { d, b, scale, d_rows, b_rows } => fused::outer_sum_squares_grad(
+        OuterSumSquares { d, b, scale, d_rows, b_rows } => two(fused::outer_sum_squares_grad(
             g,
             [&value_of(d), &value_of(b)],
             [&value_of(d_rows), &value_of(b_rows)],
             scale,
             [d, b],
             need,
-        ),
+        )),
         Formula { formula, g: gi, x } => {
-            fused::formula_grad(g, &value_of(gi), &value_of(x), formula, [gi, x], need)
+            two(fused::formula_grad(g, &value_of(gi), &value_of(x), formula, [gi, x], need))
         }
     };
     // Test builds can break a rule on purpose, here rather than inside the

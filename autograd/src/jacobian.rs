@@ -377,6 +377,7 @@ fn is_elementwise<T>(op: &Op<T>) -> bool {
         | Slice { .. }
         | Pad { .. }
         | MatMul { .. }
+        | Linear { .. }
         | LossSum { .. }
         | OuterSumSquares { .. }
         | Norm(_) => false,

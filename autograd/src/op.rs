@@ -96,6 +96,14 @@ pub(crate) enum Op<T> {
         b: usize,
         act: gradtape_kernels::Act,
     },
+    /// `act(x W^T + b)`, a whole linear layer (a fused op: see
+    /// `ops/fused.rs`): on a GPU, the bias and ReLU inside the product.
+    Linear {
+        x: usize,
+        w: usize,
+        b: usize,
+        act: gradtape_kernels::Act,
+    },
     /// `mu + exp(logvar / 2) * eps` in one pass (a fused op: see
     /// `ops/fused.rs`). `eps` is a constant the op recorded: no gradient
     /// flows to it, so it is not one of the op's inputs, but the rule reads
@@ -189,6 +197,7 @@ impl<T> Op<T> {
             Pad { .. } => "pad_axis",
             MatMul { .. } => "matmul",
             BiasAct { .. } => "bias_act",
+            Linear { .. } => "linear_act",
             LossSum { .. } => "loss_sum",
             Reparameterize { .. } => "reparameterize",
             Norm(..) => "norm",
@@ -197,17 +206,19 @@ impl<T> Op<T> {
         }
     }
 
-    /// The input node indices (none for a leaf, one or two otherwise).
-    pub(crate) fn inputs(&self) -> [Option<usize>; 2] {
+    /// The input node indices (none for a leaf; one, two, or a linear
+    /// layer's three otherwise).
+    pub(crate) fn inputs(&self) -> [Option<usize>; 3] {
         use Op::*;
         match *self {
-            Leaf { .. } => [None, None],
-            Add(a, b) | Sub(a, b) | Mul(a, b) | Div(a, b) | MatMul { a, b, .. } => [Some(a), Some(b)],
+            Leaf { .. } => [None, None, None],
+            Linear { x, w, b, .. } => [Some(x), Some(w), Some(b)],
+            Add(a, b) | Sub(a, b) | Mul(a, b) | Div(a, b) | MatMul { a, b, .. } => [Some(a), Some(b), None],
             BiasAct { z, b, .. }
             | LossSum { a: z, b, .. }
             | Reparameterize { mu: z, logvar: b, .. }
             | Formula { g: z, x: b, .. }
-            | OuterSumSquares { d: z, b, .. } => [Some(z), Some(b)],
+            | OuterSumSquares { d: z, b, .. } => [Some(z), Some(b), None],
             Neg(x)
             | AddScalar(x)
             | MulScalar(x, _)
@@ -230,14 +241,14 @@ impl<T> Op<T> {
             | Transpose(x)
             | BroadcastTo(x)
             | SumTo(x)
-            | Norm(x) => [Some(x), None],
+            | Norm(x) => [Some(x), None, None],
             SumAxis { x, .. }
             | MeanAxis { x, .. }
             | MaxAxis { x, .. }
             | Select { x, .. }
             | Unselect { x, .. }
             | Slice { x, .. }
-            | Pad { x, .. } => [Some(x), None],
+            | Pad { x, .. } => [Some(x), None, None],
         }
     }
 }

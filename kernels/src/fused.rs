@@ -24,6 +24,7 @@
 //! sigmoid and tanh do (`s (1 - s)`, `1 - t^2`); for ReLU, `step(y)` equals
 //! `step(z + b)` everywhere (both 0 at the kink, NaN at NaN).
 
+mod linear;
 mod losses;
 pub use losses::{log_floor, slope_floor, LossTerm};
 
@@ -31,7 +32,6 @@ use crate::broadcast::{add_row, reduce_rows, Rows};
 use crate::element::Element;
 use crate::elementwise::{relu, sigmoid, step, zip3_into, zip_wide};
 use crate::tensor::Tensor;
-use rayon::prelude::*;
 
 /// The activation of a fused layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -327,7 +327,8 @@ fn bias_rows<T: Element>(z: &[T], b: &[T], out: &mut [T], f: impl Fn(T) -> T + S
     };
     if z.len() >= crate::elementwise::parallel_threshold() {
         let rows = (ROWS_PER_TASK_ELEMENTS / cols).max(1);
-        out.par_chunks_mut(rows * cols).zip(z.par_chunks(rows * cols)).for_each(|(o, z)| each(z, o));
+        let piece = rows * cols;
+        crate::elementwise::for_each_chunk(out, piece, &|i, o| each(&z[i * piece..][..o.len()], o));
     } else {
         each(z, out);
     }

@@ -22,6 +22,7 @@
 // on the calling thread (cuBLAS works in the thread's current context; a
 // call from a thread that never bound one is a bug on any device but 0).
 
+#include "gemm.h"
 #include "standin.h"
 
 #include <cstring>
@@ -90,31 +91,18 @@ struct Gemm {
     long long ldc, stride_c;
     long long batches;
 
-    // op(X)(i, l) for a stored X with leading dimension ld.
-    static T at(const T* x, long long ld, bool transposed, long long i, long long l) {
-        return transposed ? x[l + i * ld] : x[i + l * ld];
-    }
-
     static void run(void* arg) {
         const Gemm& g = *static_cast<const Gemm*>(arg);
         const bool ta = g.transa != OP_N, tb = g.transb != OP_N;
+        std::vector<T> sum;
         for (long long p = 0; p < g.batches; ++p) {
-            const T* a = g.a + p * g.stride_a;
-            const T* b = g.b + p * g.stride_b;
+            const gt::Operand<T> a{g.a + p * g.stride_a, g.lda, ta}, b{g.b + p * g.stride_b, g.ldb, tb};
             T* c = g.c + p * g.stride_c;
             for (long long j = 0; j < g.n; ++j) {
-                // sum[i] = sum over l of op(A)(i, l) op(B)(l, j), each sum
-                // taken in the order l = 0, 1, ... (the loops are nested
-                // l-outer only so that op N reads A down its columns).
-                std::vector<T> sum((std::size_t)g.m, T(0));
-                for (long long l = 0; l < g.k; ++l) {
-                    const T bl = at(b, g.ldb, tb, l, j);
-                    for (long long i = 0; i < g.m; ++i) sum[(std::size_t)i] += at(a, g.lda, ta, i, l) * bl;
-                }
+                gt::product_column(a, b, g.m, g.k, j, sum);
                 for (long long i = 0; i < g.m; ++i) {
                     T& out = c[i + j * g.ldc];
-                    const T s = sum[(std::size_t)i];
-                    out = g.beta == T(0) ? g.alpha * s : g.alpha * s + g.beta * out;
+                    out = gt::scaled(g.alpha, sum[(std::size_t)i], g.beta, &out);
                 }
             }
         }

@@ -48,18 +48,23 @@ impl Linear {
     }
 
     /// `x W^T + b` for a batch `x` of shape `[n, in]`; the transpose is read
-    /// through strides, not copied.
+    /// through strides, not copied. One fused op, `linear_act` with no
+    /// activation (the same numbers as `x.matmul_t(W, false, true) + b`; on
+    /// a GPU the product adds the bias as it is written).
     #[track_caller]
     pub fn forward<'t, T: Element>(&self, p: &Bound<'t, T>, x: Var<'t, T>) -> Var<'t, T> {
-        x.matmul_t(p[self.weight], false, true) + p[self.bias]
+        x.linear_act(p[self.weight], p[self.bias], Act::Identity)
     }
 
-    /// `act(x W^T + b)`: [`Linear::forward`] followed by an activation, with
-    /// the bias and the activation done in one pass (the fused op
-    /// `bias_act`; the same numbers as `act.apply(self.forward(p, x))`).
+    /// `act(x W^T + b)`: [`Linear::forward`] followed by an activation, by
+    /// the fused op `linear_act` (the same numbers as
+    /// `act.apply(self.forward(p, x))`): on the CPU the product and one
+    /// pass for the bias and the activation; on a GPU, for identity and
+    /// ReLU, one cuBLASLt call whose epilogue adds the bias and applies the
+    /// ReLU as it writes the product.
     #[track_caller]
     pub fn forward_act<'t, T: Element>(&self, p: &Bound<'t, T>, x: Var<'t, T>, act: Act) -> Var<'t, T> {
-        x.matmul_t(p[self.weight], false, true).bias_act(p[self.bias], act)
+        x.linear_act(p[self.weight], p[self.bias], act)
     }
 }
 

@@ -20,6 +20,24 @@
 //!   ops (`Algebra::bias_act_grad`), so double backward, the contractive
 //!   penalty and `gradgradcheck` see ordinary nodes.
 //!
+//! - `x.linear_act(W, b, act)` = `x.matmul_t(W, false, true).bias_act(b,
+//!   act)`: a whole linear layer, `act(x W^T + b)` (`x` `[rows, in]`, `W`
+//!   `[out, in]`, `b` `[out]`). For identity and ReLU it is one node
+//!   (`Op::Linear`), because a GPU can do it in one call: cuBLASLt's
+//!   epilogues add the bias and apply ReLU as the product is written
+//!   (`gradtape_kernels::cuda::lt`). Sigmoid and tanh have no epilogue and
+//!   record the product and `bias_act`. Its rule is the plain rules of the
+//!   two, in their order,
+//!
+//!   ```text
+//!   dz = g * act'(y),  db = sum_to(dz, [out])     bias_act's rule
+//!   dx = dz W,         dW = dz^T x                matmul's rules
+//!   ```
+//!
+//!   where, with no activation (`dz = g`), `dW` and `db` come from one call
+//!   (`Algebra::linear_weight_bias_grad`; on a GPU the product's BGRADB
+//!   epilogue sums the bias gradient while it makes `dW`).
+//!
 //! - `mu.reparameterize(logvar, eps)` = `mu + (logvar * 0.5).exp() * eps`:
 //!   the variational autoencoder's sample, one pass instead of four. Its
 //!   rule is `dmu = g` and `dlogvar = g * eps * exp(logvar * 0.5) * 0.5`
@@ -101,7 +119,7 @@
 
 use crate::algebra::Algebra;
 use crate::op::Op;
-use crate::ops::unary;
+use crate::ops::{matmul, unary};
 use crate::tape::Var;
 use gradtape_kernels::{Act, Element, Formula, LossTerm, Tensor};
 use std::cell::Cell;
@@ -118,7 +136,7 @@ pub fn fusion_enabled() -> bool {
 }
 
 /// Runs `f` with fusion off on the calling thread: `bias_act`,
-/// `reparameterize`, `loss_sum`, `norm`, `outer_sum_squares` and a
+/// `linear_act`, `reparameterize`, `loss_sum`, `norm`, `outer_sum_squares` and a
 /// recorded rule's formula record the plain ops of their compositions (see
 /// this module's doc), and a backward sweep adds each gradient that
 /// reaches a node through a matrix product with an `add` of its own. The same numbers up to rounding, more nodes and more passes:
@@ -153,6 +171,32 @@ impl<'t, T: Element> Var<'t, T> {
         }
         let v = self.value().bias_act(&b.value(), act);
         self.record(v, Op::BiasAct { z: self.id, b: b.id, act })
+    }
+
+    /// `act(self W^T + b)`, a whole linear layer: `self` `[rows, in]`, `w`
+    /// `[out, in]` (PyTorch's layout), `b` `[out]`. The same value as
+    /// `self.matmul_t(w, false, true).bias_act(b, act)`. With identity or
+    /// ReLU it is one node, whose product adds the bias and applies the
+    /// ReLU as it is written on a GPU (cuBLASLt's epilogues; see
+    /// `Tensor::linear_act`); sigmoid and tanh have no such epilogue, and
+    /// record the product and `bias_act` (two nodes, which the Jacobian's
+    /// structured sweep reads through), as does an input of another rank.
+    /// So does ReLU in anomaly mode: the epilogue writes 0 for a NaN before
+    /// the ReLU, where the `relu` op lets it through for the check to see.
+    #[track_caller]
+    pub fn linear_act(self, w: Var<'t, T>, b: Var<'t, T>, act: Act) -> Var<'t, T> {
+        self.same_tape(&w, "linear_act");
+        self.same_tape(&b, "linear_act");
+        let has_epilogue = match act {
+            Act::Identity => true,
+            Act::Relu => !self.tape.anomaly_detection(),
+            Act::Sigmoid | Act::Tanh => false,
+        };
+        if !fusion_enabled() || !has_epilogue || self.shape().len() != 2 {
+            return self.matmul_t(w, false, true).bias_act(b, act);
+        }
+        let v = self.value().linear_act(&w.value(), &b.value(), act);
+        self.record(v, Op::Linear { x: self.id, w: w.id, b: b.id, act })
     }
 
     /// A Gaussian sample by reparameterisation, `self + exp(logvar / 2) *
@@ -247,26 +291,68 @@ pub(crate) fn bias_act_grad<T: Element, A: Algebra<T>>(
     act: Act,
     z: usize,
     b: usize,
-    need: &impl Fn(usize) -> bool,
+    need: &dyn Fn(usize) -> bool,
 ) -> [Option<(usize, A)>; 2] {
     let (need_z, need_b) = (need(z), need(b));
     if !need_z && !need_b {
         return [None, None];
     }
+    let (dz, db) = act_grad(g, y, act, need_b);
+    [need_z.then_some((z, dz)), db.map(|db| (b, db))]
+}
+
+/// `dz = g * act'(y)`, and with `need_b` also `db = sum_to(dz, b.shape)`
+/// (one pass for both: `Algebra::bias_act_grad`). Without the bias (as in
+/// the rows of an input Jacobian), dz alone: the activation's own plain
+/// rule, written in its output.
+fn act_grad<T: Element, A: Algebra<T>>(g: &A, y: &A, act: Act, need_b: bool) -> (A, Option<A>) {
     if !need_b {
-        // dz alone (as in the rows of an input Jacobian): the activation's
-        // own plain rule, written in its output.
         let dz = match act {
             Act::Identity => g.clone(),
             Act::Relu => unary::relu_grad(g, y),
             Act::Sigmoid => unary::sigmoid_grad(g, y),
             Act::Tanh => unary::tanh_grad(g, y),
         };
-        return [Some((z, dz)), None];
+        return (dz, None);
     }
     let bias_len = y.shape()[y.shape().len() - 1];
     let (dz, db) = g.bias_act_grad(y, act, bias_len);
-    [need_z.then_some((z, dz)), Some((b, db))]
+    (dz, Some(db))
+}
+
+/// y = act(x W^T + b), z = x W^T + b:
+/// dz = g * act'(y), db = sum_to(dz, [out])    (bias_act's rule)
+/// dx = dz W, dW = dz^T x                      (matmul's rules)
+///
+/// With no activation to apply (identity), `dz` is `g` and `dW` and `db`
+/// come from one call (`Algebra::linear_weight_bias_grad`: on a GPU the
+/// product's epilogue sums the bias gradient), unless the sweep has
+/// already summed a gradient for `W` (a weight used twice), which the
+/// product then adds to (`sum_so_far`, as for any matrix product).
+pub(crate) fn linear_grad<T: Element, A: Algebra<T>>(
+    g: &A,
+    y: &A,
+    [x, w]: [&A; 2],
+    act: Act,
+    [xi, wi, bi]: [usize; 3],
+    need: &dyn Fn(usize) -> bool,
+    sum_so_far: &dyn Fn(usize) -> Option<A>,
+) -> [Option<(usize, A)>; 3] {
+    let (need_x, need_w, need_b) = (need(xi), need(wi), need(bi));
+    if !need_x && !need_w && !need_b {
+        return [None, None, None];
+    }
+    let w_so_far = if need_w { sum_so_far(wi) } else { None };
+    let (dz, dw, db) = if act == Act::Identity && need_w && need_b && w_so_far.is_none() {
+        let (dw, db) = g.linear_weight_bias_grad(x);
+        (g.clone(), Some(dw), Some(db))
+    } else {
+        let (dz, db) = act_grad(g, y, act, need_b);
+        let dw = need_w.then(|| matmul::matmul_grad_rhs(&dz, x, false, true, w_so_far));
+        (dz, dw, db)
+    };
+    let dx = need_x.then(|| matmul::matmul_grad_lhs(&dz, w, false, true, sum_so_far(xi)));
+    [dx.map(|d| (xi, d)), dw.map(|d| (wi, d)), db.map(|d| (bi, d))]
 }
 
 /// y = scale sum_l sd[l] sb[l], sd[l] = sum_i d[l,i]^2, sb[l] = sum_c b[l,c]^2:
@@ -278,7 +364,7 @@ pub(crate) fn outer_sum_squares_grad<T: Element, A: Algebra<T>>(
     [d_rows, b_rows]: [&A; 2],
     scale: T,
     [di, bi]: [usize; 2],
-    need: &impl Fn(usize) -> bool,
+    need: &dyn Fn(usize) -> bool,
 ) -> [Option<(usize, A)>; 2] {
     [
         need(di).then(|| (di, g.outer_sum_squares_grad(d, b, b_rows, scale))),
@@ -296,7 +382,7 @@ pub(crate) fn formula_grad<T: Element, A: Algebra<T>>(
     x: &A,
     formula: Formula<T>,
     [gi, xi]: [usize; 2],
-    need: &impl Fn(usize) -> bool,
+    need: &dyn Fn(usize) -> bool,
 ) -> [Option<(usize, A)>; 2] {
     let fit = |d: A, like: &A| if d.shape() == like.shape() { d } else { d.sum_to(&like.shape()) };
     let dg = need(gi).then(|| (gi, fit(unary::formula(big_g, x, formula), g)));
@@ -311,7 +397,7 @@ pub(crate) fn reparameterize_grad<T: Element, A: Algebra<T>>(
     logvar: &A,
     eps: &A,
     [mu, lv]: [usize; 2],
-    need: &impl Fn(usize) -> bool,
+    need: &dyn Fn(usize) -> bool,
 ) -> [Option<(usize, A)>; 2] {
     [need(mu).then(|| (mu, g.clone())), need(lv).then(|| (lv, g.reparameterize_grad(logvar, eps)))]
 }
@@ -326,7 +412,7 @@ pub(crate) fn loss_sum_grad<T: Element, A: Algebra<T>>(
     term: LossTerm,
     scale: T,
     [ia, ib]: [usize; 2],
-    need: &impl Fn(usize) -> bool,
+    need: &dyn Fn(usize) -> bool,
 ) -> [Option<(usize, A)>; 2] {
     let [da, db] = g.loss_sum_grad(a, b, term, scale, [need(ia), need(ib)]);
     [da.map(|d| (ia, d)), db.map(|d| (ib, d))]

@@ -8,6 +8,7 @@
 //! process, one per device, so later calls cost a map lookup.
 
 mod buffer;
+pub mod lt;
 pub mod nvrtc;
 pub mod ops;
 #[cfg(feature = "cuda-standin")]
@@ -41,6 +42,9 @@ pub struct Gpu {
     pub stream: Arc<CudaStream>,
     /// cuBLAS, bound to `stream`, for the matrix products.
     pub blas: CudaBlas,
+    /// cuBLASLt, for products with an epilogue ([`lt`]): opened on first
+    /// use, `None` where the library is missing.
+    lt: OnceLock<Option<lt::Lt>>,
     modules: HashMap<&'static str, Arc<CudaModule>>,
     pool: DevicePool,
     /// Kernels looked up so far, by name: a lookup is a driver call, and a
@@ -73,6 +77,12 @@ impl Gpu {
 }
 
 impl Gpu {
+    /// cuBLASLt on this device, opened (a handle and its workspace) the
+    /// first time it is asked for; `None` where it cannot be used.
+    pub fn lt(self: &Arc<Self>) -> Option<&lt::Lt> {
+        self.lt.get_or_init(|| lt::Lt::open(self)).as_ref()
+    }
+
     /// Makes this device's context current on the calling thread. cudarc
     /// does so itself before launches, allocations and copies, but not
     /// before a cuBLAS call or a function lookup; without it, a thread whose
@@ -163,7 +173,7 @@ fn start(ordinal: usize) -> Result<Gpu, DeviceError> {
     let blas = CudaBlas::new(Arc::clone(&stream)).map_err(|e| DeviceError::Driver(format!("cuBLAS: {e}")))?;
     let name = context.name().map_err(driver)?;
     let (pool, functions) = (DevicePool::default(), Mutex::new(HashMap::new()));
-    Ok(Gpu { ordinal, arch, name, context, stream, blas, modules, pool, functions })
+    Ok(Gpu { ordinal, arch, name, context, stream, blas, lt: OnceLock::new(), modules, pool, functions })
 }
 
 /// Compiles every kernel source for `arch` without a GPU (NVRTC only),

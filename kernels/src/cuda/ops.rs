@@ -36,7 +36,7 @@ pub fn launches() -> u64 {
 }
 
 /// Counts one launch (a kernel or a cuBLAS call).
-fn count_launch() {
+pub(super) fn count_launch() {
     LAUNCHES.fetch_add(1, Ordering::Relaxed);
 }
 
@@ -87,7 +87,7 @@ macro_rules! launch {
 
 /// With [`super::set_sync_every_op`] on, waits for the op just queued, so
 /// that a fault is reported here, naming `what`.
-fn wait_if_debugging(gpu: &Gpu, what: &str) {
+pub(super) fn wait_if_debugging(gpu: &Gpu, what: &str) {
     if super::sync_every_op() {
         expect_ok(gpu.stream.synchronize(), &format!("{what} (waited for at once)"));
     }
@@ -125,7 +125,8 @@ mod fused;
 mod optim;
 mod reduce;
 pub use fused::{
-    bias_act, bias_act_grad, loss_sum, loss_sum_grad, outer_sum_squares, outer_sum_squares_grad, three_inputs,
+    bias_act, bias_act_grad, linear_act, linear_weight_bias_grad, loss_sum, loss_sum_grad, outer_sum_squares,
+    outer_sum_squares_grad, three_inputs,
 };
 pub use optim::{adam, adam_multi, adam_table_uploads, loss_guard, sgd};
 pub use reduce::{max_mask, reduce_all, reduce_axis, sum_to};

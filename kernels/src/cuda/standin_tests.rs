@@ -484,3 +484,156 @@ fn numbered_draws_on_the_device_are_the_hosts() {
     assert_eq!(logs[1], logs[2], "the same launch at every step");
     assert_eq!(logs[2], logs[3]);
 }
+
+/// A linear layer with identity or ReLU is one cuBLASLt call (the BIAS or
+/// RELU_BIAS epilogue adds the bias, and applies ReLU, as the product is
+/// written): no kernel, no allocation once cuBLASLt is open, and the
+/// host's numbers. Its weight and bias gradients are one call too (BGRADB).
+#[test]
+fn a_linear_layer_and_its_weight_and_bias_gradients_are_one_cublaslt_call_each() {
+    let Some(_gpu) = standin_gpu() else { return };
+    let device = Device::Cuda(0);
+    fn check<T: crate::Element>(device: Device, tol: f64) {
+        let x = crate::Tensor::<T>::normal(&[37, 19], 0.0, 1.0, 31);
+        let w = crate::Tensor::<T>::normal(&[23, 19], 0.0, 1.0, 32);
+        let b = crate::Tensor::<T>::normal(&[23], 0.0, 1.0, 33);
+        let dz = crate::Tensor::<T>::normal(&[37, 23], 0.0, 1.0, 34);
+        let (xd, wd, bd, dzd) = (x.to(device), w.to(device), b.to(device), dz.to(device));
+        // Opens cuBLASLt (a handle and its workspace) and plans each problem.
+        for act in [crate::Act::Identity, crate::Act::Relu] {
+            drop(xd.linear_act(&wd, &bd, act));
+        }
+        drop(dzd.linear_weight_bias_grad(&xd));
+        for act in [crate::Act::Identity, crate::Act::Relu] {
+            let want = x.linear_act(&w, &b, act);
+            let before = thread_counters();
+            let got = xd.linear_act(&wd, &bd, act);
+            let added = thread_counters() - before;
+            assert_eq!(
+                (added.blas_calls, added.launches, added.allocations),
+                (1, 0, 0),
+                "{act:?}: {added:?}"
+            );
+            let diff = got.to_cpu().max_abs_diff(&want).as_f64();
+            assert!(diff < tol, "{} {act:?}: off by {diff}", T::NAME);
+        }
+        let (want_dw, want_db) = dz.linear_weight_bias_grad(&x);
+        let before = thread_counters();
+        let (dw, db) = dzd.linear_weight_bias_grad(&xd);
+        let added = thread_counters() - before;
+        assert_eq!((added.blas_calls, added.launches, added.allocations), (1, 0, 0), "{added:?}");
+        for (what, got, want) in [("dW", dw, want_dw), ("db", db, want_db)] {
+            assert_eq!(got.shape(), want.shape(), "{what}");
+            let diff = got.to_cpu().max_abs_diff(&want).as_f64();
+            assert!(diff < tol, "{} {what}: off by {diff}", T::NAME);
+        }
+    }
+    check::<f32>(device, 1e-4);
+    check::<f64>(device, 1e-12);
+}
+
+/// cuBLASLt's ReLU epilogue writes 0 for a NaN before the ReLU (as NVIDIA's
+/// does), where the `relu` kernel and the CPU let NaN through: a NaN in a
+/// layer's input shows in the identity layers and the loss, not in the
+/// ReLU layer's own output.
+#[test]
+fn the_relu_epilogue_writes_zero_for_nan() {
+    let Some(_gpu) = standin_gpu() else { return };
+    let device = Device::Cuda(0);
+    let x = crate::Tensor::<f32>::from_vec(vec![f32::NAN, 1.0, 2.0, 3.0], &[2, 2]).to(device);
+    let w = crate::Tensor::<f32>::from_vec(vec![1.0, 0.0, 0.0, 1.0], &[2, 2]).to(device);
+    let b = crate::Tensor::<f32>::zeros(&[2]).to(device);
+    // x W^T with W = I: the NaN reaches both numbers of the first row (NaN 0 is NaN).
+    let relu = x.linear_act(&w, &b, crate::Act::Relu).to_vec();
+    assert_eq!(relu, vec![0.0, 0.0, 2.0, 3.0]);
+    let identity = x.linear_act(&w, &b, crate::Act::Identity).to_vec();
+    assert!(identity[0].is_nan() && identity[1].is_nan() && identity[2..] == [2.0, 3.0], "{identity:?}");
+}
+
+/// cuBLASLt calls the stand-in does not implement, or that are malformed,
+/// are refused with a status, and the plan is not made.
+#[test]
+fn cublaslt_refuses_an_epilogue_it_does_not_implement_and_a_missing_bias() {
+    use cudarc::cublaslt::{result as lt, sys};
+    let Some(gpu) = standin_gpu() else { return };
+    gpu.bind();
+    let handle = lt::create_handle().unwrap();
+    let ty = sys::cudaDataType_t::CUDA_R_32F;
+    let desc = lt::create_matmul_desc(sys::cublasComputeType_t::CUBLAS_COMPUTE_32F, ty).unwrap();
+    let layout = lt::create_matrix_layout(ty, 4, 4, 4).unwrap();
+    let pref = lt::create_matmul_pref().unwrap();
+    let set_epilogue = |e: sys::cublasLtEpilogue_t| unsafe {
+        lt::set_matmul_desc_attribute(
+            desc,
+            sys::cublasLtMatmulDescAttributes_t::CUBLASLT_MATMUL_DESC_EPILOGUE,
+            (&e as *const sys::cublasLtEpilogue_t).cast(),
+            4,
+        )
+    };
+    let heuristic =
+        || unsafe { lt::get_matmul_algo_heuristic(handle, desc, layout, layout, layout, layout, pref) };
+    set_epilogue(sys::cublasLtEpilogue_t::CUBLASLT_EPILOGUE_GELU_BIAS).unwrap();
+    let refused = heuristic().unwrap_err();
+    assert_eq!(refused.0, sys::cublasStatus_t::CUBLAS_STATUS_NOT_SUPPORTED);
+    set_epilogue(sys::cublasLtEpilogue_t::CUBLASLT_EPILOGUE_BIAS).unwrap();
+    let algo = heuristic().unwrap().algo;
+    let (a, d) = (zeros(&gpu, 16), zeros(&gpu, 16));
+    let (pa, pd) = (addr(&gpu, &a), addr(&gpu, &d));
+    let (one, zero) = (1.0f32, 0.0f32);
+    let run = || unsafe {
+        lt::matmul(
+            handle,
+            desc,
+            (&one as *const f32).cast(),
+            (&zero as *const f32).cast(),
+            pa as *const _,
+            layout,
+            pa as *const _,
+            layout,
+            pd as *const _,
+            layout,
+            pd as *mut _,
+            layout,
+            &algo,
+            std::ptr::null_mut(),
+            0,
+            std::ptr::null_mut(),
+        )
+    };
+    // BIAS without a bias pointer.
+    assert_eq!(run().unwrap_err().0, sys::cublasStatus_t::CUBLAS_STATUS_INVALID_VALUE);
+    // With one, and a bias too short for the 4 rows of D: outside its allocation.
+    let short = zeros(&gpu, 3);
+    let short_ptr = addr(&gpu, &short);
+    unsafe {
+        lt::set_matmul_desc_attribute(
+            desc,
+            sys::cublasLtMatmulDescAttributes_t::CUBLASLT_MATMUL_DESC_BIAS_POINTER,
+            (&short_ptr as *const u64).cast(),
+            8,
+        )
+    }
+    .unwrap();
+    assert_eq!(run().unwrap_err().0, sys::cublasStatus_t::CUBLAS_STATUS_INVALID_VALUE);
+    let bias = gpu.stream.clone_htod(&[1.0f32, 2.0, 3.0, 4.0]).unwrap();
+    let bias_ptr = addr(&gpu, &bias);
+    unsafe {
+        lt::set_matmul_desc_attribute(
+            desc,
+            sys::cublasLtMatmulDescAttributes_t::CUBLASLT_MATMUL_DESC_BIAS_POINTER,
+            (&bias_ptr as *const u64).cast(),
+            8,
+        )
+    }
+    .unwrap();
+    run().unwrap();
+    // A (zeros) times A plus the bias down each column.
+    let got = gpu.stream.clone_dtoh(&d).unwrap();
+    assert_eq!(got, [1.0f32, 2.0, 3.0, 4.0].repeat(4));
+    unsafe {
+        lt::destroy_matmul_pref(pref).unwrap();
+        lt::destroy_matrix_layout(layout).unwrap();
+        lt::destroy_matmul_desc(desc).unwrap();
+        lt::destroy_handle(handle).unwrap();
+    }
+}

@@ -56,18 +56,8 @@ fn composition_matches<T: Element>() {
             let w: Tensor<T> = Tensor::<f64>::uniform(shape, -1.0, 1.0, 3).cast();
             let fused = run(&z, &b, &w, |z, b| z.bias_act(b, act));
             let composed = run(&z, &b, &w, |z, b| without_fusion(|| z.bias_act(b, act)));
-            let what = |part: &str, i: usize| {
-                format!("bias_act {} on {shape:?}: {part} {i} ({})", act.name(), T::NAME)
-            };
-            for (k, part) in
-                ["forward", "plain gradient", "recorded gradient", "double backward"].iter().enumerate()
-            {
-                let tol =
-                    if k == 3 { Tol::rel(if T::NAME == "f64" { 1e-14 } else { 1e-6 }) } else { Tol::EXACT };
-                for (i, (a, e)) in fused[k].iter().zip(&composed[k]).enumerate() {
-                    check_close(&what(part, i), a, e, tol).unwrap_or_else(|e| panic!("{e}"));
-                }
-            }
+            let tols = [Tol::EXACT, Tol::EXACT, Tol::EXACT, double_backward_tol::<T>()];
+            parts_match(&format!("bias_act {} on {shape:?}", act.name()), &fused, &composed, tols);
         }
     }
 }
@@ -265,13 +255,8 @@ fn norm_composition_matches<T: Element>() {
             [vec![y.value()], plain, vec![recorded[0].value()], double]
         };
         let (fused, composed) = (run(true), run(false));
-        for (k, part) in
-            ["forward", "plain gradient", "recorded gradient", "double backward"].iter().enumerate()
-        {
-            let tol = if k == 3 { Tol::rel(if T::NAME == "f64" { 1e-14 } else { 1e-6 }) } else { Tol::EXACT };
-            let what = format!("norm on {shape:?}: {part} ({})", T::NAME);
-            check_close(&what, &fused[k][0], &composed[k][0], tol).unwrap_or_else(|e| panic!("{e}"));
-        }
+        let tols = [Tol::EXACT, Tol::EXACT, Tol::EXACT, double_backward_tol::<T>()];
+        parts_match(&format!("norm on {shape:?}"), &fused, &composed, tols);
     }
 }
 
@@ -283,6 +268,82 @@ fn norm_is_its_composition_bit_for_bit_in_f64() {
 #[test]
 fn norm_is_its_composition_bit_for_bit_in_f32() {
     norm_composition_matches::<f32>();
+}
+
+/// Checks the four parts [`run`] and its kin return (forward, plain
+/// gradients, recorded gradients, double backward), one tensor at a time,
+/// with each part's tolerance.
+fn parts_match<T: Element>(
+    what: &str,
+    fused: &[Vec<Tensor<T>>; 4],
+    composed: &[Vec<Tensor<T>>; 4],
+    tols: [Tol; 4],
+) {
+    for (k, part) in ["forward", "plain gradient", "recorded gradient", "double backward"].iter().enumerate()
+    {
+        assert_eq!(fused[k].len(), composed[k].len(), "{what}: {part}: counts differ");
+        for (i, (a, e)) in fused[k].iter().zip(&composed[k]).enumerate() {
+            check_close(&format!("{what}: {part} {i} ({})", T::NAME), a, e, tols[k])
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+}
+
+/// The double backward's tolerance: 1e-14 relative in f64, 1e-6 in f32.
+fn double_backward_tol<T: Element>() -> Tol {
+    Tol::rel(if T::NAME == "f64" { 1e-14 } else { 1e-6 })
+}
+
+/// A whole linear layer, `x.linear_act(W, b, act)`, against the product
+/// and `bias_act` (which `without_fusion` records as the product, an add
+/// and the activation): x, W and b all parameters, the loss `sum(y * u)`.
+/// On the CPU the forward and both sweeps' gradients are the same
+/// formulas in the same order (bit for bit); the double backward sums in
+/// another order (1e-14 relative in f64).
+fn linear_composition_matches<T: Element>() {
+    for &(rows, inner, out) in &[(7usize, 5usize, 3usize), (256, 64, 12), (1, 1, 1), (300, 128, 200)] {
+        for act in ACTS {
+            let x: Tensor<T> = Tensor::<f64>::uniform(&[rows, inner], -1.0, 1.0, 71).cast();
+            let w: Tensor<T> = Tensor::<f64>::uniform(&[out, inner], -1.0, 1.0, 72).cast();
+            let b: Tensor<T> = Tensor::<f64>::uniform(&[out], -0.5, 0.5, 73).cast();
+            let u: Tensor<T> = Tensor::<f64>::uniform(&[rows, out], -1.0, 1.0, 74).cast();
+            let run = |fused: bool| {
+                let tape = Tape::new();
+                let (xv, wv, bv) = (tape.param(&x), tape.param(&w), tape.param(&b));
+                let f = || xv.linear_act(wv, bv, act);
+                let y = if fused { f() } else { without_fusion(f) };
+                let loss = (y * tape.constant(&u)).sum();
+                let inputs = [xv, wv, bv];
+                let plain = grad_values(&[loss], &inputs, None);
+                let recorded = grad(&[loss], &inputs, None, true);
+                let inner_loss = recorded.iter().map(|g| (*g * *g).sum()).reduce(|a, c| a + c).unwrap();
+                let double = grad_values(&[inner_loss], &inputs, None);
+                let kinds = tape.op_kinds();
+                ([vec![y.value()], plain, recorded.iter().map(|g| g.value()).collect(), double], kinds)
+            };
+            let ((fused, kinds), (composed, plain_kinds)) = (run(true), run(false));
+            let one_node = matches!(act, Act::Identity | Act::Relu);
+            assert_eq!(kinds.contains(&OpKind::Linear), one_node, "{act:?}: {kinds:?}");
+            assert!(!plain_kinds.contains(&OpKind::Linear), "without fusion: {plain_kinds:?}");
+            let what = format!("linear_act {} x [{rows}, {inner}] W [{out}, {inner}]", act.name());
+            parts_match(
+                &what,
+                &fused,
+                &composed,
+                [Tol::EXACT, Tol::EXACT, Tol::EXACT, double_backward_tol::<T>()],
+            );
+        }
+    }
+}
+
+#[test]
+fn linear_act_is_its_composition_in_f64() {
+    linear_composition_matches::<f64>();
+}
+
+#[test]
+fn linear_act_is_its_composition_in_f32() {
+    linear_composition_matches::<f32>();
 }
 
 /// `outer_sum_squares` against `(d.square().sum_axis(1) *
@@ -306,14 +367,7 @@ fn outer_sum_squares_matches<T: Element>() {
         };
         let (fused, composed) = (run(true), run(false));
         let tol = Tol::rel(if T::NAME == "f64" { 1e-14 } else { 1e-5 });
-        for (at, part) in
-            ["forward", "plain gradient", "recorded gradient", "double backward"].iter().enumerate()
-        {
-            for (i, (a, e)) in fused[at].iter().zip(&composed[at]).enumerate() {
-                let what = format!("outer_sum_squares [{h}, {m}] [{h}, {k}]: {part} {i} ({})", T::NAME);
-                check_close(&what, a, e, tol).unwrap_or_else(|e| panic!("{e}"));
-            }
-        }
+        parts_match(&format!("outer_sum_squares [{h}, {m}] [{h}, {k}]"), &fused, &composed, [tol; 4]);
     }
 }
 

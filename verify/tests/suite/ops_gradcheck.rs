@@ -281,6 +281,23 @@ proptest! {
         check("bias_act", &op(move |v| vec![v[0].bias_act(v[1], act)]), &[z, b])?;
     }
 
+    /// A whole linear layer, `act(x W^T + b)`: one node for identity and
+    /// ReLU (`Op::Linear`), the product and `bias_act` for the others; x,
+    /// W and b all inputs.
+    #[test]
+    fn fused_linear_act_passes_all_three_checks(
+        rows in 1usize..=4, inner in 1usize..=4, out in 1usize..=4, seed in any::<u64>(), act in 0usize..4
+    ) {
+        let act = [Act::Identity, Act::Relu, Act::Sigmoid, Act::Tanh][act];
+        let x = Tensor::<f64>::uniform(&[rows, inner], -1.0, 1.0, seed);
+        let w = Tensor::uniform(&[out, inner], -1.0, 1.0, seed.wrapping_add(1));
+        let b = Tensor::uniform(&[out], -1.0, 1.0, seed.wrapping_add(2));
+        // Off ReLU's kink, where the finite differences would straddle it.
+        let z = x.matmul_t(&w, false, true).add(&b);
+        prop_assume!(z.data().iter().all(|v| v.abs() > 1e-3));
+        check("linear_act", &op(move |v| vec![v[0].linear_act(v[1], v[2], act)]), &[x, w, b])?;
+    }
+
     #[test]
     fn fused_reparameterize_passes_all_three_checks(n in 1usize..=5, rank2 in any::<bool>(), seed in any::<u64>()) {
         let shape: Vec<usize> = if rank2 { vec![2, n] } else { vec![n] };
@@ -447,6 +464,7 @@ fn every_op_has_a_gradcheck_case() {
     matmul_passes_all_three_checks_in_every_transpose_combination();
     batched_matmul_with_broadcast_batch_axes_passes_all_three_checks();
     fused_bias_act_passes_all_three_checks();
+    fused_linear_act_passes_all_three_checks();
     fused_loss_sum_passes_all_three_checks();
     fused_reparameterize_passes_all_three_checks();
     formula_nodes_pass_all_three_checks();

@@ -172,3 +172,67 @@ pub fn outer_sum_squares_grad<T: Element>(
     }
     Tensor::from_cuda(x.dims(), out)
 }
+
+/// `act(x W^T + b)` in one cuBLASLt call (`act` identity or ReLU: the BIAS
+/// and RELU_BIAS epilogues; see `cuda/lt.rs` for the layout), `x`
+/// `[rows, in]`, `W` `[out, in]`, `b` `[out]`, all non-empty. `None` where
+/// cuBLASLt cannot do it: the caller takes the gemm and `bias_act`.
+pub fn linear_act<T: Element>(
+    x: &Tensor<T>,
+    w: &Tensor<T>,
+    b: &Tensor<T>,
+    act: crate::Act,
+) -> Option<Tensor<T>> {
+    use crate::cuda::lt::{matmul_epilogue, BiasVector, Epilogue, Problem};
+    let epilogue = match act {
+        crate::Act::Identity => Epilogue::Bias,
+        crate::Act::Relu => Epilogue::ReluBias,
+        _ => return None,
+    };
+    let gpu = gpu_of(x);
+    let (rows, inner, out) = (x.shape()[0], x.shape()[1], w.shape()[0]);
+    if rows == 0 || inner == 0 || out == 0 {
+        return None;
+    }
+    let p = Problem {
+        double: T::NAME == "f64",
+        ta: true,
+        tb: false,
+        m: out as u64,
+        n: rows as u64,
+        k: inner as u64,
+        epilogue,
+    };
+    let mut y = Buffer::<T>::uninit(gpu, rows * out);
+    matmul_epilogue(gpu, p, buf(w), buf(x), &mut y, BiasVector::Read(buf(b)))?;
+    Some(Tensor::from_cuda(Shape::from_slice(&[rows, out]), y))
+}
+
+/// A linear layer's weight and bias gradients from `dz` (`[rows, out]`,
+/// the gradient of `x W^T + b`) and `x` (`[rows, in]`): `dW = dz^T x` with
+/// `db`, `dz`'s sums over the rows, made by the same cuBLASLt call (the
+/// BGRADB epilogue). `None` where cuBLASLt cannot do it.
+pub fn linear_weight_bias_grad<T: Element>(dz: &Tensor<T>, x: &Tensor<T>) -> Option<(Tensor<T>, Tensor<T>)> {
+    use crate::cuda::lt::{matmul_epilogue, BiasVector, Epilogue, Problem};
+    let gpu = gpu_of(dz);
+    let (rows, inner, out) = (x.shape()[0], x.shape()[1], dz.shape()[1]);
+    if rows == 0 || inner == 0 || out == 0 {
+        return None;
+    }
+    let p = Problem {
+        double: T::NAME == "f64",
+        ta: false,
+        tb: true,
+        m: inner as u64,
+        n: out as u64,
+        k: rows as u64,
+        epilogue: Epilogue::BgradB,
+    };
+    let mut dw = Buffer::<T>::uninit(gpu, out * inner);
+    let mut db = Buffer::<T>::uninit(gpu, out);
+    matmul_epilogue(gpu, p, buf(x), buf(dz), &mut dw, BiasVector::Write(&mut db))?;
+    Some((
+        Tensor::from_cuda(Shape::from_slice(&[out, inner]), dw),
+        Tensor::from_cuda(Shape::from_slice(&[out]), db),
+    ))
+}

@@ -196,6 +196,24 @@ fn op_cases<T: Element>() -> Vec<OpCase<T>> {
             &[&tall, &row],
         ));
     }
+    // A whole linear layer: identity and ReLU through cuBLASLt's BIAS and
+    // RELU_BIAS epilogues (and BGRADB for identity's weight and bias
+    // gradients), sigmoid and tanh through the gemm and bias_act; x, W and
+    // b all inputs. A layer of 2100 rows too.
+    let (lx, lw, lb) = (any::<T>(&[7, 5], 320), any::<T>(&[3, 5], 321), any::<T>(&[3], 322));
+    let (tall_x, tall_w) = (any::<T>(&[2100, 4], 323), any::<T>(&[6, 4], 324));
+    let tall_b = any::<T>(&[6], 325);
+    for act in [Act::Identity, Act::Relu, Act::Sigmoid, Act::Tanh] {
+        let name = act.name();
+        let layer = op(move |v| vec![v[0].linear_act(v[1], v[2], act)]);
+        cases.push(case(format!("linear_act {name} [7, 5] x [3, 5]^T"), layer, &[&lx, &lw, &lb]));
+        let layer = op(move |v| vec![v[0].linear_act(v[1], v[2], act)]);
+        cases.push(case(
+            format!("linear_act {name} [2100, 4] x [6, 4]^T"),
+            layer,
+            &[&tall_x, &tall_w, &tall_b],
+        ));
+    }
     // The reparameterisation, eps given as a third input (read as a
     // constant, so it gets no gradient on either device).
     let (mu, logvar, eps) = (any::<T>(&[7, 5], 312), any::<T>(&[7, 5], 313), any::<T>(&[7, 5], 314));
