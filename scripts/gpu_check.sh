@@ -15,7 +15,7 @@
 #                                 NVIDIA's cu13 wheels)
 #       Points LD_LIBRARY_PATH at the wheels' nvidia/cu13/lib (NVRTC and
 #       cuBLAS), then runs, each under a time limit so the whole run stays
-#       under about 8 minutes, and each logged under $OUT (./gpu-out if
+#       under about 9 minutes, and each logged under $OUT (./gpu-out if
 #       OUT is unset) even when it fails:
 #         1. nvidia-smi                                   nvidia-smi.txt
 #         2. the suite's GPU tests, GRADTAPE_REQUIRE_CUDA=1 (a test that
@@ -23,6 +23,7 @@
 #         3. gradtape train deep --device cuda, 3 epochs  train-deep.log,
 #            run-deep/ (checkpoint, history, figures)
 #         4. bench gpu (gradtape on the GPU)              bench-gpu.log
+#            and again with GRADTAPE_NO_CUBLASLT=1        bench-gpu-no-cublaslt.log
 #         5. torch_gpu_bench.py (PyTorch eager, same GPU) torch-gpu.log
 #       and writes summary.txt with each step's exit status. Exits 0 only
 #       if every step passed.
@@ -105,6 +106,10 @@ for p in nvidia.__path__:
     step "train deep on cuda" 120 train-deep.log \
         .gpu/gradtape train deep --device cuda --epochs 3 --out "$OUT/run-deep" --quiet
     step "bench gpu (gradtape)" 60 bench-gpu.log .gpu/bench gpu
+    # The same without cuBLASLt's epilogues (each linear layer the gemm and
+    # its kernel): what the fused layers gain on this GPU.
+    step "bench gpu (gradtape, no cuBLASLt)" 60 bench-gpu-no-cublaslt.log \
+        env GRADTAPE_NO_CUBLASLT=1 .gpu/bench gpu
     step "bench gpu (torch eager)" 90 torch-gpu.log python3 .gpu/torch_gpu_bench.py
     echo "=== summary"
     cat "$OUT/summary.txt"

@@ -212,6 +212,16 @@ pub trait Algebra<T: Element>: Clone {
         (self.matmul_t(x, true, false), self.sum_to(&[out]))
     }
 
+    /// The gradient of a ReLU layer's pre-activation from the gradient
+    /// `self` of the next layer's, through its weight `w` and the ReLU's
+    /// `mask`, with its bias gradient: `((self w) * step(z), its row sums)`
+    /// in one call, or `None` where that cannot be done (variables record
+    /// the plain rules instead; tensors do it on a GPU, see
+    /// `fused::ReluThrough`).
+    fn linear_input_grad_through_relu(&self, _w: &Self, _mask: &Self) -> Option<(Self, Self)> {
+        None
+    }
+
     /// The rule of the fused op `reparameterize` (`ops/fused.rs`) for
     /// `logvar`, from the gradient `self` of `mu + exp(logvar / 2) * eps`:
     /// `g * eps * exp(logvar / 2) / 2`, the plain rules of `mul`, `exp` and
@@ -349,6 +359,9 @@ impl<T: Element> Algebra<T> for Tensor<T> {
     }
     fn linear_weight_bias_grad(&self, x: &Self) -> (Self, Self) {
         Tensor::linear_weight_bias_grad(self, x)
+    }
+    fn linear_input_grad_through_relu(&self, w: &Self, mask: &Self) -> Option<(Self, Self)> {
+        Tensor::linear_input_grad_through_relu(self, w, mask)
     }
     fn loss_sum_grad(
         &self,

@@ -146,6 +146,20 @@ pub(crate) fn dependents<T: Element>(
     Some((lo, depends))
 }
 
+/// How many times each node from `lo` on is an input of a later node that
+/// depends on an input (`depends`, from [`dependents`]): the uses through
+/// which a sweep can bring it a gradient.
+fn uses_in_range<T: Element>(tape: &Tape<T>, lo: usize, depends: &[bool]) -> Vec<u32> {
+    let mut uses = vec![0u32; depends.len()];
+    let nodes = tape.nodes.borrow();
+    for (k, _) in depends.iter().enumerate().filter(|(_, &d)| d) {
+        for p in nodes[lo + k].op.inputs().into_iter().flatten().filter(|&p| p >= lo) {
+            uses[p - lo] += 1;
+        }
+    }
+    uses
+}
+
 /// The backward sweep itself, generic over what gradients are made of.
 /// Returns, for each input, its gradient or `None` if no output depends on it.
 ///
@@ -214,6 +228,23 @@ fn sweep_watched<T: Element, A: Algebra<T>>(
     // adds its contribution to it inside the product (unless fusion is off).
     let fuse = fused::fusion_enabled();
     let sum_so_far = |node: usize| if fuse { grads.borrow_mut()[node - lo].take() } else { None };
+    // A ReLU layer's output used by one product alone may get its
+    // pre-activation's gradient from that product, its bias gradient kept
+    // here for its own rule (`fused::ReluThrough`).
+    let uses = uses_in_range(tape, lo, &depends);
+    let relu_bias: RefCell<Vec<Option<A>>> = RefCell::new(vec![None; n]);
+    let relu_mask = |x: usize| -> Option<A> {
+        let alone = fuse && x >= lo && uses[x - lo] == 1 && !is_input[x - lo] && !outputs.contains(&x);
+        match tape.op(x) {
+            Op::Linear { act: gradtape_kernels::Act::Relu, mask: Some(m), .. } if alone => Some(value_of(m)),
+            _ => None,
+        }
+    };
+    let relu = fused::ReluThrough {
+        mask: &relu_mask,
+        deliver: &|x, db| relu_bias.borrow_mut()[x - lo] = Some(db),
+        take: &|x| relu_bias.borrow_mut()[x - lo].take(),
+    };
     for (&o, seed) in outputs.iter().zip(seeds) {
         watch.seed(o, &seed);
         if needed(o) {
@@ -231,7 +262,7 @@ fn sweep_watched<T: Element, A: Algebra<T>>(
                 }
             }
         }
-        let produced = vjp(tape.op(i), i, &g, &value_of, &needed, &sum_so_far);
+        let produced = vjp(tape.op(i), i, &g, &value_of, &needed, &sum_so_far, &relu);
         watch.rule(i, &g, &produced);
         for (p, gp) in produced.into_iter().flatten() {
             unbroadcast_and_add(p, gp);
@@ -257,6 +288,7 @@ pub(crate) fn vjp<T: Element, A: Algebra<T>>(
     value_of: &dyn Fn(usize) -> A,
     need: &dyn Fn(usize) -> bool,
     sum_so_far: &dyn Fn(usize) -> Option<A>,
+    relu: &fused::ReluThrough<'_, A>,
 ) -> [Option<(usize, A)>; 3] {
     use Op::*;
     let unary_rule = |i: usize, rule: &dyn Fn() -> A| [need(i).then(|| (i, rule())), None, None];
@@ -304,20 +336,27 @@ pub(crate) fn vjp<T: Element, A: Algebra<T>>(
         Unselect { x: a, axis, index } => unary_rule(a, &|| shape::unselect_grad(g, axis, index)),
         Slice { x: a, axis, start } => unary_rule(a, &|| shape::slice_grad(g, &value_of(a), axis, start)),
         Pad { x: a, axis, start } => unary_rule(a, &|| shape::pad_grad(g, &value_of(a), axis, start)),
+        MatMul { a, b, ta: false, tb: true } => {
+            // `x W^T`, a linear layer's product: `dx` may go through x's ReLU.
+            binary_rule(a, &|| fused::product_into(g, &value_of(b), a, sum_so_far, relu), b, &|| {
+                matmul::matmul_grad_rhs(g, &value_of(a), false, true, sum_so_far(b))
+            })
+        }
         MatMul { a, b, ta, tb } => {
             binary_rule(a, &|| matmul::matmul_grad_lhs(g, &value_of(b), ta, tb, sum_so_far(a)), b, &|| {
                 matmul::matmul_grad_rhs(g, &value_of(a), ta, tb, sum_so_far(b))
             })
         }
         BiasAct { z, b, act } => two(fused::bias_act_grad(g, &value_of(out), act, z, b, need)),
-        Linear { x, w, b, act } => fused::linear_grad(
+        Linear { x, w, b, act, .. } => fused::linear_grad(
             g,
             &value_of(out),
             [&value_of(x), &value_of(w)],
             act,
-            [x, w, b],
+            [out, x, w, b],
             need,
             sum_so_far,
+            relu,
         ),
         Reparameterize { mu, logvar, eps } => {
             two(fused::reparameterize_grad(g, &value_of(logvar), &value_of(eps), [mu, logvar], need))

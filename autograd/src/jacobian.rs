@@ -308,7 +308,10 @@ fn diagonal_phase<T: Element, A: Algebra<T>>(
             push(&mut frontier, i, Cotangent::Dense(densify(&d, h, lift)));
         } else if is_elementwise(&op) && needed_operands().all(|p| shape_of(p) == node_shape) {
             // d(out)/d(in) is diagonal: apply the ordinary rule to D.
-            for (p, dp) in vjp(op, i, &d, fetch, &needed, &|_| None).into_iter().flatten() {
+            for (p, dp) in vjp(op, i, &d, fetch, &needed, &|_| None, &crate::ops::fused::ReluThrough::never())
+                .into_iter()
+                .flatten()
+            {
                 let slot = &mut diag[p - lo];
                 *slot = Some(match slot.take() {
                     Some(acc) => acc.accumulate(&dp),

@@ -98,11 +98,15 @@ pub(crate) enum Op<T> {
     },
     /// `act(x W^T + b)`, a whole linear layer (a fused op: see
     /// `ops/fused.rs`): on a GPU, the bias and ReLU inside the product.
+    /// `mask` is a constant the op recorded where the product applied the
+    /// ReLU (a GPU): the ReLU's mask, which the next layer's rule reads to
+    /// give this layer the gradient of its pre-activation directly.
     Linear {
         x: usize,
         w: usize,
         b: usize,
         act: gradtape_kernels::Act,
+        mask: Option<usize>,
     },
     /// `mu + exp(logvar / 2) * eps` in one pass (a fused op: see
     /// `ops/fused.rs`). `eps` is a constant the op recorded: no gradient

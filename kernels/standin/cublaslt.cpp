@@ -11,11 +11,20 @@
 //     DEFAULT   D = Z
 //     BIAS      D(i, j) = Z(i, j) + bias[i]              bias: m numbers
 //     RELU_BIAS D(i, j) = max(Z(i, j) + bias[i], 0)     the bias first
+//     RELU_AUX_BIAS  as RELU_BIAS, and the ReLU's mask into the aux buffer:
+//               bit i + j ld of it (byte (i + j ld) / 8, bit (i + j ld) % 8)
+//               set where Z(i, j) + bias[i] > 0
+//     DRELU_BGRAD  D(i, j) = Z(i, j) if that bit of the aux buffer is set,
+//               else 0; bias[i] = sum_j D(i, j)      (m numbers: D's row sums)
 //     BGRADA    D = Z, bias[i] = sum_l op(A)(i, l)       over the gemm's k
 //     BGRADB    D = Z, bias[j] = sum_l op(B)(l, j)       over the gemm's k
 //
-// with `bias` at the descriptor's BIAS_POINTER, of D's type. The other
-// epilogues (the aux-buffer ones, GELU) are refused with
+// with `bias` at the descriptor's BIAS_POINTER, of D's type, and the aux
+// buffer at EPILOGUE_AUX_POINTER with EPILOGUE_AUX_LD, in bits (elements of
+// the mask), a multiple of 128 and at least m, as NVIDIA requires. The bit
+// order within a byte is the stand-in's (NVIDIA documents the mask as
+// opaque: only what its own RELU_AUX writes is read by its DRELU, as
+// gradtape does). The other epilogues (GELU and the rest) are refused with
 // CUBLAS_STATUS_NOT_SUPPORTED and a report, not computed wrong. Only the
 // types gradtape uses are accepted: R_32F with CUBLAS_COMPUTE_32F and R_64F
 // with CUBLAS_COMPUTE_64F, host pointer mode, column order, one batch.
@@ -50,8 +59,8 @@ enum : int { COMPUTE_32F = 68, COMPUTE_64F = 70 };
 enum : int { OP_N = 0, OP_T = 1, OP_C = 2 };
 
 // cublasLtEpilogue_t.
-enum : unsigned { EPILOGUE_DEFAULT = 1, EPILOGUE_BIAS = 4, EPILOGUE_RELU_BIAS = 6, EPILOGUE_BGRADA = 256,
-                  EPILOGUE_BGRADB = 512 };
+enum : unsigned { EPILOGUE_DEFAULT = 1, EPILOGUE_BIAS = 4, EPILOGUE_RELU_BIAS = 6, EPILOGUE_RELU_AUX_BIAS = 134,
+                  EPILOGUE_DRELU_BGRAD = 152, EPILOGUE_BGRADA = 256, EPILOGUE_BGRADB = 512 };
 
 // cublasLtMatmulDescAttributes_t.
 enum : int {
@@ -63,6 +72,8 @@ enum : int {
     DESC_TRANSC = 5,
     DESC_EPILOGUE = 7,
     DESC_BIAS_POINTER = 8,
+    DESC_EPILOGUE_AUX_POINTER = 11,
+    DESC_EPILOGUE_AUX_LD = 12,
     DESC_BIAS_DATA_TYPE = 26,
 };
 
@@ -82,6 +93,8 @@ struct MatmulDesc {
     unsigned epilogue = EPILOGUE_DEFAULT;
     const void* bias = nullptr;
     int bias_type = -1;  // -1: D's type
+    void* aux = nullptr;
+    long long aux_ld = 0;  // in bits
 };
 struct Layout {
     int type;
@@ -163,6 +176,8 @@ const char* epilogue_name(unsigned e) {
         case EPILOGUE_DEFAULT: return "DEFAULT";
         case EPILOGUE_BIAS: return "BIAS";
         case EPILOGUE_RELU_BIAS: return "RELU_BIAS";
+        case EPILOGUE_RELU_AUX_BIAS: return "RELU_AUX_BIAS";
+        case EPILOGUE_DRELU_BGRAD: return "DRELU_BGRAD";
         case EPILOGUE_BGRADA: return "BGRADA";
         case EPILOGUE_BGRADB: return "BGRADB";
         default: return "unsupported";
@@ -216,10 +231,15 @@ int check_problem(const char* call, const MatmulDesc* d, const Layout* la, const
     REQUIRE(lc->rows == ld->rows && lc->cols == ld->cols, STATUS_INVALID_VALUE, call,
             "C is %llu x %llu, D %llu x %llu", lc->rows, lc->cols, ld->rows, ld->cols);
     const unsigned e = d->epilogue;
-    REQUIRE(e == EPILOGUE_DEFAULT || e == EPILOGUE_BIAS || e == EPILOGUE_RELU_BIAS || e == EPILOGUE_BGRADA ||
-                e == EPILOGUE_BGRADB,
+    REQUIRE(e == EPILOGUE_DEFAULT || e == EPILOGUE_BIAS || e == EPILOGUE_RELU_BIAS || e == EPILOGUE_RELU_AUX_BIAS ||
+                e == EPILOGUE_DRELU_BGRAD || e == EPILOGUE_BGRADA || e == EPILOGUE_BGRADB,
             STATUS_NOT_SUPPORTED, call,
-            "epilogue %u: the stand-in does DEFAULT, BIAS, RELU_BIAS, BGRADA and BGRADB", e);
+            "epilogue %u: the stand-in does DEFAULT, BIAS, RELU_BIAS, RELU_AUX_BIAS, DRELU_BGRAD, BGRADA and BGRADB",
+            e);
+    if (e == EPILOGUE_RELU_AUX_BIAS || e == EPILOGUE_DRELU_BGRAD)
+        REQUIRE(d->aux_ld % 128 == 0 && d->aux_ld >= (long long)ld->rows, STATUS_INVALID_VALUE, call,
+                "EPILOGUE_AUX_LD %lld: must be a multiple of 128 and at least the %llu rows of D", d->aux_ld,
+                ld->rows);
     REQUIRE(d->bias_type == -1 || d->bias_type == type, STATUS_NOT_SUPPORTED, call,
             "bias type %d is not D's type %d", d->bias_type, type);
     *p = Problem{type, ta, tb, m, n, k, e};
@@ -236,6 +256,13 @@ struct Matmul {
     T* d;
     long long ldd;
     T* bias;
+    unsigned char* aux;
+    long long aux_ld;
+
+    bool mask(long long i, long long j) const {
+        const long long bit = i + j * aux_ld;
+        return (aux[bit / 8] >> (bit % 8)) & 1;
+    }
 
     static void run(void* arg) {
         const Matmul& g = *static_cast<const Matmul*>(arg);
@@ -250,11 +277,26 @@ struct Matmul {
             for (long long i = 0; i < p.m; ++i) {
                 T z = column[(std::size_t)i];
                 if (p.epilogue == EPILOGUE_BIAS) z = z + g.bias[i];
-                if (p.epilogue == EPILOGUE_RELU_BIAS) {
+                if (p.epilogue == EPILOGUE_RELU_BIAS || p.epilogue == EPILOGUE_RELU_AUX_BIAS) {
                     z = z + g.bias[i];
-                    z = z > T(0) ? z : T(0);
+                    const bool on = z > T(0);
+                    z = on ? z : T(0);
+                    if (p.epilogue == EPILOGUE_RELU_AUX_BIAS) {
+                        const long long bit = i + j * g.aux_ld;
+                        const unsigned char flag = (unsigned char)(1u << (bit % 8));
+                        g.aux[bit / 8] = on ? (unsigned char)(g.aux[bit / 8] | flag)
+                                            : (unsigned char)(g.aux[bit / 8] & ~flag);
+                    }
                 }
+                if (p.epilogue == EPILOGUE_DRELU_BGRAD && !g.mask(i, j)) z = T(0);
                 g.d[i + j * g.ldd] = z;
+            }
+        }
+        if (p.epilogue == EPILOGUE_DRELU_BGRAD) {
+            for (long long i = 0; i < p.m; ++i) {
+                T s = T(0);
+                for (long long j = 0; j < p.n; ++j) s += g.d[i + j * g.ldd];
+                g.bias[i] = s;
             }
         }
         if (p.epilogue == EPILOGUE_BGRADA) {
@@ -288,18 +330,20 @@ int execute(const char* call, const MatmulDesc* desc, const Problem& p, const vo
                 lc->ld,
                 static_cast<T*>(d),
                 ld->ld,
-                static_cast<T*>(const_cast<void*>(desc->bias))};
+                static_cast<T*>(const_cast<void*>(desc->bias)),
+                static_cast<unsigned char*>(desc->aux),
+                desc->aux_ld};
     const bool uses_bias = p.epilogue != EPILOGUE_DEFAULT;
     REQUIRE(!uses_bias || g.bias != nullptr, STATUS_INVALID_VALUE, call, "epilogue %s needs BIAS_POINTER",
             epilogue_name(p.epilogue));
     gt::count(gt::BLAS_CALLS);
     gt::Digest dg;
     for (long long x : {(long long)p.ta, (long long)p.tb, p.m, p.n, p.k, la->ld, lb->ld, lc->ld, ld->ld,
-                        (long long)p.epilogue})
+                        (long long)p.epilogue, desc->aux_ld})
         dg.value(x);
     dg.value(g.alpha), dg.value(g.beta);
     const unsigned long long values = dg.h;
-    dg.value(a), dg.value(b), dg.value(c), dg.value(d), dg.value(desc->bias);
+    dg.value(a), dg.value(b), dg.value(c), dg.value(d), dg.value(desc->bias), dg.value(desc->aux);
     gt::log_call(call, dg.h, values);
     if (gt::trace_enabled())
         std::fprintf(stderr, "gt-standin: %s m %lld n %lld k %lld transa %d transb %d epilogue %s\n", call, p.m, p.n,
@@ -316,6 +360,14 @@ int execute(const char* call, const MatmulDesc* desc, const Problem& p, const vo
         return STATUS_INVALID_VALUE;
     if (g.beta != T(0) && !check(c, p.m, p.n, lc->ld, "C")) return STATUS_INVALID_VALUE;
     if (!check(d, p.m, p.n, ld->ld, "D")) return STATUS_INVALID_VALUE;
+    if (p.epilogue == EPILOGUE_RELU_AUX_BIAS || p.epilogue == EPILOGUE_DRELU_BGRAD) {
+        REQUIRE(g.aux != nullptr, STATUS_INVALID_VALUE, call, "epilogue %s needs EPILOGUE_AUX_POINTER",
+                epilogue_name(p.epilogue));
+        const std::size_t bytes = (std::size_t)((g.aux_ld * (p.n - 1) + p.m + 7) / 8);
+        if (!gt::check_range((std::uintptr_t)g.aux, bytes, call,
+                             gt::format("the ReLU mask (%lld x %lld bits, ld %lld)", p.m, p.n, g.aux_ld)))
+            return STATUS_INVALID_VALUE;
+    }
     if (uses_bias) {
         const long long len = p.epilogue == EPILOGUE_BGRADB ? p.n : p.m;
         if (!gt::check_range((std::uintptr_t)g.bias, (std::size_t)len * sizeof(T), call,
@@ -372,6 +424,8 @@ GT_EXPORT int cublasLtMatmulDescSetAttribute(MatmulDesc* desc, int attr, const v
         case DESC_EPILOGUE: ok = read_attr(call, attr, buf, size, &desc->epilogue); break;
         case DESC_BIAS_POINTER: ok = read_attr(call, attr, buf, size, &desc->bias); break;
         case DESC_BIAS_DATA_TYPE: ok = read_attr(call, attr, buf, size, &desc->bias_type); break;
+        case DESC_EPILOGUE_AUX_POINTER: ok = read_attr(call, attr, buf, size, &desc->aux); break;
+        case DESC_EPILOGUE_AUX_LD: ok = read_attr(call, attr, buf, size, &desc->aux_ld); break;
         default:
             gt::report(call, gt::format("attribute %d is not one the stand-in implements", attr));
             return STATUS_NOT_SUPPORTED;

@@ -36,7 +36,12 @@
 //!
 //!   where, with no activation (`dz = g`), `dW` and `db` come from one call
 //!   (`Algebra::linear_weight_bias_grad`; on a GPU the product's BGRADB
-//!   epilogue sums the bias gradient while it makes `dW`).
+//!   epilogue sums the bias gradient while it makes `dW`). Across two
+//!   layers, where a ReLU layer's output feeds one product alone, that
+//!   product's rule makes `dz W * step(z)` and its row sums, the ReLU
+//!   layer's own `dz` and `db`, in one call (`ReluThrough`: on a GPU
+//!   cuBLASLt's DRELU_BGRAD, reading the ReLU's mask that the forward
+//!   kept), and the ReLU layer's rule takes them as they are.
 //!
 //! - `mu.reparameterize(logvar, eps)` = `mu + (logvar * 0.5).exp() * eps`:
 //!   the variational autoencoder's sample, one pass instead of four. Its
@@ -195,8 +200,9 @@ impl<'t, T: Element> Var<'t, T> {
         if !fusion_enabled() || !has_epilogue || self.shape().len() != 2 {
             return self.matmul_t(w, false, true).bias_act(b, act);
         }
-        let v = self.value().linear_act(&w.value(), &b.value(), act);
-        self.record(v, Op::Linear { x: self.id, w: w.id, b: b.id, act })
+        let (v, mask) = self.value().linear_act_with_mask(&w.value(), &b.value(), act);
+        let mask = mask.map(|m| self.tape.constant(&m).id);
+        self.record(v, Op::Linear { x: self.id, w: w.id, b: b.id, act, mask })
     }
 
     /// A Gaussian sample by reparameterisation, `self + exp(logvar / 2) *
@@ -324,26 +330,40 @@ fn act_grad<T: Element, A: Algebra<T>>(g: &A, y: &A, act: Act, need_b: bool) -> 
 /// dz = g * act'(y), db = sum_to(dz, [out])    (bias_act's rule)
 /// dx = dz W, dW = dz^T x                      (matmul's rules)
 ///
-/// With no activation to apply (identity), `dz` is `g` and `dW` and `db`
-/// come from one call (`Algebra::linear_weight_bias_grad`: on a GPU the
-/// product's epilogue sums the bias gradient), unless the sweep has
-/// already summed a gradient for `W` (a weight used twice), which the
-/// product then adds to (`sum_so_far`, as for any matrix product).
+/// With no activation (identity), `dz` is `g` and `dW` and `db` come from
+/// one call (`Algebra::linear_weight_bias_grad`: on a GPU the product's
+/// epilogue sums the bias gradient), unless the sweep has already summed a
+/// gradient for `W` (a weight used twice), which the product then adds to
+/// (`sum_so_far`, as for any matrix product).
+///
+/// Across layers (`ReluThrough`): where `x` is a ReLU layer's output used
+/// here alone, `dx` goes through that layer's ReLU in the same product,
+/// `dz_x = (dz W) * step(z_x)`, with its bias gradient beside it
+/// (`Algebra::linear_input_grad_through_relu`; one call on a GPU), and the
+/// sweep hands both to that layer's rule, which then has its `dz` and `db`
+/// without a pass of its own.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn linear_grad<T: Element, A: Algebra<T>>(
     g: &A,
     y: &A,
     [x, w]: [&A; 2],
     act: Act,
-    [xi, wi, bi]: [usize; 3],
+    [out, xi, wi, bi]: [usize; 4],
     need: &dyn Fn(usize) -> bool,
     sum_so_far: &dyn Fn(usize) -> Option<A>,
+    relu: &ReluThrough<'_, A>,
 ) -> [Option<(usize, A)>; 3] {
     let (need_x, need_w, need_b) = (need(xi), need(wi), need(bi));
+    let through_relu = (relu.take)(out);
     if !need_x && !need_w && !need_b {
         return [None, None, None];
     }
     let w_so_far = if need_w { sum_so_far(wi) } else { None };
-    let (dz, dw, db) = if act == Act::Identity && need_w && need_b && w_so_far.is_none() {
+    let (dz, dw, db) = if let Some(db) = through_relu {
+        // The next layer's product already applied this layer's ReLU.
+        let dw = need_w.then(|| matmul::matmul_grad_rhs(g, x, false, true, w_so_far));
+        (g.clone(), dw, need_b.then_some(db))
+    } else if act == Act::Identity && need_w && need_b && w_so_far.is_none() {
         let (dw, db) = g.linear_weight_bias_grad(x);
         (g.clone(), Some(dw), Some(db))
     } else {
@@ -351,8 +371,54 @@ pub(crate) fn linear_grad<T: Element, A: Algebra<T>>(
         let dw = need_w.then(|| matmul::matmul_grad_rhs(&dz, x, false, true, w_so_far));
         (dz, dw, db)
     };
-    let dx = need_x.then(|| matmul::matmul_grad_lhs(&dz, w, false, true, sum_so_far(xi)));
+    let dx = need_x.then(|| product_into(&dz, w, xi, sum_so_far, relu));
     [dx.map(|d| (xi, d)), dw.map(|d| (wi, d)), db.map(|d| (bi, d))]
+}
+
+/// `dz W`, the gradient of the input `xi` of `z = x W^T` (a linear layer's
+/// product), through `xi`'s own ReLU where the sweep allows (`ReluThrough`),
+/// else as `matmul`'s rule.
+pub(crate) fn product_into<T: Element, A: Algebra<T>>(
+    dz: &A,
+    w: &A,
+    xi: usize,
+    sum_so_far: &dyn Fn(usize) -> Option<A>,
+    relu: &ReluThrough<'_, A>,
+) -> A {
+    if let Some(mask) = (relu.mask)(xi) {
+        if let Some((dz_x, db_x)) = dz.linear_input_grad_through_relu(w, &mask) {
+            (relu.deliver)(xi, db_x);
+            return dz_x;
+        }
+    }
+    matmul::matmul_grad_lhs(dz, w, false, true, sum_so_far(xi))
+}
+
+/// What a backward sweep offers a linear layer's rule across layers: a ReLU
+/// layer's output `x` used by one product alone can get the gradient of its
+/// pre-activation from that product directly (on a GPU, cuBLASLt's
+/// DRELU_BGRAD epilogue applies the ReLU's derivative and sums the bias
+/// gradient as it writes `dz W`), where the product would make `dL/dx` and
+/// the ReLU layer's rule would make `dz` and `db` from it in a pass of its
+/// own.
+pub(crate) struct ReluThrough<'a, A> {
+    /// The ReLU mask of node `x`'s layer, where its gradient may come as its
+    /// pre-activation's: `x` a ReLU `linear_act` with a mask, its one use
+    /// the asking product, and not an input or output of the sweep.
+    pub(crate) mask: &'a dyn Fn(usize) -> Option<A>,
+    /// Hands the sweep that layer's bias gradient, made with its
+    /// pre-activation's.
+    pub(crate) deliver: &'a dyn Fn(usize, A),
+    /// Takes a layer's bias gradient if its gradient came as its
+    /// pre-activation's (the layer's own rule asks).
+    pub(crate) take: &'a dyn Fn(usize) -> Option<A>,
+}
+
+impl<'a, A: 'a> ReluThrough<'a, A> {
+    /// Never: for sweeps that do not track uses (the Jacobian's).
+    pub(crate) fn never() -> ReluThrough<'a, A> {
+        ReluThrough { mask: &|_| None, deliver: &|_, _| {}, take: &|_| None }
+    }
 }
 
 /// y = scale sum_l sd[l] sb[l], sd[l] = sum_i d[l,i]^2, sb[l] = sum_c b[l,c]^2:

@@ -51,18 +51,18 @@ const RANGES: &[Range] = &[
     path(
         "autograd/src/algebra.rs",
         1,
-        277,
+        287,
         &["pub trait Algebra", "Algebra<T> for Tensor<T>", "fn scale(", "fn step("],
     ),
-    path("autograd/src/algebra.rs", 335, 394, &["fn fused(", "fn accumulate(", "fn matmul_t_add_to("]),
-    path("autograd/src/algebra.rs", 397, 411, &["Algebra<T> for Var<'t, T>"]),
-    path("autograd/src/algebra.rs", 481, 508, &["fn step(", "fn max_mask(", "fn fused("]),
+    path("autograd/src/algebra.rs", 345, 407, &["fn fused(", "fn accumulate(", "fn matmul_t_add_to("]),
+    path("autograd/src/algebra.rs", 410, 424, &["Algebra<T> for Var<'t, T>"]),
+    path("autograd/src/algebra.rs", 494, 521, &["fn step(", "fn max_mask(", "fn fused("]),
     path("autograd/src/ops/unary.rs", 98, 144, &["// ---- backward rules", "fn exp_grad", "fn sigmoid_grad"]),
     path("autograd/src/ops/reduce.rs", 60, 65, &["// ---- backward rules", "fn sum_all_grad"]),
     path(
         "autograd/src/grad.rs",
         1,
-        346,
+        385,
         &[
             "//! Reverse mode",
             "pub fn grad<",
@@ -76,7 +76,7 @@ const RANGES: &[Range] = &[
         ],
     ),
     named("autograd/src/tape.rs", 82, 86, &["pub fn new()"]),
-    named("autograd/src/op.rs", 209, 253, &["fn inputs("]),
+    named("autograd/src/op.rs", 213, 257, &["fn inputs("]),
     named("autograd/src/tape.rs", 100, 106, &["fn note_recorded_sweep("]),
     named("autograd/src/tape.rs", 113, 142, &["pub fn detect_anomaly(", "pub fn anomaly_detection("]),
 ];

@@ -210,7 +210,7 @@ fn bench_counts_each_gpu_step_on_the_stand_in() {
     let stdout = assert_ok(&out, "bench gpu_counts");
     assert!(stdout.contains("counted on the CPU stand-in for the CUDA driver (not a GPU)"), "{stdout}");
     for (name, most) in
-        [("gpu_counts_deep_ae_256", 36), ("gpu_counts_vae_64", 34), ("gpu_counts_cae_mnist_128", 28)]
+        [("gpu_counts_deep_ae_256", 32), ("gpu_counts_vae_64", 33), ("gpu_counts_cae_mnist_128", 28)]
     {
         let line =
             stdout.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("no {name} in:\n{stdout}"));
@@ -249,5 +249,48 @@ fn bench_counts_each_gpu_step_on_the_stand_in() {
         let fields: Vec<&str> = same.split('\t').collect();
         assert_eq!(fields[2], format!("{0}/{0}", each[0]), "{name}: a call changed between steps: {same}");
         assert_eq!(fields[3], "differing=none", "{same}");
+    }
+}
+
+/// Each model's per-step launches plus cuBLAS calls from `bench
+/// gpu_counts`, run with `env` added.
+fn per_step_counts(env: &[(&str, &str)]) -> Vec<(String, u64)> {
+    let mut bench = Command::new(env!("CARGO_BIN_EXE_bench"));
+    bench.arg("gpu_counts").envs(env.iter().copied());
+    let stdout = assert_ok(&bench.output().expect("bench runs"), "bench gpu_counts");
+    stdout
+        .lines()
+        .filter(|l| l.contains("\tper_step\t"))
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            (f[0].to_string(), f[2].parse().unwrap_or_else(|e| panic!("{l}: {e}")))
+        })
+        .collect()
+}
+
+/// Where cuBLASLt cannot be used (`GRADTAPE_NO_CUBLASLT=1` here; a missing
+/// library or a problem it has no algorithm for take the same path), a
+/// linear layer is the gemm and its kernel: the step still runs, with one
+/// call more per ReLU or identity layer (deep_ae and the vae), and none
+/// more where no layer uses an epilogue (cae_mnist's are sigmoid).
+#[test]
+fn without_cublaslt_a_linear_layer_takes_the_gemm_and_the_kernel() {
+    if standin::real_driver_present() || device_env().is_none() {
+        println!("skipped: gpu_counts runs on the stand-in only");
+        return;
+    }
+    let with = per_step_counts(&[]);
+    let without = per_step_counts(&[("GRADTAPE_NO_CUBLASLT", "1")]);
+    assert_eq!(with.len(), 3, "{with:?}");
+    assert_eq!(
+        with.iter().map(|c| &c.0).collect::<Vec<_>>(),
+        without.iter().map(|c| &c.0).collect::<Vec<_>>()
+    );
+    for ((name, on), (_, off)) in with.iter().zip(&without) {
+        if name.contains("cae_mnist") {
+            assert_eq!(off, on, "{name}: no epilogue to lose");
+        } else {
+            assert!(off > on, "{name}: {off} calls without cuBLASLt, {on} with it");
+        }
     }
 }

@@ -11,6 +11,8 @@
 //! BIAS       D(i, j) = Z(i, j) + bias[i]
 //! RELU_BIAS  D(i, j) = max(Z(i, j) + bias[i], 0)
 //! BGRADB     D = Z, and bias[j] = sum_l op(B)(l, j)   (n numbers: op(B)'s column sums)
+//! RELU_AUX_BIAS   RELU_BIAS, and the ReLU's mask (a bit per output) into an aux buffer
+//! DRELU_BGRAD     D = Z where that mask is set, else 0; bias[i] = sum_j D(i, j)
 //! ```
 //!
 //! A row-major `y = x W^T + b` (`x` `[rows, in]`, `W` `[out, in]`) is the
@@ -50,6 +52,22 @@ pub enum Epilogue {
     ReluBias,
     /// `D = Z`, and the column sums of `op(B)` into the bias pointer.
     BgradB,
+    /// `D = max(Z + bias, 0)`, and where `Z + bias > 0` as bits into the
+    /// aux buffer.
+    ReluAuxBias,
+    /// `D = Z` where the aux buffer's bit is set, else 0, and `D`'s row
+    /// sums into the bias pointer: the ReLU's derivative and its layer's
+    /// bias gradient, in the product that makes the layer's gradient.
+    DreluBgrad,
+}
+
+/// The ReLU mask of an `m x n` output (`D`, column-major): its leading
+/// dimension in bits (`m` rounded up to 128, as cuBLASLt requires) and its
+/// length in elements of `T` (the mask lives in a tensor's buffer).
+pub fn relu_mask_size<T>(m: usize, n: usize) -> (i64, usize) {
+    let ld = m.div_ceil(128).max(1) * 128;
+    let bytes = ld / 8 * n;
+    (ld as i64, bytes.div_ceil(std::mem::size_of::<T>()).max(1))
 }
 
 impl Epilogue {
@@ -58,6 +76,8 @@ impl Epilogue {
             Epilogue::Bias => sys::cublasLtEpilogue_t::CUBLASLT_EPILOGUE_BIAS,
             Epilogue::ReluBias => sys::cublasLtEpilogue_t::CUBLASLT_EPILOGUE_RELU_BIAS,
             Epilogue::BgradB => sys::cublasLtEpilogue_t::CUBLASLT_EPILOGUE_BGRADB,
+            Epilogue::ReluAuxBias => sys::cublasLtEpilogue_t::CUBLASLT_EPILOGUE_RELU_AUX_BIAS,
+            Epilogue::DreluBgrad => sys::cublasLtEpilogue_t::CUBLASLT_EPILOGUE_DRELU_BGRAD,
         }
     }
 }
@@ -171,6 +191,12 @@ impl Lt {
             4,
         )?;
         set(Attr::CUBLASLT_MATMUL_DESC_EPILOGUE, (&epilogue as *const sys::cublasLtEpilogue_t).cast(), 4)?;
+        if matches!(p.epilogue, Epilogue::ReluAuxBias | Epilogue::DreluBgrad) {
+            // The mask's leading dimension is part of the problem: the
+            // heuristic checks it.
+            let (mask_ld, _) = relu_mask_size::<u8>(p.m as usize, p.n as usize);
+            set(Attr::CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, (&mask_ld as *const i64).cast(), 8)?;
+        }
         let a = lt::create_matrix_layout(ty, a_rows, a_cols, ld(a_rows))?;
         let b = lt::create_matrix_layout(ty, b_rows, b_cols, ld(b_rows))?;
         let d = lt::create_matrix_layout(ty, p.m, p.n, ld(p.m))?;
@@ -204,12 +230,24 @@ impl Lt {
     }
 }
 
-/// The epilogue's vector: read (BIAS, RELU_BIAS) or written (BGRADB).
+/// The epilogue's vector: read (BIAS, RELU_BIAS) or written (BGRADB,
+/// DRELU_BGRAD); the same for the ReLU mask (written by RELU_AUX_BIAS, read
+/// by DRELU_BGRAD).
 pub enum BiasVector<'a, T: Element> {
     /// A bias the epilogue adds.
     Read(&'a Buffer<T>),
     /// Where the epilogue writes a bias gradient.
     Write(&'a mut Buffer<T>),
+}
+
+/// [`matmul_epilogue`]'s inputs and outputs beside the product: the bias
+/// vector and, for the ReLU mask's epilogues, the mask and its leading
+/// dimension in bits ([`relu_mask_size`]).
+pub struct Extras<'a, T: Element> {
+    /// The bias, or where its gradient goes.
+    pub bias: BiasVector<'a, T>,
+    /// The ReLU mask (RELU_AUX_BIAS writes it, DRELU_BGRAD reads it).
+    pub mask: Option<(BiasVector<'a, T>, i64)>,
 }
 
 /// `D = op(A) op(B)` with `p`'s epilogue, on `gpu`'s stream: `a`, `b` and
@@ -222,7 +260,7 @@ pub fn matmul_epilogue<T: Element>(
     a: &Buffer<T>,
     b: &Buffer<T>,
     d: &mut Buffer<T>,
-    bias: BiasVector<'_, T>,
+    extras: Extras<'_, T>,
 ) -> Option<()> {
     let lt = gpu.lt()?;
     debug_assert_eq!(p.double, T::NAME == "f64");
@@ -235,16 +273,27 @@ pub fn matmul_epilogue<T: Element>(
     // checked by the caller), `bias` holds the epilogue's vector, and the
     // workspace outlives the queued product (it lives as long as `lt`).
     let queued = unsafe {
-        let (bias_ptr, _b) = match bias {
-            BiasVector::Read(v) => v.slice().device_ptr(stream),
-            BiasVector::Write(v) => v.slice_mut().device_ptr_mut(stream),
+        let address = |v: BiasVector<'_, T>| match v {
+            BiasVector::Read(v) => v.slice().device_ptr(stream).0,
+            BiasVector::Write(v) => v.slice_mut().device_ptr_mut(stream).0,
         };
-        let set_bias = lt::set_matmul_desc_attribute(
-            plan.desc,
-            sys::cublasLtMatmulDescAttributes_t::CUBLASLT_MATMUL_DESC_BIAS_POINTER,
-            (&bias_ptr as *const u64).cast(),
-            std::mem::size_of::<u64>(),
-        );
+        use sys::cublasLtMatmulDescAttributes_t as Attr;
+        let set = |attr, value: &u64| {
+            lt::set_matmul_desc_attribute(
+                plan.desc,
+                attr,
+                (value as *const u64).cast(),
+                std::mem::size_of::<u64>(),
+            )
+        };
+        let bias_ptr = address(extras.bias);
+        let mut set_bias = set(Attr::CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias_ptr);
+        if let Some((mask, ld)) = extras.mask {
+            let mask_ptr = address(mask);
+            set_bias = set_bias
+                .and_then(|()| set(Attr::CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &mask_ptr))
+                .and_then(|()| set(Attr::CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, &(ld as u64)));
+        }
         let (a_ptr, _a) = a.slice().device_ptr(stream);
         let (b_ptr, _bb) = b.slice().device_ptr(stream);
         let (d_ptr, _d) = d.slice_mut().device_ptr_mut(stream);

@@ -125,8 +125,8 @@ mod fused;
 mod optim;
 mod reduce;
 pub use fused::{
-    bias_act, bias_act_grad, linear_act, linear_weight_bias_grad, loss_sum, loss_sum_grad, outer_sum_squares,
-    outer_sum_squares_grad, three_inputs,
+    bias_act, bias_act_grad, linear_act, linear_input_grad_through_relu, linear_weight_bias_grad, loss_sum,
+    loss_sum_grad, outer_sum_squares, outer_sum_squares_grad, three_inputs,
 };
 pub use optim::{adam, adam_multi, adam_table_uploads, loss_guard, sgd};
 pub use reduce::{max_mask, reduce_all, reduce_axis, sum_to};

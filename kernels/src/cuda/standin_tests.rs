@@ -553,7 +553,7 @@ fn the_relu_epilogue_writes_zero_for_nan() {
 /// cuBLASLt calls the stand-in does not implement, or that are malformed,
 /// are refused with a status, and the plan is not made.
 #[test]
-fn cublaslt_refuses_an_epilogue_it_does_not_implement_and_a_missing_bias() {
+fn cublaslt_refuses_an_epilogue_it_does_not_implement_a_bad_mask_and_a_missing_bias() {
     use cudarc::cublaslt::{result as lt, sys};
     let Some(gpu) = standin_gpu() else { return };
     gpu.bind();
@@ -575,6 +575,21 @@ fn cublaslt_refuses_an_epilogue_it_does_not_implement_and_a_missing_bias() {
     set_epilogue(sys::cublasLtEpilogue_t::CUBLASLT_EPILOGUE_GELU_BIAS).unwrap();
     let refused = heuristic().unwrap_err();
     assert_eq!(refused.0, sys::cublasStatus_t::CUBLAS_STATUS_NOT_SUPPORTED);
+    // The ReLU mask's epilogues need its leading dimension, a multiple of 128.
+    set_epilogue(sys::cublasLtEpilogue_t::CUBLASLT_EPILOGUE_DRELU_BGRAD).unwrap();
+    assert_eq!(heuristic().unwrap_err().0, sys::cublasStatus_t::CUBLAS_STATUS_INVALID_VALUE);
+    let set_mask_ld = |ld: i64| unsafe {
+        lt::set_matmul_desc_attribute(
+            desc,
+            sys::cublasLtMatmulDescAttributes_t::CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD,
+            (&ld as *const i64).cast(),
+            8,
+        )
+    };
+    set_mask_ld(100).unwrap();
+    assert_eq!(heuristic().unwrap_err().0, sys::cublasStatus_t::CUBLAS_STATUS_INVALID_VALUE);
+    set_mask_ld(128).unwrap();
+    heuristic().unwrap();
     set_epilogue(sys::cublasLtEpilogue_t::CUBLASLT_EPILOGUE_BIAS).unwrap();
     let algo = heuristic().unwrap().algo;
     let (a, d) = (zeros(&gpu, 16), zeros(&gpu, 16));

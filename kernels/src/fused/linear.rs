@@ -28,6 +28,20 @@ impl<T: Element> Tensor<T> {
     /// do not fit, naming all three.
     #[track_caller]
     pub fn linear_act(&self, w: &Tensor<T>, b: &Tensor<T>, act: Act) -> Tensor<T> {
+        self.linear_act_with_mask(w, b, act).0
+    }
+
+    /// [`Tensor::linear_act`], and, where the ReLU was applied by the
+    /// product's epilogue (a GPU with cuBLASLt), the ReLU's mask: a bit per
+    /// output, kept in a tensor's buffer, for
+    /// [`Tensor::linear_input_grad_through_relu`]. `None` elsewhere.
+    #[track_caller]
+    pub fn linear_act_with_mask(
+        &self,
+        w: &Tensor<T>,
+        b: &Tensor<T>,
+        act: Act,
+    ) -> (Tensor<T>, Option<Tensor<T>>) {
         let (x_shape, w_shape, b_shape) = (self.shape(), w.shape(), b.shape());
         assert!(
             x_shape.len() == 2 && w_shape.len() == 2 && x_shape[1] == w_shape[1] && b_shape == [w_shape[0]],
@@ -36,11 +50,31 @@ impl<T: Element> Tensor<T> {
         );
         #[cfg(feature = "cuda")]
         if self.same_device(w, "linear_act").is_cuda() && w.same_device(b, "linear_act").is_cuda() {
-            if let Some(y) = crate::cuda::ops::linear_act(self, w, b, act) {
-                return y;
+            if let Some(out) = crate::cuda::ops::linear_act(self, w, b, act) {
+                return out;
             }
         }
-        self.matmul_t(w, false, true).bias_act(b, act)
+        (self.matmul_t(w, false, true).bias_act(b, act), None)
+    }
+
+    /// The gradient of a ReLU layer's pre-activation `z` from the gradient
+    /// `self` (`[rows, out]`) of the next layer's pre-activation, through
+    /// that layer's weight `w` (`[out, in]`): `(self w) * step(z)`, with its
+    /// sums over the rows (the ReLU layer's bias gradient), where `mask` is
+    /// the ReLU layer's from [`Tensor::linear_act_with_mask`]. One cuBLASLt
+    /// call on a GPU (DRELU_BGRAD) where the product, then `bias_act`'s rule,
+    /// took two; `None` where it cannot be done so (the caller takes those).
+    pub fn linear_input_grad_through_relu(
+        &self,
+        w: &Tensor<T>,
+        mask: &Tensor<T>,
+    ) -> Option<(Tensor<T>, Tensor<T>)> {
+        #[cfg(feature = "cuda")]
+        if self.is_cuda() && w.is_cuda() && mask.is_cuda() && self.rank() == 2 && w.rank() == 2 {
+            return crate::cuda::ops::linear_input_grad_through_relu(self, w, mask);
+        }
+        let _ = (w, mask);
+        None
     }
 
     /// A linear layer's weight and bias gradients, `(dW, db)`, from the

@@ -174,19 +174,22 @@ pub fn outer_sum_squares_grad<T: Element>(
 }
 
 /// `act(x W^T + b)` in one cuBLASLt call (`act` identity or ReLU: the BIAS
-/// and RELU_BIAS epilogues; see `cuda/lt.rs` for the layout), `x`
-/// `[rows, in]`, `W` `[out, in]`, `b` `[out]`, all non-empty. `None` where
-/// cuBLASLt cannot do it: the caller takes the gemm and `bias_act`.
+/// and RELU_AUX_BIAS epilogues; see `cuda/lt.rs` for the layout), `x`
+/// `[rows, in]`, `W` `[out, in]`, `b` `[out]`, all non-empty; for ReLU also
+/// its mask, a bit per output ([`crate::cuda::lt::relu_mask_size`]), which
+/// [`linear_input_grad_through_relu`] reads. `None` where cuBLASLt cannot
+/// do it: the caller takes the gemm and `bias_act`.
+#[allow(clippy::type_complexity)]
 pub fn linear_act<T: Element>(
     x: &Tensor<T>,
     w: &Tensor<T>,
     b: &Tensor<T>,
     act: crate::Act,
-) -> Option<Tensor<T>> {
-    use crate::cuda::lt::{matmul_epilogue, BiasVector, Epilogue, Problem};
+) -> Option<(Tensor<T>, Option<Tensor<T>>)> {
+    use crate::cuda::lt::{matmul_epilogue, relu_mask_size, BiasVector, Epilogue, Extras, Problem};
     let epilogue = match act {
         crate::Act::Identity => Epilogue::Bias,
-        crate::Act::Relu => Epilogue::ReluBias,
+        crate::Act::Relu => Epilogue::ReluAuxBias,
         _ => return None,
     };
     let gpu = gpu_of(x);
@@ -204,8 +207,51 @@ pub fn linear_act<T: Element>(
         epilogue,
     };
     let mut y = Buffer::<T>::uninit(gpu, rows * out);
-    matmul_epilogue(gpu, p, buf(w), buf(x), &mut y, BiasVector::Read(buf(b)))?;
-    Some(Tensor::from_cuda(Shape::from_slice(&[rows, out]), y))
+    let (ld, mask_len) = relu_mask_size::<T>(out, rows);
+    let mut mask = (epilogue == Epilogue::ReluAuxBias).then(|| Buffer::<T>::uninit(gpu, mask_len));
+    let extras =
+        Extras { bias: BiasVector::Read(buf(b)), mask: mask.as_mut().map(|m| (BiasVector::Write(m), ld)) };
+    matmul_epilogue(gpu, p, buf(w), buf(x), &mut y, extras)?;
+    let mask = mask.map(|m| Tensor::from_cuda(Shape::from_slice(&[mask_len]), m));
+    Some((Tensor::from_cuda(Shape::from_slice(&[rows, out]), y), mask))
+}
+
+/// The gradient of a ReLU layer's pre-activation `z_p` from the gradient
+/// `dz` (`[rows, out]`) of the next layer's pre-activation, through that
+/// layer's weight `W` (`[out, in]`) and the ReLU layer's `mask` (from
+/// [`linear_act`]): `(dz W) * step(z_p)` and its sums over the rows, the ReLU
+/// layer's bias gradient, in one cuBLASLt call (DRELU_BGRAD). `None` where
+/// cuBLASLt cannot do it.
+pub fn linear_input_grad_through_relu<T: Element>(
+    dz: &Tensor<T>,
+    w: &Tensor<T>,
+    mask: &Tensor<T>,
+) -> Option<(Tensor<T>, Tensor<T>)> {
+    use crate::cuda::lt::{matmul_epilogue, relu_mask_size, BiasVector, Epilogue, Extras, Problem};
+    let gpu = gpu_of(dz);
+    let (rows, out, inner) = (dz.shape()[0], dz.shape()[1], w.shape()[1]);
+    if rows == 0 || inner == 0 || out == 0 {
+        return None;
+    }
+    let (ld, mask_len) = relu_mask_size::<T>(inner, rows);
+    assert_eq!(mask.len(), mask_len, "the ReLU mask of a [{rows}, {inner}] layer output");
+    let p = Problem {
+        double: T::NAME == "f64",
+        ta: false,
+        tb: false,
+        m: inner as u64,
+        n: rows as u64,
+        k: out as u64,
+        epilogue: Epilogue::DreluBgrad,
+    };
+    let mut dx = Buffer::<T>::uninit(gpu, rows * inner);
+    let mut db = Buffer::<T>::uninit(gpu, inner);
+    let extras = Extras { bias: BiasVector::Write(&mut db), mask: Some((BiasVector::Read(buf(mask)), ld)) };
+    matmul_epilogue(gpu, p, buf(w), buf(dz), &mut dx, extras)?;
+    Some((
+        Tensor::from_cuda(Shape::from_slice(&[rows, inner]), dx),
+        Tensor::from_cuda(Shape::from_slice(&[inner]), db),
+    ))
 }
 
 /// A linear layer's weight and bias gradients from `dz` (`[rows, out]`,
@@ -213,7 +259,7 @@ pub fn linear_act<T: Element>(
 /// `db`, `dz`'s sums over the rows, made by the same cuBLASLt call (the
 /// BGRADB epilogue). `None` where cuBLASLt cannot do it.
 pub fn linear_weight_bias_grad<T: Element>(dz: &Tensor<T>, x: &Tensor<T>) -> Option<(Tensor<T>, Tensor<T>)> {
-    use crate::cuda::lt::{matmul_epilogue, BiasVector, Epilogue, Problem};
+    use crate::cuda::lt::{matmul_epilogue, BiasVector, Epilogue, Extras, Problem};
     let gpu = gpu_of(dz);
     let (rows, inner, out) = (x.shape()[0], x.shape()[1], dz.shape()[1]);
     if rows == 0 || inner == 0 || out == 0 {
@@ -230,7 +276,14 @@ pub fn linear_weight_bias_grad<T: Element>(dz: &Tensor<T>, x: &Tensor<T>) -> Opt
     };
     let mut dw = Buffer::<T>::uninit(gpu, out * inner);
     let mut db = Buffer::<T>::uninit(gpu, out);
-    matmul_epilogue(gpu, p, buf(x), buf(dz), &mut dw, BiasVector::Write(&mut db))?;
+    matmul_epilogue(
+        gpu,
+        p,
+        buf(x),
+        buf(dz),
+        &mut dw,
+        Extras { bias: BiasVector::Write(&mut db), mask: None },
+    )?;
     Some((
         Tensor::from_cuda(Shape::from_slice(&[out, inner]), dw),
         Tensor::from_cuda(Shape::from_slice(&[out]), db),

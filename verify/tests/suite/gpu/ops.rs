@@ -214,6 +214,22 @@ fn op_cases<T: Element>() -> Vec<OpCase<T>> {
             &[&tall_x, &tall_w, &tall_b],
         ));
     }
+    // Two layers, the first ReLU: on a GPU the second layer's product
+    // makes the first's pre-activation gradient and bias gradient through
+    // its ReLU mask (cuBLASLt's DRELU_BGRAD, `fused::ReluThrough`), whether
+    // the second is a linear_act (identity, ReLU) or the product and
+    // bias_act (tanh). And the same first layer used twice, where it must
+    // not (its gradient is a sum).
+    let (w2, b2) = (any::<T>(&[4, 3], 326), any::<T>(&[4], 327));
+    for (name, second) in [("identity", Act::Identity), ("relu", Act::Relu), ("tanh", Act::Tanh)] {
+        let chain = op(move |v| vec![v[0].linear_act(v[1], v[2], Act::Relu).linear_act(v[3], v[4], second)]);
+        cases.push(case(format!("linear_act relu then {name}"), chain, &[&lx, &lw, &lb, &w2, &b2]));
+    }
+    let twice = op(|v| {
+        let h = v[0].linear_act(v[1], v[2], Act::Relu);
+        vec![h.linear_act(v[3], v[4], Act::Identity) + h.linear_act(v[3], v[4], Act::Relu)]
+    });
+    cases.push(case("linear_act relu used by two layers", twice, &[&lx, &lw, &lb, &w2, &b2]));
     // The reparameterisation, eps given as a third input (read as a
     // constant, so it gets no gradient on either device).
     let (mu, logvar, eps) = (any::<T>(&[7, 5], 312), any::<T>(&[7, 5], 313), any::<T>(&[7, 5], 314));
