@@ -365,6 +365,7 @@ pub(crate) fn vjp<T: Element, A: Algebra<T>>(
             two(fused::loss_sum_grad(g, &value_of(a), &value_of(b), term, scale, [a, b], need))
         }
         Norm(a) => unary_rule(a, &|| g.norm_grad(&value_of(out), &value_of(a))),
+        AddScaled { a, b, s } => two(fused::add_scaled_grad(g, s, [a, b], need)),
         OuterSumSquares { d, b, scale, d_rows, b_rows } => two(fused::outer_sum_squares_grad(
             g,
             [&value_of(d), &value_of(b)],

@@ -361,6 +361,7 @@ fn is_elementwise<T>(op: &Op<T>) -> bool {
         | Softplus(_)
         | Clamp(..)
         | BiasAct { .. }
+        | AddScaled { .. }
         | Reparameterize { .. }
         | Formula { .. } => true,
         Leaf { .. }

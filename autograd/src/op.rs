@@ -117,6 +117,13 @@ pub(crate) enum Op<T> {
         logvar: usize,
         eps: usize,
     },
+    /// `a + b * s` for two tensors of one shape, in one pass (a fused op:
+    /// see `ops/fused.rs`): a loss and its weighted penalty.
+    AddScaled {
+        a: usize,
+        b: usize,
+        s: T,
+    },
     /// `sqrt(sum x^2)`, the L2 norm of all elements, in one reduction (a
     /// fused op: see `ops/fused.rs`).
     Norm(usize),
@@ -205,6 +212,7 @@ impl<T> Op<T> {
             LossSum { .. } => "loss_sum",
             Reparameterize { .. } => "reparameterize",
             Norm(..) => "norm",
+            AddScaled { .. } => "add_scaled",
             OuterSumSquares { .. } => "outer_sum_squares",
             Formula { formula, .. } => gradtape_kernels::FormulaKind::from(formula).name(),
         }
@@ -219,6 +227,7 @@ impl<T> Op<T> {
             Linear { x, w, b, .. } => [Some(x), Some(w), Some(b)],
             Add(a, b) | Sub(a, b) | Mul(a, b) | Div(a, b) | MatMul { a, b, .. } => [Some(a), Some(b), None],
             BiasAct { z, b, .. }
+            | AddScaled { a: z, b, .. }
             | LossSum { a: z, b, .. }
             | Reparameterize { mu: z, logvar: b, .. }
             | Formula { g: z, x: b, .. }

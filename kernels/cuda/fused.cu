@@ -71,6 +71,21 @@ __device__ void bias_act_grad(long long cols, long long rows, long long runs, in
 FUSED_KERNELS(float, f32)
 FUSED_KERNELS(double, f64)
 
+// out = a + b * s, the plain ops' order (b.mul_scalar(s), then add): a loss
+// and its weighted penalty in one launch.
+template <typename T>
+__device__ void add_scaled(long long n, const T* a, const T* b, T s, T* out) {
+    GRID_STRIDE_LOOP(i, n) out[i] = a[i] + b[i] * s;
+}
+
+#define ADD_SCALED_KERNEL(T, suffix)                                                                       \
+    extern "C" __global__ void add_scaled_##suffix(long long n, const T* a, const T* b, T s, T* out) {    \
+        add_scaled<T>(n, a, b, s, out);                                                                    \
+    }
+
+ADD_SCALED_KERNEL(float, f32)
+ADD_SCALED_KERNEL(double, f64)
+
 // The reparameterisation of a Gaussian sample: out = mu + exp(logvar * 0.5)
 // * eps, in the plain ops' order (kernels/src/fused.rs), and its rule for
 // logvar, d = g * eps * exp(logvar * 0.5) * 0.5, the plain rules' order (mu's

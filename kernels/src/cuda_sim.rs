@@ -170,6 +170,7 @@ kernels! {
     // fused.cu
     bias_act => bias_act_f32, bias_act_f64(n: i64, cols: i64, act: i32, z: *const T, b: *const T, out: *mut T);
     bias_act_grad => bias_act_grad_f32, bias_act_grad_f64(cols: i64, rows: i64, runs: i64, act: i32, g: *const T, y: *const T, dz: *mut T, partials: *mut T);
+    add_scaled => add_scaled_f32, add_scaled_f64(n: i64, a: *const T, b: *const T, s: T, out: *mut T);
     reparameterize => reparameterize_f32, reparameterize_f64(n: i64, mu: *const T, logvar: *const T, eps: *const T, out: *mut T);
     reparameterize_grad => reparameterize_grad_f32, reparameterize_grad_f64(n: i64, g: *const T, logvar: *const T, eps: *const T, out: *mut T);
     norm_grad => norm_grad_f32, norm_grad_f64(n: i64, x: *const T, g: *const T, y: *const T, out: *mut T);

@@ -30,7 +30,7 @@ pub use losses::{log_floor, slope_floor, LossTerm};
 
 use crate::broadcast::{add_row, reduce_rows, Rows};
 use crate::element::Element;
-use crate::elementwise::{relu, sigmoid, step, zip3_into, zip_wide};
+use crate::elementwise::{relu, sigmoid, step, zip3_into, zip_into, zip_wide};
 use crate::tensor::Tensor;
 
 /// The activation of a fused layer.
@@ -163,6 +163,26 @@ impl<T: Element> Tensor<T> {
         self.with_logvar_and_eps("reparameterize_grad", "the gradient", logvar, eps, move |g, lv, e| {
             g * e * (lv * half).exp_k() * half
         })
+    }
+
+    /// `self + b * s` in one pass, for two tensors of one shape: the same
+    /// numbers as `b.mul_scalar(s)` and then `add`, in that order (a loss
+    /// and its weighted penalty, `mse + lambda * penalty`, in one launch on
+    /// a GPU instead of two). Panics, at the caller, unless the shapes are
+    /// equal (the plain ops broadcast; this one does not).
+    #[track_caller]
+    pub fn add_scaled(&self, b: &Tensor<T>, s: T) -> Tensor<T> {
+        assert!(
+            self.shape() == b.shape(),
+            "add_scaled: shapes {:?} and {:?} differ (it does not broadcast)",
+            self.shape(),
+            b.shape()
+        );
+        #[cfg(feature = "cuda")]
+        if self.same_device(b, "add_scaled").is_cuda() {
+            return crate::cuda::ops::add_scaled(self, b, s);
+        }
+        Tensor::from_fill_shape(self.dims(), |out| zip_into(self.data(), b.data(), out, move |a, b| a + b * s))
     }
 
     /// `f(self_i, logvar_i, eps_i)` in one pass, for the op `op` (its kernel

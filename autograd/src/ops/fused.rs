@@ -72,6 +72,13 @@
 //!   gradient asked for (`Tensor::loss_sum_grad`), or those formulas in
 //!   plain ops when recorded (`Algebra::loss_sum_grad`).
 //!
+//! - `a.add_scaled(b, s)` = `a + b * s`: a loss and its weighted penalty
+//!   (`mse + lambda * code_l2`), two tensors of one shape, in one pass
+//!   instead of two (the `mul_scalar` and the `add`). Its rule is the two
+//!   plain rules, `da = g` and `db = g s`. On a GPU the second is no
+//!   launch when `g` is the sweep's seed: a shared constant times a number
+//!   is a constant the host knows (`gradtape_kernels::cuda::ops::full`).
+//!
 //! - `x.norm()` = `x.sum_squares().sqrt()`: the L2 norm of a whole tensor
 //!   (`ops/norm.rs` records it), one reduction whose last step takes the
 //!   root (on a GPU one launch fewer). Its rule is the two plain rules in
@@ -141,7 +148,7 @@ pub fn fusion_enabled() -> bool {
 }
 
 /// Runs `f` with fusion off on the calling thread: `bias_act`,
-/// `linear_act`, `reparameterize`, `loss_sum`, `norm`, `outer_sum_squares` and a
+/// `linear_act`, `reparameterize`, `add_scaled`, `loss_sum`, `norm`, `outer_sum_squares` and a
 /// recorded rule's formula record the plain ops of their compositions (see
 /// this module's doc), and a backward sweep adds each gradient that
 /// reaches a node through a matrix product with an `add` of its own. The same numbers up to rounding, more nodes and more passes:
@@ -219,6 +226,24 @@ impl<'t, T: Element> Var<'t, T> {
         }
         let v = self.value().reparameterize(&logvar.value(), &eps.value());
         self.record(v, Op::Reparameterize { mu: self.id, logvar: logvar.id, eps: eps.id })
+    }
+
+    /// `self + b * s` in one pass, as one node: the same value as
+    /// `self + b * s` in plain ops (a `mul_scalar` and an `add`, two
+    /// nodes), for two tensors of one shape, as a loss and its weighted
+    /// penalty are.
+    /// Panics, at the caller, unless the shapes are equal (the plain ops
+    /// broadcast; this one does not).
+    #[track_caller]
+    pub fn add_scaled(self, b: Var<'t, T>, s: T) -> Var<'t, T> {
+        self.same_tape(&b, "add_scaled");
+        if !fusion_enabled() {
+            let (sa, sb) = (self.shape(), b.shape());
+            assert!(sa == sb, "add_scaled: shapes {sa:?} and {sb:?} differ (it does not broadcast)");
+            return self + b * s;
+        }
+        let v = self.value().add_scaled(&b.value(), s);
+        self.record(v, Op::AddScaled { a: self.id, b: b.id, s })
     }
 
     /// `scale * sum_l (sum_i self[l,i]^2) (sum_c b[l,c]^2)` as one node:
@@ -454,6 +479,17 @@ pub(crate) fn formula_grad<T: Element, A: Algebra<T>>(
     let dg = need(gi).then(|| (gi, fit(unary::formula(big_g, x, formula), g)));
     let dx = if need(xi) { big_g.formula_dx(g, x, formula).map(|d| (xi, fit(d, x))) } else { None };
     [dg, dx]
+}
+
+/// y = a + b s:
+/// da = g, db = g s (the plain rules of `add` and `mul_scalar`).
+pub(crate) fn add_scaled_grad<T: Element, A: Algebra<T>>(
+    g: &A,
+    s: T,
+    [a, b]: [usize; 2],
+    need: &dyn Fn(usize) -> bool,
+) -> [Option<(usize, A)>; 2] {
+    [need(a).then(|| (a, g.clone())), need(b).then(|| (b, g.scale(s)))]
 }
 
 /// z = mu + exp(logvar / 2) eps:

@@ -62,7 +62,7 @@ const RANGES: &[Range] = &[
     path(
         "autograd/src/grad.rs",
         1,
-        385,
+        386,
         &[
             "//! Reverse mode",
             "pub fn grad<",
@@ -76,7 +76,7 @@ const RANGES: &[Range] = &[
         ],
     ),
     named("autograd/src/tape.rs", 82, 86, &["pub fn new()"]),
-    named("autograd/src/op.rs", 213, 257, &["fn inputs("]),
+    named("autograd/src/op.rs", 221, 266, &["fn inputs("]),
     named("autograd/src/tape.rs", 100, 106, &["fn note_recorded_sweep("]),
     named("autograd/src/tape.rs", 113, 142, &["pub fn detect_anomaly(", "pub fn anomaly_detection("]),
 ];

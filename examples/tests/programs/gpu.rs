@@ -197,8 +197,8 @@ fn a_run_moves_between_the_devices_through_its_checkpoint() {
 /// allocations and host waits on the stand-in: the same numbers each step,
 /// no allocation once the pool is warm, no wait, no copy to the host and no
 /// memset inside a step, and no more launches plus cuBLAS calls than
-/// BENCHMARKS.md records (the vae's is under issue 26's goal of 40, cae_mnist's
-/// is under its goal of half of 58; lower a bound here when a change lowers
+/// BENCHMARKS.md records (issue 26's goals: deep_ae at most 30, the vae at
+/// most 40, cae_mnist half of 58; lower a bound here when a change lowers
 /// the count there).
 #[test]
 fn bench_counts_each_gpu_step_on_the_stand_in() {
@@ -210,7 +210,7 @@ fn bench_counts_each_gpu_step_on_the_stand_in() {
     let stdout = assert_ok(&out, "bench gpu_counts");
     assert!(stdout.contains("counted on the CPU stand-in for the CUDA driver (not a GPU)"), "{stdout}");
     for (name, most) in
-        [("gpu_counts_deep_ae_256", 32), ("gpu_counts_vae_64", 33), ("gpu_counts_cae_mnist_128", 28)]
+        [("gpu_counts_deep_ae_256", 30), ("gpu_counts_vae_64", 33), ("gpu_counts_cae_mnist_128", 26)]
     {
         let line =
             stdout.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("no {name} in:\n{stdout}"));

@@ -399,6 +399,47 @@ fn a_small_constant_is_made_once_and_a_write_does_not_reach_the_shared_one() {
     assert_eq!(crate::Tensor::<f32>::full_on(&[111], -2.5, device).to_vec(), vec![-2.5f32; 111]);
 }
 
+/// A shared constant (a sweep's seed) times or plus a number is the shared
+/// constant of the result: after the first time, no launch, no memset, no
+/// allocation, and the kernel's bits. A result of zero, or a tensor that
+/// is not a shared constant, takes the kernel.
+#[test]
+fn a_shared_constant_times_a_number_is_a_shared_constant_and_no_launch() {
+    let Some(_gpu) = standin_gpu() else { return };
+    let device = Device::Cuda(0);
+    // A length no other test fills.
+    let c = crate::Tensor::<f32>::full_on(&[5, 29], 1.5, device);
+    let copy = c.to_cpu().to(device); // the same numbers, not a shared constant
+    for (s, folded, kernel) in [
+        (-3.0f32, c.mul_scalar(-3.0), copy.mul_scalar(-3.0)),
+        (0.25, c.add_scalar(0.25), copy.add_scalar(0.25)),
+    ] {
+        assert_eq!(folded.shape(), &[5, 29]);
+        let bits = |t: &crate::Tensor<f32>| t.to_vec().iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&folded), bits(&kernel), "times or plus {s}");
+    }
+    let before = thread_counters();
+    let (times, plus) = (c.mul_scalar(-3.0), c.add_scalar(0.25));
+    let added = thread_counters() - before;
+    assert_eq!((added.launches, added.memsets, added.allocations), (0, 0, 0), "{added:?}");
+    // Folded again: a constant of a constant.
+    let before = thread_counters();
+    let twice = times.mul_scalar(2.0);
+    assert_eq!(thread_counters().launches - before.launches, 1, "the first -9 is made once");
+    assert_eq!(twice.to_vec(), vec![-9.0f32; 145]);
+    let before = thread_counters();
+    let _ = copy.mul_scalar(-3.0);
+    let _ = c.mul_scalar(0.0);
+    assert_eq!(thread_counters().launches - before.launches, 2, "not a shared constant, and a zero");
+    assert_eq!(c.mul_scalar(0.0).to_vec(), vec![0.0f32; 145]);
+    // A write into a folded result copies it: the shared one stays.
+    let mut written = plus.clone();
+    written.add_assign(&copy);
+    assert_eq!(written.to_vec(), vec![3.25f32; 145]);
+    assert_eq!(c.add_scalar(0.25).to_vec(), vec![1.75f32; 145]);
+    assert_eq!(c.to_vec(), vec![1.5f32; 145]);
+}
+
 /// A product added to a sum on the device is one cuBLAS call with
 /// `beta = 1` into the sum's buffer: no kernel, no allocation, and the
 /// host's numbers.

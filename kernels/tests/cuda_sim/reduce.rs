@@ -561,6 +561,39 @@ fn reparameterize_matches_the_cpu_f64() {
     reparameterize_matches_the_cpu::<f64>();
 }
 
+/// fused.cu's add_scaled against `Tensor::add_scaled`: one product and one
+/// sum per element, in the same order, so the same bits (the simulation is
+/// compiled without contraction into fused multiply-adds), for every launch
+/// shape; and against `mul_scalar` then `add`, the plain ops it replaces.
+fn add_scaled_matches_the_cpu<T: Float>()
+where
+    Sim: Kernels<T>,
+{
+    let n = 1025usize;
+    let t = |seed: u64| Tensor::from_vec(values::<f64>(n, 3.0, seed).into_iter().map(T::of).collect(), &[n]);
+    let (a, b, s) = (t(95), t(96), T::of(-0.37));
+    let want = a.add_scaled(&b, s);
+    assert_eq!(want.to_vec(), a.add(&b.mul_scalar(s)).to_vec(), "add_scaled_{}: not the plain ops' bits", T::NAME);
+    for ((grid, block), got) in each_launch(n, T::nan(), |out| unsafe {
+        <Sim as Kernels<T>>::add_scaled(n as i64, a.data().as_ptr(), b.data().as_ptr(), s, out)
+    }) {
+        for (i, (&x, &y)) in got.iter().zip(want.data()).enumerate() {
+            let same = x.as_f64().to_bits() == y.as_f64().to_bits();
+            assert!(same, "add_scaled_{} launch {grid}x{block}: element {i}: kernel {:e}, CPU {:e}", T::NAME, x.as_f64(), y.as_f64());
+        }
+    }
+}
+
+#[test]
+fn add_scaled_matches_the_cpu_f32() {
+    add_scaled_matches_the_cpu::<f32>();
+}
+
+#[test]
+fn add_scaled_matches_the_cpu_f64() {
+    add_scaled_matches_the_cpu::<f64>();
+}
+
 /// The fused L2 norm: the sum of squares' two launches with the root in the
 /// last (`sum_finish_sqrt`) against `Tensor::norm`, and its rule
 /// (`norm_grad`, which reads the gradient and the norm as one number each)

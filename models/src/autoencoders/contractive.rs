@@ -244,7 +244,7 @@ impl<T: Element> Autoencoder<T> for ContractiveAutoencoder<T> {
             PenaltyMode::DoubleBackwardLoop => self.penalty_by_double_backward_loop(h, x) / n,
             PenaltyMode::ClosedForm => self.penalty_closed_form(p, h) / n,
         };
-        let total = rec + pen * T::of(self.lambda);
+        let total = rec.add_scaled(pen, T::of(self.lambda));
         LossParts { total, parts: vec![("mse", rec), ("jacobian", pen)] }
     }
     fn describe(&self) -> String {

@@ -115,7 +115,7 @@ impl<T: Element> Autoencoder<T> for DeepAutoencoder<T> {
         let out = self.decode(p, code, ctx);
         let rec = mse(out, x, Reduction::Mean);
         let pen = code_l2(code);
-        let total = rec + pen * T::of(self.lambda);
+        let total = rec.add_scaled(pen, T::of(self.lambda));
         LossParts { total, parts: vec![("mse", rec), ("code_l2", pen)] }
     }
     fn describe(&self) -> String {

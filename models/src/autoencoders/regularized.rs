@@ -153,7 +153,7 @@ impl<T: Element> RegularizedAutoencoder<T> {
         for layer in &self.layers[1..] {
             pen = pen + mean_squared_weights(p[layer.weight]);
         }
-        let total = rec + pen * T::of(self.gamma);
+        let total = rec.add_scaled(pen, T::of(self.gamma));
         LossParts { total, parts: vec![("mse", rec), ("weights", pen)] }
     }
 }

@@ -170,6 +170,54 @@ fn reparameterize_is_its_composition_bit_for_bit_in_f32() {
     reparameterize_composition_matches::<f32>();
 }
 
+// ---- a loss and its weighted penalty ------------------------------------------
+
+/// `a.add_scaled(b, s)` against `a + b * s` (a `mul_scalar` and an `add`):
+/// the same product and sum per element, the rules `g` and `g s`, so all
+/// four parts bit for bit (the double backward of a linear op is zero both
+/// ways), on the shapes above and on one number, as the models use it. The
+/// fused tape holds one `AddScaled` node and no `MulScalar` or `Add`.
+fn add_scaled_composition_matches<T: Element>() {
+    for &shape in SHAPES.iter().chain([&[][..]].iter()) {
+        let a: Tensor<T> = Tensor::<f64>::uniform(shape, -1.5, 1.5, 81).cast();
+        let b: Tensor<T> = Tensor::<f64>::uniform(shape, -1.5, 1.5, 82).cast();
+        let w: Tensor<T> = Tensor::<f64>::uniform(shape, -1.0, 1.0, 83).cast();
+        let s = T::of(-0.37);
+        let fused = run(&a, &b, &w, |a, b| a.add_scaled(b, s));
+        let composed = run(&a, &b, &w, |a, b| without_fusion(|| a.add_scaled(b, s)));
+        parts_match(&format!("add_scaled on {shape:?}"), &fused, &composed, [Tol::EXACT; 4]);
+    }
+    let tape = Tape::<T>::new();
+    let (a, b) = (tape.param(&Tensor::scalar(T::one())), tape.param(&Tensor::scalar(T::of(2.0))));
+    let _ = a.add_scaled(b, T::of(0.5));
+    assert_eq!(tape.op_kinds(), [OpKind::Leaf, OpKind::Leaf, OpKind::AddScaled]);
+}
+
+#[test]
+fn add_scaled_is_its_composition_bit_for_bit_in_f64() {
+    add_scaled_composition_matches::<f64>();
+}
+
+#[test]
+fn add_scaled_is_its_composition_bit_for_bit_in_f32() {
+    add_scaled_composition_matches::<f32>();
+}
+
+#[test]
+#[should_panic(expected = "add_scaled: shapes [2, 3] and [3] differ (it does not broadcast)")]
+fn add_scaled_refuses_two_shapes_naming_both() {
+    let tape = Tape::<f32>::new();
+    let _ = tape.constant(&Tensor::zeros(&[2, 3])).add_scaled(tape.constant(&Tensor::zeros(&[3])), 2.0);
+}
+
+#[test]
+#[should_panic(expected = "add_scaled: shapes [2, 3] and [3] differ (it does not broadcast)")]
+fn add_scaled_refuses_two_shapes_without_fusion_too() {
+    let tape = Tape::<f32>::new();
+    let (a, b) = (tape.constant(&Tensor::zeros(&[2, 3])), tape.constant(&Tensor::zeros(&[3])));
+    let _ = without_fusion(|| a.add_scaled(b, 2.0));
+}
+
 /// The sweep adds a gradient that reaches a node through a matrix product
 /// inside the product (`sum_so_far`, a BLAS's `beta = 1`). Against the same
 /// gradients written out by hand (each product, then the adds), to 1e-14

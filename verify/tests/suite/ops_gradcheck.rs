@@ -308,6 +308,13 @@ proptest! {
     }
 
     #[test]
+    fn fused_add_scaled_passes_all_three_checks(n in 1usize..=5, rank in 0usize..=2, s in -2.0f64..2.0, seed in any::<u64>()) {
+        let shape: Vec<usize> = [2, n][..rank].to_vec();
+        let (a, b) = (Tensor::uniform(&shape, -1.5, 1.5, seed), Tensor::uniform(&shape, -1.5, 1.5, seed.wrapping_add(1)));
+        check("add_scaled", &op(move |v| vec![v[0].add_scaled(v[1], s)]), &[a, b])?;
+    }
+
+    #[test]
     fn fused_outer_sum_squares_passes_all_three_checks(h in 1usize..=4, m in 1usize..=4, k in 1usize..=4, seed in any::<u64>()) {
         let (d, b) = (Tensor::uniform(&[h, m], -1.5, 1.5, seed), Tensor::uniform(&[h, k], -1.5, 1.5, seed.wrapping_add(1)));
         check("outer_sum_squares", &op(|v| vec![v[0].outer_sum_squares(v[1], 0.7)]), &[d, b])?;
@@ -467,6 +474,7 @@ fn every_op_has_a_gradcheck_case() {
     fused_linear_act_passes_all_three_checks();
     fused_loss_sum_passes_all_three_checks();
     fused_reparameterize_passes_all_three_checks();
+    fused_add_scaled_passes_all_three_checks();
     formula_nodes_pass_all_three_checks();
     fused_outer_sum_squares_passes_all_three_checks();
     outer_product_and_norms_pass_all_three_checks();

@@ -96,6 +96,18 @@ pub fn loss_sum_grad<T: Element>(
     }
 }
 
+/// `a + b * s` for two tensors of one shape (checked by the caller), one
+/// launch (`add_scaled` in `fused.cu`).
+pub fn add_scaled<T: Element>(a: &Tensor<T>, b: &Tensor<T>, s: T) -> Tensor<T> {
+    let (gpu, n) = (gpu_of(a), a.len());
+    let mut out = Buffer::<T>::uninit(gpu, n);
+    if n > 0 {
+        launch!(gpu, "fused.cu", kernel_name::<T>("add_scaled"), launch_for(n);
+            &(n as i64), buf(a).slice(), buf(b).slice(), &s, out.slice_mut());
+    }
+    Tensor::from_cuda(a.dims(), out)
+}
+
 /// The fused kernel `name` of `fused.cu` over three tensors, one launch
 /// with one thread per element of `first` (whose shape the result takes):
 /// `reparameterize` (`mu + exp(logvar * 0.5) * eps`) or its rule

@@ -238,6 +238,13 @@ fn op_cases<T: Element>() -> Vec<OpCase<T>> {
         op(|v| vec![v[0].reparameterize(v[1], &v[2].value())]),
         &[&mu, &logvar, &eps],
     ));
+    // A loss and its weighted penalty, one pass: one number (as the models
+    // use it), a small matrix and many blocks.
+    for (shape, seed) in [(&[][..], 315u64), (&[7, 5][..], 317), (&[100_003][..], 319)] {
+        let (a, b) = (any::<T>(shape, seed), any::<T>(shape, seed + 1));
+        let f = op(|v| vec![v[0].add_scaled(v[1], T::of(-0.37))]);
+        cases.push(case(format!("add_scaled on {shape:?}"), f, &[&a, &b]));
+    }
     // The fused losses: one reduction over a few elements and over many
     // blocks (with a level of sum_chunks), and the one-pass gradients.
     // Probabilities in [0.1, 0.9) for cross-entropy; positive terms only.
