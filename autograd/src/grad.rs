@@ -25,7 +25,7 @@ use crate::op::Op;
 use crate::ops::{arith, fused, matmul, reduce, shape, unary};
 use crate::tape::{Tape, Var};
 use gradtape_kernels::{Element, Shape, Tensor};
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 
 mod args;
 
@@ -230,15 +230,15 @@ fn sweep_watched<T: Element, A: Algebra<T>>(
     let sum_so_far = |node: usize| if fuse { grads.borrow_mut()[node - lo].take() } else { None };
     // A ReLU layer's output used by one product alone may get its
     // pre-activation's gradient from that product, its bias gradient kept
-    // here for its own rule (`fused::ReluThrough`).
-    let uses = uses_in_range(tape, lo, &depends);
+    // here for its own rule (`fused::ReluThrough`). The uses are counted
+    // the first time a layer with a mask asks (only a GPU makes masks).
+    let uses: OnceCell<Vec<u32>> = OnceCell::new();
     let relu_bias: RefCell<Vec<Option<A>>> = RefCell::new(vec![None; n]);
     let relu_mask = |x: usize| -> Option<A> {
-        let alone = fuse && x >= lo && uses[x - lo] == 1 && !is_input[x - lo] && !outputs.contains(&x);
-        match tape.op(x) {
-            Op::Linear { act: gradtape_kernels::Act::Relu, mask: Some(m), .. } if alone => Some(value_of(m)),
-            _ => None,
-        }
+        let Op::Linear { act: gradtape_kernels::Act::Relu, mask: Some(m), .. } = tape.op(x) else { return None };
+        let used_once = || uses.get_or_init(|| uses_in_range(tape, lo, &depends))[x - lo] == 1;
+        let alone = fuse && x >= lo && !is_input[x - lo] && !outputs.contains(&x) && used_once();
+        alone.then(|| value_of(m))
     };
     let relu = fused::ReluThrough {
         mask: &relu_mask,

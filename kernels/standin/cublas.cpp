@@ -22,48 +22,23 @@
 // on the calling thread (cuBLAS works in the thread's current context; a
 // call from a thread that never bound one is a bug on any device but 0).
 
+#include "blas.h"
 #include "gemm.h"
-#include "standin.h"
 
 #include <cstring>
-#include <mutex>
-#include <set>
 #include <vector>
 
 namespace {
-
-enum Status : int {
-    STATUS_SUCCESS = 0,
-    STATUS_NOT_INITIALIZED = 1,
-    STATUS_INVALID_VALUE = 7,
-    STATUS_EXECUTION_FAILED = 13,
-    STATUS_NOT_SUPPORTED = 15,
-};
-
-enum Op : int { OP_N = 0, OP_T = 1, OP_C = 2 };
 
 struct Handle {
     void* context;  // current when it was created
     void* stream;
 };
 
-std::mutex handles_mutex;
-std::set<Handle*> handles;
-
-#define REQUIRE(cond, code, call, ...)                     \
-    do {                                                   \
-        if (!(cond)) {                                     \
-            gt::report(call, gt::format(__VA_ARGS__));     \
-            return code;                                   \
-        }                                                  \
-    } while (0)
+gt::LiveSet handles;
 
 int need_handle(const char* call, Handle* handle) {
-    {
-        std::lock_guard<std::mutex> lock(handles_mutex);
-        REQUIRE(handles.count(handle) == 1, STATUS_NOT_INITIALIZED, call, "%p is not a live cuBLAS handle",
-                (void*)handle);
-    }
+    REQUIRE(handles.has(handle), STATUS_NOT_INITIALIZED, call, "%p is not a live cuBLAS handle", (void*)handle);
     void* current = gt::current_context();
     REQUIRE(current != nullptr, STATUS_EXECUTION_FAILED, call,
             "no CUDA context is current on this thread: bind the device's context before calling cuBLAS");
@@ -170,25 +145,21 @@ GT_EXPORT int cublasCreate_v2(Handle** handle) {
     REQUIRE(handle, STATUS_INVALID_VALUE, "cublasCreate_v2", "null pointer");
     void* current = gt::current_context();
     REQUIRE(current != nullptr, STATUS_NOT_INITIALIZED, "cublasCreate_v2", "no CUDA context is current on this thread");
-    std::lock_guard<std::mutex> lock(handles_mutex);
     Handle* h = new Handle{current, nullptr};
-    handles.insert(h);
+    handles.add(h);
     *handle = h;
     return STATUS_SUCCESS;
 }
 
 GT_EXPORT int cublasDestroy_v2(Handle* handle) {
-    std::lock_guard<std::mutex> lock(handles_mutex);
-    REQUIRE(handles.count(handle) == 1, STATUS_NOT_INITIALIZED, "cublasDestroy_v2", "%p is not a live handle",
+    REQUIRE(handles.remove(handle), STATUS_NOT_INITIALIZED, "cublasDestroy_v2", "%p is not a live handle",
             (void*)handle);
-    handles.erase(handle);
     delete handle;
     return STATUS_SUCCESS;
 }
 
 GT_EXPORT int cublasSetStream_v2(Handle* handle, void* stream) {
-    std::lock_guard<std::mutex> lock(handles_mutex);
-    REQUIRE(handles.count(handle) == 1, STATUS_NOT_INITIALIZED, "cublasSetStream_v2", "%p is not a live handle",
+    REQUIRE(handles.has(handle), STATUS_NOT_INITIALIZED, "cublasSetStream_v2", "%p is not a live handle",
             (void*)handle);
     handle->stream = stream;
     return STATUS_SUCCESS;

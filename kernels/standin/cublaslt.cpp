@@ -35,28 +35,16 @@
 // and offers one algorithm that needs no workspace; cublasLtMatmul takes that
 // algorithm or NULL (cuBLASLt's implicit heuristic).
 
+#include "blas.h"
 #include "gemm.h"
-#include "standin.h"
 
 #include <cstring>
-#include <mutex>
-#include <set>
 
 namespace {
 
-enum Status : int {
-    STATUS_SUCCESS = 0,
-    STATUS_NOT_INITIALIZED = 1,
-    STATUS_INVALID_VALUE = 7,
-    STATUS_EXECUTION_FAILED = 13,
-    STATUS_NOT_SUPPORTED = 15,
-};
-
-// cudaDataType_t, cublasComputeType_t, cublasOperation_t (library_types.h,
-// cublas_api.h).
+// cudaDataType_t, cublasComputeType_t (library_types.h, cublas_api.h).
 enum : int { R_32F = 0, R_64F = 1 };
 enum : int { COMPUTE_32F = 68, COMPUTE_64F = 70 };
-enum : int { OP_N = 0, OP_T = 1, OP_C = 2 };
 
 // cublasLtEpilogue_t.
 enum : unsigned { EPILOGUE_DEFAULT = 1, EPILOGUE_BIAS = 4, EPILOGUE_RELU_BIAS = 6, EPILOGUE_RELU_AUX_BIAS = 134,
@@ -122,43 +110,26 @@ struct HeuristicResult {
     int reserved[4];
 };
 
-std::mutex live_mutex;
-std::set<const void*> live;  // handles and descriptors not yet destroyed
+gt::LiveSet live;  // handles and descriptors not yet destroyed
 
 template <typename X>
 X* make() {
     X* x = new X{};
-    std::lock_guard<std::mutex> lock(live_mutex);
-    live.insert(x);
+    live.add(x);
     return x;
 }
 
 bool is_live(const void* x) {
-    std::lock_guard<std::mutex> lock(live_mutex);
-    return x != nullptr && live.count(x) == 1;
+    return live.has(x);
 }
 
 template <typename X>
 int destroy(const char* call, X* x) {
-    {
-        std::lock_guard<std::mutex> lock(live_mutex);
-        if (x == nullptr) return STATUS_SUCCESS;  // as cuBLASLt: destroying NULL does nothing
-        if (live.erase(x) != 1) {
-            gt::report(call, gt::format("%p is not a live object of this kind", (const void*)x));
-            return STATUS_INVALID_VALUE;
-        }
-    }
+    if (x == nullptr) return STATUS_SUCCESS;  // as cuBLASLt: destroying NULL does nothing
+    REQUIRE(live.remove(x), STATUS_INVALID_VALUE, call, "%p is not a live object of this kind", (const void*)x);
     delete x;
     return STATUS_SUCCESS;
 }
-
-#define REQUIRE(cond, code, call, ...)                 \
-    do {                                               \
-        if (!(cond)) {                                 \
-            gt::report(call, gt::format(__VA_ARGS__)); \
-            return code;                               \
-        }                                              \
-    } while (0)
 
 // Reads an attribute's value from (buf, size), checking its size.
 template <typename V>

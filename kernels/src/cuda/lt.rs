@@ -101,6 +101,16 @@ pub struct Problem {
     pub epilogue: Epilogue,
 }
 
+impl Problem {
+    /// The product `D (m x n) = op(A) op(B)` with inner length `k` in
+    /// `T`'s precision, or `None` when a size is 0 (cuBLASLt refuses empty
+    /// matrices; the caller takes the gemm, which handles them).
+    pub fn new<T: Element>(ta: bool, tb: bool, [m, n, k]: [usize; 3], epilogue: Epilogue) -> Option<Problem> {
+        let (double, [m, n, k]) = (T::NAME == "f64", [m, n, k].map(|x| x as u64));
+        (m > 0 && n > 0 && k > 0).then_some(Problem { double, ta, tb, m, n, k, epilogue })
+    }
+}
+
 /// A planned problem: its descriptor, its four layouts (C is D) and the
 /// algorithm the heuristic chose.
 struct Plan {
@@ -263,7 +273,7 @@ pub fn matmul_epilogue<T: Element>(
     extras: Extras<'_, T>,
 ) -> Option<()> {
     let lt = gpu.lt()?;
-    debug_assert_eq!(p.double, T::NAME == "f64");
+    assert_eq!(p.double, T::NAME == "f64", "a problem made for another precision (Problem::new)");
     let mut plans = lt.plans.lock().unwrap_or_else(|e| e.into_inner());
     let plan = plans.entry(p).or_insert_with(|| lt.plan(p).ok()).as_ref()?;
     gpu.bind();

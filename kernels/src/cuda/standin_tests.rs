@@ -659,29 +659,19 @@ fn cublaslt_refuses_an_epilogue_it_does_not_implement_a_bad_mask_and_a_missing_b
     // BIAS without a bias pointer.
     assert_eq!(run().unwrap_err().0, sys::cublasStatus_t::CUBLAS_STATUS_INVALID_VALUE);
     // With one, and a bias too short for the 4 rows of D: outside its allocation.
-    let short = zeros(&gpu, 3);
-    let short_ptr = addr(&gpu, &short);
-    unsafe {
+    let set_bias = |address: u64| unsafe {
         lt::set_matmul_desc_attribute(
             desc,
             sys::cublasLtMatmulDescAttributes_t::CUBLASLT_MATMUL_DESC_BIAS_POINTER,
-            (&short_ptr as *const u64).cast(),
+            (&address as *const u64).cast(),
             8,
         )
-    }
-    .unwrap();
+    };
+    let short = zeros(&gpu, 3);
+    set_bias(addr(&gpu, &short)).unwrap();
     assert_eq!(run().unwrap_err().0, sys::cublasStatus_t::CUBLAS_STATUS_INVALID_VALUE);
     let bias = gpu.stream.clone_htod(&[1.0f32, 2.0, 3.0, 4.0]).unwrap();
-    let bias_ptr = addr(&gpu, &bias);
-    unsafe {
-        lt::set_matmul_desc_attribute(
-            desc,
-            sys::cublasLtMatmulDescAttributes_t::CUBLASLT_MATMUL_DESC_BIAS_POINTER,
-            (&bias_ptr as *const u64).cast(),
-            8,
-        )
-    }
-    .unwrap();
+    set_bias(addr(&gpu, &bias)).unwrap();
     run().unwrap();
     // A (zeros) times A plus the bias down each column.
     let got = gpu.stream.clone_dtoh(&d).unwrap();

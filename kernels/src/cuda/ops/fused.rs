@@ -206,18 +206,7 @@ pub fn linear_act<T: Element>(
     };
     let gpu = gpu_of(x);
     let (rows, inner, out) = (x.shape()[0], x.shape()[1], w.shape()[0]);
-    if rows == 0 || inner == 0 || out == 0 {
-        return None;
-    }
-    let p = Problem {
-        double: T::NAME == "f64",
-        ta: true,
-        tb: false,
-        m: out as u64,
-        n: rows as u64,
-        k: inner as u64,
-        epilogue,
-    };
+    let p = Problem::new::<T>(true, false, [out, rows, inner], epilogue)?;
     let mut y = Buffer::<T>::uninit(gpu, rows * out);
     let (ld, mask_len) = relu_mask_size::<T>(out, rows);
     let mut mask = (epilogue == Epilogue::ReluAuxBias).then(|| Buffer::<T>::uninit(gpu, mask_len));
@@ -242,20 +231,9 @@ pub fn linear_input_grad_through_relu<T: Element>(
     use crate::cuda::lt::{matmul_epilogue, relu_mask_size, BiasVector, Epilogue, Extras, Problem};
     let gpu = gpu_of(dz);
     let (rows, out, inner) = (dz.shape()[0], dz.shape()[1], w.shape()[1]);
-    if rows == 0 || inner == 0 || out == 0 {
-        return None;
-    }
+    let p = Problem::new::<T>(false, false, [inner, rows, out], Epilogue::DreluBgrad)?;
     let (ld, mask_len) = relu_mask_size::<T>(inner, rows);
     assert_eq!(mask.len(), mask_len, "the ReLU mask of a [{rows}, {inner}] layer output");
-    let p = Problem {
-        double: T::NAME == "f64",
-        ta: false,
-        tb: false,
-        m: inner as u64,
-        n: rows as u64,
-        k: out as u64,
-        epilogue: Epilogue::DreluBgrad,
-    };
     let mut dx = Buffer::<T>::uninit(gpu, rows * inner);
     let mut db = Buffer::<T>::uninit(gpu, inner);
     let extras = Extras { bias: BiasVector::Write(&mut db), mask: Some((BiasVector::Read(buf(mask)), ld)) };
@@ -274,18 +252,7 @@ pub fn linear_weight_bias_grad<T: Element>(dz: &Tensor<T>, x: &Tensor<T>) -> Opt
     use crate::cuda::lt::{matmul_epilogue, BiasVector, Epilogue, Extras, Problem};
     let gpu = gpu_of(dz);
     let (rows, inner, out) = (x.shape()[0], x.shape()[1], dz.shape()[1]);
-    if rows == 0 || inner == 0 || out == 0 {
-        return None;
-    }
-    let p = Problem {
-        double: T::NAME == "f64",
-        ta: false,
-        tb: true,
-        m: inner as u64,
-        n: out as u64,
-        k: rows as u64,
-        epilogue: Epilogue::BgradB,
-    };
+    let p = Problem::new::<T>(false, true, [inner, out, rows], Epilogue::BgradB)?;
     let mut dw = Buffer::<T>::uninit(gpu, out * inner);
     let mut db = Buffer::<T>::uninit(gpu, out);
     matmul_epilogue(
