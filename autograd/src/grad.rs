@@ -235,7 +235,9 @@ fn sweep_watched<T: Element, A: Algebra<T>>(
     let uses: OnceCell<Vec<u32>> = OnceCell::new();
     let relu_bias: RefCell<Vec<Option<A>>> = RefCell::new(vec![None; n]);
     let relu_mask = |x: usize| -> Option<A> {
-        let Op::Linear { act: gradtape_kernels::Act::Relu, mask: Some(m), .. } = tape.op(x) else { return None };
+        let Op::Linear { act: gradtape_kernels::Act::Relu, mask: Some(m), .. } = tape.op(x) else {
+            return None;
+        };
         let used_once = || uses.get_or_init(|| uses_in_range(tape, lo, &depends))[x - lo] == 1;
         let alone = fuse && x >= lo && !is_input[x - lo] && !outputs.contains(&x) && used_once();
         alone.then(|| value_of(m))

@@ -182,7 +182,9 @@ impl<T: Element> Tensor<T> {
         if self.same_device(b, "add_scaled").is_cuda() {
             return crate::cuda::ops::add_scaled(self, b, s);
         }
-        Tensor::from_fill_shape(self.dims(), |out| zip_into(self.data(), b.data(), out, move |a, b| a + b * s))
+        Tensor::from_fill_shape(self.dims(), |out| {
+            zip_into(self.data(), b.data(), out, move |a, b| a + b * s)
+        })
     }
 
     /// `f(self_i, logvar_i, eps_i)` in one pass, for the op `op` (its kernel

@@ -62,7 +62,7 @@ const RANGES: &[Range] = &[
     path(
         "autograd/src/grad.rs",
         1,
-        386,
+        388,
         &[
             "//! Reverse mode",
             "pub fn grad<",

@@ -125,8 +125,8 @@ mod fused;
 mod optim;
 mod reduce;
 pub use fused::{
-    add_scaled, bias_act, bias_act_grad, linear_act, linear_input_grad_through_relu, linear_weight_bias_grad, loss_sum,
-    loss_sum_grad, outer_sum_squares, outer_sum_squares_grad, three_inputs,
+    add_scaled, bias_act, bias_act_grad, linear_act, linear_input_grad_through_relu, linear_weight_bias_grad,
+    loss_sum, loss_sum_grad, outer_sum_squares, outer_sum_squares_grad, three_inputs,
 };
 pub use optim::{adam, adam_multi, adam_table_uploads, loss_guard, sgd};
 pub use reduce::{max_mask, reduce_all, reduce_axis, sum_to};
@@ -451,10 +451,9 @@ mod constants {
             return None;
         }
         KEPT.with(|kept| {
-            kept.borrow().iter().find_map(|((ordinal, ty, n, bits), b)| {
-                let kept = b.downcast_ref::<Buffer<T>>()?;
-                let same = *ordinal == buffer.ordinal() && *ty == TypeId::of::<T>() && *n == buffer.len();
-                (same && kept.same_as(buffer)).then(|| T::of(f64::from_bits(*bits)))
+            kept.borrow().iter().find_map(|((.., bits), b)| {
+                let same = b.downcast_ref::<Buffer<T>>()?.same_as(buffer);
+                same.then(|| T::of(f64::from_bits(*bits)))
             })
         })
     }

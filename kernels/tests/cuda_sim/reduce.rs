@@ -573,13 +573,24 @@ where
     let t = |seed: u64| Tensor::from_vec(values::<f64>(n, 3.0, seed).into_iter().map(T::of).collect(), &[n]);
     let (a, b, s) = (t(95), t(96), T::of(-0.37));
     let want = a.add_scaled(&b, s);
-    assert_eq!(want.to_vec(), a.add(&b.mul_scalar(s)).to_vec(), "add_scaled_{}: not the plain ops' bits", T::NAME);
+    assert_eq!(
+        want.to_vec(),
+        a.add(&b.mul_scalar(s)).to_vec(),
+        "add_scaled_{}: not the plain ops' bits",
+        T::NAME
+    );
     for ((grid, block), got) in each_launch(n, T::nan(), |out| unsafe {
         <Sim as Kernels<T>>::add_scaled(n as i64, a.data().as_ptr(), b.data().as_ptr(), s, out)
     }) {
         for (i, (&x, &y)) in got.iter().zip(want.data()).enumerate() {
             let same = x.as_f64().to_bits() == y.as_f64().to_bits();
-            assert!(same, "add_scaled_{} launch {grid}x{block}: element {i}: kernel {:e}, CPU {:e}", T::NAME, x.as_f64(), y.as_f64());
+            assert!(
+                same,
+                "add_scaled_{} launch {grid}x{block}: element {i}: kernel {:e}, CPU {:e}",
+                T::NAME,
+                x.as_f64(),
+                y.as_f64()
+            );
         }
     }
 }
